@@ -1,0 +1,52 @@
+# libgate: the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DEMO_STAMP := var/.demo-loaded
+DEMO_INPUTS := fixtures/marc/demo_main.iso fixtures/marc/real/cnmarc/bnu_cnmarc_10_utf8.iso \
+	fixtures/marc/japanese/japanese_cnmarc.iso fixtures/items/demo_items.csv \
+	fixtures/patrons/demo_patrons.csv
+
+.PHONY: run test install demo lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+# The demo catalogue on the embedded SQLite default (var/libgate.db): the seed's example and
+# Chinese books (main), real BNU CNMARC records with their 906 copies (main), and the
+# Japanese CNMARC catalogue (japanese), and demo readers. Reloading is harmless: unchanged
+# records stay unchanged.
+$(DEMO_STAMP): $(INSTALLED) $(DEMO_INPUTS)
+	$(BIN)/libgate init
+	$(BIN)/libgate load --database main fixtures/marc/demo_main.iso
+	$(BIN)/libgate load --database main --profile bnu fixtures/marc/real/cnmarc/bnu_cnmarc_10_utf8.iso
+	$(BIN)/libgate load --database japanese fixtures/marc/japanese/japanese_cnmarc.iso
+	$(BIN)/libgate items import fixtures/items/demo_items.csv
+	$(BIN)/libgate patrons import fixtures/patrons/demo_patrons.csv
+	touch $@
+
+demo: $(DEMO_STAMP)
+
+run: demo
+	$(BIN)/libgate serve
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/load_bench.py
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,3 @@
+"""libgate core: configuration, storage, catalogue, circulation, CLI and service wiring."""
+
+__version__ = "0.1.0"

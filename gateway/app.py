@@ -1,0 +1,108 @@
+"""The service tree: one reactor, one `MultiService` of listeners from config, plus the store.
+
+Protocol front-ends (SIP2, SRU, Z39.50) add their listeners here as their issues land; until
+then `libgate serve` runs the skeleton and says which listeners exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from twisted.application.service import MultiService
+from twisted.internet import reactor
+
+from gateway.catalogue import repository
+from gateway.config import Settings
+from gateway.store.engine import Store
+
+log = logging.getLogger("libgate")
+
+
+def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[str], list[str]]:
+    """The root service and a description of each listener and background loop it holds."""
+    from twisted.application.internet import TimerService
+    from twisted.internet import threads
+
+    from gateway.circulation.clock import SystemClock
+    from gateway.circulation.engine import Engine
+    from gateway.circulation.policy import Policy
+    from gateway.notify.sender import NoticeSender
+
+    root = MultiService()
+    listeners: list[str] = []  # filled by the protocol front-ends as they are added
+    loops: list[str] = []
+    clock = SystemClock()
+    engine = Engine(store, Policy.from_settings(settings), clock)
+
+    def process_holds():  # type: ignore[no-untyped-def]
+        # R8, R9, R11 on a schedule; synchronous engine work goes to the thread pool.
+        deferred = threads.deferToThread(engine.process_expiry)
+        deferred.addCallback(
+            lambda report: (
+                report.expired + report.no_shows
+                and log.info(
+                    "holds processed: %s expired, %s not collected, %s suspended",
+                    report.expired,
+                    report.no_shows,
+                    report.suspended,
+                )
+            )
+        )
+        deferred.addErrback(lambda failure: log.error("hold processing failed: %s", failure.value))
+        return deferred
+
+    TimerService(settings.holds.process_every_seconds, process_holds).setServiceParent(root)
+    loops.append(f"hold processing every {settings.holds.process_every_seconds} s (R8, R9, R11)")
+    if settings.notices.enabled:
+        sender = NoticeSender(store, settings.notices, clock, reactor)
+
+        def send_notices():  # type: ignore[no-untyped-def]
+            deferred = sender.send_due()
+            deferred.addErrback(
+                lambda failure: log.error("notice sending failed: %s", failure.value)
+            )
+            return deferred
+
+        TimerService(settings.notices.send_every_seconds, send_notices).setServiceParent(root)
+        loops.append(
+            f"notices by SMTP to {settings.notices.smtp_host}:{settings.notices.smtp_port}"
+            f" every {settings.notices.send_every_seconds} s"
+        )
+    return root, listeners, loops
+
+
+def serve(settings: Settings) -> int:
+    from gateway.cli import open_migrated_store
+
+    logging.basicConfig(
+        level=settings.service.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    store = open_migrated_store(settings)
+    with store.read() as tx:
+        counts = {d.name: repository.record_count(tx, d.name) for d in settings.databases}
+        items = repository.item_count(tx)
+    root, listeners, loops = build_service(settings, store)
+    print(f"libgate serving {store.url} (config: {settings.source})", flush=True)
+    for name, count in counts.items():
+        print(f"  database {name}: {count} records", flush=True)
+    print(f"  copies: {items}", flush=True)
+    for loop in loops:
+        print(f"  running: {loop}", flush=True)
+    for listener in listeners:
+        print(f"  listening: {listener}", flush=True)
+    if not listeners:
+        print(
+            "  listeners: none yet (SIP2, SRU and Z39.50 front-ends are not built yet);"
+            " press Ctrl-C to stop",
+            flush=True,
+        )
+    root.startService()
+    reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
+    reactor.addSystemEventTrigger("after", "shutdown", store.close)
+    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
+    reactor.run(installSignalHandlers=True)
+    return 0

@@ -1,0 +1,1 @@
+"""The catalogue: databases of bibliographic records, their items, and (later) search."""

@@ -1,0 +1,149 @@
+"""The search indexes: which record data feeds each, and how it is searched. One table.
+
+CQL and Bib-1 mappings (in the protocol front-ends) point at these names; the planner reads
+`INDEXES` to know whether a name is a keyword index (token streams with positions, phrase and
+word search), an exact index (whole normalised values, prefix truncation), or numeric (year).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.catalogue.model import BibRecord
+from gateway.catalogue.normalise import is_cjk, normalise, words
+
+KEYWORD = "keyword"
+EXACT = "exact"
+NUMERIC = "numeric"
+
+# Separator token between values of a field: it is a letter-like private-use character that the
+# normaliser never produces from text, so a phrase can never run from one value into the next.
+VALUE_SEPARATOR = "\ue000"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    kind: str  # keyword | exact | numeric
+    title_zh: str
+    title_en: str
+    browse: bool = False  # offered as a browse (scan) list
+    sortable: bool = False
+
+
+def _names(bib: BibRecord) -> list[str]:
+    values = []
+    for name in bib.names:
+        values.append(name.name)
+        if name.pinyin:
+            values.append(name.pinyin)
+    return values + list(bib.responsibility)
+
+
+KEYWORD_SOURCES: dict[str, Callable[[BibRecord], list[str]]] = {
+    "title": lambda b: [
+        b.display_title,
+        *b.other_titles,
+        *([b.title_pinyin] if b.title_pinyin else []),
+    ],
+    "author": _names,
+    "subject": lambda b: list(b.subjects),
+    "series": lambda b: list(b.series),
+    "publisher": lambda b: [b.publisher] if b.publisher else [],
+}
+KEYWORD_FIELDS: tuple[str, ...] = tuple(KEYWORD_SOURCES)
+
+INDEXES: dict[str, IndexSpec] = {
+    spec.name: spec
+    for spec in (
+        IndexSpec("title", KEYWORD, "题名", "Title", browse=True, sortable=True),
+        IndexSpec("author", KEYWORD, "著者", "Author", browse=True, sortable=True),
+        IndexSpec("subject", KEYWORD, "主题词", "Subject", browse=True),
+        IndexSpec("series", KEYWORD, "丛书名", "Series", browse=True),
+        IndexSpec("publisher", KEYWORD, "出版者", "Publisher"),
+        IndexSpec("any", KEYWORD, "任意字段", "Any keyword field"),
+        IndexSpec("isbn", EXACT, "ISBN", "ISBN"),
+        IndexSpec("issn", EXACT, "ISSN", "ISSN"),
+        IndexSpec("isrc", EXACT, "ISRC", "ISRC"),
+        IndexSpec("id", EXACT, "记录号", "Record id (001)"),
+        IndexSpec("barcode", EXACT, "馆藏条码", "Item barcode"),
+        IndexSpec("clc", EXACT, "中图分类号", "CLC class"),
+        IndexSpec("language", EXACT, "语种", "Language"),
+        IndexSpec("year", NUMERIC, "出版年", "Publication year", sortable=True),
+    )
+}
+
+BROWSE_SOURCES: dict[str, Callable[[BibRecord], list[str]]] = {
+    "title": lambda b: [b.display_title],
+    "author": lambda b: [n.name for n in b.names],
+    "subject": lambda b: list(b.subjects),
+    "series": lambda b: list(b.series),
+}
+
+
+def token_stream(values: list[str]) -> list[str]:
+    """Tokens of a field in positional order, for phrase search on either engine.
+
+    For each value: its words in order, where a CJK run of two or more characters is written as
+    its chain of overlapping bigrams (so a contiguous substring is a contiguous bigram phrase)
+    and a one-character run as itself; then, after a separator, the single characters of the
+    longer runs (so one-character queries find them). Values are separated by the separator.
+    """
+    stream: list[str] = []
+    for value in values:
+        unigrams: list[str] = []
+        chain: list[str] = []
+        for word in words(value):
+            if is_cjk(word) and len(word) > 1:
+                chain.extend(word[i : i + 2] for i in range(len(word) - 1))
+                unigrams.extend(word)
+            else:
+                chain.append(word)
+        if not chain:
+            continue
+        if stream:
+            stream.append(VALUE_SEPARATOR)
+        stream.extend(chain)
+        if unigrams:
+            stream.append(VALUE_SEPARATOR)
+            stream.extend(unigrams)
+    return stream
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDocument:
+    """Everything the search index needs from one record, computed once at load."""
+
+    keyword: dict[str, list[str]]  # field -> token stream
+    exact: list[tuple[str, str]]  # (index, normalised value) for clc and language
+    headings: list[tuple[str, str, str]]  # (browse index, sort key, heading as displayed)
+    sort_title: str
+    sort_author: str
+
+
+def index_document(bib: BibRecord) -> IndexDocument:
+    from gateway.catalogue.normalise import sort_key
+
+    keyword = {name: token_stream(source(bib)) for name, source in KEYWORD_SOURCES.items()}
+    exact = [("clc", normalise(v)) for v in bib.clc] + [
+        ("language", normalise(v)) for v in bib.languages
+    ]
+    headings = []
+    seen: set[tuple[str, str]] = set()
+    for name, source in BROWSE_SOURCES.items():
+        for heading in source(bib):
+            heading = heading.strip()
+            if not heading:
+                continue
+            key = sort_key(heading)[:500]
+            if (name, key) not in seen:
+                seen.add((name, key))
+                headings.append((name, key, heading[:500]))
+    return IndexDocument(
+        keyword=keyword,
+        exact=exact,
+        headings=headings,
+        sort_title=sort_key(bib.display_title)[:200],
+        sort_author=sort_key(bib.main_author)[:200] if bib.main_author else "\uffff",
+    )

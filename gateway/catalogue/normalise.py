@@ -1,0 +1,174 @@
+"""Text normalisation and tokenisation for search, and sort keys for browse. One place.
+
+Normalisation (index and query alike): NFKC (full-width Latin → ASCII, half-width katakana →
+full-width, compatibility ideographs → unified), case folding, Latin/Greek/Cyrillic diacritics
+removed, and traditional Chinese folded onto simplified with OpenCC's character table, so
+劍橋 finds 剑桥. Japanese kana are never folded onto each other: ガラス stays ガラス (Koha's
+ICU chain turns it into カラス); only *Latin* combining marks are dropped, never the kana
+voicing marks.
+
+Tokens: Latin-script text splits into words; CJK text (Han, kana, hangul) has no spaces, so
+each run yields its characters (unigrams) and overlapping character pairs (bigrams). A
+one-character query looks up a unigram; a longer CJK word looks up its bigrams and is then
+confirmed as a contiguous substring, so characters scattered through a title never match.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterator
+
+# Scripts written without spaces: CJK ideographs (+ ext. A, compatibility), kana, hangul.
+CJK_CHAR = (
+    "\u3005\u3006\u3007\u303b"  # 々 〆 〇 〻
+    "\u3040-\u30ff"  # hiragana, katakana
+    "\u31f0-\u31ff"  # katakana phonetic extensions
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\uac00-\ud7af"  # hangul syllables
+    "\U00020000-\U0003134f"
+)
+CJK_RUN = re.compile(f"[{CJK_CHAR}]+")
+IS_CJK = re.compile(f"[{CJK_CHAR}]")
+# A token is a CJK run or a run of letters/digits (apostrophes inside words are dropped).
+_LETTER = f"(?:(?![{CJK_CHAR}])[^\\W_])"
+TOKEN = re.compile(f"[{CJK_CHAR}]+|{_LETTER}+(?:['’]{_LETTER}+)*", re.UNICODE)
+KATAKANA_MIDDLE_DOTS = dict.fromkeys(map(ord, "・·･"), " ")
+
+
+@functools.cache
+def _t2s_table() -> dict[int, str]:
+    """Traditional → simplified, character by character (context-free, so a query and the
+    text it should find always fold the same way)."""
+    import opencc
+
+    converter = opencc.OpenCC("t2s.json")
+    ranges = [(0x3400, 0x4DC0), (0x4E00, 0xA000), (0x20000, 0x2A6E0)]
+    table: dict[int, str] = {}
+    for start, end in ranges:
+        chars = [chr(c) for c in range(start, end)]
+        converted = converter.convert("\n".join(chars)).split("\n")
+        if len(converted) != len(chars):  # a multi-character rule fired; fall back per char
+            converted = [converter.convert(ch) for ch in chars]
+        for original, simple in zip(chars, converted, strict=True):
+            if simple != original and len(simple) == 1:
+                table[ord(original)] = simple
+    return table
+
+
+def _strip_latin_marks(text: str) -> str:
+    """Remove combining marks U+0300-036F (Latin, Greek, Cyrillic accents) only."""
+    decomposed = unicodedata.normalize("NFD", text)
+    if decomposed == text and text.isascii():
+        return text
+    kept = "".join(ch for ch in decomposed if not "\u0300" <= ch <= "\u036f")
+    return unicodedata.normalize("NFC", kept)
+
+
+def normalise(text: str) -> str:
+    """The folded form of `text` that both the index and queries use."""
+    if not text:
+        return ""
+    if text.isascii():
+        return " ".join(text.casefold().split())
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = _strip_latin_marks(folded)
+    if IS_CJK.search(folded):
+        folded = folded.translate(_t2s_table())
+    return " ".join(folded.translate(KATAKANA_MIDDLE_DOTS).split())
+
+
+def words(text: str) -> list[str]:
+    """Normalised words: Latin words (apostrophes dropped: O'Brien → obrien), and whole CJK
+    runs (not yet split into n-grams). Every word is letters, digits and marks only, so an
+    FTS tokenizer sees exactly one token per word."""
+    found = TOKEN.findall(normalise(text))
+    return [w.replace("'", "").replace("’", "") if "'" in w or "’" in w else w for w in found]
+
+
+def is_cjk(word: str) -> bool:
+    return bool(IS_CJK.match(word))
+
+
+def ngrams(run: str) -> Iterator[str]:
+    """Unigrams and overlapping bigrams of a CJK run."""
+    yield from run
+    for i in range(len(run) - 1):
+        yield run[i : i + 2]
+
+
+def index_tokens(text: str) -> set[str]:
+    """Every token a text is findable by."""
+    tokens: set[str] = set()
+    for word in words(text):
+        if is_cjk(word):
+            tokens.update(ngrams(word))
+        else:
+            tokens.add(word)
+    return tokens
+
+
+def query_tokens(word: str) -> list[str]:
+    """Tokens that must all be present for a normalised query word to match.
+
+    A CJK word of n characters needs its n-1 bigrams (one unigram when n = 1); a Latin word is
+    itself. The caller confirms multi-bigram CJK words by substring (`needs_confirmation`).
+    """
+    if is_cjk(word):
+        if len(word) == 1:
+            return [word]
+        return list(dict.fromkeys(word[i : i + 2] for i in range(len(word) - 1)))
+    return [word]
+
+
+def needs_confirmation(word: str) -> bool:
+    return is_cjk(word) and len(word) > 2
+
+
+def searchable_text(values: list[str]) -> str:
+    """Normalised text of a field for phrase and substring checks: words separated by single
+    spaces, values separated by ` | ` so that a phrase never spans two values."""
+    parts = [" ".join(words(v)) for v in values]
+    return " " + " | ".join(p for p in parts if p) + " "
+
+
+# --- sort keys (browse order and sorting) --------------------------------------------------
+
+
+@functools.cache
+def _pinyin() -> object:
+    import pypinyin
+
+    return pypinyin
+
+
+@functools.cache
+def _han_key(ch: str) -> str:
+    """Pinyin with tone number of one character (most common reading; cached: pypinyin
+    costs ~30 µs a call and a catalogue uses a few thousand distinct characters)."""
+    pypinyin = _pinyin()
+    syllables = pypinyin.lazy_pinyin(ch, style=pypinyin.Style.TONE3, neutral_tone_with_five=True)  # type: ignore[attr-defined]
+    syllable = syllables[0] if syllables else ch
+    return syllable if syllable != ch else f"~{ch}"
+
+
+def sort_key(heading: str) -> str:
+    """Browse and sort order: Latin alphabetically; Chinese by Hanyu Pinyin with tone number,
+    character by character, as Chinese catalogues file; kana in gojūon order (katakana filed
+    as hiragana); digits first. Latin and pinyin interleave, as a pinyin-ordered catalogue does.
+    Ties keep the code point order of the original so the key is total.
+    """
+    text = normalise(heading)
+    parts: list[str] = []
+    for ch in text:
+        if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or ch > "\uffff":
+            parts.append(_han_key(ch) + " ")
+        elif "\u30a1" <= ch <= "\u30f6":
+            parts.append("\u3000" + chr(ord(ch) - 0x60))  # katakana → hiragana, after Latin
+        elif "\u3041" <= ch <= "\u3096":
+            parts.append("\u3000" + ch)
+        elif ch.isalnum() or ch == " ":
+            parts.append(ch)
+    key = "".join(parts).strip()
+    return f"{key}\x01{text}"

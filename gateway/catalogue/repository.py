@@ -1,0 +1,344 @@
+"""Catalogue storage: every SQL statement about records and items, as small functions that
+run inside a caller's transaction and return typed values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.catalogue.indexes import IndexDocument, index_document
+from gateway.catalogue.model import ItemData, MappedRecord
+from gateway.catalogue.search_index import IndexBatch, delete_index, write_index
+from gateway.store import Transaction
+
+IDENTIFIER_KINDS = ("isbn", "issn", "isrc")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    pk: int
+    database: str
+    record_id: str
+    format: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    pk: int
+    barcode: str
+    record_pk: int
+    library: str
+    location: str
+    call_number: str
+    item_type: str
+    status: str
+    source: str
+
+
+# Tables whose planner statistics matter for search; refreshed after bulk loads.
+SEARCHED_TABLES = (
+    "bib_records",
+    "bib_identifiers",
+    "items",
+    "search_exact",
+    "browse_headings",
+    "browse_entries",
+)
+
+
+def searched_tables(dialect: str) -> tuple[str, ...]:
+    return SEARCHED_TABLES + (("search_docs",) if dialect == "postgresql" else ())
+
+
+RECORD_COLUMNS = "id, database, record_id, format, digest"
+ITEM_COLUMNS = "id, barcode, record_pk, library, location, call_number, item_type, status, source"
+
+
+def find_record(tx: Transaction, database: str, record_id: str) -> StoredRecord | None:
+    row = tx.one(
+        f"SELECT {RECORD_COLUMNS} FROM bib_records WHERE database = ? AND record_id = ?"
+        + tx.for_update,
+        (database, record_id),
+    )
+    return StoredRecord(*row) if row else None
+
+
+def find_records(tx: Transaction, database: str, record_ids: list[str]) -> dict[str, StoredRecord]:
+    """Records of a batch by control number, in one query per 500 ids."""
+    found: dict[str, StoredRecord] = {}
+    for start in range(0, len(record_ids), 500):
+        chunk = record_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in tx.execute(
+            f"SELECT {RECORD_COLUMNS} FROM bib_records WHERE database = ?"
+            f" AND record_id IN ({marks})" + tx.for_update,
+            (database, *chunk),
+        ):
+            found[row[2]] = StoredRecord(*row)
+    return found
+
+
+def records_by_identifier(
+    tx: Transaction, database: str, kind: str, value: str
+) -> list[StoredRecord]:
+    rows = tx.execute(
+        f"SELECT {', '.join('r.' + c.strip() for c in RECORD_COLUMNS.split(','))}"
+        " FROM bib_identifiers i JOIN bib_records r ON r.id = i.record_pk"
+        " WHERE r.database = ? AND i.kind = ? AND i.value = ? ORDER BY r.id",
+        (database, kind, value),
+    )
+    return [StoredRecord(*row) for row in rows]
+
+
+def _document(mapped: MappedRecord) -> IndexDocument:
+    return mapped.index if isinstance(mapped.index, IndexDocument) else index_document(mapped.bib)
+
+
+def _identifier_rows(pk: int, mapped: MappedRecord) -> list[tuple[int, str, str]]:
+    bib = mapped.bib
+    return (
+        [(pk, "isbn", v) for v in bib.isbns]
+        + [(pk, "issn", v) for v in bib.issns]
+        + [(pk, "isrc", v) for v in bib.isrcs]
+    )
+
+
+def insert_record(
+    tx: Transaction,
+    database: str,
+    record_id: str,
+    mapped: MappedRecord,
+    digest: str,
+    pending: IndexBatch | None = None,
+) -> int:
+    """Store a new record; its identifiers and index rows go to `pending` if given (written by
+    `pending.flush(tx)`), else at once."""
+    bib = mapped.bib
+    doc = _document(mapped)
+    pk = tx.insert(
+        "INSERT INTO bib_records (database, record_id, format, marc, bib, title, author, year,"
+        " digest, sort_title, sort_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            database,
+            record_id,
+            mapped.format,
+            mapped.marc,
+            bib.to_json(),
+            bib.display_title,
+            bib.main_author,
+            bib.year,
+            digest,
+            doc.sort_title,
+            doc.sort_author,
+        ),
+    )
+    _index(tx, pk, database, mapped, doc, pending)
+    return pk
+
+
+def insert_records(
+    tx: Transaction,
+    database: str,
+    records: list[tuple[str, MappedRecord, str]],
+    pending: IndexBatch,
+    chunk: int = 200,
+) -> dict[str, int]:
+    """Store new records (record_id, mapped, digest) with multi-row INSERTs; returns their ids
+    by record_id. Identifiers and index rows go to `pending`."""
+    ids: dict[str, int] = {}
+    for start in range(0, len(records), chunk):
+        part = records[start : start + chunk]
+        values, params = [], []
+        for record_id, mapped, digest in part:
+            bib = mapped.bib
+            doc = _document(mapped)
+            values.append("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            params += [database, record_id, mapped.format, mapped.marc, bib.to_json(),
+                       bib.display_title, bib.main_author, bib.year, digest, doc.sort_title,
+                       doc.sort_author]
+        rows = tx.execute(
+            "INSERT INTO bib_records (database, record_id, format, marc, bib, title, author, year,"
+            " digest, sort_title, sort_author) VALUES " + ", ".join(values) + " RETURNING id, record_id",
+            params,
+        )
+        ids.update({record_id: int(pk) for pk, record_id in rows})
+        for record_id, mapped, _ in part:
+            _index(tx, ids[record_id], database, mapped, _document(mapped), pending)
+    return ids
+
+
+def update_record(
+    tx: Transaction, pk: int, mapped: MappedRecord, digest: str, pending: IndexBatch | None = None
+) -> None:
+    """Overlay a stored record's bibliographic data and rebuild its identifiers and index."""
+    bib = mapped.bib
+    doc = _document(mapped)
+    tx.execute(
+        "UPDATE bib_records SET format = ?, marc = ?, bib = ?, title = ?, author = ?, year = ?,"
+        " digest = ?, sort_title = ?, sort_author = ? WHERE id = ?",
+        (
+            mapped.format,
+            mapped.marc,
+            bib.to_json(),
+            bib.display_title,
+            bib.main_author,
+            bib.year,
+            digest,
+            doc.sort_title,
+            doc.sort_author,
+            pk,
+        ),
+    )
+    database = tx.scalar("SELECT database FROM bib_records WHERE id = ?", (pk,))
+    if pending is None or not pending.discard(pk):
+        tx.execute("DELETE FROM bib_identifiers WHERE record_pk = ?", (pk,))
+        delete_index(tx, pk)
+    _index(tx, pk, database, mapped, doc, pending)
+
+
+def _index(
+    tx: Transaction,
+    pk: int,
+    database: str,
+    mapped: MappedRecord,
+    doc: IndexDocument,
+    pending: IndexBatch | None,
+) -> None:
+    identifiers = _identifier_rows(pk, mapped)
+    if pending is not None:
+        pending.put(pk, database, doc, identifiers)
+        return
+    if identifiers:
+        tx.executemany(
+            "INSERT INTO bib_identifiers (record_pk, kind, value) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            identifiers,
+        )
+    write_index(tx, pk, database, doc)
+
+
+def items_by_barcode(tx: Transaction, barcodes: list[str]) -> dict[str, StoredItem]:
+    found: dict[str, StoredItem] = {}
+    for start in range(0, len(barcodes), 500):
+        chunk = barcodes[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in tx.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE barcode IN ({marks})" + tx.for_update,
+            chunk,
+        ):
+            found[row[1]] = StoredItem(*row)
+    return found
+
+
+def insert_item(tx: Transaction, record_pk: int, item: ItemData, source: str) -> int:
+    return tx.insert(
+        "INSERT INTO items (barcode, record_pk, library, location, call_number, item_type,"
+        " status, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            item.barcode,
+            record_pk,
+            item.library,
+            item.location,
+            item.call_number,
+            item.item_type,
+            item.status,
+            source,
+        ),
+    )
+
+
+def insert_items(tx: Transaction, rows: list[tuple[int, ItemData]], source: str) -> None:
+    if rows:
+        tx.executemany(
+            "INSERT INTO items (barcode, record_pk, library, location, call_number, item_type,"
+            " status, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (i.barcode, pk, i.library, i.location, i.call_number, i.item_type, i.status, source)
+                for pk, i in rows
+            ],
+        )
+
+
+def update_item_description(
+    tx: Transaction, item_pk: int, record_pk: int, item: ItemData, source: str
+) -> None:
+    """New description of an existing copy; its circulation status is left alone."""
+    tx.execute(
+        "UPDATE items SET record_pk = ?, library = ?, location = ?, call_number = ?,"
+        " item_type = ?, source = ? WHERE id = ?",
+        (record_pk, item.library, item.location, item.call_number, item.item_type, source, item_pk),
+    )
+
+
+def set_item_status(tx: Transaction, item_pk: int, status: str) -> None:
+    tx.execute("UPDATE items SET status = ? WHERE id = ?", (status, item_pk))
+
+
+def record_marc(tx: Transaction, database: str) -> list[tuple[str, str, bytes]]:
+    """(record_id, format, marc) of every record in a database, in load order."""
+    rows = tx.execute(
+        "SELECT record_id, format, marc FROM bib_records WHERE database = ? ORDER BY id",
+        (database,),
+    )
+    return [(r[0], r[1], bytes(r[2])) for r in rows]
+
+
+def record_count(tx: Transaction, database: str | None = None) -> int:
+    if database is None:
+        return int(tx.scalar("SELECT count(*) FROM bib_records"))
+    return int(tx.scalar("SELECT count(*) FROM bib_records WHERE database = ?", (database,)))
+
+
+def item_count(tx: Transaction) -> int:
+    return int(tx.scalar("SELECT count(*) FROM items"))
+
+
+def items_of_record(tx: Transaction, record_pk: int) -> list[StoredItem]:
+    rows = tx.execute(
+        f"SELECT {ITEM_COLUMNS} FROM items WHERE record_pk = ? ORDER BY barcode", (record_pk,)
+    )
+    return [StoredItem(*row) for row in rows]
+
+
+def start_load_run(tx: Transaction, database: str, command: str, started_at: str) -> int:
+    return tx.insert(
+        "INSERT INTO load_runs (started_at, database, command) VALUES (?, ?, ?)",
+        (started_at, database, command),
+    )
+
+
+def finish_load_run(tx: Transaction, run_id: int, finished_at: str, report_json: str) -> None:
+    tx.execute(
+        "UPDATE load_runs SET finished_at = ?, report = ? WHERE id = ?",
+        (finished_at, report_json, run_id),
+    )
+
+
+def reindex(tx_factory, database: str | None = None, batch: int = 500) -> int:  # type: ignore[no-untyped-def]
+    """Rebuild the search index of every record (after a normalisation change or an upgrade
+    from a schema without search). `tx_factory` is `store.write`; one transaction per batch."""
+    from gateway.catalogue.model import BibRecord
+
+    done = 0
+    last = 0
+    while True:
+        with tx_factory() as tx:
+            where = "id > ?" + (" AND database = ?" if database else "")
+            params: list[object] = [last] + ([database] if database else [])
+            rows = tx.execute(
+                f"SELECT id, database, bib FROM bib_records WHERE {where} ORDER BY id LIMIT {int(batch)}",
+                params,
+            )
+            for pk, db, bib_json in rows:
+                doc = index_document(BibRecord.from_json(bib_json))
+                delete_index(tx, pk)
+                write_index(tx, pk, db, doc)
+                tx.execute(
+                    "UPDATE bib_records SET sort_title = ?, sort_author = ? WHERE id = ?",
+                    (doc.sort_title, doc.sort_author, pk),
+                )
+        if not rows:
+            return done
+        done += len(rows)
+        last = rows[-1][0]

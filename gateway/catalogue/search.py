@@ -1,0 +1,134 @@
+"""Catalogue search and browse: the service the CLI, SRU and Z39.50 call.
+
+Synchronous and pure over a `Store`: Twisted front-ends call it from their thread pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.catalogue.availability import AVAILABLE_STATUSES
+from gateway.catalogue.indexes import INDEXES
+from gateway.catalogue.normalise import sort_key
+from gateway.catalogue.planner import plan
+from gateway.catalogue.query import Query, QueryError
+from gateway.store import Store, Transaction
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Hit:
+    record_pk: int
+    record_id: str
+    title: str
+    author: str
+    year: int | None
+    copies: int
+    available: int
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    hits: tuple[Hit, ...]
+    offset: int
+
+
+@dataclass(frozen=True)
+class BrowseEntry:
+    heading: str
+    count: int
+
+
+def _from(tx: Transaction, needs_docs: bool) -> str:
+    if tx.dialect == "postgresql" and needs_docs:
+        return "bib_records r JOIN search_docs d ON d.record_pk = r.id"
+    return "bib_records r"
+
+
+def search(
+    store: Store,
+    query: Query,
+    database: str,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    available_only: bool = False,
+    count: bool = True,
+) -> SearchResult:
+    if limit < 0 or limit > MAX_PAGE or offset < 0:
+        raise QueryError(f"page size must be 0..{MAX_PAGE} and the offset not negative")
+    with store.read() as tx:
+        built = plan(query, tx.dialect, database, available_only=available_only)
+        source = _from(tx, built.needs_docs)
+        where = f"r.database = ? AND {built.where}"
+        params = [database, *built.params]
+        total = -1
+        if count:
+            total = int(tx.scalar(f"SELECT count(*) FROM {source} WHERE {where}", params))
+        rows = []
+        if limit and (total != 0):
+            rows = tx.execute(
+                f"SELECT r.id, r.record_id, r.title, r.author, r.year FROM {source}"
+                f"{built.rank_join} WHERE {where} ORDER BY {built.order_by} LIMIT ? OFFSET ?",
+                [*built.rank_params, *params, *built.order_params, limit, offset],
+            )
+        availability = _availability(tx, [row[0] for row in rows])
+    hits = tuple(
+        Hit(row[0], row[1], row[2], row[3], row[4], *availability.get(row[0], (0, 0)))
+        for row in rows
+    )
+    return SearchResult(total=total, hits=hits, offset=offset)
+
+
+def _availability(tx: Transaction, record_pks: list[int]) -> dict[int, tuple[int, int]]:
+    if not record_pks:
+        return {}
+    marks = ",".join("?" * len(record_pks))
+    status_marks = ",".join("?" * len(AVAILABLE_STATUSES))
+    rows = tx.execute(
+        f"SELECT record_pk, count(*), sum(CASE WHEN status IN ({status_marks}) THEN 1 ELSE 0 END)"
+        f" FROM items WHERE record_pk IN ({marks}) GROUP BY record_pk",
+        [*AVAILABLE_STATUSES, *record_pks],
+    )
+    return {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}
+
+
+def browse(
+    store: Store, database: str, index: str, start: str, *, count: int = 20, position: int = 1
+) -> list[BrowseEntry]:
+    """Headings in filing order around `start`: `position` (1-based) is where the first heading
+    at or after `start` appears in the returned list, as SRU scan's responsePosition."""
+    spec = INDEXES.get(index)
+    if spec is None or not spec.browse:
+        browsable = ", ".join(n for n, s in INDEXES.items() if s.browse)
+        raise QueryError(f"cannot browse {index!r}; browse lists: {browsable}", index=index)
+    if count < 0 or count > MAX_PAGE or position < 0 or position > count + 1:
+        raise QueryError("browse needs 0 <= count <= 1000 and 0 <= position <= count + 1")
+    key = sort_key(start) if start.strip() else ""
+    select = (
+        "SELECT h.heading, (SELECT count(*) FROM browse_entries e WHERE e.heading_id = h.id) AS n"
+        " FROM browse_headings h WHERE h.database = ? AND h.field = ? AND h.sort_key {op} ?"
+        " AND EXISTS (SELECT 1 FROM browse_entries e WHERE e.heading_id = h.id)"
+        " ORDER BY h.sort_key {direction} LIMIT ?"
+    )
+    before_count = max(position - 1, 0)
+    with store.read() as tx:
+        after = (
+            tx.execute(
+                select.format(op=">=", direction="ASC"),
+                (database, index, key, count - before_count),
+            )
+            if count > before_count
+            else []
+        )
+        before = (
+            tx.execute(
+                select.format(op="<", direction="DESC"), (database, index, key, before_count)
+            )
+            if before_count
+            else []
+        )
+    rows = list(reversed(before)) + list(after)
+    return [BrowseEntry(row[0], int(row[1])) for row in rows]

@@ -1,0 +1,56 @@
+"""Circulation policy from the config: categories, item types, desks, hold periods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway.config import (
+    CirculationSettings,
+    HoldSettings,
+    PatronCategory,
+    Settings,
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    categories: dict[str, PatronCategory]
+    circulating_types: dict[str, bool]
+    ill_lendable_types: dict[str, bool]
+    desks: dict[str, str]
+    holds: HoldSettings
+    circulation: CirculationSettings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            categories={c.name: c for c in settings.patron_categories},
+            circulating_types={t.name: t.circulating for t in settings.item_types},
+            ill_lendable_types={t.name: t.ill_lendable for t in settings.item_types},
+            desks={loc.name: loc.desk for loc in settings.locations},
+            holds=settings.holds,
+            circulation=settings.circulation,
+        )
+
+    def category(self, name: str) -> PatronCategory:
+        return self.categories.get(name) or self.categories[self.circulation.default_category]
+
+    def circulates(self, item_type: str) -> bool:
+        return self.circulating_types.get(item_type, self.circulation.unknown_item_types_circulate)
+
+    def desk_for(self, location: str) -> str:
+        """R10: the pickup place is the desk serving the copy's holding location."""
+        return self.desks.get(location, self.circulation.default_desk)
+
+    @property
+    def request_period(self) -> timedelta:
+        return timedelta(days=self.holds.request_days)
+
+    @property
+    def pickup_period(self) -> timedelta:
+        return timedelta(days=self.holds.pickup_days)
+
+    @property
+    def suspension_period(self) -> timedelta:
+        return timedelta(days=self.holds.suspension_days)

@@ -1,0 +1,141 @@
+"""Why the engine refused (or what it did), for people and machines. One catalogue.
+
+Each reason has the rule it enforces (R1-R15, or "" for plain facts), a stable code that
+protocol layers translate (SIP2 screen messages, SRU diagnostics, ISO 18626 errors), and
+messages in Chinese (default) and English that tell the reader what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Reason:
+    rule: str
+    code: str
+    zh: str
+    en: str
+    data: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def message(self, language: str = "zh") -> str:
+        return self.en if language == "en" else self.zh
+
+
+# code: (rule, Chinese, English). Templates take {fields} from the data given to `reason()`.
+CATALOGUE: dict[str, tuple[str, str, str]] = {
+    "patron_unknown": (
+        "",
+        "读者证号 {patron} 不存在，请到服务台咨询。",
+        "Reader {patron} is not known; please ask at the service desk.",
+    ),
+    "patron_blocked": (
+        "",
+        "读者证已被停用，请到服务台咨询。",
+        "This reader card is blocked; please ask at the service desk.",
+    ),
+    "item_unknown": (
+        "",
+        "条码 {item} 不是本馆的馆藏，请到服务台咨询。",
+        "Barcode {item} is not one of our copies; please ask at the service desk.",
+    ),
+    "record_unknown": ("", "书目 {record} 不存在。", "Record {record} does not exist."),
+    "item_not_circulating": (
+        "R1",
+        "该书（{item_type}）不外借，只能在馆内阅览。",
+        "This copy ({item_type}) does not circulate; read it in the library.",
+    ),
+    "item_on_loan": ("", "该书已被借出。", "This copy is already on loan."),
+    "item_on_loan_to_you": (
+        "",
+        "该书已借在您的名下；如需延长借期请续借。",
+        "You already have this copy on loan; renew it to keep it longer.",
+    ),
+    "item_not_available": (
+        "",
+        "该书当前状态为“{status}”，不能借出，请到服务台咨询。",
+        "This copy's status is '{status}' and it cannot be lent; please ask at the desk.",
+    ),
+    "too_many_loans": (
+        "",
+        "您已借 {count} 册，达到上限 {limit} 册，请先归还部分图书。",
+        "You have {count} items on loan, the limit is {limit}; return some first.",
+    ),
+    "trapped_for_another": (
+        "R14",
+        "该书是为其他读者预约保留的，不能借出。",
+        "This copy is kept on the hold shelf for another reader and cannot be lent.",
+    ),
+    "not_on_loan": (
+        "",
+        "该书没有借出记录，无需归还。",
+        "This copy is not on loan; there is nothing to return.",
+    ),
+    "selfcheck_return_held": (
+        "R7",
+        "该书已被其他读者预约，自助借还机不能归还，请将书送至服务台，由工作人员手工归还。",
+        "This book is reserved by another reader and cannot be returned here; please take it to the service desk.",
+    ),
+    "loan_unknown": ("", "您没有借这本书。", "You do not have this copy on loan."),
+    "renew_held_by_other": (
+        "R5",
+        "该书已被其他读者预约，不能续借，请按期归还。",
+        "Another reader has reserved this book, so it cannot be renewed; please return it by the due date.",
+    ),
+    "renewals_exhausted": (
+        "",
+        "该书已续借 {count} 次，达到上限，不能再续借。",
+        "This loan has been renewed {count} times, the limit; it cannot be renewed again.",
+    ),
+    "title_not_holdable": (
+        "R1",
+        "该书没有可外借的复本，不接受预约。",
+        "This title has no copy that circulates, so it cannot be reserved.",
+    ),
+    "copy_available": (
+        "R2",
+        "该书有可借复本在架，可以直接借阅，无需预约。",
+        "A copy of this title is on the shelf: borrow it directly, no hold is needed.",
+    ),
+    "title_on_loan_to_you": (
+        "R3",
+        "您已借阅同种书，不能再预约该种书。",
+        "You already have a copy of this title on loan, so you cannot reserve it.",
+    ),
+    "already_held": ("R4", "您已预约过该种书。", "You have already reserved this title."),
+    "too_many_holds": (
+        "R4",
+        "您已有 {count} 条预约，达到最大可预约图书数 {limit}。",
+        "You have {count} holds, the most your card allows ({limit}).",
+    ),
+    "holds_suspended": (
+        "R15",
+        "您因超过 {limit} 次未取预约书被停预约，{until} 之后可再预约。",
+        "You did not collect reserved books more than {limit} times; you can place holds again after {until}.",
+    ),
+    "hold_unknown": ("R12", "您没有该种书的有效预约。", "You have no open hold on this title."),
+    # Facts reported with a successful action.
+    "hold_trapped": (
+        "R6",
+        "该书已被 {patron_name} 预约，已转为预约到书，请放到 {desk} 的预约书架，取书截止 {deadline}。",
+        "Trapped for {patron_name}'s hold: put it on the hold shelf at {desk}; pickup by {deadline}.",
+    ),
+    "hold_fulfilled": ("R14", "预约已完成。", "The hold is fulfilled."),
+}
+
+
+def reason(code: str, **data: object) -> Reason:
+    rule, zh, en = CATALOGUE[code]
+    values = {k: str(v) for k, v in data.items()}
+    return Reason(
+        rule=rule,
+        code=code,
+        zh=zh.format_map(_Missing(values)),
+        en=en.format_map(_Missing(values)),
+        data=values,
+    )
+
+
+class _Missing(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return ""

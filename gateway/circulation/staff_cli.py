@@ -1,0 +1,299 @@
+"""The staff channel: `libgate circ …`, `libgate holds process`, `libgate patrons import`.
+
+The service desk uses the same engine as every other channel; this module only parses
+arguments, calls it and prints its reasons. A refusal exits with code 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.circulation.clock import SystemClock
+from gateway.circulation.engine import DESK, Engine, Outcome
+from gateway.circulation.policy import Policy
+from gateway.config import Settings
+
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from gateway.cli import open_migrated_store
+
+    store = open_migrated_store(settings)
+    return store, Engine(store, Policy.from_settings(settings), SystemClock())
+
+
+def outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    def person(p):  # type: ignore[no-untyped-def]
+        return {"barcode": p.barcode, "name": p.name} if p else None
+
+    return {
+        "ok": outcome.ok,
+        "action": outcome.action,
+        "reasons": [
+            {"rule": r.rule, "code": r.code, "zh": r.zh, "en": r.en} for r in outcome.reasons
+        ],
+        "notes": [{"rule": r.rule, "code": r.code, "zh": r.zh, "en": r.en} for r in outcome.notes],
+        "patron": person(outcome.patron),
+        "item": outcome.copy.barcode if outcome.copy else None,
+        "record": (
+            {"database": outcome.record[0], "id": outcome.record[1], "title": outcome.record[2]}
+            if outcome.record
+            else None
+        ),
+        "due_at": outcome.due_at,
+        "hold": (
+            {
+                "id": outcome.hold_id,
+                "state": outcome.hold_state,
+                "queue_position": outcome.queue_position,
+                "pickup_deadline": outcome.pickup_deadline,
+                "pickup_desk": outcome.pickup_desk,
+                "expires_at": outcome.expires_at,
+            }
+            if outcome.hold_id
+            else None
+        ),
+        "trapped_for": person(outcome.trapped_for),
+    }
+
+
+def _print(outcome: Outcome, as_json: bool, language: str) -> int:
+    if as_json:
+        print(json.dumps(outcome_dict(outcome), ensure_ascii=False, indent=2))
+    else:
+        word = "OK" if outcome.ok else "REFUSED"
+        print(f"{word}: {outcome.action}")
+        for r in outcome.reasons:
+            print(f"  [{r.rule or '-'} {r.code}] {r.message(language)}")
+        for r in outcome.notes:
+            print(f"  [{r.rule or '-'} {r.code}] {r.message(language)}")
+        if outcome.due_at:
+            print(f"  due: {outcome.due_at}")
+        if outcome.hold_id and outcome.ok:
+            print(
+                f"  hold {outcome.hold_id}: {outcome.hold_state}"
+                + (f", queue position {outcome.queue_position}" if outcome.queue_position else "")
+            )
+    return EXIT_OK if outcome.ok else EXIT_REFUSED
+
+
+def _target(args: argparse.Namespace) -> dict[str, Any]:
+    """RECORD_ID or ITEM: an item barcode if one exists, else a record id in --database."""
+    return {"target": args.target, "database": args.database}
+
+
+def cmd_circ(args: argparse.Namespace, settings: Settings) -> int:
+    store, engine = _engine(settings)
+    language = args.language or settings.circulation.language
+    with store:
+        if args.circ_command == "checkout":
+            outcome = engine.checkout(args.patron, args.item, DESK)
+        elif args.circ_command == "checkin":
+            outcome = engine.checkin(args.item, DESK)
+        elif args.circ_command == "renew":
+            outcome = engine.renew(args.patron, args.item, DESK)
+        elif args.circ_command in ("hold", "cancel"):
+            with store.read() as tx:
+                is_item = (
+                    tx.scalar("SELECT 1 FROM items WHERE barcode = ?", (args.target,)) is not None
+                )
+            kwargs: dict[str, Any] = (
+                {"item_barcode": args.target}
+                if is_item
+                else {"record": (args.database, args.target)}
+            )
+            method = engine.place_hold if args.circ_command == "hold" else engine.cancel_hold
+            outcome = method(args.patron, channel=DESK, **kwargs)
+        else:
+            return _status(store, engine, args)
+    return _print(outcome, args.json, language)
+
+
+def _status(store, engine: Engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from gateway.circulation import storage
+
+    with store.read() as tx:
+        patron = storage.patron_by_barcode(tx, args.target)
+        if patron is not None:
+            loans = storage.open_loans_of_patron(tx, patron.pk)
+            holds = storage.open_holds_of_patron(tx, patron.pk)
+            data = {
+                "patron": {
+                    "barcode": patron.barcode,
+                    "name": patron.name,
+                    "category": patron.category,
+                    "status": patron.status,
+                    "no_show_count": patron.no_show_count,
+                    "hold_suspended_until": patron.hold_suspended_until,
+                },
+                "loans": [
+                    {
+                        "item": storage.copy_by_pk(tx, loan.item_pk).barcode,
+                        "title": storage.record_label(tx, loan.record_pk)[2],
+                        "due_at": loan.due_at,
+                        "renewals": loan.renewals,
+                    }
+                    for loan in loans
+                ],
+                "holds": [
+                    {
+                        "id": h.id,
+                        "title": storage.record_label(tx, h.record_pk)[2],
+                        "state": h.state,
+                        "placed_at": h.placed_at,
+                        "expires_at": h.expires_at,
+                        "pickup_deadline": h.pickup_deadline,
+                        "pickup_desk": h.pickup_desk,
+                    }
+                    for h in holds
+                ],
+            }
+        else:
+            copy = storage.copy_by_barcode(tx, args.target)
+            if copy is None:
+                print(
+                    f"libgate circ status: {args.target} is neither a reader nor a copy",
+                    file=sys.stderr,
+                )
+                return EXIT_REFUSED
+            record_pk = copy.record_pk
+            data = {"item": copy.barcode, "record": storage.record_label(tx, record_pk)[1:]}
+    if patron is None:
+        title = engine.availability([record_pk])[record_pk]
+        data["availability"] = asdict(title)
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+    return EXIT_OK
+
+
+def cmd_holds_process(args: argparse.Namespace, settings: Settings) -> int:
+    store, engine = _engine(settings)
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = datetime.fromisoformat(args.as_of)
+        except ValueError:
+            print(f"libgate holds process: --as-of {args.as_of!r} is not ISO 8601", file=sys.stderr)
+            return EXIT_USAGE
+        if as_of.tzinfo is None:
+            as_of = as_of.replace(tzinfo=UTC)
+    with store:
+        report = engine.process_expiry(as_of)
+    if args.json:
+        print(json.dumps(asdict(report), ensure_ascii=False, indent=2))
+    else:
+        print(
+            f"expired {report.expired} (R8), not collected {report.no_shows} (R9), suspended"
+            f" {report.suspended} (R11), copies passed to the next hold {report.trapped}"
+        )
+        for line in report.events:
+            print(f"  {line}")
+    return EXIT_OK
+
+
+def cmd_patrons_import(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.circulation.patrons_import import PatronsFileError, import_patrons
+    from gateway.cli import CliError, open_migrated_store
+
+    with open_migrated_store(settings) as store:
+        try:
+            report = import_patrons(store, Path(args.file), Policy.from_settings(settings))
+        except PatronsFileError as error:
+            raise CliError(str(error)) from None
+    report.publish(args.report)
+    return EXIT_REFUSED if report.errors else EXIT_OK
+
+
+def cmd_notices_list(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.cli import open_migrated_store
+    from gateway.notify.outbox import list_notices
+
+    with open_migrated_store(settings) as store:
+        notices = list_notices(store, failed_only=args.failed)
+    if args.json:
+        print(json.dumps([asdict(n) for n in notices], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for n in notices:
+        error = f"  last error: {n.last_error}" if n.last_error else ""
+        print(
+            f"{n.id:>6} {n.state:<7} {n.kind:<15} {n.to_address:<30} attempts {n.attempts}{error}"
+        )
+    print(f"{len(notices)} notices" + (" not delivered" if args.failed else ""))
+    return EXIT_OK
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    circ = commands.add_parser(
+        "circ", help="the service desk: checkout, checkin, renew, hold, cancel, status"
+    )
+    circ_commands = circ.add_subparsers(dest="circ_command", required=True, metavar="ACTION")
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+        parser.add_argument("--language", choices=["zh", "en"], help="language of the messages")
+        parser.set_defaults(handler=cmd_circ)
+
+    p = circ_commands.add_parser("checkout", help="lend ITEM to PATRON")
+    p.add_argument("patron")
+    p.add_argument("item")
+    common(p)
+    p = circ_commands.add_parser(
+        "checkin", help="return ITEM at the desk (traps it for a waiting hold, R6)"
+    )
+    p.add_argument("item")
+    common(p)
+    p = circ_commands.add_parser("renew", help="renew PATRON's loan of ITEM")
+    p.add_argument("patron")
+    p.add_argument("item")
+    common(p)
+    for name, text in (("hold", "place a title-level hold"), ("cancel", "cancel a hold (R12)")):
+        p = circ_commands.add_parser(name, help=text)
+        p.add_argument("patron")
+        p.add_argument("target", metavar="RECORD_ID|ITEM")
+        p.add_argument("--database", default="main", metavar="NAME")
+        common(p)
+    p = circ_commands.add_parser(
+        "status", help="a reader's loans and holds, or a copy's availability"
+    )
+    p.add_argument("target", metavar="PATRON|ITEM")
+    common(p)
+
+    holds = commands.add_parser("holds", help="hold maintenance")
+    holds_commands = holds.add_subparsers(dest="holds_command", required=True, metavar="ACTION")
+    p = holds_commands.add_parser(
+        "process", help="apply hold deadlines now (R8, R9, R11); safe to repeat"
+    )
+    p.add_argument("--as-of", metavar="ISO-8601", help="process as if it were this time")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_holds_process)
+
+    notices = commands.add_parser("notices", help="the notice outbox (R13)")
+    notices_commands = notices.add_subparsers(
+        dest="notices_command", required=True, metavar="ACTION"
+    )
+    p = notices_commands.add_parser("list", help="list notices; --failed: those not delivered")
+    p.add_argument(
+        "--failed", action="store_true", help="only notices that failed or are being retried"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_notices_list)
+
+    patrons = commands.add_parser("patrons", help="readers")
+    patrons_commands = patrons.add_subparsers(
+        dest="patrons_command", required=True, metavar="ACTION"
+    )
+    p = patrons_commands.add_parser(
+        "import", help="import readers from CSV (barcode,name,pin,category,email,phone)"
+    )
+    p.add_argument("file", metavar="FILE.csv")
+    p.add_argument("--report", metavar="PATH")
+    p.set_defaults(handler=cmd_patrons_import)

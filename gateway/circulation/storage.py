@@ -1,0 +1,288 @@
+"""Every SQL statement of the circulation engine, as small functions over a transaction.
+
+Rows a decision reads and then writes are selected with `tx.for_update` (PostgreSQL row locks;
+SQLite's IMMEDIATE transaction already serialises writers). Lock order is always title, then
+copy, then patron, so concurrent actions cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from gateway.store import Transaction
+
+
+@dataclass(frozen=True)
+class Patron:
+    pk: int
+    barcode: str
+    name: str
+    pin_hash: str
+    category: str
+    email: str
+    phone: str
+    status: str
+    no_show_count: int
+    hold_suspended_until: str | None
+
+
+@dataclass(frozen=True)
+class Copy:
+    pk: int
+    barcode: str
+    record_pk: int
+    location: str
+    call_number: str
+    item_type: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Loan:
+    id: int
+    item_pk: int
+    patron_pk: int
+    record_pk: int
+    checked_out_at: str
+    due_at: str
+    renewals: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: int
+    patron_pk: int
+    record_pk: int
+    state: str
+    placed_at: str
+    expires_at: str
+    item_pk: int | None
+    ready_at: str | None
+    pickup_deadline: str | None
+    pickup_desk: str | None
+
+
+PATRON = "id, barcode, name, pin_hash, category, email, phone, status, no_show_count, hold_suspended_until"
+COPY = "id, barcode, record_pk, location, call_number, item_type, status"
+LOAN = "id, item_pk, patron_pk, record_pk, checked_out_at, due_at, renewals"
+HOLD = (
+    "id, patron_pk, record_pk, state, placed_at, expires_at, item_pk, ready_at,"
+    " pickup_deadline, pickup_desk"
+)
+
+
+def patron_by_barcode(tx: Transaction, barcode: str, lock: bool = False) -> Patron | None:
+    row = tx.one(
+        f"SELECT {PATRON} FROM patrons WHERE barcode = ?" + (tx.for_update if lock else ""),
+        (barcode,),
+    )
+    return Patron(*row) if row else None
+
+
+def patron_by_pk(tx: Transaction, pk: int, lock: bool = False) -> Patron:
+    row = tx.one(
+        f"SELECT {PATRON} FROM patrons WHERE id = ?" + (tx.for_update if lock else ""), (pk,)
+    )
+    assert row is not None
+    return Patron(*row)
+
+
+def copy_by_barcode(tx: Transaction, barcode: str, lock: bool = False) -> Copy | None:
+    row = tx.one(
+        f"SELECT {COPY} FROM items WHERE barcode = ?" + (tx.for_update if lock else ""), (barcode,)
+    )
+    return Copy(*row) if row else None
+
+
+def copy_by_pk(tx: Transaction, pk: int) -> Copy:
+    row = tx.one(f"SELECT {COPY} FROM items WHERE id = ?", (pk,))
+    assert row is not None
+    return Copy(*row)
+
+
+def copies_of(tx: Transaction, record_pk: int, lock: bool = False) -> list[Copy]:
+    rows = tx.execute(
+        f"SELECT {COPY} FROM items WHERE record_pk = ? ORDER BY id"
+        + (tx.for_update if lock else ""),
+        (record_pk,),
+    )
+    return [Copy(*r) for r in rows]
+
+
+def lock_title(tx: Transaction, record_pk: int) -> None:
+    """Serialise decisions about one title's hold queue (PostgreSQL; SQLite already is)."""
+    if tx.for_update:
+        tx.execute("SELECT id FROM bib_records WHERE id = ?" + tx.for_update, (record_pk,))
+
+
+def record_pk_by_id(tx: Transaction, database: str, record_id: str) -> int | None:
+    value = tx.scalar(
+        "SELECT id FROM bib_records WHERE database = ? AND record_id = ?", (database, record_id)
+    )
+    return int(value) if value is not None else None
+
+
+def record_label(tx: Transaction, record_pk: int) -> tuple[str, str, str]:
+    row = tx.one("SELECT database, record_id, title FROM bib_records WHERE id = ?", (record_pk,))
+    assert row is not None
+    return row[0], row[1], row[2]
+
+
+def set_copy_status(tx: Transaction, item_pk: int, status: str) -> None:
+    tx.execute("UPDATE items SET status = ? WHERE id = ?", (status, item_pk))
+
+
+def open_loan_of_copy(tx: Transaction, item_pk: int) -> Loan | None:
+    row = tx.one(f"SELECT {LOAN} FROM loans WHERE item_pk = ? AND returned_at IS NULL", (item_pk,))
+    return Loan(*row) if row else None
+
+
+def open_loans_of_patron(tx: Transaction, patron_pk: int) -> list[Loan]:
+    rows = tx.execute(
+        f"SELECT {LOAN} FROM loans WHERE patron_pk = ? AND returned_at IS NULL ORDER BY id",
+        (patron_pk,),
+    )
+    return [Loan(*r) for r in rows]
+
+
+def open_loans_of_title(tx: Transaction, record_pk: int) -> list[Loan]:
+    rows = tx.execute(
+        f"SELECT {LOAN} FROM loans WHERE record_pk = ? AND returned_at IS NULL ORDER BY id",
+        (record_pk,),
+    )
+    return [Loan(*r) for r in rows]
+
+
+def insert_loan(
+    tx: Transaction, copy: Copy, patron_pk: int, at: str, due: str, channel: str
+) -> int:
+    return tx.insert(
+        "INSERT INTO loans (item_pk, patron_pk, record_pk, checked_out_at, due_at, channel)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (copy.pk, patron_pk, copy.record_pk, at, due, channel),
+    )
+
+
+def close_loan(tx: Transaction, loan_id: int, at: str) -> None:
+    tx.execute("UPDATE loans SET returned_at = ? WHERE id = ?", (at, loan_id))
+
+
+def renew_loan(tx: Transaction, loan_id: int, due: str) -> None:
+    tx.execute("UPDATE loans SET due_at = ?, renewals = renewals + 1 WHERE id = ?", (due, loan_id))
+
+
+def waiting_holds(tx: Transaction, record_pk: int) -> list[Hold]:
+    """The title's queue, oldest first (first come, first served)."""
+    rows = tx.execute(
+        f"SELECT {HOLD} FROM holds WHERE record_pk = ? AND state = 'waiting'"
+        " ORDER BY placed_at, id",
+        (record_pk,),
+    )
+    return [Hold(*r) for r in rows]
+
+
+def ready_hold_of_copy(tx: Transaction, item_pk: int) -> Hold | None:
+    row = tx.one(f"SELECT {HOLD} FROM holds WHERE item_pk = ? AND state = 'ready'", (item_pk,))
+    return Hold(*row) if row else None
+
+
+def open_holds_of_patron(tx: Transaction, patron_pk: int) -> list[Hold]:
+    rows = tx.execute(
+        f"SELECT {HOLD} FROM holds WHERE patron_pk = ? AND state IN ('waiting', 'ready')"
+        " ORDER BY placed_at, id",
+        (patron_pk,),
+    )
+    return [Hold(*r) for r in rows]
+
+
+def open_hold(tx: Transaction, patron_pk: int, record_pk: int) -> Hold | None:
+    row = tx.one(
+        f"SELECT {HOLD} FROM holds WHERE patron_pk = ? AND record_pk = ?"
+        " AND state IN ('waiting', 'ready')",
+        (patron_pk, record_pk),
+    )
+    return Hold(*row) if row else None
+
+
+def insert_hold(
+    tx: Transaction, patron_pk: int, record_pk: int, at: str, expires: str, channel: str
+) -> int:
+    return tx.insert(
+        "INSERT INTO holds (patron_pk, record_pk, state, placed_at, expires_at, channel)"
+        " VALUES (?, ?, 'waiting', ?, ?, ?)",
+        (patron_pk, record_pk, at, expires, channel),
+    )
+
+
+def make_ready(
+    tx: Transaction, hold_id: int, item_pk: int, at: str, deadline: str, desk: str
+) -> None:
+    tx.execute(
+        "UPDATE holds SET state = 'ready', item_pk = ?, ready_at = ?, pickup_deadline = ?,"
+        " pickup_desk = ? WHERE id = ?",
+        (item_pk, at, deadline, desk, hold_id),
+    )
+
+
+def close_hold(tx: Transaction, hold_id: int, state: str, at: str) -> None:
+    tx.execute(
+        "UPDATE holds SET state = ?, item_pk = NULL, closed_at = ? WHERE id = ?",
+        (state, at, hold_id),
+    )
+
+
+def due_waiting_expiry(tx: Transaction, as_of: str) -> Hold | None:
+    row = tx.one(
+        f"SELECT {HOLD} FROM holds WHERE state = 'waiting' AND expires_at <= ?"
+        " ORDER BY expires_at, id LIMIT 1",
+        (as_of,),
+    )
+    return Hold(*row) if row else None
+
+
+def due_pickup_deadline(tx: Transaction, as_of: str) -> Hold | None:
+    row = tx.one(
+        f"SELECT {HOLD} FROM holds WHERE state = 'ready' AND pickup_deadline <= ?"
+        " ORDER BY pickup_deadline, id LIMIT 1",
+        (as_of,),
+    )
+    return Hold(*row) if row else None
+
+
+def set_no_shows(tx: Transaction, patron_pk: int, count: int, suspended_until: str | None) -> None:
+    tx.execute(
+        "UPDATE patrons SET no_show_count = ?, hold_suspended_until = ? WHERE id = ?",
+        (count, suspended_until, patron_pk),
+    )
+
+
+def log_event(
+    tx: Transaction,
+    at: str,
+    action: str,
+    channel: str,
+    *,
+    patron_pk: int | None = None,
+    item_pk: int | None = None,
+    record_pk: int | None = None,
+    hold_id: int | None = None,
+    loan_id: int | None = None,
+    **details: object,
+) -> None:
+    """The append-only audit log, written in the same transaction as the change."""
+    tx.execute(
+        "INSERT INTO circulation_events (at, action, channel, patron_pk, item_pk, record_pk,"
+        " hold_id, loan_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            at,
+            action,
+            channel,
+            patron_pk,
+            item_pk,
+            record_pk,
+            hold_id,
+            loan_id,
+            json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+        ),
+    )

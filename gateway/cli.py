@@ -1,0 +1,449 @@
+"""The `libgate` command: init, load, items import, export, serve.
+
+Exit codes (documented in the README): 0 success; 1 a fatal error (bad config, database
+unreachable, unreadable input); 2 bad command-line usage; 3 the command finished but some
+records or rows were rejected (see the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.config import ConfigError, Settings, load_settings
+from gateway.store import Store, StoreError, open_store
+from gateway.store.migrate import migrate
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+
+
+class CliError(Exception):
+    """A fatal problem to report in one line with exit code 1."""
+
+
+def open_migrated_store(settings: Settings) -> Store:
+    store = open_store(
+        settings.storage.url,
+        busy_timeout_ms=settings.storage.busy_timeout_ms,
+        pool_size=settings.storage.pool_size,
+    )
+    try:
+        migrate(store)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings.storage.url, busy_timeout_ms=settings.storage.busy_timeout_ms)
+    with store:
+        applied = migrate(store)
+    if applied:
+        print(f"{store.url}: applied schema versions {', '.join(map(str, applied))}")
+    else:
+        print(f"{store.url}: schema is up to date")
+    return EXIT_OK
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    from marc.charset import normalise_encoding_name
+    from marc.loader import Loader, LoadOptions, RejectsWriter
+
+    database = settings.database(args.database)
+    profile = settings.profile(args.profile or database.profile)
+    try:
+        encoding = normalise_encoding_name(args.encoding)
+    except ValueError as error:
+        raise CliError(f"--encoding: {error}") from None
+    paths = [Path(p) for p in args.files]
+    for path in paths:
+        if not path.is_file():
+            raise CliError(f"{path}: no such file")
+    options = LoadOptions(
+        database=database,
+        profile=profile,
+        encoding=encoding,
+        match=args.match,
+        batch_size=settings.loader.batch_size,
+        workers=_workers(settings.loader.workers),
+    )
+    rejects_handle = open(args.rejects, "wb") if args.rejects else None  # noqa: SIM115
+    try:
+        with open_migrated_store(settings) as store:
+            rejects = RejectsWriter(rejects_handle) if rejects_handle else None
+            with _progress(paths) as progress:
+                loader = Loader(
+                    store,
+                    options,
+                    rejects,
+                    on_progress=progress.advance,
+                    on_file_start=progress.start_file,
+                )
+                report = loader.load(paths, command="load " + " ".join(args.files))
+    finally:
+        if rejects_handle:
+            rejects_handle.close()
+    if args.report:
+        Path(args.report).write_text(report.to_json() + "\n", encoding="utf-8")
+    for line in report.summary_lines():
+        print(line)
+    if any(f.error for f in report.files):
+        return EXIT_FATAL
+    return EXIT_OK if report.clean else EXIT_REJECTED
+
+
+class _NoProgress:
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def start_file(self, path: Path) -> None: ...
+
+    def advance(self, done: int) -> None: ...
+
+
+class _RichProgress(_NoProgress):
+    """A progress bar per file, by bytes read, on a terminal only."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._task = None
+
+    def __enter__(self) -> _RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[-1].total)
+        self._progress.stop()
+
+    def start_file(self, path: Path) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[-1].total)
+        self._task = self._progress.add_task(path.name, total=path.stat().st_size)
+
+    def advance(self, done: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=done)
+
+
+def _progress(paths: list[Path]) -> _NoProgress:
+    return _RichProgress() if sys.stderr.isatty() else _NoProgress()
+
+
+def _workers(configured: int) -> int:
+    from marc.parallel import default_workers
+
+    return default_workers() if configured < 0 else configured
+
+
+def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.catalogue.items_import import ItemsFileError, import_items
+
+    databases = {d.name for d in settings.databases}
+    with open_migrated_store(settings) as store:
+        try:
+            report = import_items(store, Path(args.file), databases)
+            if report.added or report.updated:
+                from gateway.catalogue.repository import searched_tables
+
+                store.analyze(searched_tables(store.dialect))
+        except ItemsFileError as error:
+            raise CliError(str(error)) from None
+    report.publish(args.report)
+    return EXIT_REJECTED if report.errors else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.catalogue import repository
+    from marc.export import export_records
+
+    database = settings.database(args.database)
+    with open_migrated_store(settings) as store:
+        with store.read() as tx:
+            rows = repository.record_marc(tx, database.name)
+        if args.record_id:
+            wanted = set(args.record_id)
+            rows = [r for r in rows if r[0] in wanted]
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+        try:
+            count = export_records(rows, args.format, out)
+        finally:
+            if args.output:
+                out.close()
+    print(f"exported {count} records from {database.name} as {args.format}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _parse_sort(text: str | None):  # type: ignore[no-untyped-def]
+    from gateway.catalogue.query import SortKey
+
+    if not text:
+        return ()
+    keys = []
+    for part in text.split(","):
+        name, _, direction = part.strip().partition(":")
+        descending = name.startswith("-") or direction.lower() in ("desc", "descending")
+        keys.append(SortKey(name.lstrip("-").lower(), descending))
+    return tuple(keys)
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from gateway.catalogue.query import QueryError
+    from gateway.catalogue.search import search
+    from gateway.cql.parser import CQLSyntaxError
+    from gateway.cql.to_query import cql_to_query
+
+    database = settings.database(args.database)
+    try:
+        query = cql_to_query(args.query)
+        sort = _parse_sort(args.sort)
+        if sort:
+            query = replace(query, sort=sort)
+        with open_migrated_store(settings) as store:
+            result = search(
+                store,
+                query,
+                database.name,
+                limit=args.limit,
+                offset=args.offset,
+                available_only=args.available,
+            )
+    except (CQLSyntaxError, QueryError) as error:
+        print(f"libgate search: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "database": database.name,
+                    "query": args.query,
+                    "total": result.total,
+                    "offset": result.offset,
+                    "hits": [
+                        {
+                            "id": h.record_id,
+                            "title": h.title,
+                            "author": h.author,
+                            "year": h.year,
+                            "copies": h.copies,
+                            "available": h.available,
+                        }
+                        for h in result.hits
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    print(f"{result.total} hits in {database.name}")
+    for number, hit in enumerate(result.hits, start=result.offset + 1):
+        year = hit.year if hit.year is not None else "-"
+        print(
+            f"{number:>4}. {hit.record_id}  {hit.title}  /  {hit.author or '-'}  {year}"
+            f"  [{hit.available}/{hit.copies} available]"
+        )
+    return EXIT_OK
+
+
+def cmd_browse(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.catalogue.query import QueryError
+    from gateway.catalogue.search import browse
+
+    database = settings.database(args.database)
+    try:
+        with open_migrated_store(settings) as store:
+            entries = browse(
+                store,
+                database.name,
+                args.index,
+                args.start,
+                count=args.count,
+                position=args.position,
+            )
+    except QueryError as error:
+        print(f"libgate browse: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(
+            json.dumps(
+                [{"heading": e.heading, "count": e.count} for e in entries],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for entry in entries:
+        print(f"{entry.count:>6}  {entry.heading}")
+    return EXIT_OK
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.catalogue.repository import reindex, searched_tables
+
+    with open_migrated_store(settings) as store:
+        count = reindex(store.write, args.database)
+        store.analyze(searched_tables(store.dialect))
+    print(f"reindexed {count} records")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.app import serve
+
+    return serve(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="libgate", description="libgate: a library protocol gateway (SIP2, SRU, Z39.50, MARC)."
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML config (else $LIBGATE_CONFIG, else ./libgate.toml, else defaults)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create or upgrade the database schema")
+    init.set_defaults(handler=cmd_init)
+
+    load = commands.add_parser("load", help="batch-load ISO 2709 / MARCXML files into a catalogue")
+    load.add_argument("files", nargs="+", metavar="FILE")
+    load.add_argument(
+        "--database", default="main", metavar="NAME", help="catalogue database (default main)"
+    )
+    load.add_argument(
+        "--encoding",
+        default="auto",
+        metavar="NAME",
+        help="auto (default: 100$a/26-29 or leader/09, confirmed by the bytes), utf-8, gb18030, marc-8, cp1251, ...",
+    )
+    load.add_argument(
+        "--profile", metavar="NAME", help="holdings profile (default: the database's)"
+    )
+    load.add_argument(
+        "--match",
+        default="001",
+        choices=["001", "isbn", "none"],
+        help="how to find the record to overlay (default 001)",
+    )
+    load.add_argument(
+        "--rejects", metavar="PATH", help="write rejected records (raw ISO 2709) here"
+    )
+    load.add_argument("--report", metavar="PATH", help="write the JSON report here")
+    load.set_defaults(handler=cmd_load)
+
+    items = commands.add_parser("items", help="copies (items)")
+    items_commands = items.add_subparsers(dest="items_command", required=True, metavar="ACTION")
+    items_import = items_commands.add_parser("import", help="import copies from CSV")
+    items_import.add_argument("file", metavar="FILE.csv")
+    items_import.add_argument("--report", metavar="PATH", help="write the JSON report here")
+    items_import.set_defaults(handler=cmd_items_import)
+
+    export = commands.add_parser("export", help="write a catalogue as ISO 2709 or XML")
+    export.add_argument("--database", default="main", metavar="NAME")
+    export.add_argument(
+        "--format", default="iso2709", choices=["iso2709", "marcxml", "marcxchange"]
+    )
+    export.add_argument("--output", "-o", metavar="PATH", help="file to write (default stdout)")
+    export.add_argument(
+        "--record-id", action="append", metavar="ID", help="only these records (repeatable)"
+    )
+    export.set_defaults(handler=cmd_export)
+
+    search = commands.add_parser("search", help="search a catalogue with CQL")
+    search.add_argument(
+        "query", metavar="QUERY", help="CQL, e.g. title=剑桥 and year>1990 sortBy title"
+    )
+    search.add_argument("--database", default="main", metavar="NAME")
+    search.add_argument(
+        "--sort",
+        metavar="KEY",
+        help="relevance, title, author or date; -KEY or KEY:desc descending; comma-separated",
+    )
+    search.add_argument(
+        "--limit", type=int, default=10, metavar="N", help="hits to show (default 10)"
+    )
+    search.add_argument("--offset", type=int, default=0, metavar="N", help="hits to skip")
+    search.add_argument(
+        "--available", action="store_true", help="only records with a copy on the shelf"
+    )
+    search.add_argument("--json", action="store_true", help="machine-readable output")
+    search.set_defaults(handler=cmd_search)
+
+    browse = commands.add_parser(
+        "browse", help="browse a heading list (title, author, subject, series)"
+    )
+    browse.add_argument("start", metavar="FROM", nargs="?", default="", help="starting term")
+    browse.add_argument("--database", default="main", metavar="NAME")
+    browse.add_argument(
+        "--index", default="title", choices=["title", "author", "subject", "series"]
+    )
+    browse.add_argument("--count", type=int, default=20, metavar="N")
+    browse.add_argument(
+        "--position",
+        type=int,
+        default=1,
+        metavar="P",
+        help="where FROM falls in the list (1 = first)",
+    )
+    browse.add_argument("--json", action="store_true")
+    browse.set_defaults(handler=cmd_browse)
+
+    reindex = commands.add_parser("reindex", help="rebuild the search index from stored records")
+    reindex.add_argument("--database", metavar="NAME", help="only this database")
+    reindex.set_defaults(handler=cmd_reindex)
+
+    from gateway.circulation.staff_cli import add_commands
+
+    add_commands(commands)
+
+    serve = commands.add_parser("serve", help="run the gateway in the foreground")
+    serve.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return int(args.handler(args, settings))
+    except (ConfigError, StoreError, CliError) as error:
+        print(f"libgate: {error}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        print("libgate: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,462 @@
+"""One TOML file → frozen, validated settings.
+
+Where the file comes from: `--config PATH`, else `$LIBGATE_CONFIG`, else `./libgate.toml`, else
+the built-in defaults below. Every key is checked at start: an unknown key or a bad value stops
+the gateway with one line naming it (`ConfigError`). Sections are dataclasses; the validator
+reads their field types, so adding a setting is adding a field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_NAME = "libgate.toml"
+CONFIG_ENV = "LIBGATE_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration problem; str(error) is the one line to show."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    url: str = "sqlite:///var/libgate.db"
+    busy_timeout_ms: int = 10000  # SQLite: how long a writer waits for the lock
+    pool_size: int = 8  # PostgreSQL: connections per gateway process
+
+    def validate(self, where: str) -> None:
+        if not self.url.startswith(("sqlite:///", "postgresql:", "postgres:")):
+            raise ConfigError(
+                f"{where}.url: {self.url!r} is not sqlite:///path.db or postgresql://..."
+            )
+        _positive(self.busy_timeout_ms, f"{where}.busy_timeout_ms")
+        _positive(self.pool_size, f"{where}.pool_size")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """One catalogue database, e.g. `main` (中文书目) or `japanese` (日文书目)."""
+
+    name: str
+    title: str = ""
+    title_en: str = ""
+    profile: str = "libgate"  # holdings profile used when `load --profile` is not given
+    format: str = "auto"  # auto | unimarc | marc21: how to read records loaded into it
+
+    def validate(self, where: str) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"{where}.name: {self.name!r} must be letters, digits, - or _")
+        if self.format not in ("auto", "unimarc", "marc21"):
+            raise ConfigError(f"{where}.format: {self.format!r} is not auto, unimarc or marc21")
+
+
+@dataclass(frozen=True)
+class HoldingsProfile:
+    """Where a source system puts its copies in a MARC record.
+
+    Each copy is one occurrence of `item_tag`. Each attribute is a list of templates tried in
+    order; the first whose placeholders are not all empty wins. `{$b}` is subfield b of the item
+    field, `{905$s}` the first 905$s of the record, text outside braces is kept as written.
+    """
+
+    name: str
+    item_tag: str = ""  # "" = records from this source carry no copies
+    barcode: tuple[str, ...] = ()
+    library: tuple[str, ...] = ()
+    location: tuple[str, ...] = ()
+    call_number: tuple[str, ...] = ()
+    item_type: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    default_status: str = "归还"  # on shelf, in the library's own word
+    status_map: dict[str, str] = field(default_factory=dict)  # source code -> our status word
+    description: str = ""
+
+    def validate(self, where: str) -> None:
+        if self.item_tag and len(self.item_tag) != 3:
+            raise ConfigError(f"{where}.item_tag: {self.item_tag!r} is not a 3-character tag")
+        if self.item_tag and not self.barcode:
+            raise ConfigError(f"{where}.barcode: a profile with item_tag needs a barcode source")
+        from marc.holdings import check_template
+
+        for attribute in ("barcode", "library", "location", "call_number", "item_type", "status"):
+            for template in getattr(self, attribute):
+                problem = check_template(template)
+                if problem:
+                    raise ConfigError(f"{where}.{attribute}: {template!r}: {problem}")
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    batch_size: int = 500  # records per committed transaction
+    workers: int = -1  # processes preparing records: -1 = one per core (none on one core), 0 = none
+
+    def validate(self, where: str) -> None:
+        _positive(self.batch_size, f"{where}.batch_size")
+        if self.workers < -1 or self.workers > 64:
+            raise ConfigError(f"{where}.workers: {self.workers} is not -1 (auto), 0 or 1..64")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    log_level: str = "info"
+
+    def validate(self, where: str) -> None:
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(
+                f"{where}.log_level: {self.log_level!r} is not debug/info/warning/error"
+            )
+
+
+@dataclass(frozen=True)
+class PatronCategory:
+    """A reader category (读者类型) and its limits."""
+
+    name: str
+    max_loans: int = 10
+    max_holds: int = 5  # R4: 最大可预约图书
+    loan_days: int = 30
+    renewals: int = 2  # renewals allowed per loan
+
+    def validate(self, where: str) -> None:
+        if not self.name:
+            raise ConfigError(f"{where}.name: must not be empty")
+        for key in ("max_loans", "max_holds", "loan_days"):
+            _positive(getattr(self, key), f"{where}.{key}")
+        if self.renewals < 0:
+            raise ConfigError(f"{where}.renewals: must be 0 or more, got {self.renewals}")
+
+
+@dataclass(frozen=True)
+class ItemTypeSettings:
+    """A holding type (馆藏类型): whether it circulates (R1) and is lent to other libraries (I1)."""
+
+    name: str
+    circulating: bool = True
+    ill_lendable: bool = False
+
+    def validate(self, where: str) -> None:
+        if not self.name:
+            raise ConfigError(f"{where}.name: must not be empty")
+
+
+@dataclass(frozen=True)
+class LocationSettings:
+    """A holding location (馆藏地) and the circulation desk (借书处) that serves it (R10)."""
+
+    name: str
+    desk: str
+
+    def validate(self, where: str) -> None:
+        if not self.name or not self.desk:
+            raise ConfigError(f"{where}: name and desk must not be empty")
+
+
+@dataclass(frozen=True)
+class HoldSettings:
+    request_days: int = 60  # R8: 预约记录的保留天数
+    pickup_days: int = 7  # R9: 预约到书的保留天数
+    no_show_limit: int = 2  # R11: more no-shows than this suspends
+    suspension_days: int = 60  # R11
+    process_every_seconds: int = 300  # how often `serve` runs expiry processing
+
+    def validate(self, where: str) -> None:
+        for key in ("request_days", "pickup_days", "suspension_days", "process_every_seconds"):
+            _positive(getattr(self, key), f"{where}.{key}")
+        if self.no_show_limit < 0:
+            raise ConfigError(f"{where}.no_show_limit: must be 0 or more")
+
+
+@dataclass(frozen=True)
+class CirculationSettings:
+    """Item status words (the library's own) and defaults for data the config does not name."""
+
+    on_shelf_status: str = "归还"
+    on_loan_status: str = "借出"
+    on_hold_shelf_status: str = "预约到书"
+    default_category: str = "本科生"
+    default_desk: str = "总服务台"
+    unknown_item_types_circulate: bool = True  # copies whose type is not in [[item_types]]
+    language: str = "zh"  # default language of reasons and notices: zh | en
+
+    def validate(self, where: str) -> None:
+        words = (self.on_shelf_status, self.on_loan_status, self.on_hold_shelf_status)
+        if len(set(words)) != 3 or not all(words):
+            raise ConfigError(f"{where}: the three status words must be different and not empty")
+        if self.language not in ("zh", "en"):
+            raise ConfigError(f"{where}.language: {self.language!r} is not zh or en")
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    """Sending notices (R13): SMTP through Twisted's mail client, retried with backoff."""
+
+    enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    from_address: str = "library@example.org"
+    username: str = ""
+    password: str = ""
+    require_tls: bool = False  # STARTTLS required before sending credentials or mail
+    send_every_seconds: int = 30
+    max_attempts: int = 8  # then the notice is `failed` and listed for staff
+    first_retry_seconds: int = 60  # doubles each attempt, at most six hours
+
+    def validate(self, where: str) -> None:
+        if not 0 < self.smtp_port < 65536:
+            raise ConfigError(f"{where}.smtp_port: {self.smtp_port} is not a TCP port")
+        if "@" not in self.from_address:
+            raise ConfigError(f"{where}.from_address: {self.from_address!r} is not an address")
+        for key in ("send_every_seconds", "max_attempts", "first_retry_seconds"):
+            _positive(getattr(self, key), f"{where}.{key}")
+
+
+DEFAULT_CATEGORIES: tuple[PatronCategory, ...] = (
+    PatronCategory(name="本科生", max_loans=10, max_holds=3, loan_days=30, renewals=1),
+    PatronCategory(name="研究生", max_loans=20, max_holds=5, loan_days=60, renewals=2),
+    PatronCategory(name="教师", max_loans=40, max_holds=10, loan_days=90, renewals=3),
+)
+DEFAULT_ITEM_TYPES: tuple[ItemTypeSettings, ...] = (
+    ItemTypeSettings(name="参考外借资料", circulating=True, ill_lendable=True),
+    ItemTypeSettings(name="普通外借资料", circulating=True, ill_lendable=False),
+    ItemTypeSettings(name="阅览资料", circulating=False, ill_lendable=False),
+)
+DEFAULT_LOCATIONS: tuple[LocationSettings, ...] = (
+    LocationSettings(name="综合阅览室-1楼", desk="一楼借书处"),
+    LocationSettings(name="中文书库", desk="二楼借书处"),
+    LocationSettings(name="外国文学书库", desk="三楼借书处"),
+    LocationSettings(name="参考工具书阅览室", desk="一楼借书处"),
+    LocationSettings(name="日文书库", desk="三楼借书处"),
+)
+
+
+BUILTIN_PROFILES: tuple[HoldingsProfile, ...] = (
+    HoldingsProfile(
+        name="libgate",
+        item_tag="995",
+        barcode=("{$f}",),
+        library=("{$b}",),
+        location=("{$e}",),
+        call_number=("{$k}",),
+        item_type=("{$r}",),
+        status=("{$s}",),
+        description="libgate's own layout (995: $b library, $e location, $k call number,"
+        " $r item type, $s status, $f barcode); used by the demo and generated files",
+    ),
+    HoldingsProfile(
+        name="bnu",
+        item_tag="906",
+        barcode=("{$b}",),
+        library=("{905$a}",),
+        call_number=("{905$s}", "{$d}/{$e}"),
+        description="Beijing Normal University (Aleph) CNMARC: one 906 per copy, $b barcode;"
+        " 905$a library, 905$s call number",
+    ),
+    HoldingsProfile(
+        name="marc21-852",
+        item_tag="852",
+        barcode=("{$p}",),
+        library=("{$a}",),
+        location=("{$b}",),
+        call_number=("{$h}{$i}", "{$k}{$h}"),
+        description="MARC21 852 location with $p barcode (partners' MARC21 exports)",
+    ),
+    HoldingsProfile(name="none", description="records only; copies come from items import"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    databases: tuple[DatabaseSettings, ...] = (
+        DatabaseSettings(name="main", title="中文书目", title_en="Main catalogue"),
+        DatabaseSettings(name="japanese", title="日文书目", title_en="Japanese catalogue"),
+    )
+    holdings_profiles: tuple[HoldingsProfile, ...] = BUILTIN_PROFILES
+    loader: LoaderSettings = field(default_factory=LoaderSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    patron_categories: tuple[PatronCategory, ...] = DEFAULT_CATEGORIES
+    item_types: tuple[ItemTypeSettings, ...] = DEFAULT_ITEM_TYPES
+    locations: tuple[LocationSettings, ...] = DEFAULT_LOCATIONS
+    holds: HoldSettings = field(default_factory=HoldSettings)
+    circulation: CirculationSettings = field(default_factory=CirculationSettings)
+    notices: NoticeSettings = field(default_factory=NoticeSettings)
+    source: str = "built-in defaults"
+
+    def database(self, name: str) -> DatabaseSettings:
+        for database in self.databases:
+            if database.name == name:
+                return database
+        known = ", ".join(d.name for d in self.databases)
+        raise ConfigError(f"unknown database {name!r}; configured: {known}")
+
+    def profile(self, name: str) -> HoldingsProfile:
+        for profile in self.holdings_profiles:
+            if profile.name == name:
+                return profile
+        known = ", ".join(p.name for p in self.holdings_profiles)
+        raise ConfigError(f"unknown holdings profile {name!r}; known: {known}")
+
+
+# Top-level keys and how to build them: (section class, is an array of tables).
+SECTIONS: dict[str, tuple[type, bool]] = {
+    "storage": (StorageSettings, False),
+    "databases": (DatabaseSettings, True),
+    "holdings_profiles": (HoldingsProfile, True),
+    "loader": (LoaderSettings, False),
+    "service": (ServiceSettings, False),
+    "patron_categories": (PatronCategory, True),
+    "item_types": (ItemTypeSettings, True),
+    "locations": (LocationSettings, True),
+    "holds": (HoldSettings, False),
+    "circulation": (CirculationSettings, False),
+    "notices": (NoticeSettings, False),
+}
+
+
+def _positive(value: int, where: str) -> None:
+    if value <= 0:
+        raise ConfigError(f"{where}: must be a positive number, got {value}")
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected text, got {type(value).__name__} {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(annotation)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return {str(k): _coerce(v, str, f"{where}.{k}") for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, options[0], where)
+    raise ConfigError(f"{where}: unsupported setting type {annotation!r}")  # our bug
+
+
+def build_section(cls: type, data: Any, where: str) -> Any:
+    """A settings dataclass from a TOML table; unknown keys and bad values raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(known)})")
+    values = {}
+    for name, spec in known.items():
+        if name in data:
+            values[name] = _coerce(data[name], hints[name], f"{where}.{name}")
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: missing required key {name!r}")
+    section = cls(**values)
+    validate = getattr(section, "validate", None)
+    if validate is not None:
+        validate(where)
+    return section
+
+
+def settings_from_dict(data: dict[str, Any], source: str = "<dict>") -> Settings:
+    values: dict[str, Any] = {"source": source}
+    for key, value in data.items():
+        if key not in SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section or key {key!r} (known: {', '.join(SECTIONS)})"
+            )
+        cls, is_array = SECTIONS[key]
+        if is_array:
+            if not isinstance(value, list):
+                raise ConfigError(f"{source}: [[{key}]] must be an array of tables")
+            values[key] = tuple(
+                build_section(cls, item, f"{key}[{i}]") for i, item in enumerate(value)
+            )
+        else:
+            values[key] = build_section(cls, value, key)
+    if "holdings_profiles" in values:
+        # The file extends the built-in profiles; a profile of the same name replaces one.
+        own = {p.name: p for p in values["holdings_profiles"]}
+        merged = [own.pop(p.name, p) for p in BUILTIN_PROFILES]
+        values["holdings_profiles"] = tuple(merged + list(own.values()))
+    settings = Settings(**values)
+    _check_unique([d.name for d in settings.databases], "databases", "name")
+    _check_unique([p.name for p in settings.holdings_profiles], "holdings_profiles", "name")
+    _check_unique([c.name for c in settings.patron_categories], "patron_categories", "name")
+    _check_unique([t.name for t in settings.item_types], "item_types", "name")
+    _check_unique([loc.name for loc in settings.locations], "locations", "name")
+    if settings.circulation.default_category not in {c.name for c in settings.patron_categories}:
+        raise ConfigError(
+            f"circulation.default_category: {settings.circulation.default_category!r} is not a"
+            " [[patron_categories]] name"
+        )
+    if not settings.databases:
+        raise ConfigError("databases: at least one [[databases]] entry is needed")
+    for index, database in enumerate(settings.databases):
+        names = {p.name for p in settings.holdings_profiles}
+        if database.profile not in names:
+            raise ConfigError(
+                f"databases[{index}].profile: unknown holdings profile {database.profile!r}"
+            )
+    return settings
+
+
+def _check_unique(names: list[str], section: str, key: str) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise ConfigError(f"{section}[{index}].{key}: {name!r} is defined twice")
+        seen.add(name)
+
+
+def config_path(explicit: str | None) -> Path | None:
+    """The file to read: explicit, then $LIBGATE_CONFIG, then ./libgate.toml, else None."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.exists() else None
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    path = config_path(explicit)
+    if path is None:
+        return Settings()
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return settings_from_dict(data, str(path))
+    except ConfigError as error:
+        message = str(error)
+        if not message.startswith(str(path)):
+            message = f"{path}: {message}"
+        raise ConfigError(message) from None

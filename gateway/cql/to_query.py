@@ -1,0 +1,197 @@
+"""CQL parse tree → our query model (`gateway.catalogue.query`).
+
+What CQL means is kept: `=` on a keyword index is "all words" (the server's choice, declared
+in explain), `==` and `exact` compare the whole field (YAZ's cql2pqf turns `exact` into ANDed
+words; we do not), `adj` is a phrase, `within` takes two years. An unmasked `*` at the end of
+a term is right truncation; any other masking is refused with a typed error.
+"""
+
+from __future__ import annotations
+
+from gateway.catalogue.query import (
+    Boolean,
+    Node,
+    Query,
+    QueryError,
+    SortKey,
+    Term,
+    UnknownIndex,
+    UnsupportedModifier,
+    UnsupportedRelation,
+    UnsupportedSort,
+    UnsupportedTruncation,
+)
+from gateway.cql import ast
+from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES, INDEX_MAP, LOCAL_SET, SORT_MAP
+
+RELATION_MAP = {
+    "=": "=",
+    "==": "exact",
+    "exact": "exact",
+    "adj": "adj",
+    "all": "all",
+    "any": "any",
+    "<>": "<>",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+    "within": "within",
+}
+# CQL relation modifiers we honour (or that describe what we always do).
+ACCEPTED_MODIFIERS = {
+    "relevant": "relevant",
+    "string": "string",
+    "word": "word",
+    "ignorecase": None,
+    "ignoreaccents": None,
+    "masked": None,
+}
+
+
+class UnsupportedBoolean(QueryError):
+    code = "unsupported_boolean"
+
+
+class UnsupportedAnchoring(QueryError):
+    code = "unsupported_anchoring"
+
+
+class UnknownPrefix(QueryError):
+    code = "unknown_prefix"
+
+
+def _resolve(name: str, prefixes: dict[str, str]) -> tuple[str, str]:
+    if "." in name:
+        prefix, local = name.split(".", 1)
+        uri = prefixes.get(prefix.lower())
+        if uri is None:
+            raise UnknownPrefix(f"unknown context set prefix {prefix!r} in {name!r}", index=name)
+        return uri, local.lower()
+    return prefixes.get("", LOCAL_SET), name.lower()
+
+
+def _index(name: str | None, prefixes: dict[str, str]) -> str:
+    if name is None:
+        return "any"
+    key = _resolve(name, prefixes)
+    if key not in INDEX_MAP:
+        raise UnknownIndex(f"unsupported index {name!r}", index=name)
+    return INDEX_MAP[key]
+
+
+def _relation(relation: ast.Relation | None, index_name: str) -> tuple[str, tuple[str, ...]]:
+    if relation is None:
+        return "=", ()
+    base = relation.base.lower()
+    if base.startswith("cql."):
+        base = base[4:]
+    if base not in RELATION_MAP:
+        raise UnsupportedRelation(f"unsupported relation {relation.base!r}", index=index_name)
+    modifiers: list[str] = []
+    for modifier in relation.modifiers:
+        name = modifier.name.lower()
+        if name.startswith("cql."):
+            name = name[4:]
+        if name not in ACCEPTED_MODIFIERS:
+            raise UnsupportedModifier(
+                f"unsupported relation modifier {modifier.name!r}", index=index_name
+            )
+        if ACCEPTED_MODIFIERS[name]:
+            modifiers.append(ACCEPTED_MODIFIERS[name])  # type: ignore[arg-type]
+    return RELATION_MAP[base], tuple(modifiers)
+
+
+def _unmask(term: str, index_name: str) -> tuple[str, str]:
+    """Value without CQL masking, and the truncation it asked for."""
+    out: list[str] = []
+    truncation = "none"
+    i = 0
+    while i < len(term):
+        ch = term[i]
+        if ch == "\\" and i + 1 < len(term):
+            out.append(term[i + 1])
+            i += 2
+            continue
+        if ch == "*":
+            if i == len(term) - 1 and out:
+                truncation = "right"
+            else:
+                raise UnsupportedTruncation(
+                    "only right truncation (a * at the end of the term) is supported",
+                    index=index_name,
+                )
+        elif ch == "?":
+            raise UnsupportedTruncation(
+                "the ? masking character is not supported", index=index_name
+            )
+        elif ch == "^":
+            raise UnsupportedAnchoring("anchoring (^) is not supported", index=index_name)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out), truncation
+
+
+def _node(node: ast.Node, prefixes: dict[str, str]) -> Node:
+    if isinstance(node, ast.Prefixed):
+        inner = dict(prefixes)
+        for assignment in node.prefixes:
+            inner[(assignment.prefix or "").lower()] = assignment.uri
+        return _node(node.query, inner)
+    if isinstance(node, ast.Boolean):
+        op = node.op.lower()
+        if op not in ("and", "or", "not"):
+            raise UnsupportedBoolean(f"the boolean operator {node.op!r} is not supported")
+        if node.modifiers:
+            raise UnsupportedModifier(
+                f"boolean modifiers are not supported ({node.modifiers[0].name})"
+            )
+        return Boolean(op, _node(node.left, prefixes), _node(node.right, prefixes))
+    index = _index(node.index, prefixes)
+    relation, modifiers = _relation(node.relation, node.index or "cql.serverChoice")
+    value, truncation = _unmask(node.term, node.index or "cql.serverChoice")
+    return Term(
+        index=index, relation=relation, value=value, truncation=truncation, modifiers=modifiers
+    )
+
+
+def _sort(keys: tuple[ast.SortKey, ...], prefixes: dict[str, str]) -> tuple[SortKey, ...]:
+    result = []
+    for key in keys:
+        resolved = _resolve(key.index, prefixes)
+        if resolved not in SORT_MAP:
+            raise UnsupportedSort(f"cannot sort by {key.index!r}", index=key.index)
+        descending = False
+        for modifier in key.modifiers:
+            name = modifier.name.lower().removeprefix("sort.")
+            if name == "descending":
+                descending = True
+            elif name in ("ascending", "ignorecase", "missinglow", "missinghigh", "missingomit"):
+                continue
+            else:
+                raise UnsupportedSort(
+                    f"unsupported sort modifier {modifier.name!r}", index=key.index
+                )
+        result.append(SortKey(SORT_MAP[resolved], descending))
+    return tuple(result)
+
+
+def to_query(parsed: ast.CQLQuery) -> Query:
+    prefixes = dict(DEFAULT_PREFIXES)
+    root = parsed.root
+    if isinstance(root, ast.Prefixed):  # prefixes at the top also scope sortBy
+        for assignment in root.prefixes:
+            prefixes[(assignment.prefix or "").lower()] = assignment.uri
+        root = root.query
+    return Query(_node(root, prefixes), _sort(parsed.sort_keys, prefixes))
+
+
+def cql_to_query(text: str) -> Query:
+    """Parse CQL text and translate it; raises CQLSyntaxError or a QueryError."""
+    from gateway.cql.parser import parse
+
+    return to_query(parse(text))
+
+
+__all__ = ["CQL_SET", "cql_to_query", "to_query"]

@@ -1,0 +1,116 @@
+"""The storage interface every query runs through.
+
+SQL in libgate is written once, with `?` placeholders; each engine adapts it (psycopg wants
+`%s`). A `Transaction` is the only way to run SQL: `store.write()` for anything that changes
+data (SQLite: `BEGIN IMMEDIATE` on the single writer connection; PostgreSQL: a pooled
+connection, with `FOR UPDATE` row locks via `tx.for_update`), `store.read()` for a consistent
+read. Rows come back as tuples; repositories turn them into typed objects.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+Row = tuple[Any, ...]
+
+
+class StoreError(Exception):
+    """The database could not be opened or used; the message says which and why."""
+
+
+class IntegrityViolation(StoreError):
+    """A constraint refused a write (unique barcode, one open loan per copy, ...)."""
+
+
+class DataRefused(StoreError):
+    """The engine refused a value (e.g. PostgreSQL and a NUL character in text)."""
+
+
+class Transaction(ABC):
+    """One open transaction. `for_update` is appended to SELECTs whose rows a decision writes."""
+
+    dialect: str
+    for_update: str
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement; returns all result rows (empty for writes)."""
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for many parameter rows."""
+
+    @abstractmethod
+    def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an INSERT into a table with an `id` primary key; returns the new id."""
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = self.execute(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(sql, params)
+        return row[0] if row else None
+
+
+class Store(ABC):
+    dialect: str
+    url: str
+
+    @abstractmethod
+    def write(self) -> AbstractContextManager[Transaction]:
+        """A read-write transaction; commits on success, rolls back on any exception."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A read-only transaction over one consistent snapshot."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def analyze(self, tables: tuple[str, ...]) -> None:
+        """Refresh the query planner's statistics after a bulk change. Without them SQLite
+        assumes an equality on an index's first column matches ~10 rows and, on a 100k-record
+        catalogue, scans a whole database instead of looking up one ISBN (25 ms vs 0.5 ms)."""
+        with self.write() as tx:
+            for table in tables:
+                tx.execute(f"ANALYZE {table}")
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """Statements of a schema file: each ends with `;` at the end of a line."""
+    statement: list[str] = []
+    for line in script.splitlines():
+        if line.strip().startswith("--") and not statement:
+            continue
+        statement.append(line)
+        if line.rstrip().endswith(";"):
+            text = "\n".join(statement).strip()
+            if text.rstrip(";").strip():
+                yield text
+            statement = []
+    rest = "\n".join(statement).strip()
+    if rest and not all(line.strip().startswith("--") for line in rest.splitlines()):
+        yield rest
+
+
+def open_store(url: str, *, busy_timeout_ms: int = 10000, pool_size: int = 8) -> Store:
+    """Open the store a URL names (`sqlite:///path.db`, `postgresql://...`)."""
+    if url.startswith("sqlite:"):
+        from gateway.store.sqlite import SqliteStore, sqlite_path
+
+        return SqliteStore(sqlite_path(url), busy_timeout_ms=busy_timeout_ms)
+    if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
+        from gateway.store.postgres import PostgresStore
+
+        return PostgresStore(url, pool_size=pool_size)
+    raise StoreError(f"storage url {url!r}: use sqlite:///path.db or postgresql://...")

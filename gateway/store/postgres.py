@@ -1,0 +1,114 @@
+"""PostgreSQL engine: psycopg 3 with a connection pool, for sites running several gateways.
+
+Decisions that read and then write lock the rows they read (`SELECT ... FOR UPDATE`, via
+`tx.for_update`), so correctness never depends on a single process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from gateway.store.engine import (
+    DataRefused,
+    IntegrityViolation,
+    Row,
+    Store,
+    StoreError,
+    Transaction,
+)
+
+
+def to_pyformat(sql: str) -> str:
+    """Our `?` placeholders as psycopg's `%s` (a literal `%` is doubled first)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresTransaction(Transaction):
+    dialect = "postgresql"
+    for_update = " FOR UPDATE"
+
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            if params:
+                cursor = self._connection.execute(to_pyformat(sql), params)
+            else:
+                cursor = self._connection.execute(sql.encode())  # no placeholders to adapt
+        except psycopg.errors.IntegrityError as error:
+            raise IntegrityViolation(str(error)) from error
+        except psycopg.DataError as error:
+            raise DataRefused(str(error)) from error
+        return cursor.fetchall() if cursor.description is not None else []
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            with self._connection.cursor() as cursor:
+                cursor.executemany(to_pyformat(sql), list(rows))
+        except psycopg.errors.IntegrityError as error:
+            raise IntegrityViolation(str(error)) from error
+
+    def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        rows = self.execute(sql.rstrip().rstrip(";") + " RETURNING id", params)
+        return int(rows[0][0])
+
+
+class PostgresStore(Store):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = 8, search_path: str | None = None) -> None:
+        self.url = url
+        conninfo = url.replace("postgresql+psycopg:", "postgresql:", 1)
+        kwargs: dict[str, Any] = {"autocommit": False}
+        if search_path:
+            kwargs["options"] = f"-c search_path={search_path}"
+        try:
+            # One direct connection first: a wrong host or database fails at once with
+            # libpq's own words, instead of the pool retrying until its timeout.
+            psycopg.connect(conninfo, connect_timeout=5, **kwargs).close()
+            self._pool = psycopg_pool.ConnectionPool(
+                conninfo, min_size=1, max_size=max(1, pool_size), kwargs=kwargs, open=False
+            )
+            self._pool.open(wait=True, timeout=10)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+            raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {error}") from error
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        try:
+            connection_context = self._pool.connection()
+            connection = connection_context.__enter__()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+            raise StoreError(f"PostgreSQL unavailable at {_redact(self.url)}: {error}") from error
+        try:
+            with connection.transaction():
+                yield PostgresTransaction(connection)
+        except BaseException as error:
+            connection_context.__exit__(type(error), error, error.__traceback__)
+            raise
+        connection_context.__exit__(None, None, None)
+
+    def write(self) -> AbstractContextManager[Transaction]:
+        return self._transaction()
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        return self._transaction()
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url

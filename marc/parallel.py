@@ -1,0 +1,229 @@
+"""Preparing records (parse, decode, map, encode) in worker processes.
+
+Preparing is pure CPU work on bytes and needs no database, so it scales across cores; storing
+stays in the loading process, in order, one batch per transaction. At most `2 × workers`
+batches are in flight or waiting to be yielded, so memory stays flat however large the file.
+
+Each worker has its own pipe and the loader waits on the pipes and the process sentinels
+together. We do not use `ProcessPoolExecutor`: when one of its workers is killed mid-read,
+its shared call queue's feeder thread can block forever on a pipe nobody reads (CPython
+gh-94777, gh-107219), and a loader that hangs is worse than one that is slow. Here a dead
+worker is noticed by its sentinel, its batch is prepared in the loading process, and the
+load goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+
+from gateway.config import HoldingsProfile
+from marc.errors import RecordRejected
+from marc.iso2709 import Chunk
+from marc.prepare import Prepared, prepare_chunk
+
+Outcome = Prepared | str  # a prepared record, or the reason it was rejected
+PREPARE_BATCH = 256
+STOP_GRACE_SECONDS = 5.0
+log = logging.getLogger("libgate.loader")
+
+
+def prepare_one(chunk: Chunk, fmt: str, encoding: str, profile: HoldingsProfile) -> Outcome:
+    try:
+        return prepare_chunk(chunk, fmt, encoding, profile)
+    except RecordRejected as rejected:
+        return rejected.reason
+    except Exception as error:  # a bug of ours must not lose the record: reject it, say why
+        return f"internal error while reading the record: {error!r}"
+
+
+def _prepare_batch(
+    chunks: list[Chunk], fmt: str, encoding: str, profile: HoldingsProfile
+) -> list[Outcome]:
+    return [prepare_one(chunk, fmt, encoding, profile) for chunk in chunks]
+
+
+def _worker_main(
+    conn: Connection, fmt: str, encoding: str, profile: HoldingsProfile, loader_pid: int
+) -> None:
+    threading.Thread(target=_exit_with_loader, args=(loader_pid,), daemon=True).start()
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return  # the loader closed our pipe: nothing more to do
+        if batch is None:
+            return
+        conn.send(_prepare_batch(batch, fmt, encoding, profile))
+
+
+def _exit_with_loader(loader_pid: int) -> None:
+    """A loader killed with -9 cannot tell its workers to stop; they notice and exit."""
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(loader_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+
+
+def default_workers() -> int:
+    """One worker per core beyond the first; 0 (in-process) on a single core."""
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    return 0 if cores < 2 else cores
+
+
+def _batches(chunks: Iterable[Chunk]) -> Iterator[list[Chunk]]:
+    batch: list[Chunk] = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) >= PREPARE_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    busy_with: int | None = None  # sequence number of the batch it is preparing
+
+
+class _WorkerPool:
+    """Workers each preparing one batch at a time; results come back keyed by batch number."""
+
+    def __init__(self, size: int, fmt: str, encoding: str, profile: HoldingsProfile) -> None:
+        self.settings = (fmt, encoding, profile)
+        context = multiprocessing.get_context("forkserver")
+        self.workers: list[_Worker] = []
+        for _ in range(size):
+            ours, theirs = context.Pipe(duplex=True)
+            process = context.Process(
+                target=_worker_main,
+                args=(theirs, fmt, encoding, profile, os.getpid()),
+                daemon=True,
+                name="libgate-prepare",
+            )
+            process.start()
+            theirs.close()  # only the worker holds its end: its death closes the pipe
+            self.workers.append(_Worker(process, ours))
+        self.batches: dict[int, list[Chunk]] = {}
+
+    def idle(self) -> _Worker | None:
+        return next((w for w in self.workers if w.busy_with is None), None)
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for w in self.workers if w.busy_with is not None)
+
+    def submit(self, worker: _Worker, number: int, batch: list[Chunk]) -> dict[int, list[Outcome]]:
+        """Hand a batch to a worker; if it is already dead, prepare the batch here instead."""
+        self.batches[number] = batch
+        worker.busy_with = number
+        try:
+            worker.conn.send(batch)
+        except OSError:
+            return self._lost(worker)
+        return {}
+
+    def collect(self) -> dict[int, list[Outcome]]:
+        """Wait until at least one busy worker answers or dies; what is ready, by batch number."""
+        busy = [w for w in self.workers if w.busy_with is not None]
+        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+        done: dict[int, list[Outcome]] = {}
+        for worker in busy:
+            if worker.conn in ready:
+                try:
+                    results = worker.conn.recv()
+                except (EOFError, OSError):
+                    done |= self._lost(worker)
+                    continue
+                assert worker.busy_with is not None
+                done[worker.busy_with] = results
+                del self.batches[worker.busy_with]
+                worker.busy_with = None
+            elif worker.process.sentinel in ready:
+                done |= self._lost(worker)
+        return done
+
+    def _lost(self, worker: _Worker) -> dict[int, list[Outcome]]:
+        """A worker died (killed, out of memory): nothing is lost, its batch is prepared here."""
+        log.warning("a record-preparing worker died; its batch is prepared in the loader")
+        self.workers.remove(worker)
+        worker.conn.close()
+        worker.process.join(timeout=STOP_GRACE_SECONDS)
+        if worker.busy_with is None:
+            return {}
+        batch = self.batches.pop(worker.busy_with)
+        return {worker.busy_with: _prepare_batch(batch, *self.settings)}
+
+    def close(self) -> None:
+        for worker in self.workers:
+            with contextlib.suppress(OSError):  # a dead worker needs no goodbye
+                worker.conn.send(None)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for worker in self.workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():  # still busy with a batch we no longer want
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self.workers.clear()
+
+
+def prepare_all(
+    chunks: Iterable[Chunk], fmt: str, encoding: str, profile: HoldingsProfile, workers: int
+) -> Iterator[tuple[Chunk, Outcome]]:
+    """Each chunk with its outcome, in file order."""
+    if workers <= 0:
+        for chunk in chunks:
+            yield chunk, prepare_one(chunk, fmt, encoding, profile)
+        return
+    pool = _WorkerPool(workers, fmt, encoding, profile)
+    batches = enumerate(_batches(chunks))
+    submitted: dict[int, list[Chunk]] = {}
+    finished: dict[int, list[Outcome]] = {}
+    next_number = 0  # the batch to yield next
+    exhausted = False
+    try:
+        while True:
+            # Keep every worker busy, but never run more than 2 × workers ahead of the
+            # batch we are waiting to yield (a slow batch must not let results pile up).
+            while not exhausted and len(submitted) < 2 * workers:
+                if pool.workers:
+                    worker = pool.idle()
+                    if worker is None:
+                        break
+                else:
+                    worker = None  # every worker died: prepare the rest here
+                item = next(batches, None)
+                if item is None:
+                    exhausted = True
+                    break
+                number, batch = item
+                submitted[number] = batch
+                if worker is None:
+                    finished[number] = _prepare_batch(batch, fmt, encoding, profile)
+                else:
+                    finished |= pool.submit(worker, number, batch)
+            while next_number in finished:
+                yield from zip(submitted.pop(next_number), finished.pop(next_number), strict=True)
+                next_number += 1
+            if exhausted and not submitted:
+                return
+            if pool.busy:
+                finished |= pool.collect()
+    finally:
+        pool.close()

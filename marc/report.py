@@ -1,0 +1,133 @@
+"""The load report: counts per file and in total, encodings, rejects with positions.
+
+JSON fields are a contract (other tools read them): per file and under `total`, `framed`,
+`loaded`, `overlaid`, `unchanged`, `rejected` with framed = loaded + overlaid + unchanged +
+rejected; `encodings` {name: count}; `rejects` [{record, offset, reason}].
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+COUNTS = ("framed", "loaded", "overlaid", "unchanged", "rejected")
+MAX_WARNINGS_LISTED = 1000
+
+
+@dataclass
+class FileReport:
+    path: str
+    framed: int = 0
+    loaded: int = 0
+    overlaid: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    items_added: int = 0
+    items_updated: int = 0
+    encodings: Counter[str] = field(default_factory=Counter)
+    encoding_mismatches: int = 0
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    warning_count: int = 0
+    error: str | None = None  # the whole file could not be read
+
+    def reject(
+        self, record: int, offset: int | None, reason: str, control_number: str | None = None
+    ) -> None:
+        self.rejected += 1
+        entry: dict[str, Any] = {"record": record, "offset": offset, "reason": reason}
+        if control_number:
+            entry["control_number"] = control_number
+        self.rejects.append(entry)
+
+    def warn(self, record: int, offset: int | None, message: str) -> None:
+        self.warning_count += 1
+        if len(self.warnings) < MAX_WARNINGS_LISTED:
+            self.warnings.append({"record": record, "offset": offset, "message": message})
+
+    @property
+    def balanced(self) -> bool:
+        return self.framed == self.loaded + self.overlaid + self.unchanged + self.rejected
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": self.path}
+        data.update({name: getattr(self, name) for name in COUNTS})
+        data["items"] = {"added": self.items_added, "updated": self.items_updated}
+        data["encodings"] = dict(sorted(self.encodings.items()))
+        data["encoding_mismatches"] = self.encoding_mismatches
+        data["rejects"] = self.rejects
+        data["warnings"] = self.warnings
+        data["warning_count"] = self.warning_count
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclass
+class LoadReport:
+    database: str
+    match: str
+    profile: str
+    encoding: str
+    files: list[FileReport] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    def total(self) -> dict[str, Any]:
+        total: dict[str, Any] = {name: sum(getattr(f, name) for f in self.files) for name in COUNTS}
+        total["items"] = {
+            "added": sum(f.items_added for f in self.files),
+            "updated": sum(f.items_updated for f in self.files),
+        }
+        encodings: Counter[str] = Counter()
+        for f in self.files:
+            encodings.update(f.encodings)
+        total["encodings"] = dict(sorted(encodings.items()))
+        total["files_unreadable"] = sum(1 for f in self.files if f.error)
+        return total
+
+    @property
+    def clean(self) -> bool:
+        return all(f.rejected == 0 and not f.error for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "match": self.match,
+            "profile": self.profile,
+            "encoding": self.encoding,
+            "files": [f.to_dict() for f in self.files],
+            "total": self.total(),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    def summary_lines(self) -> list[str]:
+        lines = []
+        for f in self.files:
+            if f.error:
+                lines.append(f"{f.path}: NOT READ: {f.error}")
+                continue
+            encodings = ", ".join(f"{k} {v}" for k, v in sorted(f.encodings.items())) or "-"
+            lines.append(
+                f"{f.path}: {f.framed} records: {f.loaded} loaded, {f.overlaid} overlaid,"
+                f" {f.unchanged} unchanged, {f.rejected} rejected; copies {f.items_added} added,"
+                f" {f.items_updated} updated; encodings: {encodings}"
+            )
+            for entry in f.rejects[:20]:
+                lines.append(
+                    f"  rejected record {entry['record']} at byte {entry['offset']}: {entry['reason']}"
+                )
+            if len(f.rejects) > 20:
+                lines.append(f"  ... {len(f.rejects) - 20} more rejects (see --report/--rejects)")
+        t = self.total()
+        rate = t["framed"] / self.elapsed_seconds if self.elapsed_seconds else 0.0
+        lines.append(
+            f"total: {t['framed']} records: {t['loaded']} loaded, {t['overlaid']} overlaid,"
+            f" {t['unchanged']} unchanged, {t['rejected']} rejected"
+            f" in {self.elapsed_seconds:.1f}s ({rate:,.0f} records/s)"
+        )
+        return lines

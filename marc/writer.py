@@ -1,0 +1,130 @@
+"""Writing records: canonical UTF-8 ISO 2709 (what we store and export), MARCXML and
+marcxchange (UNIMARC XML).
+
+UNIMARC output says UTF-8 where UNIMARC says it: 100$a/26-29 = `50  `, leader/09 left blank
+(undefined in UNIMARC). MARC21 output sets leader/09 = `a`. pymarc's `as_marc()` forces
+leader/09 = `a` and `record_to_xml()` writes only the MARC21 namespace, hence our own writer.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from lxml import etree
+
+from marc.iso2709 import encode_record
+from marc.record import Field, MarcRecord
+
+MARCXML_NS = "http://www.loc.gov/MARC21/slim"
+MARCXCHANGE_NS = "info:lc/xmlns/marcxchange-v1"
+UNIMARC_UTF8 = "50  "
+
+
+def canonical(record: MarcRecord, fmt: str) -> MarcRecord:
+    """The record as we store it: NFC text, the charset declared as Unicode."""
+    fields: list[Field] = []
+    for field in record.fields:
+        if field.value is not None:
+            fields.append(Field(tag=field.tag, value=_nfc(field.value)))
+        else:
+            fields.append(
+                Field(
+                    tag=field.tag,
+                    indicators=field.indicators,
+                    subfields=[(c, _nfc(v)) for c, v in field.subfields],
+                )
+            )
+    leader = (record.leader + " " * 24)[:24]
+    if fmt == "unimarc":
+        leader = leader[:9] + " " + leader[10:]
+        for field in fields:
+            if field.tag == "100" and field.subfields:
+                fixed = [
+                    (c, _set_unimarc_charset(v) if c == "a" else v) for c, v in field.subfields
+                ]
+                field.subfields = fixed
+                break
+    else:
+        leader = leader[:9] + "a" + leader[10:]
+    return MarcRecord(leader=leader, fields=fields)
+
+
+def _nfc(text: str) -> str:
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def _set_unimarc_charset(coded: str) -> str:
+    if len(coded) < 26:
+        return coded
+    return (coded + " " * 36)[:26] + UNIMARC_UTF8 + coded[30:]
+
+
+def _indicator_count(record: MarcRecord) -> int:
+    for field in record.fields:
+        if field.value is None:
+            return max(len(field.indicators), 2)
+    return 2
+
+
+def to_iso2709(record: MarcRecord, fmt: str) -> bytes:
+    count = _indicator_count(record)
+    fields: list[tuple[str, bytes]] = []
+    for field in record.fields:
+        if field.value is not None:
+            fields.append((field.tag, field.value.encode("utf-8")))
+            continue
+        indicators = (field.indicators + " " * count)[:count]
+        content = indicators + "".join(f"\x1f{c}{_no_delimiters(v)}" for c, v in field.subfields)
+        fields.append((field.tag, content.encode("utf-8")))
+    leader = (record.leader + " " * 24)[:24]
+    leader = leader[:10] + str(count) + "2" + leader[12:]
+    return encode_record(leader, fields, "450 " if fmt == "unimarc" else "4500")
+
+
+def _no_delimiters(value: str) -> str:
+    """MARC structure characters cannot appear inside a value; drop them."""
+    if "\x1d" in value or "\x1e" in value or "\x1f" in value:
+        return value.replace("\x1d", "").replace("\x1e", "").replace("\x1f", "")
+    return value
+
+
+def record_element(record: MarcRecord, fmt: str, namespace: str) -> etree._Element:
+    """One <record> in MARCXML or marcxchange (the latter labelled with its format)."""
+    q = f"{{{namespace}}}"
+    element = etree.Element(q + "record", nsmap={None: namespace})
+    if namespace == MARCXCHANGE_NS:
+        element.set("format", "UNIMARC" if fmt == "unimarc" else "MARC21")
+        element.set("type", "Bibliographic")
+    etree.SubElement(element, q + "leader").text = _xml_text(record.leader)
+    for field in record.fields:
+        if field.value is not None:
+            child = etree.SubElement(element, q + "controlfield", tag=field.tag)
+            child.text = _xml_text(field.value)
+            continue
+        child = etree.SubElement(element, q + "datafield", tag=field.tag)
+        indicators = (field.indicators + "  ")[:2] if namespace == MARCXML_NS else field.indicators
+        for position, indicator in enumerate(indicators, start=1):
+            child.set(f"ind{position}", indicator)
+        for code, value in field.subfields:
+            sub = etree.SubElement(child, q + "subfield", code=_xml_text(code) or "?")
+            sub.text = _xml_text(value)
+    return element
+
+
+def _xml_text(value: str) -> str:
+    """XML 1.0 cannot carry most C0 controls; NSB/NSE (C1) are legal and kept."""
+    return "".join(ch for ch in value if ch in "\t\n\r" or ord(ch) >= 0x20)
+
+
+def write_xml(records: Iterable[tuple[MarcRecord, str]], out: BinaryIO, namespace: str) -> int:
+    """Stream a <collection> to `out`; returns the number of records written."""
+    count = 0
+    with etree.xmlfile(out, encoding="utf-8") as xf:
+        xf.write_declaration()
+        with xf.element(f"{{{namespace}}}collection", nsmap={None: namespace}):
+            for record, fmt in records:
+                xf.write(record_element(record, fmt, namespace))
+                count += 1
+    return count

@@ -1,0 +1,49 @@
+"""MARCXML / marcxchange / CNMARC-XML input (e.g. records saved from an SRU response).
+
+pymarc reads the XML (non-strict, so the namespaced CNMARC XML that dp2 and NLC use works);
+each <record> becomes our `MarcRecord`. A file that is not well-formed XML is one reject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymarc
+
+from marc.errors import RecordRejected
+from marc.record import Field, MarcRecord
+
+
+def looks_like_xml(head: bytes) -> bool:
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def _from_pymarc(record: pymarc.Record) -> MarcRecord:
+    fields = []
+    for f in record.fields:
+        if f.is_control_field():
+            fields.append(Field(tag=f.tag, value=f.data or ""))
+        else:
+            indicators = "".join(i if i else " " for i in (f.indicator1, f.indicator2))
+            fields.append(
+                Field(
+                    tag=f.tag,
+                    indicators=indicators,
+                    subfields=[(s.code, s.value or "") for s in f.subfields],
+                )
+            )
+    return MarcRecord(leader=str(record.leader), fields=fields)
+
+
+def read_xml_records(path: Path) -> Iterator[MarcRecord | RecordRejected]:
+    try:
+        records = pymarc.parse_xml_to_array(str(path), strict=False)
+    except Exception as error:  # lxml/SAX errors of every kind: the file is not usable XML
+        yield RecordRejected(f"not well-formed MARC XML: {error}")
+        return
+    for record in records:
+        if record is None:
+            yield RecordRejected("unreadable <record> element")
+            continue
+        yield _from_pymarc(record)

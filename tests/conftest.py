@@ -1,0 +1,87 @@
+"""Shared fixtures. Storage tests run on both engines.
+
+PostgreSQL tests run when LIBGATE_TEST_POSTGRES is set (a DSN, or `1` for the local server's
+`test` database). When it is set and the server cannot be reached, those tests FAIL: CI sets it,
+and a silently skipped engine would hide a broken half of the product.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from gateway.store import Store, open_store
+from gateway.store.migrate import migrate
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+REAL = FIXTURES / "marc" / "real"
+POSTGRES_ENV = "LIBGATE_TEST_POSTGRES"
+LOCAL_POSTGRES = "postgresql:///test"
+
+
+def postgres_base_url() -> str | None:
+    value = os.environ.get(POSTGRES_ENV, "").strip()
+    if not value:
+        return None
+    return LOCAL_POSTGRES if value == "1" else value
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[object]:
+    """A psycopg connection for creating and dropping per-test schemas."""
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}=1 (or a DSN); CI sets it")
+    import psycopg
+
+    try:
+        connection = psycopg.connect(base, autocommit=True, connect_timeout=5)
+    except psycopg.Error as error:
+        pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL at {base} is unreachable: {error}")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A storage URL whose search_path is a fresh schema, dropped after the test."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    postgres_admin.execute(f'CREATE SCHEMA "{schema}"')
+    base = postgres_base_url()
+    assert base is not None
+    yield _with_search_path(base, schema)
+    postgres_admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+    """A storage URL on each engine; the PostgreSQL one is a fresh schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'libgate.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = open_store(store_url)
+    migrate(opened)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, store_url: str) -> Path:
+    """A config naming the test's database; tests append sections as they need."""
+    path = tmp_path / "libgate.toml"
+    path.write_text(f'[storage]\nurl = "{store_url}"\n', encoding="utf-8")
+    return path

@@ -1,0 +1,117 @@
+"""The staff channel and reader import end to end: `libgate circ`, `holds process`,
+`patrons import`, `notices list`. Refusals print the engine's reasons and exit 3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from tests.conftest import FIXTURES
+
+OK, FATAL, REFUSED = 0, 1, 3
+
+
+@pytest.fixture
+def desk(config_file: Path) -> Path:
+    assert (
+        main(["--config", str(config_file), "load", str(FIXTURES / "marc" / "demo_main.iso")]) == OK
+    )
+    assert (
+        main(
+            [
+                "--config",
+                str(config_file),
+                "patrons",
+                "import",
+                str(FIXTURES / "patrons" / "demo_patrons.csv"),
+            ]
+        )
+        == OK
+    )
+    return config_file
+
+
+def run_json(config: Path, capsys, *args: str) -> tuple[int, dict]:  # type: ignore[no-untyped-def,type-arg]
+    capsys.readouterr()
+    code = main(["--config", str(config), *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_day_at_the_desk(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out = run_json(desk, capsys, "circ", "checkout", "P0001", "54122100600021")
+    assert code == OK and out["due_at"]
+    code, out = run_json(desk, capsys, "circ", "hold", "P0002", "SHL000000003")
+    assert code == REFUSED and out["reasons"][0]["rule"] == "R2"  # the second copy is on the shelf
+    assert run_json(desk, capsys, "circ", "checkout", "P0003", "54122100600022")[0] == OK
+    code, out = run_json(desk, capsys, "circ", "hold", "P0002", "SHL000000003")
+    assert code == OK and out["hold"]["queue_position"] == 1
+    code, out = run_json(desk, capsys, "circ", "renew", "P0001", "54122100600021")
+    assert code == REFUSED and out["reasons"][0]["rule"] == "R5"
+    code, out = run_json(desk, capsys, "circ", "checkin", "54122100600021")
+    assert (
+        code == OK
+        and out["trapped_for"]["barcode"] == "P0002"
+        and out["hold"]["pickup_desk"] == "二楼借书处"
+    )
+    code, out = run_json(desk, capsys, "circ", "checkout", "P0001", "54122100600021")
+    assert code == REFUSED and out["reasons"][0]["rule"] == "R14"
+    code, out = run_json(desk, capsys, "circ", "status", "P0002")
+    assert code == OK and out["holds"][0]["state"] == "ready"
+    code, out = run_json(desk, capsys, "circ", "status", "54122100600021")
+    assert out["availability"]["copies"][0]["on_hold_shelf"] is True
+    capsys.readouterr()
+    assert main(["--config", str(desk), "holds", "process", "--as-of", "2099-01-01T00:00:00"]) == OK
+    assert "not collected 1 (R9)" in capsys.readouterr().out
+    assert main(["--config", str(desk), "holds", "process", "--as-of", "2099-01-01T00:00:00"]) == OK
+    assert "expired 0 (R8), not collected 0 (R9)" in capsys.readouterr().out  # twice: no change
+    code, out = run_json(desk, capsys, "notices", "list")
+    assert {n["kind"] for n in out} >= {"hold_placed", "hold_ready", "hold_no_show"}
+
+
+def test_english_messages(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    capsys.readouterr()
+    assert (
+        main(["--config", str(desk), "circ", "checkout", "P0001", "NO-SUCH", "--language", "en"])
+        == REFUSED
+    )
+    assert "is not one of our copies" in capsys.readouterr().out
+
+
+def test_patrons_import_reports_bad_rows_and_updates_by_barcode(
+    desk: Path, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "barcode,name,pin,category,email,phone\n"
+        "P0001,张伟（改名）,,本科生,zhangwei@example.edu.cn,13800000001\n"
+        "P0009,新读者,9999,本科生,,\n"
+        ",无证号,1,本科生,,\n"
+        "P0010,某人,1,外星人,,\n"
+        "P0011,某人,1,本科生,not-an-email,\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert main(["--config", str(desk), "patrons", "import", str(path)]) == REFUSED
+    out = capsys.readouterr().out
+    assert f"{path}:4: barcode is empty" in out
+    assert f"{path}:5: unknown category '外星人'" in out
+    assert f"{path}:6: email 'not-an-email'" in out
+    assert "1 added, 1 updated, 0 unchanged, 3 rejected" in out
+    from gateway.circulation.pins import check_pin
+    from gateway.config import load_settings
+    from gateway.store import open_store
+
+    with open_store(load_settings(str(desk)).storage.url) as store, store.read() as tx:
+        name, pin_hash = tx.one("SELECT name, pin_hash FROM patrons WHERE barcode = 'P0001'")
+    assert name == "张伟（改名）" and check_pin("1234", pin_hash)  # empty pin kept the old one
+    assert not check_pin("0000", pin_hash)
+
+
+def test_patrons_file_without_the_header_is_fatal(desk: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bad.csv"
+    path.write_text("id,name\n1,x\n", encoding="utf-8")
+    assert main(["--config", str(desk), "patrons", "import", str(path)]) == FATAL
+    assert "lacks barcode" in capsys.readouterr().err

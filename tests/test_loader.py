@@ -1,0 +1,348 @@
+"""The batch loader on both engines: counts that add up, overlay, matching, rejects, report."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.catalogue import repository
+from gateway.catalogue.model import BibRecord
+from gateway.config import BUILTIN_PROFILES, DatabaseSettings
+from gateway.store import Store
+from marc.iso2709 import frame_records
+from marc.loader import Loader, LoadOptions, RejectsWriter
+from marc.report import COUNTS
+from tests.conftest import FIXTURES, REAL
+from tests.support import LIBGATE_PROFILE, cnmarc, iso
+
+MAIN = DatabaseSettings(name="main")
+JAPANESE = DatabaseSettings(name="japanese")
+PROFILES = {p.name: p for p in BUILTIN_PROFILES}
+
+
+def load(
+    store: Store,
+    *paths: Path,
+    database: DatabaseSettings = MAIN,
+    profile: str = "libgate",
+    match: str = "001",
+    encoding: str = "auto",
+    rejects: io.BytesIO | None = None,
+    batch_size: int = 50,
+):  # type: ignore[no-untyped-def]
+    options = LoadOptions(
+        database=database,
+        profile=PROFILES[profile],
+        encoding=encoding,
+        match=match,
+        batch_size=batch_size,
+    )
+    writer = RejectsWriter(rejects) if rejects is not None else None
+    return Loader(store, options, writer).load(list(paths))
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def stored_bib(store: Store, record_id: str, database: str = "main") -> BibRecord:
+    with store.read() as tx:
+        text = tx.scalar(
+            "SELECT bib FROM bib_records WHERE database = ? AND record_id = ?",
+            (database, record_id),
+        )
+    assert text is not None, record_id
+    return BibRecord.from_json(text)
+
+
+def items(store: Store) -> dict[str, tuple[str, str, str]]:
+    with store.read() as tx:
+        rows = tx.execute(
+            "SELECT i.barcode, r.record_id, i.call_number, i.status FROM items i"
+            " JOIN bib_records r ON r.id = i.record_pk"
+        )
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def test_demo_catalogue_loads_with_the_seed_example(store: Store) -> None:
+    report = load(store, FIXTURES / "marc" / "demo_main.iso")
+    total = report.total()
+    assert total["framed"] == total["loaded"] == 7
+    assert total["rejected"] == 0
+    with store.read() as tx:
+        row = tx.one(
+            "SELECT r.title, i.library, i.location, i.call_number, i.status, i.item_type"
+            " FROM items i JOIN bib_records r ON r.id = i.record_pk WHERE i.barcode = ?",
+            ("54122100517423",),
+        )
+    assert row == (
+        "The Cambridge history of China v.7 The Ming Dynasty, 1368-1644, pt. 1",
+        "上海图书馆",
+        "综合阅览室-1楼",
+        "K20/C178/v.7/",
+        "归还",
+        "参考外借资料",
+    )
+
+
+def test_loading_the_same_file_twice_changes_nothing(store: Store) -> None:
+    path = FIXTURES / "marc" / "demo_main.iso"
+    load(store, path)
+    with store.read() as tx:
+        before = tx.execute("SELECT id, record_id, digest, marc FROM bib_records ORDER BY id")
+    second = load(store, path).total()
+    assert (second["loaded"], second["overlaid"], second["unchanged"]) == (0, 0, 7)
+    with store.read() as tx:
+        after = tx.execute("SELECT id, record_id, digest, marc FROM bib_records ORDER BY id")
+    assert [tuple(map(_plain, r)) for r in after] == [tuple(map(_plain, r)) for r in before]
+
+
+def _plain(value):  # type: ignore[no-untyped-def]
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+def test_overlay_replaces_bib_data_and_keeps_unmentioned_copies(
+    store: Store, tmp_path: Path
+) -> None:
+    load(store, write(tmp_path, "v1.iso", iso(cnmarc("R1", "旧题名", barcodes=("B1", "B2")))))
+    with store.write() as tx:  # a copy that only circulation knows about: checked out
+        tx.execute("UPDATE items SET status = ? WHERE barcode = ?", ("借出", "B2"))
+    report = load(
+        store,
+        write(
+            tmp_path,
+            "v2.iso",
+            iso(cnmarc("R1", "新题名", barcodes=("B1", "B3"), summary="新增提要")),
+        ),
+    )
+    assert report.total()["overlaid"] == 1
+    bib = stored_bib(store, "R1")
+    assert bib.title == "新题名"
+    assert bib.summary == "新增提要"
+    assert items(store) == {
+        "B1": ("R1", "I247/1", "归还"),
+        "B2": ("R1", "I247/1", "借出"),  # not in the file: kept, status untouched
+        "B3": ("R1", "I247/1", "归还"),
+    }
+
+
+def test_barcode_clash_with_another_record_is_a_reject(store: Store, tmp_path: Path) -> None:
+    load(store, write(tmp_path, "a.iso", iso(cnmarc("R1", "甲", barcodes=("B1",)))))
+    rejects = io.BytesIO()
+    data = iso(cnmarc("R2", "乙", barcodes=("B1",)), cnmarc("R3", "丙", barcodes=("B9",)))
+    report = load(store, write(tmp_path, "b.iso", data), rejects=rejects)
+    file_report = report.files[0]
+    assert (file_report.loaded, file_report.rejected) == (1, 1)
+    reject = file_report.rejects[0]
+    assert reject["record"] == 1 and reject["offset"] == 0
+    assert "B1" in reject["reason"] and "R1" in reject["reason"]
+    first_record = data[: data.index(b"\x1d") + 1]
+    assert rejects.getvalue() == first_record  # byte-exact
+    assert items(store)["B1"][0] == "R1"
+
+
+def test_barcodes_are_unique_across_databases(store: Store, tmp_path: Path) -> None:
+    load(store, write(tmp_path, "a.iso", iso(cnmarc("R1", "甲", barcodes=("B1",)))))
+    report = load(
+        store,
+        write(tmp_path, "j.iso", iso(cnmarc("J1", "猫", barcodes=("B1",)))),
+        database=JAPANESE,
+    )
+    assert report.total()["rejected"] == 1
+    assert "database main" in report.files[0].rejects[0]["reason"]
+
+
+def test_the_same_record_id_may_live_in_both_databases(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path, "a.iso", iso(cnmarc("R1", "甲")))
+    load(store, path)
+    assert load(store, path, database=JAPANESE).total()["loaded"] == 1
+
+
+def test_match_by_isbn_overlays_a_record_with_another_001(store: Store, tmp_path: Path) -> None:
+    load(store, write(tmp_path, "a.iso", iso(cnmarc("OLD1", "甲", isbn="7-5037-1744-0"))))
+    report = load(
+        store,
+        write(tmp_path, "b.iso", iso(cnmarc("NEW9", "甲（修订）", isbn="978-7-5037-1744-4"))),
+        match="isbn",
+    )
+    assert report.total()["overlaid"] == 1
+    assert stored_bib(store, "OLD1").title == "甲（修订）"
+    with store.read() as tx:
+        assert repository.record_count(tx, "main") == 1
+
+
+def test_match_by_isbn_refuses_ambiguous_matches(store: Store, tmp_path: Path) -> None:
+    load(
+        store,
+        write(
+            tmp_path,
+            "a.iso",
+            iso(cnmarc("A", "甲", isbn="7-5037-1744-0"), cnmarc("B", "乙", isbn="7-5037-1744-0")),
+        ),
+    )
+    report = load(
+        store, write(tmp_path, "b.iso", iso(cnmarc("C", "丙", isbn="7-5037-1744-0"))), match="isbn"
+    )
+    assert report.total()["rejected"] == 1
+    assert "matches 2 records" in report.files[0].rejects[0]["reason"]
+
+
+def test_match_none_adds_and_refuses_existing_ids(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path, "a.iso", iso(cnmarc("A", "甲"), cnmarc("B", "乙")))
+    assert load(store, path, match="none").total()["loaded"] == 2
+    again = load(store, path, match="none").total()
+    assert again["rejected"] == 2 and again["loaded"] == 0
+
+
+def test_records_without_001_get_a_stable_id(store: Store, tmp_path: Path) -> None:
+    record = cnmarc("X", "无控制号")
+    record.fields = [f for f in record.fields if f.tag != "001"]
+    path = write(tmp_path, "n.iso", iso(record))
+    assert load(store, path).total()["loaded"] == 1
+    assert load(store, path).total()["unchanged"] == 1
+
+
+def test_duplicate_001_inside_one_file_overlays_in_order(store: Store, tmp_path: Path) -> None:
+    data = iso(cnmarc("D", "第一版"), cnmarc("D", "第二版"))
+    report = load(store, write(tmp_path, "d.iso", data), batch_size=1)
+    assert (report.total()["loaded"], report.total()["overlaid"]) == (1, 1)
+    assert stored_bib(store, "D").title == "第二版"
+    report = load(store, write(tmp_path, "d2.iso", data), batch_size=10)
+    assert stored_bib(store, "D").title == "第二版"
+
+
+def test_report_json_contract(store: Store, tmp_path: Path) -> None:
+    report = load(store, REAL / "cnmarc" / "bnu_cnmarc_10_gbk.iso", profile="bnu")
+    data = json.loads(report.to_json())
+    file_data = data["files"][0]
+    for name in COUNTS:
+        assert isinstance(file_data[name], int) and isinstance(data["total"][name], int)
+    assert file_data["framed"] == sum(
+        file_data[n] for n in ("loaded", "overlaid", "unchanged", "rejected")
+    )
+    assert file_data["encodings"] == {"gb18030": 10}
+    assert data["total"]["encodings"] == {"gb18030": 10}
+    assert isinstance(file_data["rejects"], list)
+
+
+REAL_FILES = sorted(p for p in REAL.rglob("*") if p.is_file() and p.suffix not in (".md", ".txt"))
+
+
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_real_file_is_loaded_or_rejected_never_lost(store: Store, path: Path) -> None:
+    rejects = io.BytesIO()
+    report = load(store, path, rejects=rejects, batch_size=7)
+    file_report = report.files[0]
+    assert file_report.error is None
+    assert file_report.balanced
+    if path.suffix != ".xml":
+        with path.open("rb") as handle:
+            assert file_report.framed == sum(1 for _ in frame_records(handle))
+        assert rejects.getvalue().count(b"\x1d") == file_report.rejected
+    for entry in file_report.rejects:
+        assert entry["reason"] and isinstance(entry["record"], int)
+    with store.read() as tx:
+        stored = repository.record_count(tx)
+    # Into an empty catalogue, every stored row was "loaded"; later duplicates overlay it.
+    assert stored == file_report.loaded
+
+
+def test_xml_and_iso_forms_of_the_same_records_are_the_same_records(store: Store) -> None:
+    load(store, REAL / "cnmarc" / "bnu_cnmarc_10_utf8.iso")
+    report = load(store, REAL / "cnmarc" / "dp2_bnu_sru_unimarcxml.xml")
+    assert report.total()["unchanged"] == 10
+
+
+def test_unreadable_xml_is_one_reject(store: Store, tmp_path: Path) -> None:
+    report = load(store, write(tmp_path, "bad.xml", b"<collection><record><leader>"))
+    assert report.total()["framed"] == 1 and report.total()["rejected"] == 1
+    assert "XML" in report.files[0].rejects[0]["reason"]
+
+
+def test_missing_file_is_reported_not_raised(store: Store, tmp_path: Path) -> None:
+    report = load(store, tmp_path / "nope.iso")
+    assert report.files[0].error and "cannot open" in report.files[0].error
+    assert not report.clean
+
+
+def test_load_runs_are_recorded(store: Store) -> None:
+    load(store, FIXTURES / "marc" / "demo_main.iso")
+    with store.read() as tx:
+        row = tx.one("SELECT database, finished_at, report FROM load_runs")
+    assert row is not None and row[0] == "main" and row[1]
+    assert json.loads(row[2])["total"]["loaded"] == 7
+
+
+def test_profile_argument_matters(store: Store) -> None:
+    report = load(store, REAL / "cnmarc" / "bnu_cnmarc_10_utf8.iso", profile="bnu")
+    assert report.total()["items"]["added"] == 7  # the file has seven 906 copies
+    assert load(store, REAL / "cnmarc" / "bnu_cnmarc_10_utf8.iso", profile="none").total()[
+        "items"
+    ] == {"added": 0, "updated": 0}
+    assert LIBGATE_PROFILE.item_tag == "995"
+
+
+def test_worker_processes_give_the_same_result_in_the_same_order(
+    store: Store, tmp_path: Path
+) -> None:
+    data = iso(*(cnmarc(f"W{n:04d}", f"书{n}", barcodes=(f"W{n:05d}",)) for n in range(700)))
+    data += b"garbage without terminator"
+    path = write(tmp_path, "w.iso", data)
+    options = LoadOptions(database=MAIN, profile=PROFILES["libgate"], batch_size=100, workers=2)
+    report = Loader(store, options).load([path])
+    file_report = report.files[0]
+    assert (file_report.framed, file_report.loaded, file_report.rejected) == (701, 700, 1)
+    assert file_report.rejects[0]["record"] == 701
+    with store.read() as tx:
+        ids = [r[0] for r in tx.execute("SELECT record_id FROM bib_records ORDER BY id")]
+    assert ids == [f"W{n:04d}" for n in range(700)]
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def test_a_killed_worker_loses_no_record(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    from marc.parallel import prepare_all
+
+    data = iso(*(cnmarc(f"K{n:05d}", f"书{n}", barcodes=(f"K{n:06d}",)) for n in range(3000)))
+    path = write(tmp_path, "k.iso", data)
+    with path.open("rb") as handle:
+        outcomes = prepare_all(
+            frame_records(handle), "auto", "auto", PROFILES["libgate"], workers=2
+        )
+        first = next(outcomes)
+        before = set(_descendants(os.getpid()))
+        workers = [
+            pid for pid in before if "multiprocessing" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert workers, "no worker processes found"
+        for pid in workers:
+            if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text():
+                os.kill(pid, signal.SIGKILL)
+        rest = list(outcomes)
+    numbers = [first[0].number] + [chunk.number for chunk, _ in rest]
+    assert numbers == list(range(1, 3001))  # every record once, in order
+    assert all(not isinstance(outcome, str) for _, outcome in rest)
+    assert "worker died" in caplog.text  # the fallback really ran
