@@ -74,11 +74,14 @@ def query_mix(store: Store, seed: int, per_kind: int) -> dict[str, list]:  # typ
     with store.read() as tx:
         count = int(tx.scalar("SELECT count(*) FROM bib_records"))
         sample = tx.execute(
-            "SELECT bib FROM bib_records WHERE id % ? = 0 ORDER BY id LIMIT 3000", (max(count // 3000, 1),)
+            "SELECT bib FROM bib_records WHERE id % ? = 0 ORDER BY id LIMIT 3000",
+            (max(count // 3000, 1),),
         )
         isbns = [
             r[0]
-            for r in tx.execute("SELECT value FROM bib_identifiers WHERE kind = 'isbn' ORDER BY value LIMIT 2000")
+            for r in tx.execute(
+                "SELECT value FROM bib_identifiers WHERE kind = 'isbn' ORDER BY value LIMIT 2000"
+            )
         ]
     bibs = [BibRecord.from_json(r[0]) for r in sample]
     cjk_words, latin_words, phrases, authors = [], [], [], []

@@ -10,8 +10,10 @@ import logging
 import signal
 import sys
 
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import reactor
+from twisted.internet.error import CannotListenError
 
 from gateway.catalogue import repository
 from gateway.config import Settings
@@ -70,7 +72,32 @@ def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[
             f"notices by SMTP to {settings.notices.smtp_host}:{settings.notices.smtp_port}"
             f" every {settings.notices.send_every_seconds} s"
         )
+    # SIP2 for self-check machines and desk terminals ([sip2]).
+    if settings.sip2.listen:
+        from sip2.server import build_sip2_service
+
+        sip2_service, sip2_listeners = build_sip2_service(settings, engine, clock)
+        sip2_service.setServiceParent(root)
+        listeners += sip2_listeners
+    # --- SRU for partner libraries ([sru]): one base path per catalogue database ---------
+    if settings.sru.listen:
+        from sru.resource import sru_services
+
+        for description, sru_service in sru_services(settings, store, engine):
+            sru_service.setServiceParent(root)
+            if description:
+                listeners.append(description)
+    # --- end SRU ------------------------------------------------------------------------
     return root, listeners, loops
+
+
+def _raise_listen_errors(service: object) -> None:
+    """Make every listener report a failure to listen from startService, so `serve` can stop
+    with a clear message instead of running without its port."""
+    if isinstance(service, StreamServerEndpointService):
+        service._raiseSynchronously = True
+    for child in getattr(service, "services", []):
+        _raise_listen_errors(child)
 
 
 def serve(settings: Settings) -> int:
@@ -95,12 +122,16 @@ def serve(settings: Settings) -> int:
     for listener in listeners:
         print(f"  listening: {listener}", flush=True)
     if not listeners:
-        print(
-            "  listeners: none yet (SIP2, SRU and Z39.50 front-ends are not built yet);"
-            " press Ctrl-C to stop",
-            flush=True,
-        )
-    root.startService()
+        print("  listeners: none configured ([sip2] and [sru] listen are empty)", flush=True)
+    _raise_listen_errors(root)
+    try:
+        root.startService()
+    except (CannotListenError, OSError) as error:
+        # A port in use or a bad interface: one clear line, not a traceback.
+        print(f"libgate: cannot listen: {error}", file=sys.stderr, flush=True)
+        root.stopService()  # stops the thread pools already started, so the process can end
+        store.close()
+        return 1
     reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
     reactor.addSystemEventTrigger("after", "shutdown", store.close)
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))

@@ -184,6 +184,8 @@ class CirculationSettings:
     default_desk: str = "总服务台"
     unknown_item_types_circulate: bool = True  # copies whose type is not in [[item_types]]
     language: str = "zh"  # default language of reasons and notices: zh | en
+    currency: str = "CNY"  # ISO 4217 code of new fees; amounts are minor units (fen)
+    fee_limit: int = 0  # fen: owing this much or more refuses checkout; 0 = no limit
 
     def validate(self, where: str) -> None:
         words = (self.on_shelf_status, self.on_loan_status, self.on_hold_shelf_status)
@@ -191,6 +193,11 @@ class CirculationSettings:
             raise ConfigError(f"{where}: the three status words must be different and not empty")
         if self.language not in ("zh", "en"):
             raise ConfigError(f"{where}.language: {self.language!r} is not zh or en")
+        code = self.currency
+        if len(code) != 3 or not (code.isascii() and code.isalpha() and code.isupper()):
+            raise ConfigError(f"{where}.currency: {self.currency!r} is not an ISO 4217 code")
+        if self.fee_limit < 0:
+            raise ConfigError(f"{where}.fee_limit: must be 0 (no limit) or more")
 
 
 @dataclass(frozen=True)
@@ -271,6 +278,141 @@ BUILTIN_PROFILES: tuple[HoldingsProfile, ...] = (
 )
 
 
+# --- SIP2 (self-check machines) -----------------------------------------------------------
+
+SIP2_ROLES = ("selfcheck", "desk")
+SIP2_ERROR_DETECTION = ("auto", "required", "off")
+SIP2_TERMINATORS = ("CR", "CRLF")
+
+
+@dataclass(frozen=True)
+class Sip2Account:
+    """One SC terminal login (93 CN/CO) and how libgate talks to it."""
+
+    login: str
+    password: str  # "scrypt$…" (libgate hash-password) or plain text for development
+    institution: str = "MAIN"  # AO
+    location: str = ""  # where the terminal stands (AP/CP); desk of the checkin
+    role: str = "selfcheck"  # selfcheck: R7 refuses held returns; desk: R6 traps them
+    encoding: str = "utf-8"  # checksums are computed over bytes in this encoding
+    terminator: str = "CR"
+    error_detection: str = "auto"  # auto: checked when the SC sends AY/AZ
+    language: str = "zh"  # screen messages: zh or en
+    allowed_addresses: tuple[str, ...] = ()  # CIDR networks; empty = anywhere
+    status_before_login: bool = False  # answer 99 from this account's addresses before 93
+    send_hold_patron: bool = True  # desk checkin that traps names the hold patron (CY/DA)
+    verify_patron_pin: bool = True  # checkout/renew/hold need the reader's PIN (AD) if sent
+
+    def validate(self, where: str) -> None:
+        import codecs
+        import ipaddress
+
+        if not self.login:
+            raise ConfigError(f"{where}.login: must not be empty")
+        if self.role not in SIP2_ROLES:
+            raise ConfigError(f"{where}.role: {self.role!r} is not one of {SIP2_ROLES}")
+        if self.error_detection not in SIP2_ERROR_DETECTION:
+            raise ConfigError(
+                f"{where}.error_detection: {self.error_detection!r} is not one of"
+                f" {SIP2_ERROR_DETECTION}"
+            )
+        if self.terminator not in SIP2_TERMINATORS:
+            raise ConfigError(f"{where}.terminator: {self.terminator!r} is not CR or CRLF")
+        if self.language not in ("zh", "en"):
+            raise ConfigError(f"{where}.language: {self.language!r} is not zh or en")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"{where}.encoding: unknown encoding {self.encoding!r}") from None
+        for index, network in enumerate(self.allowed_addresses):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{where}.allowed_addresses[{index}]: {network!r} is not an address or network"
+                ) from None
+
+
+@dataclass(frozen=True)
+class Sip2Settings:
+    listen: tuple[str, ...] = ("tcp:6001:interface=127.0.0.1",)  # Twisted endpoint strings
+    idle_timeout: int = 900  # seconds without a message; kiosks poll 99 every 5-7 minutes
+    login_timeout: int = 60  # seconds to send a good 93
+    max_connections: int = 256
+    max_frame_bytes: int = 8192  # a longer frame is not SIP2: 96, then the rest is skipped
+    max_bad_logins: int = 3
+    timezone: str = ""  # SIP2 dates are local time here; "" = the machine's zone
+    threads: int = 16  # engine calls run in this many threads
+    pin_failures_before_backoff: int = 3  # per reader, over SIP2 only
+    pin_backoff_max_seconds: int = 900
+    accounts: tuple[Sip2Account, ...] = ()
+
+    def validate(self, where: str) -> None:
+        for name in ("idle_timeout", "login_timeout", "max_connections", "max_bad_logins"):
+            _positive(getattr(self, name), f"{where}.{name}")
+        _positive(self.threads, f"{where}.threads")
+        _positive(self.pin_backoff_max_seconds, f"{where}.pin_backoff_max_seconds")
+        if self.max_frame_bytes < 256:
+            raise ConfigError(f"{where}.max_frame_bytes: at least 256, got {self.max_frame_bytes}")
+        if self.timezone:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(f"{where}.timezone: unknown zone {self.timezone!r}") from None
+        _check_unique([a.login for a in self.accounts], f"{where}.accounts", "login")
+
+
+# --- SRU (partner libraries) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SruSettings:
+    """The SRU server (sru/): one base path per catalogue database, e.g. /main, /japanese."""
+
+    listen: tuple[str, ...] = ("tcp:8080:interface=127.0.0.1",)  # Twisted endpoint strings
+    default_records: int = 10  # maximumRecords when the request does not say
+    max_records: int = 100  # more is capped, with a diagnostic saying so
+    default_schema: str = "marcxml"  # recordSchema when the request does not say
+    default_terms: int = 20  # scan: maximumTerms when the request does not say
+    max_terms: int = 100  # scan: more is capped, with a diagnostic saying so
+    result_set_ttl: int = 300  # seconds: the longest resultSetTTL granted; 0 = no result sets
+    result_sets: int = 1000  # result sets kept in memory at once (least recently used go)
+    result_set_max_records: int = 10000  # record ids kept per result set
+    max_request_bytes: int = 16384  # URL query or POST body; larger requests are refused
+    threads: int = 8  # search and record building run in this many threads
+
+    def validate(self, where: str) -> None:
+        for name in (
+            "default_records",
+            "max_records",
+            "default_terms",
+            "max_terms",
+            "result_sets",
+            "result_set_max_records",
+            "threads",
+        ):
+            _positive(getattr(self, name), f"{where}.{name}")
+        if self.default_records > self.max_records:
+            raise ConfigError(f"{where}.default_records: more than max_records")
+        if self.default_terms > self.max_terms:
+            raise ConfigError(f"{where}.default_terms: more than max_terms")
+        if self.max_records > 1000:  # the catalogue's largest page
+            raise ConfigError(f"{where}.max_records: at most 1000, got {self.max_records}")
+        if self.max_terms > 1000:
+            raise ConfigError(f"{where}.max_terms: at most 1000, got {self.max_terms}")
+        if self.result_set_ttl < 0:
+            raise ConfigError(f"{where}.result_set_ttl: must be 0 or more")
+        if self.max_request_bytes < 1024:
+            raise ConfigError(f"{where}.max_request_bytes: at least 1024")
+        # default_schema is checked against the schema table by sru/ when the listener is
+        # built: gateway/ does not import protocol packages.
+
+
+# --- end SRU -------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -287,6 +429,8 @@ class Settings:
     holds: HoldSettings = field(default_factory=HoldSettings)
     circulation: CirculationSettings = field(default_factory=CirculationSettings)
     notices: NoticeSettings = field(default_factory=NoticeSettings)
+    sip2: Sip2Settings = field(default_factory=Sip2Settings)
+    sru: SruSettings = field(default_factory=SruSettings)
     source: str = "built-in defaults"
 
     def database(self, name: str) -> DatabaseSettings:
@@ -317,6 +461,8 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "holds": (HoldSettings, False),
     "circulation": (CirculationSettings, False),
     "notices": (NoticeSettings, False),
+    "sip2": (Sip2Settings, False),
+    "sru": (SruSettings, False),
 }
 
 
@@ -346,6 +492,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(annotation):
+        return build_section(annotation, value, where)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table, got {value!r}")

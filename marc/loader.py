@@ -280,7 +280,10 @@ class Loader:
         placeholder_pk = {pk: real_pk[p.record_id] for pk, p in new_records.items()}
         repository.insert_items(
             tx,
-            [(placeholder_pk.get(record_pk, record_pk), item) for record_pk, item in new_items.values()],
+            [
+                (placeholder_pk.get(record_pk, record_pk), item)
+                for record_pk, item in new_items.values()
+            ],
             "marc",
         )
         pending.flush(tx)

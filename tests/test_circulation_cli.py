@@ -11,7 +11,7 @@ import pytest
 from gateway.cli import main
 from tests.conftest import FIXTURES
 
-OK, FATAL, REFUSED = 0, 1, 3
+OK, FATAL, USAGE, REFUSED = 0, 1, 2, 3
 
 
 @pytest.fixture
@@ -69,6 +69,46 @@ def test_a_day_at_the_desk(desk: Path, capsys) -> None:  # type: ignore[no-untyp
     assert "expired 0 (R8), not collected 0 (R9)" in capsys.readouterr().out  # twice: no change
     code, out = run_json(desk, capsys, "notices", "list")
     assert {n["kind"] for n in out} >= {"hold_placed", "hold_ready", "hold_no_show"}
+
+
+def test_fees_at_the_desk(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out = run_json(
+        desk,
+        capsys,
+        "circ",
+        "fee",
+        "add",
+        "P0001",
+        "2.50",
+        "--kind",
+        "damage",
+        "--description",
+        "书页撕破",
+    )
+    assert code == OK and out["fee_id"] and out["balance"] == 250
+    assert out["notes"][0]["code"] == "fee_added"
+    code, out = run_json(desk, capsys, "circ", "fee", "add", "P0001", "1")
+    assert code == OK and out["balance"] == 350
+    code, out = run_json(desk, capsys, "circ", "fees", "P0001")
+    assert code == OK and out["owed"] == 350 and out["currency"] == "CNY"
+    assert [(f["kind"], f["amount"], f["outstanding"]) for f in out["fees"]] == [
+        ("damage", 250, 250),
+        ("other", 100, 100),
+    ]
+    assert out["fees"][0]["description"] == "书页撕破"
+    capsys.readouterr()
+    assert main(["--config", str(desk), "circ", "fees", "P0001"]) == OK
+    listing = capsys.readouterr().out
+    assert "2 fees; owed 3.50 CNY" in listing and "书页撕破" in listing
+    code, out = run_json(desk, capsys, "circ", "fee", "add", "P0001", "0")
+    assert code == REFUSED and out["reasons"][0]["code"] == "fee_amount_invalid"
+    code, out = run_json(desk, capsys, "circ", "fee", "add", "NOBODY", "1")
+    assert code == REFUSED and out["reasons"][0]["code"] == "patron_unknown"
+    assert main(["--config", str(desk), "circ", "fee", "add", "P0001", "2.505"]) == USAGE
+    assert "more decimals" in capsys.readouterr().err
+    assert main(["--config", str(desk), "circ", "fees", "NOBODY"]) == REFUSED
+    with pytest.raises(SystemExit):
+        main(["--config", str(desk), "circ", "fee", "add", "P0001", "1", "--kind", "parking"])
 
 
 def test_english_messages(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -206,7 +206,10 @@ def test_marcxml_export_is_well_formed_and_reloads(config_file: Path, tmp_path: 
 
 def test_serve_starts_the_skeleton_and_names_its_listeners(tmp_path: Path) -> None:
     config = tmp_path / "serve.toml"
-    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
+    # No SRU listener here: this test is about the skeleton (test_sru_clients.py serves SRU).
+    config.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[sru]\nlisten = []\n[sip2]\nlisten = []\n'
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
         stdout=subprocess.PIPE,
@@ -218,7 +221,7 @@ def test_serve_starts_the_skeleton_and_names_its_listeners(tmp_path: Path) -> No
         for _ in range(20):  # until the listeners line; a dead server ends the stream
             line = process.stdout.readline()  # type: ignore[union-attr]
             lines.append(line)
-            if not line or "listeners:" in line:
+            if not line or "listeners:" in line or "listening:" in line:
                 break
     finally:
         process.terminate()
@@ -226,5 +229,28 @@ def test_serve_starts_the_skeleton_and_names_its_listeners(tmp_path: Path) -> No
     text = "".join(lines)
     assert "libgate serving" in text
     assert "database main: 0 records" in text
-    assert "listeners:" in text
+    assert "listeners:" in text or "listening:" in text
     assert process.returncode in (0, -15)
+
+
+def test_serve_stops_with_one_line_when_its_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "busy.toml"
+        config.write_text(
+            f'[storage]\nurl = "sqlite:///{tmp_path / "b.db"}"\n[sru]\nlisten = []\n'
+            f'[sip2]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\n'
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen: Couldn't listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -154,12 +154,24 @@ def insert_records(
             bib = mapped.bib
             doc = _document(mapped)
             values.append("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            params += [database, record_id, mapped.format, mapped.marc, bib.to_json(),
-                       bib.display_title, bib.main_author, bib.year, digest, doc.sort_title,
-                       doc.sort_author]
+            params += [
+                database,
+                record_id,
+                mapped.format,
+                mapped.marc,
+                bib.to_json(),
+                bib.display_title,
+                bib.main_author,
+                bib.year,
+                digest,
+                doc.sort_title,
+                doc.sort_author,
+            ]
         rows = tx.execute(
             "INSERT INTO bib_records (database, record_id, format, marc, bib, title, author, year,"
-            " digest, sort_title, sort_author) VALUES " + ", ".join(values) + " RETURNING id, record_id",
+            " digest, sort_title, sort_author) VALUES "
+            + ", ".join(values)
+            + " RETURNING id, record_id",
             params,
         )
         ids.update({record_id: int(pk) for pk, record_id in rows})
@@ -342,3 +354,32 @@ def reindex(tx_factory, database: str | None = None, batch: int = 500) -> int:  
             return done
         done += len(rows)
         last = rows[-1][0]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievedRecord:
+    """A record as protocol front-ends send it: stored MARC and mapped data (JSON)."""
+
+    pk: int
+    database: str
+    record_id: str
+    format: str
+    marc: bytes
+    bib_json: str
+
+
+def records_for_retrieval(tx: Transaction, record_pks: list[int]) -> dict[int, RetrievedRecord]:
+    """Records by primary key, for building response records; missing ones are left out."""
+    found: dict[int, RetrievedRecord] = {}
+    for start in range(0, len(record_pks), 500):
+        chunk = record_pks[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in tx.execute(
+            "SELECT id, database, record_id, format, marc, bib FROM bib_records"
+            f" WHERE id IN ({marks})",
+            chunk,
+        ):
+            found[int(row[0])] = RetrievedRecord(
+                int(row[0]), row[1], row[2], row[3], bytes(row[4]), row[5]
+            )
+    return found

@@ -82,6 +82,32 @@ def search(
     return SearchResult(total=total, hits=hits, offset=offset)
 
 
+MAX_RESULT_IDS = 100_000
+
+
+def search_ids(
+    store: Store, query: Query, database: str, *, limit: int, available_only: bool = False
+) -> tuple[int, list[int]]:
+    """The exact hit count and the record keys of the first `limit` hits in result order:
+    what a protocol's result set keeps so that later pages need no new search."""
+    if limit < 0 or limit > MAX_RESULT_IDS:
+        raise QueryError(f"a result set keeps 0..{MAX_RESULT_IDS} records")
+    with store.read() as tx:
+        built = plan(query, tx.dialect, database, available_only=available_only)
+        source = _from(tx, built.needs_docs)
+        where = f"r.database = ? AND {built.where}"
+        params = [database, *built.params]
+        total = int(tx.scalar(f"SELECT count(*) FROM {source} WHERE {where}", params))
+        rows = []
+        if limit and total:
+            rows = tx.execute(
+                f"SELECT r.id FROM {source}{built.rank_join} WHERE {where}"
+                f" ORDER BY {built.order_by} LIMIT ?",
+                [*built.rank_params, *params, *built.order_params, limit],
+            )
+    return total, [int(row[0]) for row in rows]
+
+
 def _availability(tx: Transaction, record_pks: list[int]) -> dict[int, tuple[int, int]]:
     if not record_pks:
         return {}

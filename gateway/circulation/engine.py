@@ -1,5 +1,6 @@
 """The circulation engine: checkout, checkin, renew, renew all, place and cancel holds, trap,
-pickup, expiry (R8, R9, R11) and availability. Every channel calls these; none decides a rule.
+pickup, expiry (R8, R9, R11), availability, fees and payments, blocking a reader, and the reader
+and copy views a self-check machine shows. Every channel calls these; none decides a rule.
 
 Each action opens one write transaction, locks what its decision reads (title, then copy,
 then patron), runs its checks — each returns the reasons it refuses, with the rule it enforces
@@ -10,16 +11,26 @@ together. Time comes only from the injected clock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from gateway.circulation import storage
 from gateway.circulation.clock import Clock, parse_stamp, stamp
+from gateway.circulation.money import format_money
 from gateway.circulation.notices import queue_notice
+from gateway.circulation.pins import check_pin
 from gateway.circulation.policy import Policy
 from gateway.circulation.reasons import Reason, reason
-from gateway.circulation.storage import Copy, Hold, Patron
+from gateway.circulation.storage import Copy, Hold, Loan, Patron
+from gateway.circulation.views import (
+    FEE_KINDS,
+    FeeView,
+    HoldView,
+    ItemView,
+    LoanView,
+    PatronSummary,
+)
 from gateway.store import Store, Transaction
 from gateway.store.engine import IntegrityViolation
 
@@ -47,6 +58,9 @@ class Outcome:
     expires_at: str | None = None
     trapped_for: Patron | None = None  # checkin at the desk trapped the copy for this reader
     notes: tuple[Reason, ...] = ()  # facts to tell the operator (trap, fulfilment)
+    fee_id: int | None = None  # add_fee: the new fee; pay_fee: the (first) fee paid
+    amount_paid: int | None = None  # pay_fee: minor units applied by this payment
+    balance: int | None = None  # add_fee, pay_fee: what the reader still owes after
 
     def message(self, language: str = "zh") -> str:
         return " ".join(r.message(language) for r in (self.reasons or self.notes))
@@ -220,11 +234,27 @@ class Engine:
             return [reason("trapped_for_another")]  # R14
         if ready is None and copy.status != self.policy.circulation.on_shelf_status:
             return [reason("item_not_available", status=copy.status)]
+        return self._borrowing_limits(tx, patron)
+
+    def _borrowing_limits(self, tx: Transaction, patron: Patron) -> list[Reason]:
+        """The reader's own limits on borrowing, whatever the copy: the category's max_loans
+        and, with `[circulation] fee_limit`, fees owed. Checkout and patron_summary ask this."""
+        refusals = []
         category = self.policy.category(patron.category)
         count = len(storage.open_loans_of_patron(tx, patron.pk))
         if count >= category.max_loans:
-            return [reason("too_many_loans", count=count, limit=category.max_loans)]
-        return []
+            refusals.append(reason("too_many_loans", count=count, limit=category.max_loans))
+        limit = self.policy.circulation.fee_limit
+        if limit > 0:
+            owed = storage.fees_owed(tx, patron.pk)
+            if owed >= limit:
+                refusals.append(
+                    reason("fees_exceed_limit", owed=self._money(owed), limit=self._money(limit))
+                )
+        return refusals
+
+    def _money(self, amount: int) -> str:
+        return format_money(amount, self.policy.circulation.currency)
 
     # --- checkin ---------------------------------------------------------------------------
 
@@ -532,11 +562,9 @@ class Engine:
     ) -> list[Reason]:
         if patron.status != "active":
             return [reason("patron_blocked")]
-        until = self._suspended_until(patron, now)
-        if until:
-            return [
-                reason("holds_suspended", until=until[:10], limit=self.policy.holds.no_show_limit)
-            ]  # R15
+        suspended = self._suspension(patron, now)
+        if suspended is not None:
+            return [suspended]  # R15
         if not any(self.policy.circulates(c.item_type) for c in copies):
             return [reason("title_not_holdable")]  # R1
         if any(self._is_available(tx, c) for c in copies):
@@ -545,11 +573,23 @@ class Engine:
             return [reason("title_on_loan_to_you")]  # R3
         if storage.open_hold(tx, patron.pk, record_pk) is not None:
             return [reason("already_held")]  # R4
+        over = self._hold_limit(tx, patron)
+        return [over] if over is not None else []
+
+    def _suspension(self, patron: Patron, now: datetime) -> Reason | None:
+        """R15: no holds while an R11 suspension lasts."""
+        until = self._suspended_until(patron, now)
+        if until is None:
+            return None
+        return reason("holds_suspended", until=until[:10], limit=self.policy.holds.no_show_limit)
+
+    def _hold_limit(self, tx: Transaction, patron: Patron) -> Reason | None:
+        """R4: at most the category's max_holds open holds (waiting + ready)."""
         category = self.policy.category(patron.category)
         count = len(storage.open_holds_of_patron(tx, patron.pk))
         if count >= category.max_holds:
-            return [reason("too_many_holds", count=count, limit=category.max_holds)]  # R4
-        return []
+            return reason("too_many_holds", count=count, limit=category.max_holds)
+        return None
 
     def cancel_hold(
         self,
@@ -715,9 +755,382 @@ class Engine:
                 )
         return result
 
+    # --- fees and payments ------------------------------------------------------------------
+
+    def add_fee(
+        self,
+        patron_barcode: str,
+        amount: int,
+        kind: str = "other",
+        description: str = "",
+        currency: str | None = None,
+        channel: str = DESK,
+    ) -> Outcome:
+        """Charge a reader a fee of `amount` minor units (fen)."""
+        code = currency or self.policy.circulation.currency
+
+        def work(tx: Transaction, now: datetime) -> Outcome:
+            patron = storage.patron_by_barcode(tx, patron_barcode, lock=True)
+            if patron is None:
+                return Outcome(False, "add_fee", (reason("patron_unknown", patron=patron_barcode),))
+            refusal = None
+            if kind not in FEE_KINDS:
+                refusal = reason("fee_kind_unknown", kind=kind, kinds=", ".join(FEE_KINDS))
+            elif not _whole_positive(amount):
+                refusal = reason("fee_amount_invalid")
+            if refusal is not None:
+                return Outcome(False, "add_fee", (refusal,), patron=patron)
+            at = stamp(now)
+            fee_id = storage.insert_fee(tx, patron.pk, kind, amount, code, description, at)
+            balance = storage.fees_owed(tx, patron.pk)
+            storage.log_event(
+                tx,
+                at,
+                "fee_added",
+                channel,
+                patron_pk=patron.pk,
+                fee_id=fee_id,
+                kind=kind,
+                amount=amount,
+                currency=code,
+                description=description,
+            )
+            return Outcome(
+                True,
+                "add_fee",
+                patron=patron,
+                fee_id=fee_id,
+                balance=balance,
+                notes=(
+                    reason(
+                        "fee_added",
+                        amount=format_money(amount, code),
+                        balance=self._money(balance),
+                    ),
+                ),
+            )
+
+        return self._write(work)
+
+    def pay_fee(
+        self,
+        patron_barcode: str,
+        amount: int,
+        *,
+        fee_id: int | None = None,
+        payment_type: str = "cash",
+        transaction_id: str = "",
+        channel: str = DESK,
+    ) -> Outcome:
+        """Apply a payment to one fee, or to the open fees oldest first. An overpayment is
+        refused, never kept as credit. A payment whose `transaction_id` the reader already
+        used is not applied again: the answer is the first one's (ok, with a note), so a
+        self-check machine that resends after a lost reply cannot charge twice."""
+
+        def work(tx: Transaction, now: datetime) -> Outcome:
+            patron = storage.patron_by_barcode(tx, patron_barcode, lock=True)
+            if patron is None:
+                return Outcome(False, "pay_fee", (reason("patron_unknown", patron=patron_barcode),))
+            if transaction_id:
+                earlier = storage.payment_by_transaction(tx, patron.pk, transaction_id)
+                if earlier is not None:
+                    return Outcome(
+                        True,
+                        "pay_fee",
+                        patron=patron,
+                        fee_id=earlier[1],
+                        amount_paid=earlier[0],
+                        balance=storage.fees_owed(tx, patron.pk),
+                        notes=(reason("payment_already_recorded", transaction=transaction_id),),
+                    )
+            owed = storage.fees_owed(tx, patron.pk)
+            targets = self._fees_to_pay(tx, patron, fee_id)
+            refusal = None
+            if targets is None:
+                refusal = reason("fee_unknown", fee=fee_id)
+            elif not _whole_positive(amount):
+                refusal = reason("payment_invalid")
+            elif not targets:
+                refusal = reason("no_fees_due")
+            else:
+                due = sum(fee.outstanding for fee in targets)
+                if amount > due:
+                    refusal = reason(
+                        "payment_exceeds_balance",
+                        amount=self._money(amount),
+                        balance=self._money(due),
+                    )
+            if refusal is not None:
+                return Outcome(False, "pay_fee", (refusal,), patron=patron, balance=owed)
+            assert targets
+            at = stamp(now)
+            applied: list[dict[str, int]] = []
+            left = amount
+            for fee in targets:
+                if left == 0:
+                    break
+                share = min(left, fee.outstanding)
+                storage.insert_fee_payment(
+                    tx,
+                    fee.id,
+                    patron.pk,
+                    share,
+                    at,
+                    payment_type,
+                    transaction_id,
+                    len(applied),
+                    channel,
+                )
+                if share == fee.outstanding:
+                    storage.close_fee(tx, fee.id, at)
+                applied.append({"fee_id": fee.id, "amount": share})
+                left -= share
+            balance = owed - amount
+            storage.log_event(
+                tx,
+                at,
+                "fee_paid",
+                channel,
+                patron_pk=patron.pk,
+                amount=amount,
+                applied=applied,
+                payment_type=payment_type,
+                transaction_id=transaction_id,
+                balance=balance,
+            )
+            return Outcome(
+                True,
+                "pay_fee",
+                patron=patron,
+                fee_id=applied[0]["fee_id"],
+                amount_paid=amount,
+                balance=balance,
+                notes=(
+                    reason("fee_paid", amount=self._money(amount), balance=self._money(balance)),
+                ),
+            )
+
+        return self._write(work)
+
+    def _fees_to_pay(
+        self, tx: Transaction, patron: Patron, fee_id: int | None
+    ) -> list[storage.Fee] | None:
+        """The open fees a payment goes to, oldest first; None when `fee_id` is not one of the
+        reader's fees (an unknown fee, or someone else's)."""
+        if fee_id is None:
+            return storage.fees_of_patron(tx, patron.pk, open_only=True)
+        fee = next((f for f in storage.fees_of_patron(tx, patron.pk) if f.id == fee_id), None)
+        if fee is None:
+            return None
+        return [fee] if fee.closed_at is None and fee.outstanding > 0 else []
+
+    def fees_of(self, patron_barcode: str) -> list[FeeView]:
+        """Every fee of a reader, open and paid, oldest first; [] for an unknown reader."""
+        with self.store.read() as tx:
+            patron = storage.patron_by_barcode(tx, patron_barcode)
+            if patron is None:
+                return []
+            return [FeeView.of(fee) for fee in storage.fees_of_patron(tx, patron.pk)]
+
+    # --- readers: account summary, PIN, block ---------------------------------------------
+
+    def patron_summary(self, patron_barcode: str) -> PatronSummary | None:
+        """A reader's loans, holds and open fees, and the flags a self-check machine shows,
+        decided by the same checks checkout and place_hold run."""
+        with self.store.read() as tx:
+            patron = storage.patron_by_barcode(tx, patron_barcode)
+            if patron is None:
+                return None
+            now = self.clock.now()
+            loans = tuple(
+                self._loan_view(tx, loan, now)
+                for loan in storage.open_loans_of_patron(tx, patron.pk)
+            )
+            holds = [
+                self._hold_view(tx, hold) for hold in storage.open_holds_of_patron(tx, patron.pk)
+            ]
+            fees = tuple(
+                FeeView.of(fee) for fee in storage.fees_of_patron(tx, patron.pk, open_only=True)
+            )
+            blocked = [reason("patron_blocked")] if patron.status != "active" else []
+            borrowing = self._borrowing_limits(tx, patron)
+            holding = [
+                found
+                for found in (self._suspension(patron, now), self._hold_limit(tx, patron))
+                if found is not None
+            ]
+        codes = {r.code for r in borrowing}
+        return PatronSummary(
+            patron=patron,
+            category=self.policy.category(patron.category),
+            loans=loans,
+            ready_holds=tuple(h for h in holds if h.state == "ready"),
+            waiting_holds=tuple(h for h in holds if h.state == "waiting"),
+            fees=fees,
+            fees_total=sum(fee.outstanding for fee in fees),
+            currency=self.policy.circulation.currency,
+            charge_denied=bool(blocked or borrowing),
+            renewal_denied=bool(blocked),
+            hold_denied=bool(blocked or holding),
+            too_many_charged="too_many_loans" in codes,
+            too_many_overdue=any(loan.overdue for loan in loans),
+            excessive_fees="fees_exceed_limit" in codes,
+            hold_suspended_until=self._suspended_until(patron, now),
+            reasons=tuple(blocked + borrowing + holding),
+        )
+
+    def _loan_view(self, tx: Transaction, loan: Loan, now: datetime) -> LoanView:
+        database, record_id, title = storage.record_label(tx, loan.record_pk)
+        return LoanView(
+            item_barcode=storage.copy_by_pk(tx, loan.item_pk).barcode,
+            record_id=record_id,
+            database=database,
+            title=title,
+            due_at=loan.due_at,
+            overdue=parse_stamp(loan.due_at) < now,
+            renewals=loan.renewals,
+        )
+
+    def _hold_view(self, tx: Transaction, hold: Hold) -> HoldView:
+        database, record_id, title = storage.record_label(tx, hold.record_pk)
+        position = None
+        if hold.state == "waiting":
+            queue = [h.id for h in storage.waiting_holds(tx, hold.record_pk)]
+            position = queue.index(hold.id) + 1
+        return HoldView(
+            id=hold.id,
+            state=hold.state,
+            database=database,
+            record_id=record_id,
+            title=title,
+            placed_at=hold.placed_at,
+            expires_at=hold.expires_at,
+            item_barcode=storage.copy_by_pk(tx, hold.item_pk).barcode if hold.item_pk else None,
+            pickup_desk=hold.pickup_desk,
+            pickup_deadline=hold.pickup_deadline,
+            queue_position=position,
+        )
+
+    def verify_patron_pin(self, patron_barcode: str, pin: str) -> bool | None:
+        """True for the reader's PIN, False for any other (and for a reader without one),
+        None for an unknown reader."""
+        with self.store.read() as tx:
+            patron = storage.patron_by_barcode(tx, patron_barcode)
+        if patron is None:
+            return None
+        return check_pin(pin, patron.pin_hash)
+
+    def block_patron(self, patron_barcode: str, message: str = "", channel: str = DESK) -> Outcome:
+        """Stop a reader's card (SIP2 01 Block Patron, staff): checkout, renewal and holds are
+        refused until enable_patron. The message is kept in the audit event."""
+        return self._set_patron_status(patron_barcode, "blocked", "block_patron", message, channel)
+
+    def enable_patron(self, patron_barcode: str, channel: str = DESK) -> Outcome:
+        """Lift a block (ok also when the card was not blocked)."""
+        return self._set_patron_status(patron_barcode, "active", "enable_patron", "", channel)
+
+    def _set_patron_status(
+        self, patron_barcode: str, status: str, action: str, message: str, channel: str
+    ) -> Outcome:
+        def work(tx: Transaction, now: datetime) -> Outcome:
+            patron = storage.patron_by_barcode(tx, patron_barcode, lock=True)
+            if patron is None:
+                return Outcome(False, action, (reason("patron_unknown", patron=patron_barcode),))
+            storage.set_patron_status(tx, patron.pk, status)
+            storage.log_event(
+                tx,
+                stamp(now),
+                "patron_blocked" if status == "blocked" else "patron_enabled",
+                channel,
+                patron_pk=patron.pk,
+                was=patron.status,
+                message=message,
+            )
+            return Outcome(True, action, patron=replace(patron, status=status))
+
+        return self._write(work)
+
+    # --- copies: what a self-check machine shows and may note -------------------------------
+
+    def item_info(self, item_barcode: str) -> ItemView | None:
+        """A copy, its title and where it is in circulation (SIP2 17 Item Information)."""
+        with self.store.read() as tx:
+            copy = storage.copy_by_barcode(tx, item_barcode)
+            if copy is None:
+                return None
+            database, record_id, title = storage.record_label(tx, copy.record_pk)
+            loan = storage.open_loan_of_copy(tx, copy.pk)
+            ready = storage.ready_hold_of_copy(tx, copy.pk)
+            borrower = storage.patron_by_pk(tx, loan.patron_pk) if loan else None
+            holder = storage.patron_by_pk(tx, ready.patron_pk) if ready else None
+            if loan is not None:
+                circulation = "on_loan"
+            elif ready is not None:
+                circulation = "on_hold_shelf"
+            else:
+                circulation = self.policy.circulation_state(copy.status)
+            return ItemView(
+                copy=copy,
+                database=database,
+                record_id=record_id,
+                title=title,
+                author=storage.record_author(tx, copy.record_pk),
+                circulation=circulation,
+                circulates=self.policy.circulates(copy.item_type),
+                available=self._is_available(tx, copy),
+                due_at=loan.due_at if loan else None,
+                loan_patron_barcode=borrower.barcode if borrower else None,
+                hold_queue=len(storage.waiting_holds(tx, copy.record_pk)),
+                pickup_deadline=ready.pickup_deadline if ready else None,
+                pickup_desk=ready.pickup_desk if ready else None,
+                hold_patron_barcode=holder.barcode if holder else None,
+                hold_patron_name=holder.name if holder else None,
+                location=copy.location,
+                call_number=copy.call_number,
+                item_type=copy.item_type,
+            )
+
+    def update_item_properties(
+        self, item_barcode: str, properties: str, channel: str = DESK
+    ) -> Outcome:
+        """Keep free text about a copy (SIP2 19 Item Status Update); circulation ignores it."""
+
+        def work(tx: Transaction, now: datetime) -> Outcome:
+            found = storage.copy_by_barcode(tx, item_barcode)
+            if found is None:
+                return Outcome(
+                    False, "update_item_properties", (reason("item_unknown", item=item_barcode),)
+                )
+            storage.lock_title(tx, found.record_pk)
+            copy = storage.copy_by_barcode(tx, item_barcode, lock=True)
+            assert copy is not None
+            storage.set_copy_properties(tx, copy.pk, properties)
+            storage.log_event(
+                tx,
+                stamp(now),
+                "item_properties",
+                channel,
+                item_pk=copy.pk,
+                record_pk=copy.record_pk,
+                properties=properties,
+                was=copy.properties,
+            )
+            return Outcome(
+                True,
+                "update_item_properties",
+                copy=replace(copy, properties=properties),
+                record=storage.record_label(tx, copy.record_pk),
+            )
+
+        return self._write(work)
+
 
 def _days(count: int) -> timedelta:
     return timedelta(days=count)
+
+
+def _whole_positive(amount: object) -> bool:
+    return isinstance(amount, int) and not isinstance(amount, bool) and amount > 0
 
 
 def _retryable(error: Exception) -> bool:

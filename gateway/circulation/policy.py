@@ -12,6 +12,24 @@ from gateway.config import (
     Settings,
 )
 
+# What a copy's status word means to a self-check machine (SIP2 circulation status), for
+# words beyond the three configured ones ([circulation] on_shelf/on_loan/on_hold_shelf_status).
+# Compared after strip() and lower(); a word not listed is "other".
+STATUS_STATES: dict[str, str] = {
+    "丢失": "lost",
+    "遗失": "lost",
+    "赔书": "lost",
+    "lost": "lost",
+    "缺失": "missing",
+    "下落不明": "missing",
+    "missing": "missing",
+    "修补": "in_process",
+    "装订": "in_process",
+    "编目中": "in_process",
+    "加工中": "in_process",
+    "in process": "in_process",
+}
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -38,6 +56,17 @@ class Policy:
 
     def circulates(self, item_type: str) -> bool:
         return self.circulating_types.get(item_type, self.circulation.unknown_item_types_circulate)
+
+    def circulation_state(self, status: str) -> str:
+        """available | on_loan | on_hold_shelf | in_process | missing | lost | other, from a
+        copy's status word alone (the engine first looks at its open loan and ready hold)."""
+        if status == self.circulation.on_shelf_status:
+            return "available"
+        if status == self.circulation.on_loan_status:
+            return "on_loan"
+        if status == self.circulation.on_hold_shelf_status:
+            return "on_hold_shelf"
+        return STATUS_STATES.get(status.strip().lower(), "other")
 
     def desk_for(self, location: str) -> str:
         """R10: the pickup place is the desk serving the copy's holding location."""

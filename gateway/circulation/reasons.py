@@ -114,6 +114,29 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "You did not collect reserved books more than {limit} times; you can place holds again after {until}.",
     ),
     "hold_unknown": ("R12", "您没有该种书的有效预约。", "You have no open hold on this title."),
+    "fees_exceed_limit": (
+        "",
+        "您尚欠费 {owed}，达到限额 {limit}，暂不能借书，请先缴费。",
+        "You owe {owed}, which reaches the limit of {limit}; please pay before borrowing.",
+    ),
+    "fee_unknown": (
+        "",
+        "费用 {fee} 不存在，请到服务台咨询。",
+        "Fee {fee} is not known; please ask at the service desk.",
+    ),
+    "fee_kind_unknown": (
+        "",
+        "费用类型“{kind}”无效，可用：{kinds}。",
+        "Fee kind '{kind}' is not known; use one of {kinds}.",
+    ),
+    "fee_amount_invalid": ("", "费用金额必须大于零。", "A fee must be more than zero."),
+    "payment_invalid": ("", "缴费金额必须大于零。", "A payment must be more than zero."),
+    "no_fees_due": ("", "您没有需要缴纳的费用。", "You have no fees to pay."),
+    "payment_exceeds_balance": (
+        "",
+        "缴费金额 {amount} 超过应缴金额 {balance}，请按应缴金额缴费。",
+        "The payment of {amount} is more than the {balance} owed; please pay at most that.",
+    ),
     # Facts reported with a successful action.
     "hold_trapped": (
         "R6",
@@ -121,6 +144,17 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "Trapped for {patron_name}'s hold: put it on the hold shelf at {desk}; pickup by {deadline}.",
     ),
     "hold_fulfilled": ("R14", "预约已完成。", "The hold is fulfilled."),
+    "fee_added": (
+        "",
+        "已登记费用 {amount}，共欠 {balance}。",
+        "A fee of {amount} is recorded; {balance} is owed in all.",
+    ),
+    "fee_paid": ("", "已缴费 {amount}，尚欠 {balance}。", "Paid {amount}; {balance} still owed."),
+    "payment_already_recorded": (
+        "",
+        "该笔缴费（交易号 {transaction}）已经登记过，没有重复收费。",
+        "This payment (transaction {transaction}) was already recorded; it was not applied again.",
+    ),
 }
 
 

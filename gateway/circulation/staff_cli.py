@@ -1,4 +1,5 @@
-"""The staff channel: `libgate circ …`, `libgate holds process`, `libgate patrons import`.
+"""The staff channel: `libgate circ …` (including fees), `libgate holds process`,
+`libgate patrons import`.
 
 The service desk uses the same engine as every other channel; this module only parses
 arguments, calls it and prints its reasons. A refusal exits with code 3.
@@ -16,7 +17,9 @@ from typing import Any
 
 from gateway.circulation.clock import SystemClock
 from gateway.circulation.engine import DESK, Engine, Outcome
+from gateway.circulation.money import format_money, parse_amount
 from gateway.circulation.policy import Policy
+from gateway.circulation.views import FEE_KINDS
 from gateway.config import Settings
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -61,10 +64,13 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
             else None
         ),
         "trapped_for": person(outcome.trapped_for),
+        "fee_id": outcome.fee_id,
+        "amount_paid": outcome.amount_paid,
+        "balance": outcome.balance,
     }
 
 
-def _print(outcome: Outcome, as_json: bool, language: str) -> int:
+def _print(outcome: Outcome, as_json: bool, language: str, currency: str = "CNY") -> int:
     if as_json:
         print(json.dumps(outcome_dict(outcome), ensure_ascii=False, indent=2))
     else:
@@ -81,6 +87,10 @@ def _print(outcome: Outcome, as_json: bool, language: str) -> int:
                 f"  hold {outcome.hold_id}: {outcome.hold_state}"
                 + (f", queue position {outcome.queue_position}" if outcome.queue_position else "")
             )
+        if outcome.fee_id and outcome.ok:
+            print(f"  fee {outcome.fee_id}")
+        if outcome.balance is not None:
+            print(f"  owed: {format_money(outcome.balance, currency)}")
     return EXIT_OK if outcome.ok else EXIT_REFUSED
 
 
@@ -99,6 +109,17 @@ def cmd_circ(args: argparse.Namespace, settings: Settings) -> int:
             outcome = engine.checkin(args.item, DESK)
         elif args.circ_command == "renew":
             outcome = engine.renew(args.patron, args.item, DESK)
+        elif args.circ_command == "fee":
+            try:
+                amount = parse_amount(args.amount, settings.circulation.currency)
+            except ValueError as error:
+                print(f"libgate circ fee add: AMOUNT {error}", file=sys.stderr)
+                return EXIT_USAGE
+            outcome = engine.add_fee(
+                args.patron, amount, kind=args.kind, description=args.description, channel=DESK
+            )
+        elif args.circ_command == "fees":
+            return _fees(engine, args, settings.circulation.currency)
         elif args.circ_command in ("hold", "cancel"):
             with store.read() as tx:
                 is_item = (
@@ -113,7 +134,34 @@ def cmd_circ(args: argparse.Namespace, settings: Settings) -> int:
             outcome = method(args.patron, channel=DESK, **kwargs)
         else:
             return _status(store, engine, args)
-    return _print(outcome, args.json, language)
+    return _print(outcome, args.json, language, settings.circulation.currency)
+
+
+def _fees(engine: Engine, args: argparse.Namespace, currency: str) -> int:
+    summary = engine.patron_summary(args.patron)
+    if summary is None:
+        print(f"libgate circ fees: reader {args.patron} is not known", file=sys.stderr)
+        return EXIT_REFUSED
+    fees = engine.fees_of(args.patron)
+    if args.json:
+        data = {
+            "patron": args.patron,
+            "owed": summary.fees_total,
+            "currency": summary.currency,
+            "fees": [asdict(fee) for fee in fees],
+        }
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for fee in fees:
+        state = f"paid {fee.closed_at}" if fee.closed_at else "open"
+        print(
+            f"{fee.id:>6} {fee.created_at} {fee.kind:<14}"
+            f" {format_money(fee.amount, fee.currency):>14}"
+            f"  outstanding {format_money(fee.outstanding, fee.currency):>14}  {state}"
+            + (f"  {fee.description}" if fee.description else "")
+        )
+    print(f"{len(fees)} fees; owed {format_money(summary.fees_total, currency)}")
+    return EXIT_OK
 
 
 def _status(store, engine: Engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
@@ -233,7 +281,7 @@ def cmd_notices_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     circ = commands.add_parser(
-        "circ", help="the service desk: checkout, checkin, renew, hold, cancel, status"
+        "circ", help="the service desk: checkout, checkin, renew, hold, cancel, status, fees"
     )
     circ_commands = circ.add_subparsers(dest="circ_command", required=True, metavar="ACTION")
 
@@ -265,6 +313,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "status", help="a reader's loans and holds, or a copy's availability"
     )
     p.add_argument("target", metavar="PATRON|ITEM")
+    common(p)
+    fee = circ_commands.add_parser("fee", help="charge a reader a fee")
+    fee_commands = fee.add_subparsers(dest="fee_command", required=True, metavar="ACTION")
+    p = fee_commands.add_parser("add", help="charge PATRON a fee of AMOUNT")
+    p.add_argument("patron")
+    p.add_argument("amount", help="in the currency's major unit: 2.50 is 2 yuan 5 jiao")
+    p.add_argument("--kind", choices=FEE_KINDS, default="other")
+    p.add_argument("--description", default="", metavar="TEXT")
+    common(p)
+    p = circ_commands.add_parser("fees", help="a reader's fees, open and paid, and what is owed")
+    p.add_argument("patron")
     common(p)
 
     holds = commands.add_parser("holds", help="hold maintenance")

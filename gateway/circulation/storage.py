@@ -36,6 +36,7 @@ class Copy:
     call_number: str
     item_type: str
     status: str
+    properties: str = ""  # free text kept for the copy (SIP2 19 Item Status Update)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,29 @@ class Hold:
     pickup_desk: str | None
 
 
+@dataclass(frozen=True)
+class Fee:
+    id: int
+    patron_pk: int
+    kind: str
+    amount: int  # minor units (fen)
+    currency: str
+    description: str
+    created_at: str
+    closed_at: str | None
+    paid: int  # sum of its payments
+
+    @property
+    def outstanding(self) -> int:
+        return self.amount - self.paid
+
+
 PATRON = "id, barcode, name, pin_hash, category, email, phone, status, no_show_count, hold_suspended_until"
-COPY = "id, barcode, record_pk, location, call_number, item_type, status"
+COPY = "id, barcode, record_pk, location, call_number, item_type, status, properties"
+FEE = (
+    "f.id, f.patron_pk, f.kind, f.amount, f.currency, f.description, f.created_at, f.closed_at,"
+    " (SELECT coalesce(sum(p.amount), 0) FROM fee_payments p WHERE p.fee_pk = f.id)"
+)
 LOAN = "id, item_pk, patron_pk, record_pk, checked_out_at, due_at, renewals"
 HOLD = (
     "id, patron_pk, record_pk, state, placed_at, expires_at, item_pk, ready_at,"
@@ -129,8 +151,20 @@ def record_label(tx: Transaction, record_pk: int) -> tuple[str, str, str]:
     return row[0], row[1], row[2]
 
 
+def record_author(tx: Transaction, record_pk: int) -> str:
+    return str(tx.scalar("SELECT author FROM bib_records WHERE id = ?", (record_pk,)) or "")
+
+
 def set_copy_status(tx: Transaction, item_pk: int, status: str) -> None:
     tx.execute("UPDATE items SET status = ? WHERE id = ?", (status, item_pk))
+
+
+def set_copy_properties(tx: Transaction, item_pk: int, properties: str) -> None:
+    tx.execute("UPDATE items SET properties = ? WHERE id = ?", (properties, item_pk))
+
+
+def set_patron_status(tx: Transaction, patron_pk: int, status: str) -> None:
+    tx.execute("UPDATE patrons SET status = ? WHERE id = ?", (status, patron_pk))
 
 
 def open_loan_of_copy(tx: Transaction, item_pk: int) -> Loan | None:
@@ -255,6 +289,77 @@ def set_no_shows(tx: Transaction, patron_pk: int, count: int, suspended_until: s
         "UPDATE patrons SET no_show_count = ?, hold_suspended_until = ? WHERE id = ?",
         (count, suspended_until, patron_pk),
     )
+
+
+def insert_fee(
+    tx: Transaction,
+    patron_pk: int,
+    kind: str,
+    amount: int,
+    currency: str,
+    description: str,
+    at: str,
+) -> int:
+    return tx.insert(
+        "INSERT INTO fees (patron_pk, kind, amount, currency, description, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (patron_pk, kind, amount, currency, description, at),
+    )
+
+
+def fees_of_patron(tx: Transaction, patron_pk: int, open_only: bool = False) -> list[Fee]:
+    """A reader's fees, oldest first (the order payments are applied in)."""
+    rows = tx.execute(
+        f"SELECT {FEE} FROM fees f WHERE f.patron_pk = ?"
+        + (" AND f.closed_at IS NULL" if open_only else "")
+        + " ORDER BY f.created_at, f.id",
+        (patron_pk,),
+    )
+    return [Fee(*r) for r in rows]
+
+
+def fees_owed(tx: Transaction, patron_pk: int) -> int:
+    """What a reader still owes on open fees, in minor units."""
+    value = tx.scalar(
+        "SELECT coalesce(sum(f.amount - (SELECT coalesce(sum(p.amount), 0) FROM fee_payments p"
+        " WHERE p.fee_pk = f.id)), 0) FROM fees f WHERE f.patron_pk = ? AND f.closed_at IS NULL",
+        (patron_pk,),
+    )
+    return int(value or 0)
+
+
+def insert_fee_payment(
+    tx: Transaction,
+    fee_pk: int,
+    patron_pk: int,
+    amount: int,
+    at: str,
+    payment_type: str,
+    transaction_id: str,
+    part: int,
+    channel: str,
+) -> int:
+    return tx.insert(
+        "INSERT INTO fee_payments (fee_pk, patron_pk, amount, paid_at, payment_type,"
+        " transaction_id, part, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (fee_pk, patron_pk, amount, at, payment_type, transaction_id, part, channel),
+    )
+
+
+def payment_by_transaction(
+    tx: Transaction, patron_pk: int, transaction_id: str
+) -> tuple[int, int] | None:
+    """(amount, first fee paid) of the payment a reader made under this transaction id."""
+    row = tx.one(
+        "SELECT sum(amount), max(CASE WHEN part = 0 THEN fee_pk END) FROM fee_payments"
+        " WHERE patron_pk = ? AND transaction_id = ?",
+        (patron_pk, transaction_id),
+    )
+    return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
+
+def close_fee(tx: Transaction, fee_pk: int, at: str) -> None:
+    tx.execute("UPDATE fees SET closed_at = ? WHERE id = ?", (at, fee_pk))
 
 
 def log_event(

@@ -61,6 +61,19 @@ class UnknownPrefix(QueryError):
     code = "unknown_prefix"
 
 
+# Finer codes for protocol diagnostics (SRU 39, 46, 81); the parents keep older callers working.
+class UnsupportedProximity(UnsupportedBoolean):
+    code = "unsupported_proximity"
+
+
+class UnsupportedBooleanModifier(UnsupportedModifier):
+    code = "unsupported_boolean_modifier"
+
+
+class UnsupportedSortModifier(UnsupportedSort):
+    code = "unsupported_sort_modifier"
+
+
 def _resolve(name: str, prefixes: dict[str, str]) -> tuple[str, str]:
     if "." in name:
         prefix, local = name.split(".", 1)
@@ -141,10 +154,12 @@ def _node(node: ast.Node, prefixes: dict[str, str]) -> Node:
         return _node(node.query, inner)
     if isinstance(node, ast.Boolean):
         op = node.op.lower()
+        if op == "prox":
+            raise UnsupportedProximity("proximity (prox) is not supported")
         if op not in ("and", "or", "not"):
             raise UnsupportedBoolean(f"the boolean operator {node.op!r} is not supported")
         if node.modifiers:
-            raise UnsupportedModifier(
+            raise UnsupportedBooleanModifier(
                 f"boolean modifiers are not supported ({node.modifiers[0].name})"
             )
         return Boolean(op, _node(node.left, prefixes), _node(node.right, prefixes))
@@ -170,7 +185,7 @@ def _sort(keys: tuple[ast.SortKey, ...], prefixes: dict[str, str]) -> tuple[Sort
             elif name in ("ascending", "ignorecase", "missinglow", "missinghigh", "missingomit"):
                 continue
             else:
-                raise UnsupportedSort(
+                raise UnsupportedSortModifier(
                     f"unsupported sort modifier {modifier.name!r}", index=key.index
                 )
         result.append(SortKey(SORT_MAP[resolved], descending))

@@ -1,0 +1,61 @@
+"""SC terminal accounts: who may log in (93), from where, and who may ask 99 before login."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from gateway.circulation.pins import check_pin
+from gateway.config import Sip2Account, Sip2Settings
+
+HASHED_PREFIX = "scrypt$"
+
+
+def password_matches(given: str, stored: str) -> bool:
+    """A stored `scrypt$…` hash is checked as a hash; anything else is a development
+    plain-text password, compared in constant time."""
+    if stored.startswith(HASHED_PREFIX):
+        return check_pin(given, stored)
+    return hmac.compare_digest(given.encode("utf-8"), stored.encode("utf-8"))
+
+
+def address_allowed(account: Sip2Account, peer_host: str) -> bool:
+    if not account.allowed_addresses:
+        return True
+    try:
+        address = ipaddress.ip_address(peer_host)
+    except ValueError:
+        return False  # not an IP peer (a UNIX socket): only accounts open to anywhere
+    return any(
+        address in ipaddress.ip_network(network, strict=False)
+        for network in account.allowed_addresses
+    )
+
+
+class Accounts:
+    def __init__(self, settings: Sip2Settings) -> None:
+        self.by_login = {account.login: account for account in settings.accounts}
+        self.settings = settings
+
+    def authenticate(self, login: str, password: str, peer_host: str) -> Sip2Account | None:
+        account = self.by_login.get(login)
+        if account is None:
+            # Spend the same effort as a real check, so a login's existence does not show.
+            password_matches(password, "plain-text-that-never-matches\x00")
+            return None
+        if not password_matches(password, account.password):
+            return None
+        if not address_allowed(account, peer_host):
+            return None
+        return account
+
+    def status_before_login(self, peer_host: str) -> Sip2Account | None:
+        """The account whose terminal may poll 99 before logging in, if one matches the peer."""
+        for account in self.by_login.values():
+            if (
+                account.status_before_login
+                and account.allowed_addresses
+                and address_allowed(account, peer_host)
+            ):
+                return account
+        return None

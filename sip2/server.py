@@ -1,0 +1,291 @@
+"""The thin Twisted adapter: bytes from a socket to `Session`, engine work to a thread pool,
+one `transport.write` per response (clients read one response per recv), timeouts and limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zoneinfo
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService
+from twisted.internet import reactor as default_reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from gateway.circulation.clock import Clock
+from gateway.circulation.engine import Engine
+from gateway.config import Settings, Sip2Settings
+from sip2 import codec
+from sip2.accounts import Accounts
+from sip2.codec import Message
+from sip2.framing import Framer
+from sip2.handlers import Handlers
+from sip2.pin_guard import PinGuard
+from sip2.session import Dispatch, Reply, Session
+
+log = logging.getLogger("libgate.sip2")
+PARTIAL_FRAME_SECONDS = 30  # a started frame must end within this (slowloris)
+OUTCOME_FLAGS = ("ok", "payment_accepted", "item_properties_ok")
+
+
+def local_zone(name: str) -> tzinfo:
+    if name:
+        return zoneinfo.ZoneInfo(name)
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
+
+
+def outcome_of(response: Message) -> str:
+    for name in OUTCOME_FLAGS:
+        if name in response.fixed:
+            return "ok" if response.fixed[name] in ("1", "Y") else "refused"
+    return "ok"
+
+
+class Sip2Protocol(Protocol):
+    factory: Sip2Factory
+
+    def __init__(self) -> None:
+        self.session: Session | None = None
+        self.framer: Framer | None = None
+        self.queue: deque[bytes] = deque()
+        self.busy = False
+        self.closing = False
+        self.timer: IDelayedCall | None = None
+        self.partial_timer: IDelayedCall | None = None
+        self.peer = "?"
+
+    # --- connection life -----------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        self.peer = str(getattr(peer, "host", peer))
+        if factory.active >= factory.settings.max_connections:
+            log.warning("sip2 peer=%s refused: %d connections open", self.peer, factory.active)
+            self.closing = True
+            self.transport.loseConnection()  # type: ignore[union-attr]
+            return
+        factory.active += 1
+        self.counted = True
+        self.session = Session(
+            factory.settings,
+            factory.accounts,
+            self.peer,
+            factory.clock.now,
+            factory.zone,
+            factory.library_name,
+        )
+        self.framer = Framer(factory.settings.max_frame_bytes)
+        self._arm(factory.settings.login_timeout, "login timeout")
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if getattr(self, "counted", False):
+            self.factory.active -= 1
+            self.counted = False
+        self.closing = True
+        for timer in (self.timer, self.partial_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+
+    def _arm(self, seconds: float, why: str) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = self.factory.reactor.callLater(seconds, self._time_out, why)
+
+    def _time_out(self, why: str) -> None:
+        account = self.session.account.login if self.session and self.session.account else "-"
+        log.info("sip2 account=%s peer=%s closed: %s", account, self.peer, why)
+        self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    # --- frames --------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing or self.framer is None:
+            return
+        frames = self.framer.feed(data)
+        if frames:
+            settings = self.factory.settings
+            logged_in = self.session is not None and self.session.account is not None
+            self._arm(settings.idle_timeout if logged_in else settings.login_timeout, "idle")
+        self.queue.extend(frames)
+        if self.framer.pending and (self.partial_timer is None or not self.partial_timer.active()):
+            self.partial_timer = self.factory.reactor.callLater(
+                PARTIAL_FRAME_SECONDS, self._partial_timeout
+            )
+        elif not self.framer.pending and self.partial_timer is not None:
+            if self.partial_timer.active():
+                self.partial_timer.cancel()
+            self.partial_timer = None
+        self._next()
+
+    def _partial_timeout(self) -> None:
+        if self.framer is not None and self.framer.pending:
+            self._time_out("unfinished frame")
+
+    def _next(self) -> None:
+        assert self.session is not None
+        while not self.busy and self.queue and not self.closing:
+            frame = self.queue.popleft()
+            started = time.perf_counter()
+            step = self.session.receive(frame)
+            if isinstance(step, Reply):
+                self.transport.write(step.data)  # type: ignore[union-attr]
+                self._log(step.command, step.outcome, started)
+                if step.close:
+                    self._close()
+                if self.session.account is not None and step.command == "93":
+                    self._arm(self.factory.settings.idle_timeout, "idle")
+                continue
+            self.busy = True
+            terminal = f"{step.account.login}@{self.peer}"
+            deferred = self.factory.call_in_thread(
+                self.factory.handlers.handle, step.account, step.message, terminal
+            )
+            deferred.addCallbacks(
+                self._answered,
+                self._failed,
+                callbackArgs=(step, started),
+                errbackArgs=(step, started),
+            )
+            return
+
+    def _answered(self, response: Message, step: Dispatch, started: float) -> None:
+        assert self.session is not None
+        self.busy = False
+        if self.closing:
+            return
+        self.transport.write(self.session.respond(step, response))  # type: ignore[union-attr]
+        self._log(step.message.command, outcome_of(response), started)
+        self._next()
+
+    def _failed(self, failure: Failure, step: Dispatch, started: float) -> None:
+        # Our bug or the database gone: the SC gets 96 (resend later), never a dropped line.
+        log.error(
+            "sip2 account=%s peer=%s command=%s failed: %s",
+            step.account.login,
+            self.peer,
+            step.message.command,
+            failure.getTraceback(),
+        )
+        self.busy = False
+        if self.closing:
+            return
+        self.transport.write(codec.REQUEST_SC_RESEND + b"\r")  # type: ignore[union-attr]
+        self._log(step.message.command, "error", started)
+        self._next()
+
+    def _log(self, command: str, outcome: str, started: float) -> None:
+        # One line per message; never a PIN or a password (the request's fields are not logged).
+        account = self.session.account.login if self.session and self.session.account else "-"
+        log.info(
+            "sip2 account=%s peer=%s command=%s outcome=%s ms=%.1f",
+            account,
+            self.peer,
+            command,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+class Sip2Factory(Factory):
+    protocol = Sip2Protocol
+
+    def __init__(
+        self,
+        settings: Sip2Settings,
+        handlers: Handlers,
+        clock: Clock,
+        pool: ThreadPool,
+        reactor: Any = None,
+        library_name: str = "",
+    ) -> None:
+        self.settings = settings
+        self.accounts = Accounts(settings)
+        self.handlers = handlers
+        self.clock = clock
+        self.pool = pool
+        self.reactor = reactor or default_reactor
+        self.zone = handlers.zone
+        self.library_name = library_name
+        self.active = 0
+
+    def call_in_thread(self, function: Callable[..., Message], *args: Any) -> Deferred[Message]:
+        """Engine work runs off the reactor thread (protocol tests swap in a direct call)."""
+        return deferToThreadPool(self.reactor, self.pool, function, *args)
+
+
+class ThreadPoolService(MultiService):
+    """Starts the engine's thread pool with the service tree and stops it after the listeners."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def startService(self) -> None:
+        self.pool.start()
+        super().startService()
+
+    def stopService(self):  # type: ignore[no-untyped-def]
+        deferred = super().stopService()
+        deferred.addBoth(lambda result: (self.pool.stop(), result)[1])
+        return deferred
+
+
+# SQLite serialises writes on the store's one writer connection and answers a read in tens of
+# microseconds, so threads beyond a few only fight the reactor for the GIL: with 50 connections
+# on 2 cores (bench/sip2_bench.py) 16 threads gave about half the read-only messages/s of 4 and
+# fewer checkouts. PostgreSQL waits on the network and gains from threads up to its pool.
+SQLITE_MAX_THREADS = 4
+
+
+def engine_threads(settings: Settings, engine: Engine) -> int:
+    """Threads for engine calls: `[sip2] threads`, at most SQLITE_MAX_THREADS on SQLite."""
+    if engine.store.dialect == "sqlite":
+        return min(settings.sip2.threads, SQLITE_MAX_THREADS)
+    return settings.sip2.threads
+
+
+def build_sip2_service(
+    settings: Settings, engine: Engine, clock: Clock, reactor: Any = None
+) -> tuple[MultiService, list[str]]:
+    """The SIP2 listeners from `[sip2] listen`, all sharing one factory and thread pool."""
+    sip2 = settings.sip2
+    reactor = reactor or default_reactor
+    pool = ThreadPool(
+        minthreads=1, maxthreads=engine_threads(settings, engine), name="libgate-sip2"
+    )
+    handlers = Handlers(
+        engine,
+        clock,
+        local_zone(sip2.timezone),
+        PinGuard(sip2.pin_failures_before_backoff, sip2.pin_backoff_max_seconds),
+        currency=settings.circulation.currency,
+        default_database=settings.databases[0].name,
+    )
+    factory = Sip2Factory(
+        sip2, handlers, clock, pool, reactor, library_name=settings.databases[0].title
+    )
+    service = ThreadPoolService(pool)
+    described = []
+    for listen in sip2.listen:
+        endpoint = serverFromString(reactor, listen)
+        StreamServerEndpointService(endpoint, factory).setServiceParent(service)
+        described.append(f"SIP2 on {listen} ({len(sip2.accounts)} accounts)")
+    return service, described

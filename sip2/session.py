@@ -1,0 +1,187 @@
+"""One SC connection's protocol state, sans I/O: login, error detection, resend, replay.
+
+The adapter hands each frame to `Session.receive`, which either answers at once (`Reply`: 96,
+97, login, status, a replayed response) or asks for a handler run (`Dispatch`), whose response
+the adapter passes back through `Session.respond` to be encoded and remembered. Nothing here
+touches a socket, a thread or the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from gateway.config import Sip2Account, Sip2Settings
+from sip2 import codec
+from sip2.accounts import Accounts
+from sip2.codec import FrameError, Message
+from sip2.framing import OVERSIZE
+from sip2.spec import LANGUAGES, SUPPORTED_MESSAGES_ORDER
+
+# Requests that change something: an identical retransmission (same AY and AZ) gets the
+# remembered response instead of a second transaction (a kiosk that missed our answer).
+STATEFUL = frozenset({"11", "09", "01", "29", "65", "15", "37", "19", "25"})
+PRE_LOGIN_ENCODING = "utf-8"  # CN/CO are ASCII in practice; UTF-8 reads them either way
+TIMEOUT_PERIOD = "050"  # 98: tenths of a second an SC should wait for us
+RETRIES_ALLOWED = "003"
+
+
+@dataclass(frozen=True)
+class Reply:
+    data: bytes
+    command: str  # the request's command ("??" when unreadable), for the log
+    outcome: str  # ok / refused / resend / replay / bad-login …
+    close: bool = False
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    message: Message
+    account: Sip2Account
+    error_detection: bool
+
+
+class Session:
+    def __init__(
+        self,
+        settings: Sip2Settings,
+        accounts: Accounts,
+        peer_host: str,
+        now: Callable[[], datetime],
+        zone: tzinfo,
+        library_name: str = "",
+    ) -> None:
+        self.settings = settings
+        self.accounts = accounts
+        self.peer_host = peer_host
+        self.now = now
+        self.zone = zone
+        self.library_name = library_name
+        self.account: Sip2Account | None = None
+        self.bad_logins = 0
+        self.last_response: bytes | None = None
+        self._last_key: tuple[int | None, bytes] | None = None
+
+    # --- what the adapter calls ----------------------------------------------------------
+
+    def receive(self, frame: bytes) -> Reply | Dispatch:
+        if frame == OVERSIZE:
+            return Reply(codec.REQUEST_SC_RESEND + self._terminator, "??", "oversize")
+        encoding = self.account.encoding if self.account else PRE_LOGIN_ENCODING
+        try:
+            received = codec.parse(frame, encoding)
+        except FrameError:
+            return Reply(codec.REQUEST_SC_RESEND + self._terminator, "??", "unreadable")
+        message = received.message
+        mode = self.account.error_detection if self.account else "auto"
+        if mode != "off" and received.checksum_ok is False:
+            return Reply(
+                codec.REQUEST_SC_RESEND + self._terminator, message.command, "bad-checksum"
+            )
+        if mode == "required" and received.checksum_ok is None:
+            return Reply(codec.REQUEST_SC_RESEND + self._terminator, message.command, "no-checksum")
+        use_checksum = mode != "off" and received.checksum_ok is True
+        if message.command == "97":
+            if self.last_response is None:
+                return Reply(codec.REQUEST_SC_RESEND + self._terminator, "97", "nothing-to-resend")
+            return Reply(self.last_response, "97", "resend")
+        key = (message.sequence, frame[-4:]) if use_checksum else None
+        if (
+            key is not None
+            and key == self._last_key
+            and message.command in STATEFUL
+            and self.last_response is not None
+        ):
+            return Reply(self.last_response, message.command, "replay")
+        if message.command == "93":
+            return self._login(message, use_checksum)
+        if message.command == "99":
+            account = self.account or self.accounts.status_before_login(self.peer_host)
+            if account is not None:
+                response = self.status_response(account)
+                return Reply(self._remember(response, message, use_checksum, account), "99", "ok")
+        if self.account is None:
+            return self._strike(message.command, "not-logged-in")
+        if message.command not in SUPPORTED_MESSAGES_ORDER or message.command in ("93", "97"):
+            return Reply(
+                codec.REQUEST_SC_RESEND + self._terminator, message.command, "not-a-request"
+            )
+        self._last_key = key
+        return Dispatch(message, self.account, use_checksum)
+
+    def respond(self, dispatch: Dispatch, response: Message) -> bytes:
+        """Encode a handler's response to a dispatched request, and remember it for 97."""
+        return self._remember(
+            response, dispatch.message, dispatch.error_detection, dispatch.account
+        )
+
+    # --- login and status ----------------------------------------------------------------
+
+    def _login(self, message: Message, use_checksum: bool) -> Reply:
+        account = self.accounts.authenticate(message.get("CN"), message.get("CO"), self.peer_host)
+        if account is None:
+            self.account = None  # a failed login on a logged-in connection logs it out
+            self.bad_logins += 1
+            close = self.bad_logins >= self.settings.max_bad_logins
+            response = codec.build("94", {"ok": "0"})
+            data = self._remember(response, message, use_checksum, None)
+            return Reply(data, "93", "bad-login", close=close)
+        self.account = account
+        self.bad_logins = 0
+        data = self._remember(codec.build("94", {"ok": "1"}), message, use_checksum, account)
+        return Reply(data, "93", "ok")
+
+    def _strike(self, command: str, outcome: str) -> Reply:
+        """A request before a good login counts like a bad login: three and we close."""
+        self.bad_logins += 1
+        close = self.bad_logins >= self.settings.max_bad_logins
+        return Reply(codec.REQUEST_SC_RESEND + self._terminator, command, outcome, close=close)
+
+    def status_response(self, account: Sip2Account) -> Message:
+        return codec.build(
+            "98",
+            {
+                "online_status": "Y",
+                "checkin_ok": "Y",
+                "checkout_ok": "Y",
+                "acs_renewal_policy": "Y",
+                "status_update_ok": "Y",
+                "offline_ok": "N",
+                "timeout_period": TIMEOUT_PERIOD,
+                "retries_allowed": RETRIES_ALLOWED,
+                "date_time_sync": codec.format_date(self.now(), self.zone),
+                "protocol_version": "2.00",
+            },
+            AO=account.institution,
+            AM=self.library_name or None,
+            BX="Y" * len(SUPPORTED_MESSAGES_ORDER),
+            AN=account.location or None,
+        )
+
+    # --- encoding --------------------------------------------------------------------------
+
+    @property
+    def _terminator(self) -> bytes:
+        return b"\r\n" if self.account and self.account.terminator == "CRLF" else b"\r"
+
+    def _remember(
+        self, response: Message, request: Message, use_checksum: bool, account: Sip2Account | None
+    ) -> bytes:
+        encoding = account.encoding if account else PRE_LOGIN_ENCODING
+        terminator = b"\r\n" if account and account.terminator == "CRLF" else b"\r"
+        data = codec.encode(
+            response,
+            encoding,
+            sequence=request.sequence,
+            error_detection=use_checksum,
+            terminator=terminator,
+        )
+        self.last_response = data
+        return data
+
+
+def language_of(request: Message, account: Sip2Account) -> str:
+    """The screen-message language: the request's language field if we speak it, else the
+    account's."""
+    return LANGUAGES.get(request.fixed.get("language", ""), account.language)

@@ -1,0 +1,156 @@
+"""Response records, one builder per schema (`sru.schemas`), as lxml elements.
+
+MARC schemas are written from the stored ISO 2709 by `marc.writer`, so what partners receive
+is what `libgate export` writes. Holdings schemas take a `TitleAvailability` from the
+circulation engine, read at request time: a checkout made a moment ago shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lxml import etree
+
+from gateway.catalogue.model import BibRecord
+from gateway.catalogue.repository import RetrievedRecord
+from gateway.circulation.engine import TitleAvailability
+from marc.export import stored_record
+from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element
+from sru.schemas import DC_ELEMENTS_NS, DC_RECORD_NS, HOLDINGS_NS, RecordSchema
+
+Builder = Callable[[RetrievedRecord, TitleAvailability | None], etree._Element]
+
+
+def _marc(record: RetrievedRecord, namespace: str) -> etree._Element:
+    return record_element(stored_record(record.marc), record.format, namespace)
+
+
+def marcxml(record: RetrievedRecord, availability: TitleAvailability | None) -> etree._Element:
+    return _marc(record, MARCXML_NS)
+
+
+def marcxchange(record: RetrievedRecord, availability: TitleAvailability | None) -> etree._Element:
+    return _marc(record, MARCXCHANGE_NS)
+
+
+def _text(value: str) -> str:
+    # XML 1.0 cannot carry most C0 controls; catalogue text may hold them (NSB/NSE are C1).
+    return "".join(ch for ch in value if ch in "\t\n\r" or ord(ch) >= 0x20)
+
+
+def dublin_core(record: RetrievedRecord, availability: TitleAvailability | None) -> etree._Element:
+    """The SRU Dublin Core record (`srw_dc:dc`) from the mapped data, for either MARC flavour."""
+    bib = BibRecord.from_json(record.bib_json)
+    root = etree.Element(
+        f"{{{DC_RECORD_NS}}}dc", nsmap={"srw_dc": DC_RECORD_NS, "dc": DC_ELEMENTS_NS}
+    )
+
+    def add(name: str, value: str) -> None:
+        if value and value.strip():
+            etree.SubElement(root, f"{{{DC_ELEMENTS_NS}}}{name}").text = _text(value.strip())
+
+    add("title", bib.display_title)
+    for title in bib.other_titles:
+        add("title", title)
+    for name in bib.names:
+        add("contributor" if name.responsibility == "secondary" else "creator", name.name)
+    for subject in bib.subjects:
+        add("subject", subject)
+    for clc in bib.clc:
+        add("subject", clc)
+    add("description", bib.summary)
+    for note in bib.notes:
+        add("description", note)
+    add("publisher", bib.publisher)
+    add("date", bib.date or (str(bib.year) if bib.year else ""))
+    add("type", "text")
+    add("format", bib.extent)
+    for isbn in bib.isbns:
+        add("identifier", f"urn:ISBN:{isbn}")
+    for issn in bib.issns:
+        add("identifier", f"urn:ISSN:{issn}")
+    add("identifier", record.record_id)
+    for language in bib.languages:
+        add("language", language)
+    for series in bib.series:
+        add("relation", series)
+    return root
+
+
+def _date(stamp: str | None) -> str:
+    return stamp[:10] if stamp else ""
+
+
+def opacxml(record: RetrievedRecord, availability: TitleAvailability | None) -> etree._Element:
+    """YAZ's OPAC XML (`/usr/share/yaz/etc/opacxml.xsd`): the bibliographic record, then one
+    holding per copy with its circulation record. No namespace, as YAZ writes it."""
+    root = etree.Element("opacRecord")
+    etree.SubElement(root, "bibliographicRecord").append(_marc(record, MARCXML_NS))
+    holdings = etree.SubElement(root, "holdings")
+    for copy in availability.copies if availability else ():
+        holding = etree.SubElement(holdings, "holding")
+        if copy.location:
+            etree.SubElement(holding, "localLocation").text = _text(copy.location)
+        if copy.call_number:
+            etree.SubElement(holding, "callNumber").text = _text(copy.call_number)
+        note = copy.status
+        if availability and availability.hold_queue:
+            note += (
+                f"; 预约排队 {availability.hold_queue} / holds waiting {availability.hold_queue}"
+            )
+        if note:
+            etree.SubElement(holding, "publicNote").text = _text(note)
+        circulation = etree.SubElement(etree.SubElement(holding, "circulations"), "circulation")
+        etree.SubElement(circulation, "availableNow", value="1" if copy.available else "0")
+        if copy.due_at:
+            etree.SubElement(circulation, "availabilityDate").text = _date(copy.due_at)
+        if copy.item_type and not copy.available:
+            etree.SubElement(circulation, "restrictions").text = _text(copy.item_type)
+        etree.SubElement(circulation, "itemId").text = _text(copy.barcode)
+        etree.SubElement(circulation, "renewable", value="0")
+        etree.SubElement(circulation, "onHold", value="1" if copy.on_hold_shelf else "0")
+    return root
+
+
+def holdings(record: RetrievedRecord, availability: TitleAvailability | None) -> etree._Element:
+    """libgate's holdings record: every copy with live availability, and the hold queue."""
+    q = f"{{{HOLDINGS_NS}}}"
+    copies = availability.copies if availability else ()
+    root = etree.Element(q + "holdings", nsmap={None: HOLDINGS_NS})
+    root.set("recordId", record.record_id)
+    root.set("database", record.database)
+    root.set("copies", str(len(copies)))
+    root.set("available", str(sum(1 for c in copies if c.available)))
+    root.set("holdQueue", str(availability.hold_queue if availability else 0))
+    for copy in copies:
+        element = etree.SubElement(root, q + "copy", barcode=_text(copy.barcode))
+        element.set("available", "true" if copy.available else "false")
+        for name, value in (
+            ("location", copy.location),
+            ("callNumber", copy.call_number),
+            ("itemType", copy.item_type),
+            ("status", copy.status),
+            ("dueDate", _date(copy.due_at)),
+        ):
+            if value:
+                etree.SubElement(element, q + name).text = _text(value)
+        if copy.on_hold_shelf:
+            shelf = etree.SubElement(element, q + "onHoldShelf")
+            if copy.pickup_desk:
+                shelf.set("desk", _text(copy.pickup_desk))
+    return root
+
+
+BUILDERS: dict[str, Builder] = {
+    "marcxml": marcxml,
+    "marcxchange": marcxchange,
+    "dc": dublin_core,
+    "opacxml": opacxml,
+    "holdings": holdings,
+}
+
+
+def build(
+    schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
+) -> etree._Element:
+    return BUILDERS[schema.name](record, availability)

@@ -1,0 +1,249 @@
+"""The Twisted adapter: an HTTP site with one base path per catalogue database (`/main`,
+`/japanese`), GET and POST (form-encoded), each request answered by `SruService` in a thread.
+
+The request size is capped before anything is parsed: a Content-Length over the cap, or a body
+that grows past it, is refused at once and the connection closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from twisted.application import strports
+from twisted.application.service import Service
+from twisted.python.threadpool import ThreadPool
+from twisted.web import resource, server
+
+from gateway.circulation.engine import Engine
+from gateway.config import ConfigError, Settings
+from gateway.store import Store
+from sru.request import Limits
+from sru.response import diagnostic_response, serialize
+from sru.resultsets import ResultSetStore
+from sru.schemas import SCHEMAS
+from sru.service import Reply, SruService
+from sru.versions import HIGHEST
+
+log = logging.getLogger("libgate.sru")
+FORM = b"application/x-www-form-urlencoded"
+
+
+def _refusal(number: int, details: str, message: str) -> bytes:
+    from sru.diagnostics import Diagnostic
+
+    return serialize(
+        diagnostic_response(HIGHEST, "searchRetrieve", Diagnostic(number, details, message))
+    )
+
+
+class DatabaseResource(resource.Resource):
+    """`/<database>`: every method answers with an SRU document."""
+
+    isLeaf = True
+
+    def __init__(self, name: str, service: SruService, pool: ThreadPool, max_bytes: int) -> None:
+        super().__init__()
+        self.name = name
+        self.service = service
+        self.pool = pool
+        self.max_bytes = max_bytes
+
+    def render_GET(self, request: server.Request) -> int | bytes:
+        query = request.uri.partition(b"?")[2]
+        return self._dispatch(request, query)
+
+    def render_HEAD(self, request: server.Request) -> int | bytes:
+        return self.render_GET(request)
+
+    def render_POST(self, request: server.Request) -> int | bytes:
+        content_type = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
+        if content_type != FORM:
+            return self._immediate(
+                request, 6, "Content-Type", "POST a form: application/x-www-form-urlencoded"
+            )
+        body = request.content.read(self.max_bytes + 1) if request.content else b""
+        if len(body) > self.max_bytes:
+            return self._too_large(request)
+        query = request.uri.partition(b"?")[2]
+        return self._dispatch(request, body + (b"&" + query if query else b""))
+
+    def _dispatch(self, request: server.Request, raw: bytes) -> int | bytes:
+        from twisted.internet import reactor, threads
+
+        if len(raw) > self.max_bytes:
+            return self._too_large(request)
+        host = request.getRequestHostname().decode("ascii", "replace")
+        port = request.getHost().port
+        deferred = threads.deferToThreadPool(
+            reactor, self.pool, self.service.handle, self.name, raw, host, port
+        )
+        finished = request.notifyFinish()
+        gone: list[bool] = []
+        finished.addErrback(lambda _failure: gone.append(True))
+
+        def write(reply: Reply) -> None:
+            if gone:  # the client went away while we searched
+                return
+            request.setResponseCode(reply.status)
+            request.setHeader(b"content-type", reply.content_type.encode("ascii"))
+            request.write(reply.body)
+            request.finish()
+
+        def fail(failure) -> None:  # type: ignore[no-untyped-def]
+            log.error("SRU handler failed: %s", failure.getTraceback())
+            if not gone:
+                request.setResponseCode(500)
+                request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
+                request.write(_refusal(1, "", "General system error"))
+                request.finish()
+
+        deferred.addCallbacks(write, fail)
+        return server.NOT_DONE_YET
+
+    def _immediate(self, request: server.Request, number: int, details: str, message: str) -> bytes:
+        request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
+        return _refusal(number, details, message)
+
+    def _too_large(self, request: server.Request) -> bytes:
+        request.setResponseCode(413)
+        return self._immediate(
+            request, 6, "request", f"the request is larger than {self.max_bytes} bytes"
+        )
+
+
+class NotFound(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, known: Sequence[str]) -> None:
+        super().__init__()
+        self.known = known
+
+    def render(self, request: server.Request) -> bytes:
+        request.setResponseCode(404)
+        request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
+        return _refusal(1, "database", f"no such database; SRU bases: /{', /'.join(self.known)}")
+
+
+class Root(resource.Resource):
+    def __init__(self, databases: dict[str, DatabaseResource]) -> None:
+        super().__init__()
+        self.databases = databases
+        self.missing = NotFound(list(databases))
+
+    def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
+        found = self.databases.get(path.decode("utf-8", "replace"))
+        if found is None or request.postpath:  # /main/extra is not a database
+            return self.missing
+        return found
+
+    def render(self, request: server.Request) -> bytes:
+        return self.missing.render(request)
+
+
+class CappedRequest(server.Request):
+    """Refuses a body larger than the site's cap before reading it (Content-Length), or as
+    soon as it grows past the cap (chunked): a hostile upload never fills memory or disk."""
+
+    max_bytes = 16384
+    _refused = False
+    _received = 0
+
+    def gotLength(self, length: int | None) -> None:
+        super().gotLength(length)
+        if length is not None and length > self.max_bytes:
+            self._refuse()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self.max_bytes:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if self._refused:
+            return
+        super().requestReceived(command, path, version)
+
+    def _refuse(self) -> None:
+        if self._refused:
+            return
+        self._refused = True
+        body = _refusal(6, "request", f"the request is larger than {self.max_bytes} bytes")
+        transport = self.channel.transport  # type: ignore[union-attr]
+        transport.write(
+            b"HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\n"
+            b"Content-Type: text/xml; charset=UTF-8\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        transport.loseConnection()
+
+
+def limits_from(settings: Settings) -> Limits:
+    sru = settings.sru
+    if sru.default_schema not in SCHEMAS:
+        raise ConfigError(
+            f"sru.default_schema: {sru.default_schema!r} is not one of {', '.join(SCHEMAS)}"
+        )
+    return Limits(
+        default_records=sru.default_records,
+        max_records=sru.max_records,
+        default_schema=sru.default_schema,
+        default_terms=sru.default_terms,
+        max_terms=sru.max_terms,
+        max_result_set_ttl=sru.result_set_ttl,
+    )
+
+
+def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> server.Site:
+    service = SruService(
+        store,
+        engine,
+        settings.databases,
+        limits_from(settings),
+        ResultSetStore(settings.sru.result_sets, settings.sru.result_set_max_records),
+    )
+    max_bytes = settings.sru.max_request_bytes
+    databases = {
+        d.name: DatabaseResource(d.name, service, pool, max_bytes) for d in settings.databases
+    }
+    site = server.Site(Root(databases))
+    site.displayTracebacks = False  # a partner never sees a traceback
+    site.requestFactory = type("SruRequest", (CappedRequest,), {"max_bytes": max_bytes})
+    return site
+
+
+class ThreadPoolService(Service):
+    """Starts and stops the SRU thread pool with the service tree."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.pool.stop()
+
+
+def sru_services(settings: Settings, store: Store, engine: Engine) -> list[tuple[str, Service]]:
+    """(description, service) for the thread pool and each `[sru] listen` endpoint."""
+    if not settings.sru.listen:
+        return []
+    pool = ThreadPool(minthreads=1, maxthreads=settings.sru.threads, name="sru")
+    site = build_site(settings, store, engine, pool)
+    found: list[tuple[str, Service]] = [("", ThreadPoolService(pool))]
+    paths = ", ".join(f"/{d.name}" for d in settings.databases)
+    for endpoint in settings.sru.listen:
+        found.append((f"SRU 1.1/1.2/2.0 on {endpoint} ({paths})", strports.service(endpoint, site)))
+    return found
+
+
+__all__ = ["build_site", "sru_services"]

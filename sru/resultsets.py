@@ -1,0 +1,82 @@
+"""Named result sets: an in-memory, size-bounded store of search results with a time to live.
+
+A result set keeps the query and the record keys of its first hits, in result order, so later
+pages (`cql.resultSetId = "…"`) are read without searching again; pages past what was kept are
+searched again with the kept query. Sets expire after their TTL without use (SRU 1.x calls it
+idle time; each use starts the TTL again) and the least recently used go first when the store
+is full. One process: a set lives in the process that made it, which is what SRU promises
+(result sets are a hint, and an expired or unknown id is diagnostic 51).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.catalogue.query import Query
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    id: str
+    database: str
+    query: Query
+    total: int  # hits when searched
+    record_pks: tuple[int, ...]  # the first hits, in result order
+    ttl: int  # seconds
+
+
+class ResultSetStore:
+    def __init__(
+        self, max_sets: int, max_records: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_sets = max_sets
+        self.max_records = max_records  # record keys kept per set
+        self._clock = clock
+        self._sets: OrderedDict[str, tuple[ResultSet, float]] = OrderedDict()  # id → (set, expiry)
+        self._lock = threading.Lock()  # requests run in a thread pool
+
+    def put(
+        self, database: str, query: Query, total: int, record_pks: list[int], ttl: int
+    ) -> ResultSet:
+        # Unguessable ids: a partner must not read another partner's result set by counting.
+        result = ResultSet(
+            secrets.token_urlsafe(9),
+            database,
+            query,
+            total,
+            tuple(record_pks[: self.max_records]),
+            ttl,
+        )
+        with self._lock:
+            self._expire()
+            self._sets[result.id] = (result, self._clock() + ttl)
+            while len(self._sets) > self.max_sets:
+                self._sets.popitem(last=False)
+        return result
+
+    def get(self, set_id: str, database: str) -> ResultSet | None:
+        """The set, its TTL started again; None when unknown, expired or another database's."""
+        with self._lock:
+            self._expire()
+            found = self._sets.get(set_id)
+            if found is None or found[0].database != database:
+                return None
+            result = found[0]
+            self._sets[set_id] = (result, self._clock() + result.ttl)
+            self._sets.move_to_end(set_id)
+            return result
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._sets)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for set_id in [k for k, (_, expiry) in self._sets.items() if expiry <= now]:
+            del self._sets[set_id]

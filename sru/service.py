@@ -1,0 +1,305 @@
+"""The SRU service: one request's parameters in, one response document out. Synchronous (it
+searches and reads the engine), so the Twisted adapter runs it in a thread; no sockets here.
+
+Every outcome is an SRU document: a refused request is its diagnostic, and a failure of ours is
+diagnostic 1 with no details (the traceback goes to the log, never to the partner).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+from gateway.catalogue import repository
+from gateway.catalogue.indexes import INDEXES
+from gateway.catalogue.query import Query, QueryError, Term
+from gateway.catalogue.search import search, search_ids
+from gateway.circulation.engine import Engine
+from gateway.config import DatabaseSettings
+from gateway.cql import ast
+from gateway.cql.lexer import CQLSyntaxError
+from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES
+from gateway.cql.parser import parse
+from gateway.cql.to_query import to_query
+from gateway.store import Store
+from sru import records, response
+from sru.diagnostics import Diagnostic, SruError, from_query_error, from_syntax_error
+from sru.explain import zeerex
+from sru.request import (
+    EXPLAIN,
+    SCAN,
+    SEARCH_RETRIEVE,
+    ExplainRequest,
+    Limits,
+    Request,
+    RequestRefused,
+    ScanRequest,
+    SearchRetrieveRequest,
+    decode_parameters,
+    parse_request,
+)
+from sru.resultsets import ResultSetStore
+from sru.versions import HIGHEST, Version
+
+log = logging.getLogger("libgate.sru")
+
+SCAN_RELATIONS = ("=", "all", "exact", "adj", "any")
+
+
+@dataclass(frozen=True)
+class Reply:
+    body: bytes
+    content_type: str
+    status: int = 200  # SRU answers refusals with 200 and a diagnostic
+
+
+class SruService:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        databases: Sequence[DatabaseSettings],
+        limits: Limits,
+        result_sets: ResultSetStore,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.databases = {d.name: d for d in databases}
+        self.limits = limits
+        self.result_sets = result_sets
+
+    # --- the one entry point ------------------------------------------------------------
+
+    def handle(self, database: str, raw: bytes, host: str = "localhost", port: int = 80) -> Reply:
+        """Answer one request to `/database` whose form-encoded parameters are `raw`."""
+        version: Version = HIGHEST
+        operation = SEARCH_RETRIEVE
+        stylesheet: str | None = None
+        try:
+            request = parse_request(decode_parameters(raw), self.limits)
+            version, stylesheet = request.version, request.stylesheet
+            operation = _operation_of(request)
+            root = self._answer(request, database, host, port)
+        except RequestRefused as refused:
+            version, operation, stylesheet = refused.version, refused.operation, refused.stylesheet
+            root = self._refusal(version, operation, refused.diagnostic, database, host, port)
+        except SruError as error:
+            root = self._refusal(version, operation, error.diagnostic, database, host, port)
+        except Exception:  # noqa: BLE001 - a partner gets diagnostic 1, the log gets the rest
+            log.exception("SRU request to /%s failed: %r", database, raw[:500])
+            root = response.diagnostic_response(version, operation, Diagnostic(1))
+            stylesheet = None
+        content_type = "application/sru+xml" if version.is_2 and not stylesheet else "text/xml"
+        return Reply(response.serialize(root, stylesheet), f"{content_type}; charset=UTF-8")
+
+    def _refusal(  # type: ignore[no-untyped-def]
+        self, version: Version, operation: str, diagnostic: Diagnostic, database, host, port
+    ) -> etree._Element:
+        explain_record = None
+        if operation == EXPLAIN and database in self.databases:
+            explain_record = zeerex(self.databases[database], self.limits, host, port, version.text)
+        return response.diagnostic_response(version, operation, diagnostic, explain_record)
+
+    def _answer(self, request: Request, database: str, host: str, port: int) -> etree._Element:
+        if isinstance(request, ExplainRequest):
+            record = zeerex(self.databases[database], self.limits, host, port, request.version.text)
+            return response.explain_response(
+                request.version,
+                record,
+                escaping=request.record_escaping,
+                diagnostics=request.warnings,
+            )
+        if isinstance(request, ScanRequest):
+            return self._scan(request, database)
+        return self._search_retrieve(request, database)
+
+    # --- searchRetrieve -------------------------------------------------------------------
+
+    def _search_retrieve(self, request: SearchRetrieveRequest, database: str) -> etree._Element:
+        warnings = list(request.warnings)
+        parsed = _parse(request.query)
+        if request.sort_keys:
+            if parsed.sort_keys:
+                raise SruError(6, "sortKeys", "the query has sortBy already; give one of them")
+            parsed = ast.CQLQuery(parsed.root, request.sort_keys)
+        start, maximum = request.start_record, request.maximum_records
+        result_set_id: str | None = None
+        ttl = 0
+        referenced = _result_set_reference(parsed)
+        if referenced is not None:
+            result_set = self.result_sets.get(referenced, database)
+            if result_set is None:
+                raise SruError(51, referenced[:100], "no such result set, or it has expired")
+            query, total = result_set.query, result_set.total
+            page = self._page_of_set(result_set.record_pks, query, database, start, maximum)
+            result_set_id, ttl = result_set.id, result_set.ttl
+        else:
+            query = _translate(parsed)
+            if request.result_set_ttl:
+                total, kept = _run(
+                    search_ids,
+                    self.store,
+                    query,
+                    database,
+                    limit=self.result_sets.max_records,
+                )
+                created = self.result_sets.put(database, query, total, kept, request.result_set_ttl)
+                result_set_id, ttl = created.id, created.ttl
+                page = self._page_of_set(created.record_pks, query, database, start, maximum)
+            else:
+                result = _run(search, self.store, query, database, limit=maximum, offset=start - 1)
+                total, page = result.total, [hit.record_pk for hit in result.hits]
+        if maximum and total and start > total:
+            raise SruError(61, str(start), f"there are {total} records")
+        response_records = self._records(request, page, start)
+        following = start + len(page)
+        return response.search_retrieve_response(
+            request.version,
+            total=total,
+            records=response_records,
+            escaping=request.record_escaping,
+            result_set_id=result_set_id,
+            result_set_ttl=ttl,
+            next_position=following if page and following <= total else None,
+            diagnostics=warnings,
+        )
+
+    def _page_of_set(
+        self, kept: tuple[int, ...], query: Query, database: str, start: int, maximum: int
+    ) -> list[int]:
+        if not maximum:
+            return []
+        if start - 1 + maximum <= len(kept):
+            return list(kept[start - 1 : start - 1 + maximum])
+        # Past what the set kept: search again for the page (the set keeps its first hits).
+        result = _run(search, self.store, query, database, limit=maximum, offset=start - 1)
+        return [hit.record_pk for hit in result.hits]
+
+    def _records(
+        self, request: SearchRetrieveRequest, page: list[int], start: int
+    ) -> list[response.ResponseRecord]:
+        if not page:
+            return []
+        schema = request.record_schema
+        with self.store.read() as tx:
+            stored = repository.records_for_retrieval(tx, page)
+        availability = self.engine.availability(page) if schema.holdings else {}
+        built: list[response.ResponseRecord] = []
+        for offset, pk in enumerate(page):
+            position = start + offset
+            record = stored.get(pk)
+            if record is None:  # deleted since the search
+                built.append(response.surrogate(request.version, Diagnostic(65), position))
+                continue
+            try:
+                data = records.build(schema, record, availability.get(pk))
+            except Exception:  # noqa: BLE001 - one bad record must not lose the page
+                log.exception("record %s (%s) cannot be built as %s", pk, record.record_id, schema)
+                data = None
+            if data is None:
+                built.append(
+                    response.surrogate(request.version, Diagnostic(64, record.record_id), position)
+                )
+            else:
+                built.append(response.ResponseRecord(schema.identifier, data, position))
+        return built
+
+    # --- scan -------------------------------------------------------------------------------
+
+    def _scan(self, request: ScanRequest, database: str) -> etree._Element:
+        from gateway.catalogue.search import browse
+
+        parsed = _parse(request.scan_clause)
+        root = parsed.root.query if isinstance(parsed.root, ast.Prefixed) else parsed.root
+        if not isinstance(root, ast.SearchClause) or parsed.sort_keys:
+            raise SruError(10, request.scan_clause[:100], "scanClause is one index relation term")
+        relation = (root.relation.base if root.relation else "=").lower()
+        if relation not in SCAN_RELATIONS and relation != "==":
+            raise SruError(19, relation, "scan takes =, ==, exact, all, any or adj")
+        if root.term.strip():
+            term = _translate(ast.CQLQuery(parsed.root)).root
+        else:  # an empty term starts at the beginning of the list
+            term = _translate(ast.CQLQuery(_with_term(parsed.root, "x"))).root
+        assert isinstance(term, Term)
+        spec = INDEXES[term.index]
+        if not spec.browse:
+            browsable = ", ".join(name for name, s in INDEXES.items() if s.browse)
+            raise SruError(16, root.index or "cql.serverChoice", f"scan lists: {browsable}")
+        start = term.value if root.term.strip() else ""
+        entries = _run(
+            browse,
+            self.store,
+            database,
+            term.index,
+            start,
+            count=request.maximum_terms,
+            position=request.response_position,
+        )
+        terms = [response.ScanTerm(entry.heading, entry.count) for entry in entries]
+        return response.scan_response(request.version, terms, request.warnings)
+
+
+def _operation_of(request: Request) -> str:
+    if isinstance(request, ExplainRequest):
+        return EXPLAIN
+    return SCAN if isinstance(request, ScanRequest) else SEARCH_RETRIEVE
+
+
+def _parse(text: str) -> ast.CQLQuery:
+    try:
+        return parse(text)
+    except CQLSyntaxError as error:
+        raise from_syntax_error(error) from None
+
+
+def _translate(parsed: ast.CQLQuery) -> Query:
+    try:
+        return to_query(parsed)
+    except QueryError as error:
+        raise from_query_error(error) from None
+
+
+def _run(function, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Call the catalogue; its QueryErrors (found while planning) become diagnostics."""
+    try:
+        return function(*args, **kwargs)
+    except QueryError as error:
+        raise from_query_error(error) from None
+
+
+def _with_term(node: ast.Node, term: str) -> ast.Node:
+    if isinstance(node, ast.Prefixed):
+        return ast.Prefixed(node.prefixes, _with_term(node.query, term))
+    assert isinstance(node, ast.SearchClause)
+    return ast.SearchClause(node.index, node.relation, term)
+
+
+def _result_set_reference(parsed: ast.CQLQuery) -> str | None:
+    """The id in `cql.resultSetId = "…"` when that is the whole query; a result set combined
+    with other clauses is refused (55)."""
+    prefixes = dict(DEFAULT_PREFIXES)
+    found: list[ast.SearchClause] = []
+    stack: list[tuple[ast.Node, dict[str, str]]] = [(parsed.root, prefixes)]
+    while stack:
+        node, scope = stack.pop()
+        if isinstance(node, ast.Prefixed):
+            inner = dict(scope)
+            for assignment in node.prefixes:
+                inner[(assignment.prefix or "").lower()] = assignment.uri
+            stack.append((node.query, inner))
+        elif isinstance(node, ast.Boolean):
+            stack.append((node.left, scope))
+            stack.append((node.right, scope))
+        elif node.index and "." in node.index:
+            prefix, name = node.index.split(".", 1)
+            if scope.get(prefix.lower()) == CQL_SET and name.lower() == "resultsetid":
+                found.append(node)
+    if not found:
+        return None
+    root = parsed.root.query if isinstance(parsed.root, ast.Prefixed) else parsed.root
+    if len(found) > 1 or root is not found[0]:
+        raise SruError(55, "cql.resultSetId", "a result set cannot be combined with other terms")
+    return found[0].term

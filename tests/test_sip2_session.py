@@ -1,0 +1,207 @@
+"""SIP2 session rules, sans I/O: login first, error detection, 96/97, replay of retransmitted
+requests, status before login, encodings and terminators; and a fuzz test of the whole path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.circulation.clock import FixedClock
+from gateway.circulation.engine import Engine
+from gateway.config import Sip2Account
+from gateway.store import Store
+from gateway.store.engine import open_store
+from gateway.store.migrate import migrate
+from sip2 import codec
+from sip2.spec import REQUESTS
+from tests.circulation_support import build_library
+from tests.sip2_support import NOW, Terminal
+
+REQUEST_SC_RESEND = b"96AZFEF6\r"
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path / 'sip2.db'}")
+    migrate(opened)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def library(sqlite_store: Store, tmp_path: Path) -> tuple[Engine, FixedClock]:
+    return build_library(sqlite_store, tmp_path)
+
+
+def events(engine: Engine) -> int:
+    with engine.store.read() as tx:
+        return tx.one("SELECT COUNT(*) FROM circulation_events")[0]
+
+
+def test_login_comes_first_and_three_strikes_close(library) -> None:  # type: ignore[no-untyped-def]
+    terminal = Terminal(*library)
+    assert terminal.send_raw(terminal.frame("17", {"transaction_date": NOW}, AO="M", AB="O1")) == (
+        REQUEST_SC_RESEND
+    )
+    assert terminal.login(password="wrong").fixed["ok"] == "0"
+    assert not terminal.closed
+    assert terminal.login(password="wrong again").fixed["ok"] == "0"
+    assert terminal.closed  # the third failure (a request before login counts too)
+
+
+def test_a_good_login_resets_the_strikes_and_a_bad_one_logs_out(library) -> None:  # type: ignore[no-untyped-def]
+    terminal = Terminal(*library)
+    terminal.login(password="wrong")
+    assert terminal.login().fixed["ok"] == "1"
+    assert terminal.item_information("O1").command == "18"
+    assert terminal.login(password="wrong").fixed["ok"] == "0"
+    frame = terminal.frame("17", {"transaction_date": NOW}, AO="M", AB="O1")
+    assert terminal.send_raw(frame) == REQUEST_SC_RESEND
+
+
+def test_allowed_addresses_and_status_before_login(library) -> None:  # type: ignore[no-untyped-def]
+    account = Sip2Account(
+        login="sc",
+        password="pw",
+        allowed_addresses=("10.1.0.0/16",),
+        status_before_login=True,
+    )
+    inside = Terminal(*library, accounts=(account,), peer="10.1.2.3")
+    status = inside.send(
+        "99", {"status_code": "0", "max_print_width": "080", "protocol_version": "2.00"}
+    )
+    assert status.command == "98"
+    outside = Terminal(*library, accounts=(account,), peer="192.168.1.9")
+    assert outside.send_raw(outside.frame("99", {"status_code": "0"})) == REQUEST_SC_RESEND
+    assert outside.login().fixed["ok"] == "0"  # right password, wrong network
+    assert inside.login().fixed["ok"] == "1"
+
+
+def test_hashed_account_passwords(library) -> None:  # type: ignore[no-untyped-def]
+    from gateway.circulation.pins import hash_pin
+
+    account = Sip2Account(login="sc", password=hash_pin("s3cret"))
+    terminal = Terminal(*library, accounts=(account,))
+    assert terminal.login(password=hash_pin("s3cret")).fixed["ok"] == "0"  # the hash is no password
+    assert terminal.login(password="s3cret").fixed["ok"] == "1"
+
+
+def test_bad_checksum_gets_96_and_97_resends_the_last_response(library) -> None:  # type: ignore[no-untyped-def]
+    terminal = Terminal(*library)
+    terminal.login()
+    frame = terminal.frame("17", {"transaction_date": NOW}, AO="M", AB="O1")
+    corrupted = frame[:-4] + (b"0000" if frame[-4:] != b"0000" else b"0001")
+    assert terminal.send_raw(corrupted) == REQUEST_SC_RESEND
+    answer = terminal.send_raw(frame)
+    assert answer.startswith(b"18")
+    assert terminal.send_raw(b"97AZFEF5") == answer
+    assert terminal.send_raw(b"97") == answer  # 97 without error detection too
+
+
+def test_97_before_any_response_gets_96(library) -> None:  # type: ignore[no-untyped-def]
+    terminal = Terminal(*library)
+    assert terminal.send_raw(b"97AZFEF5") == REQUEST_SC_RESEND
+
+
+def test_a_retransmitted_checkout_is_answered_again_not_done_again(library) -> None:  # type: ignore[no-untyped-def]
+    engine, _clock = library
+    terminal = Terminal(*library)
+    terminal.login()
+    frame = terminal.frame(
+        "11",
+        {"sc_renewal_policy": "N", "no_block": "N", "transaction_date": NOW},
+        AO="M",
+        AA="A",
+        AB="O1",
+    )
+    first = terminal.send_raw(frame)
+    before = events(engine)
+    assert terminal.send_raw(frame) == first  # same AY and AZ: the kiosk missed our answer
+    assert events(engine) == before
+    assert codec.parse(first[:-1], "utf-8").message.fixed["ok"] == "1"
+
+
+def test_error_detection_required_and_off(library) -> None:  # type: ignore[no-untyped-def]
+    strict = Terminal(*library, error_detection="required")
+    strict.login()
+    plain = codec.encode(codec.build("17", {"transaction_date": NOW}, AO="M", AB="O1"), "utf-8")
+    assert strict.send_raw(plain[:-1]) == REQUEST_SC_RESEND
+    relaxed = Terminal(*library, error_detection="off")
+    relaxed.login()
+    frame = relaxed.frame("17", {"transaction_date": NOW}, AO="M", AB="O1")
+    answer = relaxed.send_raw(frame[:-4] + b"0000")  # a wrong checksum is not checked
+    assert answer.startswith(b"18") and b"AZ" not in answer
+
+
+def test_responses_echo_the_sequence_number_and_checksum_only_when_asked(library) -> None:  # type: ignore[no-untyped-def]
+    terminal = Terminal(*library)
+    terminal.sequence = 7
+    assert terminal.send_raw(terminal.frame("93", {}, CN="sc", CO="pw")) == b"941AY7AZFDF6\r"
+    plain = codec.encode(codec.build("93", {}, CN="sc", CO="pw"), "utf-8")
+    assert terminal.send_raw(plain[:-1]) == b"941\r"
+
+
+def test_account_encoding_and_crlf_terminator(library) -> None:  # type: ignore[no-untyped-def]
+    terminal = Terminal(*library, encoding="gb18030", terminator="CRLF")
+    terminal.login()
+    info = terminal.send_raw(terminal.frame("17", {"transaction_date": NOW}, AO="M", AB="O1"))
+    assert info.endswith(b"|AY1AZ" + info[-6:-2] + b"\r\n")
+    assert "书名T-ONE".encode("gb18030") in info
+    assert codec.parse(info[:-2], "gb18030").checksum_ok is True
+
+
+# --- fuzz: random and mutated frames never crash; the answer is SIP2 or a clean close --------
+
+VALID_BODIES = [
+    b"9300CNsc|COpw|CPdesk|AY0AZ",
+    b"9900802.00AY1AZ",
+    b"11NN20260302    090000                  AOMAIN|AAA|ABO1|AC|AY3AZ",
+    b"09N20260302    09000020260302    090000APdesk|AOMAIN|ABO1|AC|AY4AZ",
+    b"6300020260302    090000  Y       AOMAIN|AAA|BP1|BQ5|AY2AZ",
+    b"15+20260302    090000AOMAIN|AAB|ABO1|AY5AZ",
+    b"3720260302    0900000100CNYBV1.00|AOMAIN|AAA|BKt|AY6AZ",
+    b"65AOMAIN|AAA|AY4AZ",
+]
+VALID_FRAMES = [body + codec.checksum(body).encode() for body in VALID_BODIES]
+
+
+def _mutated(draw_data: st.DataObject) -> bytes:
+    frame = bytearray(draw_data.draw(st.sampled_from(VALID_FRAMES)))
+    for _ in range(draw_data.draw(st.integers(1, 6))):
+        kind = draw_data.draw(st.sampled_from(["flip", "insert", "delete", "truncate", "pipe"]))
+        at = draw_data.draw(st.integers(0, max(0, len(frame) - 1)))
+        if kind == "flip" and frame:
+            frame[at] = draw_data.draw(st.integers(0, 255))
+        elif kind == "insert":
+            frame[at:at] = draw_data.draw(st.binary(min_size=1, max_size=8))
+        elif kind == "delete" and frame:
+            del frame[at]
+        elif kind == "truncate":
+            del frame[at:]
+        elif kind == "pipe":
+            frame[at:at] = b"|"
+    return bytes(frame).replace(b"\r", b"")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzzed_frames_never_crash_the_session(library, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    terminal = Terminal(*library)
+    terminal.login()
+    if data.draw(st.booleans()):
+        frame = data.draw(st.binary(min_size=1, max_size=300)).replace(b"\r", b"")
+    else:
+        frame = _mutated(data)
+    if not frame:
+        return
+    answer = terminal.send_raw(frame)
+    assert answer.endswith(b"\r")
+    command = answer[:2].decode("ascii")
+    assert command in {"96", "94"} or command in {r.command for r in REQUESTS} or command.isdigit()
+    assert codec.parse(answer[:-1], "utf-8").message.command == command
