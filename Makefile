@@ -4,9 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO_STAMP := var/.demo-loaded
+DEMO_CONFIG := fixtures/config/demo.toml
+LIBGATE := LIBGATE_CONFIG=$(DEMO_CONFIG) $(BIN)/libgate
 DEMO_INPUTS := fixtures/marc/demo_main.iso fixtures/marc/real/cnmarc/bnu_cnmarc_10_utf8.iso \
 	fixtures/marc/japanese/japanese_cnmarc.iso fixtures/items/demo_items.csv \
-	fixtures/patrons/demo_patrons.csv
+	fixtures/patrons/demo_patrons.csv $(DEMO_CONFIG)
 
 .PHONY: run test install demo lint bench clean
 
@@ -25,18 +27,18 @@ install: $(INSTALLED)
 # Japanese CNMARC catalogue (japanese), and demo readers. Reloading is harmless: unchanged
 # records stay unchanged.
 $(DEMO_STAMP): $(INSTALLED) $(DEMO_INPUTS)
-	$(BIN)/libgate init
-	$(BIN)/libgate load --database main fixtures/marc/demo_main.iso
-	$(BIN)/libgate load --database main --profile bnu fixtures/marc/real/cnmarc/bnu_cnmarc_10_utf8.iso
-	$(BIN)/libgate load --database japanese fixtures/marc/japanese/japanese_cnmarc.iso
-	$(BIN)/libgate items import fixtures/items/demo_items.csv
-	$(BIN)/libgate patrons import fixtures/patrons/demo_patrons.csv
+	$(LIBGATE) init
+	$(LIBGATE) load --database main fixtures/marc/demo_main.iso
+	$(LIBGATE) load --database main --profile bnu fixtures/marc/real/cnmarc/bnu_cnmarc_10_utf8.iso
+	$(LIBGATE) load --database japanese fixtures/marc/japanese/japanese_cnmarc.iso
+	$(LIBGATE) items import fixtures/items/demo_items.csv
+	$(LIBGATE) patrons import fixtures/patrons/demo_patrons.csv
 	touch $@
 
 demo: $(DEMO_STAMP)
 
 run: demo
-	$(BIN)/libgate serve
+	$(LIBGATE) serve
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -14,6 +14,8 @@ up to its CR and checking its checksum and its ok flag:
   default, i.e. 750 and 1,500 checkout+checkin pairs/s);
 - read-only: 17 item information and 23 patron status alternately (no PIN: a self-check
   machine checks the PIN once, with 63, not on every status poll);
+- checkout with the reader's PIN in AD (as the PyPI `sip2` client sends every 11), then checkin:
+  each such checkout verifies a scrypt PIN hash;
 - the ceiling: the same read-only stream against a bare Twisted server (in this file) that
   answers every frame with one fixed SIP2 response, in the same run.
 
@@ -92,6 +94,7 @@ class Terminal:
     login: str
     patron: str
     items: tuple[str, ...]
+    pin: str = ""
 
     def login_frame(self) -> bytes:
         return frame(f"9300CN{self.login}|CO{PASSWORD}|CP{LOCATION}|", 0)
@@ -101,10 +104,11 @@ class Terminal:
         date = sip_date()
         blank = " " * 18
         steps = []
+        pin = f"AD{self.pin}|" if mode == "circulation-pin" else ""
         for item in self.items:
-            if mode == "circulation":
+            if mode.startswith("circulation"):
                 steps.append(
-                    ("11", f"11YN{date}{blank}AO{INSTITUTION}|AA{self.patron}|AB{item}|AC|")
+                    ("11", f"11YN{date}{blank}AO{INSTITUTION}|AA{self.patron}|AB{item}|AC|{pin}")
                 )
                 steps.append(("09", f"09N{date}{date}AP{LOCATION}|AO{INSTITUTION}|AB{item}|AC|"))
             else:
@@ -521,8 +525,9 @@ def prepare(url: str, work: Path, terminals: int, per_terminal: int, log_level: 
                 )
                 barcodes.append(barcode)
             patron = f"SBP{n:03d}"
-            patron_csv.writerow([patron, f"读者{n}", "", CATEGORY, "", ""])
-            made.append(Terminal(f"sc{n:03d}", patron, tuple(barcodes)))
+            pin = f"{n:04d}"
+            patron_csv.writerow([patron, f"读者{n}", pin, CATEGORY, "", ""])
+            made.append(Terminal(f"sc{n:03d}", patron, tuple(barcodes), pin))
     libgate(config, "items", "import", str(items))
     libgate(config, "patrons", "import", str(patrons))
     return config, made, port
@@ -569,6 +574,13 @@ def main() -> None:
         type=float,
         action="append",
         help="a paced run at this many transactions/s (repeatable; default 1500 and 3000; 0: none)",
+    )
+    parser.add_argument(
+        "--pin-seconds",
+        type=float,
+        default=10.0,
+        help="measured seconds of a run whose checkouts carry the reader's PIN (AD),"
+        " as the PyPI sip2 client sends them (0: skip it)",
     )
     parser.add_argument("--postgres", metavar="DSN", help="also PostgreSQL, e.g. postgresql:///db")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
@@ -628,9 +640,19 @@ def main() -> None:
                         )
                     )
                 phases.append((f"libgate {name}", "read", 0.0, "17 + 23, saturated"))
+                if args.pin_seconds:
+                    phases.append(
+                        (
+                            f"libgate {name}",
+                            "circulation-pin",
+                            0.0,
+                            "checkout with PIN (AD) + checkin, saturated",
+                        )
+                    )
                 for label, mode, rate, what in phases:
-                    phase = Phase(mode, port, args.seconds, args.warmup, rate)
-                    kinds = CIRCULATION if mode == "circulation" else READ_ONLY
+                    seconds = args.pin_seconds if mode == "circulation-pin" else args.seconds
+                    phase = Phase(mode, port, seconds, args.warmup, rate)
+                    kinds = READ_ONLY if mode == "read" else CIRCULATION
                     figures = run_phase(
                         label,
                         phase,

@@ -315,6 +315,25 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    """A salted scrypt hash for a `[[sip2.accounts]] password`; the password comes from the
+    terminal or stdin, never the command line (shell history, `ps`)."""
+    import getpass
+
+    from gateway.circulation.pins import hash_pin
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise CliError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CliError("an empty password cannot be hashed")
+    print(hash_pin(password))
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import serve
 
@@ -425,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.circulation.staff_cli import add_commands
 
     add_commands(commands)
+
+    hash_password = commands.add_parser(
+        "hash-password", help="hash a SIP2 account password for the config (reads stdin)"
+    )
+    hash_password.set_defaults(handler=cmd_hash_password)
 
     serve = commands.add_parser("serve", help="run the gateway in the foreground")
     serve.set_defaults(handler=cmd_serve)

@@ -257,7 +257,7 @@ SQLITE_MAX_THREADS = 4
 
 def engine_threads(settings: Settings, engine: Engine) -> int:
     """Threads for engine calls: `[sip2] threads`, at most SQLITE_MAX_THREADS on SQLite."""
-    if engine.store.dialect == "sqlite":
+    if getattr(engine.store, "dialect", "") == "sqlite":
         return min(settings.sip2.threads, SQLITE_MAX_THREADS)
     return settings.sip2.threads
 

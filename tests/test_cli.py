@@ -254,3 +254,28 @@ def test_serve_stops_with_one_line_when_its_port_is_taken(tmp_path: Path) -> Non
     assert done.returncode == 1
     assert f"cannot listen: Couldn't listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_hash_password_reads_stdin_and_the_hash_logs_a_terminal_in(tmp_path: Path) -> None:
+    from sip2.accounts import password_matches
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "hash-password"],
+        input="终端密码 1\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    hashed = done.stdout.strip()
+    assert hashed.startswith("scrypt$") and "终端密码" not in hashed
+    assert password_matches("终端密码 1", hashed)
+    assert not password_matches("终端密码 2", hashed)
+    empty = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "hash-password"],
+        input="\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert empty.returncode == 1 and "empty password" in empty.stderr

@@ -113,3 +113,14 @@ def test_a_new_holdings_profile_is_configuration() -> None:
     assert settings.profile("bnu").item_tag == "906"
     with pytest.raises(ConfigError, match="unknown holdings profile 'zzz'"):
         settings.profile("zzz")
+
+
+def test_the_demo_config_of_make_run_is_valid() -> None:
+    from pathlib import Path
+
+    from gateway.config import load_settings
+
+    demo = Path(__file__).resolve().parent.parent / "fixtures" / "config" / "demo.toml"
+    settings = load_settings(str(demo))
+    assert {a.role for a in settings.sip2.accounts} == {"selfcheck", "desk"}
+    assert settings.storage.url == "sqlite:///var/libgate.db"  # the embedded default

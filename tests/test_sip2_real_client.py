@@ -33,10 +33,63 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def self_signed_certificate(home: Path) -> tuple[Path, Path]:
+    """A key and a certificate for 127.0.0.1, made here (the kiosk trusts it explicitly)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "libgate test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = home / "key.pem", home / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: tuple[Path, Path], tls_port: int
+) -> Iterator[int]:
     home = tmp_path_factory.mktemp("sip2day")
     port = free_port()
+    key, cert = tls_files
     config = home / "libgate.toml"
     config.write_text(
         f"""
@@ -47,7 +100,10 @@ url = "sqlite:///{home / "day.db"}"
 listen = []
 
 [sip2]
-listen = ["tcp:{port}:interface=127.0.0.1"]
+listen = [
+    "tcp:{port}:interface=127.0.0.1",
+    "ssl:{tls_port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+]
 
 [[sip2.accounts]]
 login = "kiosk"
@@ -205,3 +261,25 @@ def test_a_tls_hello_on_the_plain_port_is_refused_cleanly(server: int) -> None:
         assert raw.recv(100) == b"96AZFEF6\r"
         raw.sendall(b"9300CNkiosk|COkiosk-pw|\r")
         assert raw.recv(100) == b"941\r"
+
+
+# The client builds its context with ssl.PROTOCOL_SSLv23, which Python deprecates: its warning.
+@pytest.mark.filterwarnings("ignore:ssl.PROTOCOL_TLS is deprecated:DeprecationWarning")
+def test_the_client_over_tls(
+    server: int, tls_port: int, tls_files: tuple[Path, Path], tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # The client verifies the server against the default trust store: trust our certificate.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_files[1]))
+    sip = Sip2Client()
+    sip.hostName, sip.hostPort = "127.0.0.1", tls_port
+    sip.tlsEnable = True
+    sip.institutionId, sip.scLocation, sip.logfile_path = "MAIN", "tls-kiosk", str(tmp_path)
+    sip.connect()
+    login = sip.sip_login_response(sip.get_response(sip.sip_login_request("kiosk", "kiosk-pw")))
+    assert login["fixed"]["Ok"] == "1"
+    as_reader(sip, "P0004", "4567")
+    info = sip.sip_patron_information_response(
+        sip.get_response(sip.sip_patron_information_request("hold"))
+    )
+    assert info["variable"]["AE"] == ["佐藤花子"] and info["variable"]["CQ"] == ["Y"]
+    sip.disconnect()
