@@ -50,8 +50,9 @@ LIBGATE = [sys.executable, "-m", "gateway.cli"]
 HITS = re.compile(rb"<(?:\w+:)?numberOfRecords>(\d+)<")
 DIAGNOSTIC = re.compile(rb"info:srw/diagnostic/1/(\d+)")
 
-# Zebra: load_bench's UNIMARC rules plus the sort registers CQL sortBy needs (Zebra sorts on
-# a register named like the CQL index: dc.date → date, dc.title → title).
+# Zebra: load_bench's UNIMARC rules (without the series in the title register, as libgate) plus
+# the sort registers CQL sortBy needs (Zebra sorts on a register named like the CQL index:
+# dc.date → date, dc.title → title).
 SORT_ATTRIBUTES = "att 9001 date\natt 9002 title\n"
 CQL_EXTRA = """
 relation.adj                            = 2=3 4=1
@@ -96,14 +97,15 @@ def libgate_database(data: Path, records: int) -> Path:
 
 
 def start_libgate(
-    database: Path, processes: int, threads: int
+    database: Path, processes: int, threads: int, default_sort: str
 ) -> tuple[int, list[subprocess.Popen]]:  # type: ignore[type-arg]
     port = free_port()
     listen = "systemd:domain=INET:index=0" if processes > 1 else f"tcp:{port}:interface=127.0.0.1"
     config = OUT / "sru-bench-serve.toml"
     config.write_text(
         f'[storage]\nurl = "sqlite:///{database}"\n[sru]\nlisten = ["{listen}"]\n'
-        f"threads = {threads}\nmax_records = 100\n[sip2]\nlisten = []\n"
+        f'threads = {threads}\nmax_records = 100\ndefault_sort = "{default_sort}"\n'
+        "[sip2]\nlisten = []\n[z3950]\nlisten = []\n"
         "[notices]\nenabled = false\n[holds]\nprocess_every_seconds = 86400\n",
         encoding="utf-8",
     )
@@ -126,11 +128,11 @@ def start_libgate(
             # LISTEN_PID must be the server's own pid: the shell's, which exec keeps.
             servers.append(
                 subprocess.Popen(
-                    ["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", *command],
+                    ["sh", "-c", 'export LISTEN_PID=$$; exec "$@"', "sh", *command],
                     cwd=ROOT,
-                    env={**os.environ, "LISTEN_FDS": "1"},
+                    env={**os.environ, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "sru"},
                     preexec_fn=as_fd_3,
-                    pass_fds=(fd,),
+                    pass_fds=(fd, 3),  # 3: the copy made in as_fd_3
                     stdout=subprocess.DEVNULL,
                 )
             )
@@ -155,17 +157,19 @@ def zebra_directory(data: Path, records: int) -> Path:
         "Date-of-publication:w:range(data,9,4)",
         "Date-of-publication:w:range(data,9,4),date:s:range(data,9,4)",
     ).replace("melm 200$a      Title,Title:p", "melm 200$a      Title,Title:p,title:s")
+    # libgate's title index does not hold the series (225$a is the series index): nor here,
+    # so that title searches mean the same on both servers.
+    rules = rules.replace(
+        "melm 225$a      Title-series,Title-series:p,Title",
+        "melm 225$a      Title-series,Title-series:p",
+    )
     (directory / "unimarc.abs").write_text(rules, encoding="utf-8")
     (directory / "libgate-bib1.att").write_text(load_bench.ATTSET + SORT_ATTRIBUTES, "utf-8")
     properties = Path("/usr/share/yaz/etc/pqf.properties").read_text("utf-8")
     # The first definition of a key wins: ours replace YAZ's defaults for the same keys.
     ours = {line.split("=")[0].strip() for line in CQL_EXTRA.strip().splitlines()}
-    kept = [
-        line for line in properties.splitlines() if line.split("=")[0].strip() not in ours
-    ]
-    (directory / "pqf.properties").write_text(
-        "\n".join(kept) + "\n" + CQL_EXTRA, encoding="utf-8"
-    )
+    kept = [line for line in properties.splitlines() if line.split("=")[0].strip() not in ours]
+    (directory / "pqf.properties").write_text("\n".join(kept) + "\n" + CQL_EXTRA, encoding="utf-8")
     subprocess.run(
         ["zebraidx", "-c", str(config), "-l", "init.log", "init"], cwd=directory, check=True
     )
@@ -224,9 +228,9 @@ def query_mix(database: Path, data: Path, seed: int, per_kind: int) -> list[tupl
             (max(count // 3000, 1),),
         ).fetchall()
     bibs = [BibRecord.from_json(row[0]) for row in rows]
-    raw = data.read_bytes()
     # ISBNs exactly as catalogued (Zebra's ISBN register is the raw value; ours normalises)
-    isbns = [i for b in bibs for i in b.isbns if i.isdigit() and i.encode() in raw][:2000]
+    catalogued = set(re.findall(rb"\x1fa(97[89]\d{10})[\x1e\x1f]", data.read_bytes()))
+    isbns = [i for b in bibs for i in b.isbns if i.encode() in catalogued][:2000]
     latin, phrases = [], []
     for bib in bibs:
         found = [w for w in words(bib.title) if w.isascii() and w.isalpha() and len(w) > 3]
@@ -321,6 +325,12 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=1, help="libgate serve processes")
     parser.add_argument("--threads", type=int, default=8, help="SRU threads per process")
     parser.add_argument("--maximum", type=int, default=10, help="records per response")
+    parser.add_argument(
+        "--default-sort",
+        choices=("relevance", "record"),
+        default="relevance",
+        help="libgate's [sru] default_sort: ranked, or catalogue order as Zebra answers",
+    )
     parser.add_argument("--skip-zebra", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -332,8 +342,10 @@ def main() -> int:
     servers: list[tuple[str, int, str, list]] = []  # type: ignore[type-arg]
     rows, kinds = [], {}
     try:
-        port, processes = start_libgate(database, args.processes, args.threads)
-        label = "libgate" + (f" ({args.processes} processes)" if args.processes > 1 else "")
+        port, processes = start_libgate(database, args.processes, args.threads, args.default_sort)
+        label = f"libgate ({args.default_sort} order" + (
+            f", {args.processes} processes)" if args.processes > 1 else ")"
+        )
         servers.append((label, port, "/main", processes))
         if zebra is not None:
             port, processes = start_zebra(zebra)

@@ -88,6 +88,14 @@ def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[
             if description:
                 listeners.append(description)
     # --- end SRU ------------------------------------------------------------------------
+    # --- Z39.50 for partner libraries ([z3950]) --------------------------------------------
+    if settings.z3950.listen:
+        from z3950.server import build_z3950_service
+
+        z3950_service, z3950_listeners = build_z3950_service(settings, store, engine)
+        z3950_service.setServiceParent(root)
+        listeners += z3950_listeners
+    # --- end Z39.50 ----------------------------------------------------------------------
     return root, listeners, loops
 
 
@@ -122,7 +130,10 @@ def serve(settings: Settings) -> int:
     for listener in listeners:
         print(f"  listening: {listener}", flush=True)
     if not listeners:
-        print("  listeners: none configured ([sip2] and [sru] listen are empty)", flush=True)
+        print(
+            "  listeners: none configured ([sip2], [sru] and [z3950] listen are empty)",
+            flush=True,
+        )
     _raise_listen_errors(root)
     try:
         root.startService()

@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--sort",
         metavar="KEY",
-        help="relevance, title, author or date; -KEY or KEY:desc descending; comma-separated",
+        help="relevance, title, author, date or record; -KEY or KEY:desc descending; comma-separated",
     )
     search.add_argument(
         "--limit", type=int, default=10, metavar="N", help="hits to show (default 10)"

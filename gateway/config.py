@@ -375,12 +375,16 @@ class SruSettings:
     default_records: int = 10  # maximumRecords when the request does not say
     max_records: int = 100  # more is capped, with a diagnostic saying so
     default_schema: str = "marcxml"  # recordSchema when the request does not say
+    # Order of hits when the query has no sortBy: relevance (ranked) or record (catalogue
+    # order, as Zebra answers unsorted queries; much cheaper on common words).
+    default_sort: str = "relevance"
     default_terms: int = 20  # scan: maximumTerms when the request does not say
     max_terms: int = 100  # scan: more is capped, with a diagnostic saying so
     result_set_ttl: int = 300  # seconds: the longest resultSetTTL granted; 0 = no result sets
     result_sets: int = 1000  # result sets kept in memory at once (least recently used go)
     result_set_max_records: int = 10000  # record ids kept per result set
     max_request_bytes: int = 16384  # URL query or POST body; larger requests are refused
+    record_cache: int = 10000  # built records kept (MARCXML, DC; never holdings); 0 = none
     threads: int = 8  # search and record building run in this many threads
 
     def validate(self, where: str) -> None:
@@ -404,13 +408,79 @@ class SruSettings:
             raise ConfigError(f"{where}.max_terms: at most 1000, got {self.max_terms}")
         if self.result_set_ttl < 0:
             raise ConfigError(f"{where}.result_set_ttl: must be 0 or more")
+        if self.default_sort not in ("relevance", "record"):
+            raise ConfigError(
+                f"{where}.default_sort: {self.default_sort!r} is not relevance or record"
+            )
         if self.max_request_bytes < 1024:
             raise ConfigError(f"{where}.max_request_bytes: at least 1024")
+        if self.record_cache < 0:
+            raise ConfigError(f"{where}.record_cache: must be 0 or more")
         # default_schema is checked against the schema table by sru/ when the listener is
         # built: gateway/ does not import protocol packages.
 
 
 # --- end SRU -------------------------------------------------------------------------------
+
+
+# --- Z39.50 (partner libraries) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Z3950Settings:
+    """The Z39.50 target (z3950/): databases are the catalogue databases by name."""
+
+    listen: tuple[str, ...] = ("tcp:2100:interface=127.0.0.1",)  # Twisted endpoint strings
+    idle_timeout: int = 600  # seconds without an APDU before Close (lackOfActivity)
+    max_sessions: int = 100  # associations at once; more are sent Close (resources)
+    max_result_sets: int = 10  # named result sets per session
+    result_set_max_records: int = 100  # record ids kept per set; later pages search again
+    preferred_message_size: int = 1048576  # the most we agree to in Init, bytes
+    exceptional_record_size: int = 4194304  # the largest single record we send, bytes
+    max_request_bytes: int = 65536  # an incoming APDU longer than this is a protocol error
+    max_present: int = 1000  # records in one Present or piggy-backed Search response
+    max_scan_terms: int = 100  # terms in one Scan response
+    # Order of hits without a Sort: relevance (ranked) or record (catalogue order, as Zebra).
+    default_sort: str = "relevance"
+    legacy_encoding: str = "gb18030"  # terms that are not UTF-8 are read as this
+    threads: int = 4  # searches and record building run in this many threads
+
+    def validate(self, where: str) -> None:
+        for name in (
+            "idle_timeout",
+            "max_sessions",
+            "max_result_sets",
+            "result_set_max_records",
+            "max_present",
+            "max_scan_terms",
+            "threads",
+        ):
+            _positive(getattr(self, name), f"{where}.{name}")
+        if self.preferred_message_size < 4096:
+            raise ConfigError(f"{where}.preferred_message_size: at least 4096")
+        if self.exceptional_record_size < self.preferred_message_size:
+            raise ConfigError(f"{where}.exceptional_record_size: less than preferred_message_size")
+        if self.max_request_bytes < 1024:
+            raise ConfigError(f"{where}.max_request_bytes: at least 1024")
+        if self.max_present > 1000 or self.max_scan_terms > 1000:
+            raise ConfigError(f"{where}.max_present and max_scan_terms: at most 1000")
+        if self.result_set_max_records > 100000:
+            raise ConfigError(f"{where}.result_set_max_records: at most 100000")
+        if self.default_sort not in ("relevance", "record"):
+            raise ConfigError(
+                f"{where}.default_sort: {self.default_sort!r} is not relevance or record"
+            )
+        import codecs
+
+        try:
+            codecs.lookup(self.legacy_encoding)
+        except LookupError:
+            raise ConfigError(
+                f"{where}.legacy_encoding: unknown encoding {self.legacy_encoding!r}"
+            ) from None
+
+
+# --- end Z39.50 ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -431,6 +501,7 @@ class Settings:
     notices: NoticeSettings = field(default_factory=NoticeSettings)
     sip2: Sip2Settings = field(default_factory=Sip2Settings)
     sru: SruSettings = field(default_factory=SruSettings)
+    z3950: Z3950Settings = field(default_factory=Z3950Settings)
     source: str = "built-in defaults"
 
     def database(self, name: str) -> DatabaseSettings:
@@ -463,6 +534,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "notices": (NoticeSettings, False),
     "sip2": (Sip2Settings, False),
     "sru": (SruSettings, False),
+    "z3950": (Z3950Settings, False),
 }
 
 

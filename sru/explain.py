@@ -11,7 +11,7 @@ from lxml import etree
 from gateway import __version__
 from gateway.catalogue.indexes import INDEXES
 from gateway.config import DatabaseSettings
-from gateway.cql.mapping import DEFAULT_PREFIXES, INDEX_MAP, LOCAL_SET
+from gateway.cql.mapping import DEFAULT_PREFIXES, INDEX_MAP, LIMIT_MAP, LOCAL_SET
 from sru.request import Limits
 from sru.schemas import SCHEMAS
 
@@ -38,6 +38,12 @@ SPELLING = {
     "standardidentifier": "standardIdentifier",
 }
 PREFERRED_SET = ("dc", "bath", "rec", "cql", "local")
+LIMIT_TITLES = {
+    "available": (
+        "可借（有在架可外借的复本）：= true，只能用 AND 连接在查询最外层",
+        "Available (a circulating copy on the shelf): = true, ANDed at the top of a query",
+    ),
+}
 
 
 def _set_names() -> dict[str, str]:
@@ -99,6 +105,13 @@ def zeerex(
         for position, (prefix, name) in enumerate(names):
             attributes = {"primary": "true"} if position == 0 else {}
             sub(sub(element, "map", **attributes), "name", name, set=prefix)
+
+    for (uri, name), limit in LIMIT_MAP.items():
+        element = sub(index_info, "index", id=limit, search="true", scan="false", sort="false")
+        title_zh, title_en = LIMIT_TITLES[limit]
+        sub(element, "title", title_zh, lang="zh", primary="true")
+        sub(element, "title", title_en, lang="en")
+        sub(sub(element, "map", primary="true"), "name", name, set=set_names[uri])
 
     schema_info = sub(root, "schemaInfo")
     for schema in SCHEMAS.values():

@@ -7,6 +7,8 @@ circulation engine, read at request time: a checkout made a moment ago shows.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from lxml import etree
@@ -16,6 +18,7 @@ from gateway.catalogue.repository import RetrievedRecord
 from gateway.circulation.engine import TitleAvailability
 from marc.export import stored_record
 from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element
+from sru.response import xml_safe
 from sru.schemas import DC_ELEMENTS_NS, DC_RECORD_NS, HOLDINGS_NS, RecordSchema
 
 Builder = Callable[[RetrievedRecord, TitleAvailability | None], etree._Element]
@@ -33,9 +36,7 @@ def marcxchange(record: RetrievedRecord, availability: TitleAvailability | None)
     return _marc(record, MARCXCHANGE_NS)
 
 
-def _text(value: str) -> str:
-    # XML 1.0 cannot carry most C0 controls; catalogue text may hold them (NSB/NSE are C1).
-    return "".join(ch for ch in value if ch in "\t\n\r" or ord(ch) >= 0x20)
+_text = xml_safe
 
 
 def dublin_core(record: RetrievedRecord, availability: TitleAvailability | None) -> etree._Element:
@@ -154,3 +155,41 @@ def build(
     schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
 ) -> etree._Element:
     return BUILDERS[schema.name](record, availability)
+
+
+# Our own XML read back; still no entities, DTDs or network, as everywhere.
+SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=False
+)
+
+
+class RecordCache:
+    """Built records kept as XML text, by record, schema and digest (which changes whenever
+    the record does), least recently used dropped first. Building MARCXML from ISO 2709 in
+    Python costs about 0.3 ms a record; reading it back is a tenth of that. Holdings records
+    are never cached: availability is read live on every request."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[int, str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()  # requests run in a thread pool
+
+    def build(
+        self, schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
+    ) -> etree._Element:
+        if schema.holdings or not self.max_entries:
+            return build(schema, record, availability)
+        key = (record.pk, schema.name, record.digest)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None:
+                self._entries.move_to_end(key)
+        if cached is not None:
+            return etree.fromstring(cached, SAFE_PARSER)
+        element = build(schema, record, availability)
+        text = etree.tostring(element, encoding="UTF-8")
+        with self._lock:
+            self._entries[key] = text
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return element

@@ -68,6 +68,7 @@ class Limits:
     default_terms: int = 20
     max_terms: int = 100
     max_result_set_ttl: int = 300
+    default_sort: str = "relevance"  # when the query has no sortBy: relevance | record
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from twisted.web import resource, server
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
 from gateway.store import Store
+from sru.records import RecordCache
 from sru.request import Limits
 from sru.response import diagnostic_response, serialize
 from sru.resultsets import ResultSetStore
@@ -133,7 +134,7 @@ class Root(resource.Resource):
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
         found = self.databases.get(path.decode("utf-8", "replace"))
-        if found is None or request.postpath:  # /main/extra is not a database
+        if found is None or any(request.postpath):  # /main/ is /main; /main/extra is nothing
             return self.missing
         return found
 
@@ -197,6 +198,7 @@ def limits_from(settings: Settings) -> Limits:
         default_terms=sru.default_terms,
         max_terms=sru.max_terms,
         max_result_set_ttl=sru.result_set_ttl,
+        default_sort=sru.default_sort,
     )
 
 
@@ -207,6 +209,7 @@ def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPoo
         settings.databases,
         limits_from(settings),
         ResultSetStore(settings.sru.result_sets, settings.sru.result_set_max_records),
+        RecordCache(settings.sru.record_cache),
     )
     max_bytes = settings.sru.max_request_bytes
     databases = {

@@ -5,6 +5,7 @@ sruResponse.xsd and scan.xsd). No I/O: elements in, bytes out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,8 +63,16 @@ def diagnostic_element(version: Version, diagnostic: Diagnostic) -> etree._Eleme
     return element
 
 
-def _clean(text: str) -> str:
-    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text XML 1.0 can carry: most C0 controls removed (catalogue data and requests can hold
+    them; lxml refuses them)."""
+    return _XML_ILLEGAL.sub("", text) if _XML_ILLEGAL.search(text) else text
+
+
+_clean = xml_safe
 
 
 def _record(

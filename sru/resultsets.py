@@ -28,6 +28,7 @@ class ResultSet:
     total: int  # hits when searched
     record_pks: tuple[int, ...]  # the first hits, in result order
     ttl: int  # seconds
+    available_only: bool = False  # searched with the availability limit
 
 
 class ResultSetStore:
@@ -41,7 +42,13 @@ class ResultSetStore:
         self._lock = threading.Lock()  # requests run in a thread pool
 
     def put(
-        self, database: str, query: Query, total: int, record_pks: list[int], ttl: int
+        self,
+        database: str,
+        query: Query,
+        total: int,
+        record_pks: list[int],
+        ttl: int,
+        available_only: bool = False,
     ) -> ResultSet:
         # Unguessable ids: a partner must not read another partner's result set by counting.
         result = ResultSet(
@@ -51,6 +58,7 @@ class ResultSetStore:
             total,
             tuple(record_pks[: self.max_records]),
             ttl,
+            available_only,
         )
         with self._lock:
             self._expire()

@@ -15,13 +15,13 @@ from lxml import etree
 
 from gateway.catalogue import repository
 from gateway.catalogue.indexes import INDEXES
-from gateway.catalogue.query import Query, QueryError, Term
-from gateway.catalogue.search import search, search_ids
+from gateway.catalogue.query import Query, QueryError, SortKey, Term
+from gateway.catalogue.search import browse, search, search_ids
 from gateway.circulation.engine import Engine
 from gateway.config import DatabaseSettings
 from gateway.cql import ast
 from gateway.cql.lexer import CQLSyntaxError
-from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES
+from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES, LIMIT_MAP, LOCAL_SET
 from gateway.cql.parser import parse
 from gateway.cql.to_query import to_query
 from gateway.store import Store
@@ -64,12 +64,14 @@ class SruService:
         databases: Sequence[DatabaseSettings],
         limits: Limits,
         result_sets: ResultSetStore,
+        record_cache: records.RecordCache | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.databases = {d.name: d for d in databases}
         self.limits = limits
         self.result_sets = result_sets
+        self.record_cache = record_cache or records.RecordCache(0)
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -134,10 +136,14 @@ class SruService:
             if result_set is None:
                 raise SruError(51, referenced[:100], "no such result set, or it has expired")
             query, total = result_set.query, result_set.total
-            page = self._page_of_set(result_set.record_pks, query, database, start, maximum)
+            available = result_set.available_only
+            page = self._page_of_set(
+                result_set.record_pks, query, database, start, maximum, available
+            )
             result_set_id, ttl = result_set.id, result_set.ttl
         else:
-            query = _translate(parsed)
+            parsed, available = _availability_limit(parsed)
+            query = _translate(parsed, self.limits.default_sort)
             if request.result_set_ttl:
                 total, kept = _run(
                     search_ids,
@@ -145,12 +151,25 @@ class SruService:
                     query,
                     database,
                     limit=self.result_sets.max_records,
+                    available_only=available,
                 )
-                created = self.result_sets.put(database, query, total, kept, request.result_set_ttl)
+                created = self.result_sets.put(
+                    database, query, total, kept, request.result_set_ttl, available
+                )
                 result_set_id, ttl = created.id, created.ttl
-                page = self._page_of_set(created.record_pks, query, database, start, maximum)
+                page = self._page_of_set(
+                    created.record_pks, query, database, start, maximum, available
+                )
             else:
-                result = _run(search, self.store, query, database, limit=maximum, offset=start - 1)
+                result = _run(
+                    search,
+                    self.store,
+                    query,
+                    database,
+                    limit=maximum,
+                    offset=start - 1,
+                    available_only=available,
+                )
                 total, page = result.total, [hit.record_pk for hit in result.hits]
         if maximum and total and start > total:
             raise SruError(61, str(start), f"there are {total} records")
@@ -168,14 +187,28 @@ class SruService:
         )
 
     def _page_of_set(
-        self, kept: tuple[int, ...], query: Query, database: str, start: int, maximum: int
+        self,
+        kept: tuple[int, ...],
+        query: Query,
+        database: str,
+        start: int,
+        maximum: int,
+        available: bool,
     ) -> list[int]:
         if not maximum:
             return []
         if start - 1 + maximum <= len(kept):
             return list(kept[start - 1 : start - 1 + maximum])
         # Past what the set kept: search again for the page (the set keeps its first hits).
-        result = _run(search, self.store, query, database, limit=maximum, offset=start - 1)
+        result = _run(
+            search,
+            self.store,
+            query,
+            database,
+            limit=maximum,
+            offset=start - 1,
+            available_only=available,
+        )
         return [hit.record_pk for hit in result.hits]
 
     def _records(
@@ -195,7 +228,7 @@ class SruService:
                 built.append(response.surrogate(request.version, Diagnostic(65), position))
                 continue
             try:
-                data = records.build(schema, record, availability.get(pk))
+                data = self.record_cache.build(schema, record, availability.get(pk))
             except Exception:  # noqa: BLE001 - one bad record must not lose the page
                 log.exception("record %s (%s) cannot be built as %s", pk, record.record_id, schema)
                 data = None
@@ -210,8 +243,6 @@ class SruService:
     # --- scan -------------------------------------------------------------------------------
 
     def _scan(self, request: ScanRequest, database: str) -> etree._Element:
-        from gateway.catalogue.search import browse
-
         parsed = _parse(request.scan_clause)
         root = parsed.root.query if isinstance(parsed.root, ast.Prefixed) else parsed.root
         if not isinstance(root, ast.SearchClause) or parsed.sort_keys:
@@ -255,11 +286,14 @@ def _parse(text: str) -> ast.CQLQuery:
         raise from_syntax_error(error) from None
 
 
-def _translate(parsed: ast.CQLQuery) -> Query:
+def _translate(parsed: ast.CQLQuery, default_sort: str = "relevance") -> Query:
     try:
-        return to_query(parsed)
+        query = to_query(parsed)
     except QueryError as error:
         raise from_query_error(error) from None
+    if not query.sort and default_sort != "relevance":
+        return Query(query.root, (SortKey(default_sort),))
+    return query
 
 
 def _run(function, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -303,3 +337,74 @@ def _result_set_reference(parsed: ast.CQLQuery) -> str | None:
     if len(found) > 1 or root is not found[0]:
         raise SruError(55, "cql.resultSetId", "a result set cannot be combined with other terms")
     return found[0].term
+
+
+def _resolve(index: str, scope: dict[str, str]) -> tuple[str, str]:
+    if "." in index:
+        prefix, name = index.split(".", 1)
+        return scope.get(prefix.lower(), ""), name.lower()
+    return scope.get("", LOCAL_SET), index.lower()
+
+
+def _is_limit(node: ast.Node, scope: dict[str, str]) -> bool:
+    return (
+        isinstance(node, ast.SearchClause)
+        and node.index is not None
+        and _resolve(node.index, scope) in LIMIT_MAP
+    )
+
+
+def _contains_limit(node: ast.Node, scope: dict[str, str]) -> bool:
+    stack: list[tuple[ast.Node, dict[str, str]]] = [(node, scope)]
+    while stack:
+        current, current_scope = stack.pop()
+        if isinstance(current, ast.Prefixed):
+            inner = dict(current_scope)
+            for assignment in current.prefixes:
+                inner[(assignment.prefix or "").lower()] = assignment.uri
+            stack.append((current.query, inner))
+        elif isinstance(current, ast.Boolean):
+            stack += [(current.left, current_scope), (current.right, current_scope)]
+        elif _is_limit(current, current_scope):
+            return True
+    return False
+
+
+def _availability_limit(parsed: ast.CQLQuery) -> tuple[ast.CQLQuery, bool]:
+    """`… and local.available = true`: the catalogue's availability limit, taken out of the
+    query. It limits the whole result, so it may only be ANDed at the top (else 48)."""
+    scope = dict(DEFAULT_PREFIXES)
+    root, prefixes = parsed.root, ()
+    if isinstance(root, ast.Prefixed):
+        prefixes = root.prefixes
+        for assignment in prefixes:
+            scope[(assignment.prefix or "").lower()] = assignment.uri
+        root = root.query
+    limited = False
+
+    def strip(node: ast.Node) -> ast.Node | None:
+        nonlocal limited
+        if isinstance(node, ast.SearchClause) and _is_limit(node, scope):
+            relation = (node.relation.base if node.relation else "=").lower()
+            if relation not in ("=", "==", "exact") or (node.relation and node.relation.modifiers):
+                raise SruError(19, relation, "local.available takes = true")
+            if node.term.strip().lower() not in ("true", "1", "yes"):
+                raise SruError(36, node.term[:100], "local.available takes = true")
+            limited = True
+            return None
+        if isinstance(node, ast.Boolean) and node.op.lower() == "and" and not node.modifiers:
+            left, right = strip(node.left), strip(node.right)
+            if left is None or right is None:
+                return right if left is None else left
+            return ast.Boolean(node.op, left, right)
+        return node
+
+    kept = strip(root)
+    if kept is None:
+        raise SruError(48, "local.available", "local.available limits a search: add terms")
+    if _contains_limit(kept, scope):
+        raise SruError(48, "local.available", "local.available can only be ANDed at the top")
+    if not limited:
+        return parsed, False
+    new_root = ast.Prefixed(prefixes, kept) if prefixes else kept
+    return ast.CQLQuery(new_root, parsed.sort_keys), True

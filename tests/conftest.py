@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
@@ -22,6 +23,13 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 REAL = FIXTURES / "marc" / "real"
 POSTGRES_ENV = "LIBGATE_TEST_POSTGRES"
 LOCAL_POSTGRES = "postgresql:///test"
+
+# Property and fuzz tests explore the same examples on every run by default, so a run that
+# passed passes again (CI included). `HYPOTHESIS_PROFILE=explore` searches afresh each time:
+# run it on demand and turn what it finds into fixed tests.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def postgres_base_url() -> str | None:

@@ -14,6 +14,7 @@ from gateway.circulation.policy import Policy
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings, Settings
 from gateway.store import Store
 from marc.loader import Loader, LoadOptions
+from sru.records import RecordCache
 from sru.request import Limits
 from sru.resultsets import ResultSetStore
 from sru.service import SruService
@@ -67,6 +68,7 @@ def build_service(store: Store, engine: Engine, limits: Limits | None = None) ->
         SETTINGS.databases,
         limits or Limits(),
         ResultSetStore(max_sets=50, max_records=5),
+        RecordCache(100),
     )
 
 

@@ -209,6 +209,7 @@ def test_serve_starts_the_skeleton_and_names_its_listeners(tmp_path: Path) -> No
     # No SRU listener here: this test is about the skeleton (test_sru_clients.py serves SRU).
     config.write_text(
         f'[storage]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[sru]\nlisten = []\n[sip2]\nlisten = []\n'
+        "[z3950]\nlisten = []\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
@@ -243,7 +244,7 @@ def test_serve_stops_with_one_line_when_its_port_is_taken(tmp_path: Path) -> Non
         config = tmp_path / "busy.toml"
         config.write_text(
             f'[storage]\nurl = "sqlite:///{tmp_path / "b.db"}"\n[sru]\nlisten = []\n'
-            f'[sip2]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\n'
+            f'[sip2]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\n[z3950]\nlisten = []\n'
         )
         done = subprocess.run(
             [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],

@@ -99,6 +99,9 @@ url = "sqlite:///{home / "day.db"}"
 [sru]
 listen = []
 
+[z3950]
+listen = []
+
 [sip2]
 listen = [
     "tcp:{port}:interface=127.0.0.1",

@@ -195,6 +195,10 @@ def test_http_edges(base: str, catalogue: Store) -> None:
 
     status, _, data = request(base, "GET", "/nowhere?version=1.2")
     assert status == 404 and b"/main, /japanese" in data
+    status, _, data = request(base, "GET", "/main/extra?version=1.2")
+    assert status == 404
+    status, _, data = request(base, "GET", "/japanese/?version=1.2&operation=explain")
+    assert status == 200 and b"<database>japanese</database>" in data
 
     status, _, data = request(
         base, "POST", "/main", b"x" * 5000, {"Content-Type": next(iter(form))}

@@ -284,3 +284,49 @@ def test_hostile_parameters_always_get_an_sru_document(sru: SruService, params) 
         "explainResponse",
     )
     assert (1, "") not in diagnostics(root)  # never our own failure
+
+
+def test_record_order_when_configured(sru: SruService) -> None:
+    from gateway.catalogue.query import Query, SortKey
+
+    unranked = build_service(sru.store, sru.engine, Limits(default_sort="record"))
+    query = cql_to_query("dc.title = 中国发展报告")
+    expected = search(sru.store, Query(query.root, (SortKey("record"),)), "main", limit=50)
+    root = sr(unranked, "dc.title = 中国发展报告", maximumRecords=50)
+    assert control_numbers(root) == [h.record_id for h in expected.hits]
+    pks = [h.record_pk for h in expected.hits]
+    assert pks == sorted(pks)
+    # an explicit sortBy still wins
+    by_date = sr(unranked, "dc.title = 中国发展报告 sortBy dc.date", maximumRecords=50)
+    assert control_numbers(by_date) != control_numbers(root)
+
+
+def test_availability_limit_from_the_local_context_set(sru: SruService) -> None:
+    query = "dc.title = 猫的历史 and local.available = true"
+    assert total(sr(sru, query)) == 1
+    assert (
+        total(
+            sr(
+                sru,
+                '> l = "info:srw/cql-context-set/libgate/local-1.0" l.available = 1 '
+                "and dc.title = 猫的历史",
+            )
+        )
+        == 1
+    )
+    for barcode in ("SRU-C1", "SRU-C2"):
+        assert sru.engine.checkout(READER, barcode).ok
+    assert total(sr(sru, query)) == 0
+    assert total(sr(sru, "dc.title = 猫的历史")) == 1
+    assert diagnostics(sr(sru, "local.available = true"))[0][0] == 48
+    assert diagnostics(sr(sru, "dc.title = 猫 or local.available = true"))[0][0] == 48
+    assert diagnostics(sr(sru, "dc.title = 猫 and local.available = maybe"))[0][0] == 36
+    assert diagnostics(sr(sru, "dc.title = 猫 and local.available < 1"))[0][0] == 19
+    explain = ask(sru, "main", version="1.2", operation="explain")
+    index = explain.find(".//zr:index[@id='available']", NS)
+    assert index.findtext("zr:map/zr:name", namespaces=NS) == "available"
+
+
+def test_characters_xml_cannot_carry_are_dropped_from_echoed_details(sru: SruService) -> None:
+    root = sr(sru, "dc.x\ufffe\uffff\x01y = 1")  # echoed in the diagnostic's details
+    assert diagnostics(root)[0] == (16, "dc.xy")

@@ -21,6 +21,7 @@ from gateway.catalogue.query import (
     MAX_TERMS,
     MAX_WORD_LENGTH,
     RELATIONS,
+    SORT_KEYS,
     Boolean,
     EmptyTerm,
     InvalidValue,
@@ -61,6 +62,11 @@ class Plan:
     needs_docs: bool = False  # PostgreSQL: join search_docs d
     rank_join: str = ""  # SQLite: LEFT JOIN of the bm25 scores, computed once for all matches
     rank_params: list[Any] = field(default_factory=list)
+    # SQLite, when the whole query is keyword terms: one FTS5 MATCH that finds exactly the same
+    # records (the database is a token in it), so counting and the first page need not read
+    # bib_records row by row (5-10x faster on words with thousands of hits).
+    fts_match: str | None = None
+    fts_order: str | None = None  # ORDER BY over search_fts for that match; None: use order_by
 
 
 def validate(query: Query) -> None:
@@ -73,10 +79,8 @@ def validate(query: Query) -> None:
     for term in found:
         _check_term(term)
     for key in query.sort:
-        if key.key not in ("relevance", "title", "author", "date"):
-            raise UnsupportedSort(
-                f"cannot sort by {key.key!r}; sort keys: relevance, title, author, date"
-            )
+        if key.key not in SORT_KEYS:
+            raise UnsupportedSort(f"cannot sort by {key.key!r}; sort keys: {', '.join(SORT_KEYS)}")
 
 
 def _check_term(term: Term) -> None:
@@ -341,6 +345,11 @@ def plan(query: Query, dialect: str, database: str, *, available_only: bool = Fa
     order_by, order_params, rank_needs_docs, rank_join, rank_params = _order(
         query.sort, query.root, dialect, database
     )
+    fts_match = None
+    if dialect == "sqlite" and not available_only:
+        tree = _fts_tree(query.root, _Builder(dialect, database))
+        if tree is not None:
+            fts_match = f'{{db}} : "{database_token(database)}" AND ({tree})'
     return Plan(
         where=where,
         params=params,
@@ -349,7 +358,33 @@ def plan(query: Query, dialect: str, database: str, *, available_only: bool = Fa
         needs_docs=builder.needs_docs or rank_needs_docs,
         rank_join=rank_join,
         rank_params=rank_params,
+        fts_match=fts_match,
+        fts_order=_fts_order(query.sort) if fts_match else None,
     )
+
+
+def _fts_tree(node: Node, builder: _Builder) -> str | None:
+    """The query as one FTS5 expression, or None when any part is not a keyword term."""
+    if isinstance(node, Term):
+        if INDEXES[node.index].kind != KEYWORD or node.relation == "exact":
+            return None
+        columns = " ".join(KEYWORD_FIELDS) if node.index == "any" else node.index
+        return f"{{{columns}}} : {builder._keyword_expression(node)}"
+    left = _fts_tree(node.left, builder)
+    right = _fts_tree(node.right, builder)
+    if left is None or right is None:
+        return None
+    return f"({left}) {node.op.upper()} ({right})"
+
+
+def _fts_order(sort: tuple[SortKey, ...]) -> str | None:
+    """ORDER BY over search_fts alone: relevance (bm25 of the same match; NOT phrases score
+    nothing in matching rows, so the order is the ranked join's) or record order."""
+    if not sort or (len(sort) == 1 and sort[0].key == "relevance"):
+        return f"bm25(search_fts, {BM25_WEIGHTS}), rowid"
+    if len(sort) == 1 and sort[0].key == "record":
+        return "rowid DESC" if sort[0].descending else "rowid"
+    return None
 
 
 def _order(
@@ -370,6 +405,8 @@ def _order(
         elif key.key == "date":
             nulls = "CASE WHEN r.year IS NULL THEN 1 ELSE 0 END"
             clauses.append(f"{nulls}, r.year {direction}")
+        elif key.key == "record":
+            clauses.append(f"r.id {direction}")
         else:
             rank = _relevance(root, dialect, database)
             if rank is None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 RELATIONS = ("all", "any", "adj", "exact", "=", "<>", "<", "<=", ">", ">=", "within")
 BOOLEAN_OPS = ("and", "or", "not")
-SORT_KEYS = ("relevance", "title", "author", "date")
+# "record": catalogue order (as stored), no ranking: cheap, and what Zebra returns unsorted.
+SORT_KEYS = ("relevance", "title", "author", "date", "record")
 MAX_TERM_LENGTH = 256  # characters in one term's value
 MAX_WORD_LENGTH = 100  # characters in one normalised word
 MAX_DEPTH = 32  # nesting of boolean operators
@@ -94,7 +95,7 @@ Node = Term | Boolean
 
 @dataclass(frozen=True)
 class SortKey:
-    key: str  # relevance | title | author | date
+    key: str  # relevance | title | author | date | record
     descending: bool = False
 
 

@@ -366,6 +366,7 @@ class RetrievedRecord:
     format: str
     marc: bytes
     bib_json: str
+    digest: str  # changes whenever the record does: a cache key for built forms
 
 
 def records_for_retrieval(tx: Transaction, record_pks: list[int]) -> dict[int, RetrievedRecord]:
@@ -375,11 +376,11 @@ def records_for_retrieval(tx: Transaction, record_pks: list[int]) -> dict[int, R
         chunk = record_pks[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for row in tx.execute(
-            "SELECT id, database, record_id, format, marc, bib FROM bib_records"
+            "SELECT id, database, record_id, format, marc, bib, digest FROM bib_records"
             f" WHERE id IN ({marks})",
             chunk,
         ):
             found[int(row[0])] = RetrievedRecord(
-                int(row[0]), row[1], row[2], row[3], bytes(row[4]), row[5]
+                int(row[0]), row[1], row[2], row[3], bytes(row[4]), row[5], row[6]
             )
     return found

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from gateway.catalogue.availability import AVAILABLE_STATUSES
 from gateway.catalogue.indexes import INDEXES
 from gateway.catalogue.normalise import sort_key
-from gateway.catalogue.planner import plan
+from gateway.catalogue.planner import Plan, plan
 from gateway.catalogue.query import Query, QueryError
 from gateway.store import Store, Transaction
 
@@ -66,14 +66,19 @@ def search(
         params = [database, *built.params]
         total = -1
         if count:
-            total = int(tx.scalar(f"SELECT count(*) FROM {source} WHERE {where}", params))
+            total = _count(tx, built, source, where, params)
         rows = []
         if limit and (total != 0):
-            rows = tx.execute(
-                f"SELECT r.id, r.record_id, r.title, r.author, r.year FROM {source}"
-                f"{built.rank_join} WHERE {where} ORDER BY {built.order_by} LIMIT ? OFFSET ?",
-                [*built.rank_params, *params, *built.order_params, limit, offset],
-            )
+            if built.fts_order is not None:
+                keys = _fts_page(tx, built, limit, offset)
+                found = {row[0]: row for row in _hit_rows(tx, keys)}
+                rows = [found[key] for key in keys if key in found]
+            else:
+                rows = tx.execute(
+                    f"SELECT r.id, r.record_id, r.title, r.author, r.year FROM {source}"
+                    f"{built.rank_join} WHERE {where} ORDER BY {built.order_by} LIMIT ? OFFSET ?",
+                    [*built.rank_params, *params, *built.order_params, limit, offset],
+                )
         availability = _availability(tx, [row[0] for row in rows])
     hits = tuple(
         Hit(row[0], row[1], row[2], row[3], row[4], *availability.get(row[0], (0, 0)))
@@ -97,15 +102,42 @@ def search_ids(
         source = _from(tx, built.needs_docs)
         where = f"r.database = ? AND {built.where}"
         params = [database, *built.params]
-        total = int(tx.scalar(f"SELECT count(*) FROM {source} WHERE {where}", params))
-        rows = []
-        if limit and total:
-            rows = tx.execute(
-                f"SELECT r.id FROM {source}{built.rank_join} WHERE {where}"
-                f" ORDER BY {built.order_by} LIMIT ?",
-                [*built.rank_params, *params, *built.order_params, limit],
-            )
+        total = _count(tx, built, source, where, params)
+        if not (limit and total):
+            return total, []
+        if built.fts_order is not None:
+            return total, _fts_page(tx, built, limit, 0)
+        rows = tx.execute(
+            f"SELECT r.id FROM {source}{built.rank_join} WHERE {where}"
+            f" ORDER BY {built.order_by} LIMIT ?",
+            [*built.rank_params, *params, *built.order_params, limit],
+        )
     return total, [int(row[0]) for row in rows]
+
+
+def _count(tx: Transaction, built: Plan, source: str, where: str, params: list[object]) -> int:
+    if built.fts_match is not None:
+        sql = "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?"
+        return int(tx.scalar(sql, [built.fts_match]))
+    return int(tx.scalar(f"SELECT count(*) FROM {source} WHERE {where}", params))
+
+
+def _fts_page(tx: Transaction, built: Plan, limit: int, offset: int) -> list[int]:
+    rows = tx.execute(
+        "SELECT rowid FROM search_fts WHERE search_fts MATCH ?"
+        f" ORDER BY {built.fts_order} LIMIT ? OFFSET ?",
+        [built.fts_match, limit, offset],
+    )
+    return [int(row[0]) for row in rows]
+
+
+def _hit_rows(tx: Transaction, keys: list[int]) -> list[tuple[object, ...]]:
+    if not keys:
+        return []
+    marks = ",".join("?" * len(keys))
+    return tx.execute(
+        f"SELECT id, record_id, title, author, year FROM bib_records WHERE id IN ({marks})", keys
+    )
 
 
 def _availability(tx: Transaction, record_pks: list[int]) -> dict[int, tuple[int, int]]:

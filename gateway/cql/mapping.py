@@ -85,3 +85,10 @@ SORT_MAP: dict[tuple[str, str], str] = {
     (BATH_SET, "name"): "author",
     (BATH_SET, "author"): "author",
 }
+
+# Indexes that limit the whole result rather than match a field: `local.available = true`
+# (a copy on the shelf) is the catalogue's availability limit. Protocol layers accept them
+# only ANDed at the top of a query.
+LIMIT_MAP: dict[tuple[str, str], str] = {
+    (LOCAL_SET, "available"): "available",
+}

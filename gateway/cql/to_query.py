@@ -74,6 +74,9 @@ class UnsupportedSortModifier(UnsupportedSort):
     code = "unsupported_sort_modifier"
 
 
+KNOWN_SETS = frozenset(uri for uri, _ in INDEX_MAP)
+
+
 def _resolve(name: str, prefixes: dict[str, str]) -> tuple[str, str]:
     if "." in name:
         prefix, local = name.split(".", 1)
@@ -89,6 +92,8 @@ def _index(name: str | None, prefixes: dict[str, str]) -> str:
         return "any"
     key = _resolve(name, prefixes)
     if key not in INDEX_MAP:
+        if key[0] not in KNOWN_SETS:  # the prefix names a context set we have nothing from
+            raise UnknownPrefix(f"unsupported context set {key[0]!r} in {name!r}", index=name)
         raise UnknownIndex(f"unsupported index {name!r}", index=name)
     return INDEX_MAP[key]
 

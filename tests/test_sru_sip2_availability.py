@@ -1,0 +1,137 @@
+"""The issue's end-to-end promise: a checkout made at a self-check machine over SIP2 shows in
+the next SRU response. One `libgate serve` with both listeners; a raw SIP2 terminal; SRU over
+HTTP; then a checkin puts the copy back on the shelf."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+from gateway.cli import main as libgate
+from tests.conftest import FIXTURES
+from tests.sru_support import NS, xml
+
+RECORD = "SHL000000005"  # 万历十五年: two circulating copies on the shelf
+COPY = "54122100600041"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    home = tmp_path_factory.mktemp("sru_sip2")
+    sip2_port, sru_port = free_port(), free_port()
+    config = home / "libgate.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "sqlite:///{home / "library.db"}"
+
+[notices]
+enabled = false
+
+[sru]
+listen = ["tcp:{sru_port}:interface=127.0.0.1"]
+
+[sip2]
+listen = ["tcp:{sip2_port}:interface=127.0.0.1"]
+
+[z3950]
+listen = []
+
+[[sip2.accounts]]
+login = "kiosk"
+password = "kiosk-pw"
+location = "一楼自助借还机"
+role = "selfcheck"
+""",
+        encoding="utf-8",
+    )
+    for args in (
+        ["load", "--database", "main", str(FIXTURES / "marc" / "demo_main.iso")],
+        ["patrons", "import", str(FIXTURES / "patrons" / "demo_patrons.csv")],
+    ):
+        assert libgate(["--config", str(config), *args]) == 0
+    log = (home / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        for port in (sip2_port, sru_port):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert process.poll() is None, (home / "serve.log").read_text("utf-8")
+                    assert time.monotonic() < deadline, "libgate serve did not start listening"
+                    time.sleep(0.1)
+        yield sip2_port, sru_port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def holdings(port: int) -> dict[str, tuple[str, str | None, str | None]]:
+    """barcode → (available, status, due date) from the SRU holdings record of RECORD."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    query = urlencode({"query": f"rec.identifier = {RECORD}", "recordSchema": "holdings"})
+    connection.request("GET", f"/main?{query}")
+    root = xml(connection.getresponse().read())
+    connection.close()
+    return {
+        copy.get("barcode"): (
+            copy.get("available"),
+            copy.findtext("h:status", namespaces=NS),
+            copy.findtext("h:dueDate", namespaces=NS),
+        )
+        for copy in root.iterfind(".//h:holdings/h:copy", NS)
+    }
+
+
+def sip2(port: int, *messages: bytes) -> list[bytes]:
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as terminal:
+        for message in messages:
+            terminal.sendall(message + b"\r")
+            answer = b""
+            while not answer.endswith(b"\r"):
+                chunk = terminal.recv(4096)
+                assert chunk, "the SIP2 server closed the connection"
+                answer += chunk
+            answers.append(answer)
+    return answers
+
+
+def test_a_sip2_checkout_and_checkin_show_in_the_next_sru_response(ports) -> None:  # type: ignore[no-untyped-def]
+    sip2_port, sru_port = ports
+    assert holdings(sru_port)[COPY][:2] == ("true", "归还")
+    now = time.strftime("%Y%m%d    %H%M%S")
+    login, checkout = sip2(
+        sip2_port,
+        b"9300CNkiosk|COkiosk-pw|",
+        f"11YN{now}{' ' * 18}AOMAIN|AAP0001|AB{COPY}|AC|".encode(),
+    )
+    assert login.startswith(b"941") and checkout.startswith(b"121"), checkout
+    available, status, due = holdings(sru_port)[COPY]
+    assert (available, status) == ("false", "借出") and due and len(due) == 10
+    _, checkin = sip2(
+        sip2_port, b"9300CNkiosk|COkiosk-pw|", f"09N{now}{now}AP|AOMAIN|AB{COPY}|AC|".encode()
+    )
+    assert checkin.startswith(b"101"), checkin
+    assert holdings(sru_port)[COPY] == ("true", "归还", None)

@@ -1,0 +1,230 @@
+"""BER framing and hostile-input screening for Z39.50 APDUs, sans I/O.
+
+asn1tools decodes the APDU types; this module stands in front of it. A TCP stream carries
+APDUs back to back, each one BER TLV, so the framer must know where one ends before anything
+is decoded, and a peer controls every length byte. Here, before asn1tools sees a byte:
+
+- the stream is cut into APDUs by walking the outer TLV (definite or indefinite length);
+- every nested TLV is checked: lengths that overrun their parent or the buffer, lengths of more
+  than four bytes, tags of more than four bytes, primitive values with indefinite length,
+  nesting deeper than `MAX_DEPTH` and APDUs over the session's size cap are all `BerError`;
+- indefinite lengths (YAZ and other clients may send them) are rewritten as definite ones,
+  because asn1tools' open ANY types accept only definite lengths.
+
+The walk is iterative over each constructed value's children with an explicit depth count,
+so a peer cannot exhaust the stack (asn1tools recursion is then bounded by MAX_DEPTH too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_DEPTH = 64  # nested TLVs in one APDU; a 32-level RPN query needs about 40
+MAX_TAG_BYTES = 4  # tag numbers up to 2**21: Z39.50 uses at most 3 digits
+MAX_LENGTH_BYTES = 4  # a length field of more than 4 bytes is an attack, not an APDU
+
+
+class BerError(ValueError):
+    """Bytes that are not one well-formed BER value: the peer broke the protocol."""
+
+
+@dataclass(frozen=True)
+class Header:
+    tag_class: int  # 0 universal, 1 application, 2 context, 3 private
+    constructed: bool
+    tag: int
+    length: int | None  # None = indefinite
+    size: int  # bytes of tag + length
+
+
+def read_header(data: bytes | bytearray, offset: int, end: int) -> Header | None:
+    """The tag and length at `offset`, or None when `data[:end]` ends before they do."""
+    if offset >= end:
+        return None
+    first = data[offset]
+    position = offset + 1
+    tag = first & 0x1F
+    if tag == 0x1F:  # high tag number form: base-128 digits, the last without bit 8
+        tag = 0
+        for count in range(MAX_TAG_BYTES + 1):
+            if position >= end:
+                return None
+            byte = data[position]
+            position += 1
+            if count == 0 and byte == 0x80:
+                raise BerError("a tag number with a leading zero digit")
+            tag = (tag << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        else:
+            raise BerError(f"a tag number longer than {MAX_TAG_BYTES} bytes")
+    if position >= end:
+        return None
+    length_byte = data[position]
+    position += 1
+    length: int | None
+    if length_byte < 0x80:
+        length = length_byte
+    elif length_byte == 0x80:
+        length = None
+    else:
+        count = length_byte & 0x7F
+        if count > MAX_LENGTH_BYTES:  # includes 0xFF, reserved by X.690
+            raise BerError(f"a length field of {count} bytes")
+        if position + count > end:
+            return None
+        length = int.from_bytes(data[position : position + count], "big")
+        position += count
+    constructed = bool(first & 0x20)
+    if length is None and not constructed:
+        raise BerError("a primitive value with indefinite length")
+    return Header(first >> 6, constructed, tag, length, position - offset)
+
+
+def apdu_length(data: bytes | bytearray, max_size: int) -> int | None:
+    """Bytes of the first complete APDU in `data`, or None if more must arrive first.
+
+    Raises BerError when the bytes cannot become an APDU (bad header, a length over
+    `max_size`, an unterminated indefinite value that is already too long).
+    """
+    available = min(len(data), max_size + 16)
+    header = read_header(data, 0, available)
+    if header is None:
+        if len(data) > 16:  # 16 bytes always hold a header we accept
+            raise BerError("an APDU header that never ends")
+        return None
+    if header.tag_class != 2 or not header.constructed:
+        raise BerError("an APDU must be a constructed context-tagged value")
+    if header.length is not None:
+        total = header.size + header.length
+        if total > max_size:
+            raise BerError(f"an APDU of {total} bytes; the session allows {max_size}")
+        return total if len(data) >= total else None
+    # Indefinite: the end is where the children's end-of-contents is. Walk what we have.
+    end = _end_of_indefinite(data, header.size, min(len(data), max_size))
+    if end is None:
+        if len(data) >= max_size:
+            raise BerError(f"an APDU longer than the session's {max_size} bytes")
+        return None
+    return end
+
+
+def _end_of_indefinite(data: bytes | bytearray, offset: int, limit: int) -> int | None:
+    """Offset just past the end-of-contents closing the value whose contents start at
+    `offset`; None if `data[:limit]` ends first. Nested indefinite values are followed on an
+    explicit stack, so no input can exhaust Python's."""
+    stack = [offset]  # one entry per open indefinite value
+    position = offset
+    while True:
+        if len(stack) > MAX_DEPTH:
+            raise BerError(f"values nested more than {MAX_DEPTH} deep")
+        header = read_header(data, position, limit)
+        if header is None:
+            return None
+        if header.tag_class == 0 and header.tag == 0 and not header.constructed:
+            if header.length != 0:
+                raise BerError("an end-of-contents marker with a length")
+            position += header.size
+            stack.pop()
+            if not stack:
+                return position
+            continue
+        if header.length is None:
+            stack.append(position)
+            position += header.size
+            continue
+        position += header.size + header.length
+        if position > limit:
+            return None
+
+
+def normalise(apdu: bytes) -> bytes:
+    """The APDU checked all the way down, with every indefinite length made definite.
+
+    Returns `apdu` itself when it had no indefinite lengths (the common case: no copying).
+    """
+    header = read_header(apdu, 0, len(apdu))
+    if header is None:
+        raise BerError("a truncated APDU")
+    rewritten, end, changed = _walk(apdu, 0, len(apdu), 0)
+    if end != len(apdu):
+        raise BerError("bytes after the end of the APDU")
+    return bytes(rewritten) if changed else apdu
+
+
+def _walk(data: bytes, offset: int, limit: int, depth: int) -> tuple[bytearray, int, bool]:
+    """One TLV at `offset` within `data[:limit]`: (its bytes with definite lengths, the
+    offset after it in the input, whether anything was rewritten). Recursion is bounded by
+    MAX_DEPTH, far below Python's limit."""
+    if depth > MAX_DEPTH:
+        raise BerError(f"values nested more than {MAX_DEPTH} deep")
+    header = read_header(data, offset, limit)
+    if header is None:
+        raise BerError("a value cut short")
+    start = offset + header.size
+    if header.length is not None:
+        end = start + header.length
+        if end > limit:
+            raise BerError("a length that runs past its enclosing value")
+        if not header.constructed:
+            return bytearray(data[offset:end]), end, False
+        children = bytearray()
+        changed = False
+        position = start
+        while position < end:
+            child, position, child_changed = _walk(data, position, end, depth + 1)
+            if child_changed:
+                changed = True
+            children += child
+        if not changed:
+            return bytearray(data[offset:end]), end, False
+        return _tlv(data[offset], data, offset, children), end, True
+    # Indefinite constructed value: children up to end-of-contents.
+    children = bytearray()
+    position = start
+    while True:
+        if position + 2 <= limit and data[position] == 0 and data[position + 1] == 0:
+            return _tlv(data[offset], data, offset, children), position + 2, True
+        if position >= limit:
+            raise BerError("an indefinite-length value without end-of-contents")
+        child, position, _ = _walk(data, position, limit, depth + 1)
+        children += child
+
+
+def _tlv(first: int, data: bytes, offset: int, contents: bytearray) -> bytearray:
+    """The value's own tag bytes followed by a definite length and `contents`."""
+    tag_end = offset + 1
+    if first & 0x1F == 0x1F:
+        while data[tag_end] & 0x80:
+            tag_end += 1
+        tag_end += 1
+    out = bytearray(data[offset:tag_end])
+    out += encode_length(len(contents))
+    out += contents
+    return out
+
+
+def encode_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes((length,))
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def top_level(apdu: bytes) -> tuple[int, list[tuple[Header, bytes]]]:
+    """The APDU's tag number and its direct children (header, contents), for answering APDUs
+    we do not decode (their referenceId is echoed). Expects a normalised APDU."""
+    header = read_header(apdu, 0, len(apdu))
+    if header is None or header.length is None:
+        raise BerError("a truncated APDU")
+    children = []
+    position = header.size
+    end = header.size + header.length
+    while position < end:
+        child = read_header(apdu, position, end)
+        if child is None or child.length is None:
+            raise BerError("a value cut short")
+        start = position + child.size
+        children.append((child, apdu[start : start + child.length]))
+        position = start + child.length
+    return header.tag, children

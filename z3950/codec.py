@@ -1,0 +1,624 @@
+"""Z39.50 APDU bytes ↔ `z3950.messages`, sans I/O.
+
+`z3950.asn` is compiled once by asn1tools (BER); `z3950.ber` frames and screens every APDU
+before asn1tools decodes it. Reading is liberal where the standard lets clients differ (element
+set names given per database, complex attribute values, names in any character set); anything
+that is not a well-formed APDU is an `ApduError`, which the session answers with Close
+(protocolError). Writing is exact.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import asn1tools
+
+from z3950 import ber, oids
+from z3950.diagnostics import Diagnostic
+from z3950.messages import (
+    OPTION_BITS,
+    Attribute,
+    AttributesPlusTerm,
+    CharsetProposal,
+    Close,
+    CompSpec,
+    DeleteResultSetRequest,
+    DeleteResultSetResponse,
+    ExtendedServicesResponse,
+    InitRequest,
+    InitResponse,
+    NamePlusRecord,
+    OtherQuery,
+    PresentRequest,
+    PresentResponse,
+    Request,
+    Response,
+    RestrictionOperand,
+    ResultSetOperand,
+    RetrievalRecord,
+    RpnNode,
+    RpnOperation,
+    RpnQuery,
+    ScanRequest,
+    ScanResponse,
+    SearchRequest,
+    SearchResponse,
+    SortKeySpec,
+    SortRequest,
+    SortResponse,
+    Unsupported,
+)
+
+SCHEMA_FILE = Path(__file__).with_name("z3950.asn")
+
+# APDU tag numbers (the PDU CHOICE) → the standard's names.
+APDU_NAMES: dict[int, str] = {
+    20: "initRequest",
+    21: "initResponse",
+    22: "searchRequest",
+    23: "searchResponse",
+    24: "presentRequest",
+    25: "presentResponse",
+    26: "deleteResultSetRequest",
+    27: "deleteResultSetResponse",
+    28: "accessControlRequest",
+    29: "accessControlResponse",
+    30: "resourceControlRequest",
+    31: "resourceControlResponse",
+    32: "triggerResourceControlRequest",
+    33: "resourceReportRequest",
+    34: "resourceReportResponse",
+    35: "scanRequest",
+    36: "scanResponse",
+    43: "sortRequest",
+    44: "sortResponse",
+    45: "segmentRequest",
+    46: "extendedServicesRequest",
+    47: "extendedServicesResponse",
+    48: "close",
+    49: "duplicateDetectionRequest",
+    50: "duplicateDetectionResponse",
+}
+DECODED_REQUESTS = frozenset({20, 22, 24, 26, 35, 43, 48})
+ISO10646_NAMES = {
+    oids.ISO10646_UTF8: "UTF-8",
+    oids.ISO10646_UCS2: "UCS-2",
+    oids.ISO10646_UCS4: "UCS-4",
+    oids.ISO10646_UTF16: "UTF-16",
+}
+
+
+class ApduError(ValueError):
+    """Bytes that are not a Z39.50 APDU we can read: the peer broke the protocol."""
+
+
+@functools.cache
+def schema() -> Any:
+    """The compiled module (about 0.15 s, once per process)."""
+    compiled = asn1tools.compile_files(str(SCHEMA_FILE), "ber")
+    _write_true_as_one(compiled)
+    return compiled
+
+
+def _true_as_one(data: bool, values: Any = None) -> bytearray:
+    return bytearray((1 if data else 0,))
+
+
+def _write_true_as_one(compiled: Any) -> None:
+    """BER lets TRUE be any non-zero byte; asn1tools writes 0xFF (DER's choice), and YAZ reads
+    the byte as a signed char, so yaz-client shows OPAC's availableNow as -1 and code testing
+    `== 1` sees false. YAZ and Zebra write 0x01; so do we, on our compiled types only (the
+    Boolean nodes of this schema's type graph, not asn1tools' class)."""
+    seen: set[int] = set()
+    stack = [compiled_type._type for compiled_type in compiled.types.values()]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, asn1tools.codecs.ber.Boolean):
+            node.encode_content = _true_as_one
+        for attribute in ("root_members", "additions", "members"):
+            stack.extend(getattr(node, attribute, None) or ())
+        for attribute in ("element_type", "inner"):
+            stack.append(getattr(node, attribute, None))
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def decode(apdu: bytes) -> Request:
+    """One framed APDU → a request message. Raises ApduError (or ber.BerError) when the bytes
+    are not one."""
+    clean = ber.normalise(apdu)
+    tag, children = ber.top_level(clean)
+    if tag not in DECODED_REQUESTS:
+        reference = next((body for h, body in children if h.tag_class == 2 and h.tag == 2), None)
+        return Unsupported(tag, APDU_NAMES.get(tag, f"[{tag}]"), reference)
+    try:
+        name, value = schema().decode("PDU", clean)
+        return _READERS[name](value)
+    except (ber.BerError, ApduError):
+        raise
+    except Exception as error:  # noqa: BLE001 - asn1tools raises many kinds on bad input
+        raise ApduError(f"{APDU_NAMES[tag]}: {type(error).__name__}: {error}") from None
+
+
+def _text(value: bytes | None) -> str:
+    """A name or label: UTF-8, or whatever it is with replacement characters (never fails)."""
+    if value is None:
+        return ""
+    return bytes(value).decode("utf-8", "replace")
+
+
+def _bits(value: tuple[bytes, int], names: dict[str, int]) -> frozenset[str]:
+    data, count = value
+    found = set()
+    for name, bit in names.items():
+        if bit < count and bit // 8 < len(data) and data[bit // 8] & (0x80 >> (bit % 8)):
+            found.add(name)
+    return frozenset(found)
+
+
+VERSION_BITS = {"1": 0, "2": 1, "3": 2}
+
+
+def _init_request(value: dict[str, Any]) -> InitRequest:
+    versions = frozenset(int(v) for v in _bits(value["protocolVersion"], VERSION_BITS))
+    return InitRequest(
+        reference_id=value.get("referenceId"),
+        versions=versions,
+        options=_bits(value["options"], OPTION_BITS),
+        preferred_message_size=value["preferredMessageSize"],
+        exceptional_record_size=value["exceptionalRecordSize"],
+        implementation_id=_text(value.get("implementationId")),
+        implementation_name=_text(value.get("implementationName")),
+        implementation_version=_text(value.get("implementationVersion")),
+        charset_proposal=_charset_proposal(value.get("otherInfo") or []),
+    )
+
+
+def _charset_proposal(other_info: list[dict[str, Any]]) -> CharsetProposal | None:
+    for unit in other_info:
+        kind, information = unit["information"]
+        if kind != "externallyDefinedInfo":
+            continue
+        if information.get("direct-reference") != oids.CHARSET_NEGOTIATION_3:
+            continue
+        encoding, data = information["encoding"]
+        if encoding != "single-ASN1-type":
+            continue
+        choice, proposal = schema().decode("CharSetandLanguageNegotiation", data)
+        if choice != "proposal":
+            continue
+        charsets = []
+        for kind_of_set, proposed in proposal.get("proposedCharSets") or []:
+            if kind_of_set == "iso10646":
+                level = proposed["encodingLevel"]
+                charsets.append(ISO10646_NAMES.get(level, f"ISO 10646 {level}"))
+            elif kind_of_set == "private":
+                how, detail = proposed
+                if how == "externallySpecified" and detail["encoding"][0] == "octet-aligned":
+                    charsets.append(_text(detail["encoding"][1]))
+                elif how == "viaOid":
+                    charsets.extend(f"private {oid}" for oid in detail)
+                else:
+                    charsets.append("private")
+            else:
+                charsets.append("ISO 2022")
+        return CharsetProposal(
+            tuple(charsets),
+            tuple(_text(code) for code in proposal.get("proposedlanguages") or []),
+            proposal.get("recordsInSelectedCharSets"),
+        )
+    return None
+
+
+def _element_set_names(value: tuple[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    kind, names = value
+    if kind == "genericElementSetName":
+        return _text(names)
+    # Database-specific names: libgate searches one database at a time, so the first applies.
+    return _text(names[0]["esn"]) if names else None
+
+
+def _attribute(element: dict[str, Any]) -> Attribute:
+    kind, value = element["attributeValue"]
+    attribute_set = element.get("attributeSet")
+    if kind == "numeric":
+        return Attribute(element["attributeType"], value, attribute_set)
+    items = value["list"]
+    first: int | str = ""
+    if items:
+        item_kind, item = items[0]
+        first = _text(item) if item_kind == "string" else item
+    return Attribute(element["attributeType"], first, attribute_set, complex=True)
+
+
+def _attributes_plus_term(value: dict[str, Any]) -> AttributesPlusTerm:
+    kind, term = value["term"]
+    if kind in ("general", "characterString", "dateTime"):
+        term = bytes(term)
+    elif kind != "numeric":
+        term = None
+    return AttributesPlusTerm(tuple(_attribute(a) for a in value["attributes"]), term, kind)
+
+
+def _rpn(structure: tuple[str, Any]) -> RpnNode:
+    kind, value = structure
+    if kind == "op":
+        operand_kind, operand = value
+        if operand_kind == "attrTerm":
+            return _attributes_plus_term(operand)
+        if operand_kind == "resultSet":
+            return ResultSetOperand(_text(operand))
+        return RestrictionOperand(
+            _text(operand["resultSet"]), tuple(_attribute(a) for a in operand["attributes"])
+        )
+    operator = value["op"][0]
+    return RpnOperation(operator, _rpn(value["rpn1"]), _rpn(value["rpn2"]))
+
+
+def _search_request(value: dict[str, Any]) -> SearchRequest:
+    query_type, query = value["query"]
+    parsed: RpnQuery | OtherQuery
+    if query_type == "type-1":
+        parsed = RpnQuery(query["attributeSet"], _rpn(query["rpn"]))
+    else:
+        parsed = OtherQuery(query_type)
+    return SearchRequest(
+        reference_id=value.get("referenceId"),
+        small_set_upper_bound=value["smallSetUpperBound"],
+        large_set_lower_bound=value["largeSetLowerBound"],
+        medium_set_present_number=value["mediumSetPresentNumber"],
+        replace_indicator=value["replaceIndicator"],
+        result_set_name=_text(value["resultSetName"]),
+        database_names=tuple(_text(name) for name in value["databaseNames"]),
+        small_set_element_set_names=_element_set_names(value.get("smallSetElementSetNames")),
+        medium_set_element_set_names=_element_set_names(value.get("mediumSetElementSetNames")),
+        preferred_record_syntax=value.get("preferredRecordSyntax"),
+        query=parsed,
+    )
+
+
+def _comp_spec(value: dict[str, Any]) -> CompSpec:
+    element_set = None
+    unsupported = None
+    generic = value.get("generic")
+    if value.get("dbSpecific"):
+        unsupported = "dbSpecific"
+    if generic is not None:
+        if "schema" in generic:
+            unsupported = "schema"
+        spec = generic.get("elementSpec")
+        if spec is not None:
+            if spec[0] == "elementSetName":
+                element_set = _text(spec[1])
+            else:
+                unsupported = "externalEspec"
+    return CompSpec(
+        element_set,
+        tuple(value.get("recordSyntax") or ()),
+        value["selectAlternativeSyntax"],
+        unsupported,
+    )
+
+
+def _present_request(value: dict[str, Any]) -> PresentRequest:
+    composition = value.get("recordComposition")
+    element_set = None
+    comp_spec = None
+    if composition is not None:
+        if composition[0] == "simple":
+            element_set = _element_set_names(composition[1])
+        else:
+            comp_spec = _comp_spec(composition[1])
+    return PresentRequest(
+        reference_id=value.get("referenceId"),
+        result_set_id=_text(value["resultSetId"]),
+        result_set_start_point=value["resultSetStartPoint"],
+        number_of_records_requested=value["numberOfRecordsRequested"],
+        additional_ranges=tuple(
+            (r["startingPosition"], r["numberOfRecords"])
+            for r in value.get("additionalRanges") or ()
+        ),
+        element_set_name=element_set,
+        comp_spec=comp_spec,
+        preferred_record_syntax=value.get("preferredRecordSyntax"),
+    )
+
+
+def _scan_request(value: dict[str, Any]) -> ScanRequest:
+    return ScanRequest(
+        reference_id=value.get("referenceId"),
+        database_names=tuple(_text(name) for name in value["databaseNames"]),
+        attribute_set=value.get("attributeSet"),
+        term=_attributes_plus_term(value["termListAndStartPoint"]),
+        step_size=value.get("stepSize"),
+        number_of_terms_requested=value["numberOfTermsRequested"],
+        preferred_position_in_response=value.get("preferredPositionInResponse"),
+    )
+
+
+def _sort_key(value: dict[str, Any]) -> SortKeySpec:
+    kind, element = value["sortElement"]
+    missing = value.get("missingValueAction")
+    common = {
+        "relation": value["sortRelation"],
+        "case_sensitivity": value["caseSensitivity"],
+        "missing_value_action": missing[0] if missing else None,
+    }
+    if kind != "generic":
+        return SortKeySpec("databaseSpecific", **common)
+    key_kind, key = element
+    if key_kind == "sortfield":
+        return SortKeySpec("sortfield", field=_text(key), **common)
+    if key_kind == "sortAttributes":
+        return SortKeySpec(
+            "attributes",
+            attributes=tuple(_attribute(a) for a in key["list"]),
+            attribute_set=key["id"],
+            **common,
+        )
+    return SortKeySpec("elementSpec", **common)
+
+
+def _sort_request(value: dict[str, Any]) -> SortRequest:
+    return SortRequest(
+        reference_id=value.get("referenceId"),
+        input_result_set_names=tuple(_text(n) for n in value["inputResultSetNames"]),
+        sorted_result_set_name=_text(value["sortedResultSetName"]),
+        sort_sequence=tuple(_sort_key(k) for k in value["sortSequence"]),
+    )
+
+
+def _delete_request(value: dict[str, Any]) -> DeleteResultSetRequest:
+    return DeleteResultSetRequest(
+        reference_id=value.get("referenceId"),
+        delete_all=value["deleteFunction"] in (1, "all"),  # asn1tools: named numbers as ints
+        result_set_list=tuple(_text(n) for n in value.get("resultSetList") or ()),
+    )
+
+
+CLOSE_REASONS = (
+    "finished",
+    "shutdown",
+    "systemProblem",
+    "costLimit",
+    "resources",
+    "securityViolation",
+    "protocolError",
+    "lackOfActivity",
+    "peerAbort",
+    "unspecified",
+)
+
+
+def _close(value: dict[str, Any]) -> Close:
+    reason = value["closeReason"]
+    return Close(
+        reference_id=value.get("referenceId"),
+        close_reason=CLOSE_REASONS.index(reason) if isinstance(reason, str) else int(reason),
+        diagnostic_information=_text(value.get("diagnosticInformation")),
+    )
+
+
+_READERS: dict[str, Any] = {
+    "initRequest": _init_request,
+    "searchRequest": _search_request,
+    "presentRequest": _present_request,
+    "deleteResultSetRequest": _delete_request,
+    "scanRequest": _scan_request,
+    "sortRequest": _sort_request,
+    "close": _close,
+}
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _bit_string(
+    present: frozenset[str] | frozenset[int], names: dict[str, int]
+) -> tuple[bytes, int]:
+    width = max(names.values()) + 1
+    data = bytearray((width + 7) // 8)
+    for name, bit in names.items():
+        if name in present:
+            data[bit // 8] |= 0x80 >> (bit % 8)
+    return bytes(data), width
+
+
+def diag_rec(diagnostic: Diagnostic, version: int = 3) -> tuple[str, dict[str, Any]]:
+    addinfo: tuple[str, Any]
+    if version >= 3:
+        addinfo = ("v3Addinfo", diagnostic.addinfo.encode("utf-8"))
+    else:  # version 2: VisibleString, so ASCII only
+        addinfo = ("v2Addinfo", diagnostic.addinfo.encode("ascii", "replace").decode("ascii"))
+    return (
+        "defaultFormat",
+        {"diagnosticSetId": oids.DIAG_BIB1, "condition": diagnostic.condition, "addinfo": addinfo},
+    )
+
+
+def _external(record: RetrievalRecord) -> dict[str, Any]:
+    if record.asn1 is not None:
+        return {"direct-reference": record.syntax, "encoding": ("single-ASN1-type", record.asn1)}
+    return {"direct-reference": record.syntax, "encoding": ("octet-aligned", record.octets or b"")}
+
+
+def _records(records: tuple[NamePlusRecord, ...] | Diagnostic, version: int) -> tuple[str, Any]:
+    if isinstance(records, Diagnostic):
+        return ("nonSurrogateDiagnostic", diag_rec(records, version)[1])
+    out = []
+    for item in records:
+        entry: dict[str, Any] = {}
+        if item.database is not None:
+            entry["name"] = item.database.encode("utf-8")
+        if isinstance(item.record, Diagnostic):
+            entry["record"] = ("surrogateDiagnostic", diag_rec(item.record, version))
+        else:
+            entry["record"] = ("retrievalRecord", _external(item.record))
+        out.append(entry)
+    return ("responseRecords", out)
+
+
+def _with_reference(message: Any, value: dict[str, Any]) -> dict[str, Any]:
+    if message.reference_id is not None:
+        value["referenceId"] = message.reference_id
+    return value
+
+
+def _encode_init(message: InitResponse, version: int) -> tuple[str, dict[str, Any]]:
+    value: dict[str, Any] = {
+        "protocolVersion": _bit_string(frozenset(str(v) for v in message.versions), VERSION_BITS),
+        "options": _bit_string(message.options, OPTION_BITS),
+        "preferredMessageSize": message.preferred_message_size,
+        "exceptionalRecordSize": message.exceptional_record_size,
+        "result": message.result,
+        "implementationId": message.implementation_id.encode("utf-8"),
+        "implementationName": message.implementation_name.encode("utf-8"),
+        "implementationVersion": message.implementation_version.encode("utf-8"),
+    }
+    if message.selected_charset == "UTF-8":
+        response: dict[str, Any] = {
+            "selectedCharSets": ("iso10646", {"encodingLevel": oids.ISO10646_UTF8})
+        }
+        if message.records_in_selected_charsets is not None:
+            response["recordsInSelectedCharSets"] = message.records_in_selected_charsets
+        negotiation = schema().encode("CharSetandLanguageNegotiation", ("response", response))
+        value["otherInfo"] = [
+            {
+                "information": (
+                    "externallyDefinedInfo",
+                    {
+                        "direct-reference": oids.CHARSET_NEGOTIATION_3,
+                        "encoding": ("single-ASN1-type", bytes(negotiation)),
+                    },
+                )
+            }
+        ]
+    return "initResponse", _with_reference(message, value)
+
+
+def _encode_search(message: SearchResponse, version: int) -> tuple[str, dict[str, Any]]:
+    value: dict[str, Any] = {
+        "resultCount": message.result_count,
+        "numberOfRecordsReturned": message.number_of_records_returned,
+        "nextResultSetPosition": message.next_result_set_position,
+        "searchStatus": message.search_status,
+    }
+    if message.result_set_status is not None:
+        value["resultSetStatus"] = message.result_set_status
+    if message.present_status is not None:
+        value["presentStatus"] = message.present_status
+    if message.records is not None:
+        value["records"] = _records(message.records, version)
+    return "searchResponse", _with_reference(message, value)
+
+
+def _encode_present(message: PresentResponse, version: int) -> tuple[str, dict[str, Any]]:
+    value: dict[str, Any] = {
+        "numberOfRecordsReturned": message.number_of_records_returned,
+        "nextResultSetPosition": message.next_result_set_position,
+        "presentStatus": message.present_status,
+    }
+    if message.records is not None:
+        value["records"] = _records(message.records, version)
+    return "presentResponse", _with_reference(message, value)
+
+
+def _encode_scan(message: ScanResponse, version: int) -> tuple[str, dict[str, Any]]:
+    value: dict[str, Any] = {
+        "scanStatus": message.scan_status,
+        "numberOfEntriesReturned": len(message.entries),
+    }
+    if message.step_size is not None:
+        value["stepSize"] = message.step_size
+    if message.position_of_term is not None:
+        value["positionOfTerm"] = message.position_of_term
+    entries: dict[str, Any] = {}
+    if message.entries:
+        entries["entries"] = [
+            (
+                "termInfo",
+                {
+                    "term": ("general", entry.term.encode("utf-8")),
+                    "globalOccurrences": entry.occurrences,
+                },
+            )
+            for entry in message.entries
+        ]
+    if message.diagnostic is not None:
+        entries["nonsurrogateDiagnostics"] = [diag_rec(message.diagnostic, version)]
+    if entries:
+        value["entries"] = entries
+    return "scanResponse", _with_reference(message, value)
+
+
+def _encode_sort(message: SortResponse, version: int) -> tuple[str, dict[str, Any]]:
+    value: dict[str, Any] = {"sortStatus": message.sort_status}
+    if message.result_set_status is not None:
+        value["resultSetStatus"] = message.result_set_status
+    if message.diagnostics:
+        value["diagnostics"] = [diag_rec(d, version) for d in message.diagnostics]
+    if message.result_count is not None:
+        value["resultCount"] = message.result_count
+    return "sortResponse", _with_reference(message, value)
+
+
+def _encode_delete(message: DeleteResultSetResponse, version: int) -> tuple[str, dict[str, Any]]:
+    value: dict[str, Any] = {"deleteOperationStatus": message.delete_operation_status}
+    if message.list_statuses:
+        value["deleteListStatuses"] = [
+            {"id": name.encode("utf-8"), "status": status} for name, status in message.list_statuses
+        ]
+    return "deleteResultSetResponse", _with_reference(message, value)
+
+
+def _encode_close(message: Close, version: int) -> tuple[str, dict[str, Any]]:
+    value: dict[str, Any] = {"closeReason": message.close_reason}
+    if message.diagnostic_information:
+        value["diagnosticInformation"] = message.diagnostic_information.encode("utf-8")
+    return "close", _with_reference(message, value)
+
+
+def _encode_extended(message: ExtendedServicesResponse, version: int) -> tuple[str, dict[str, Any]]:
+    value = {"operationStatus": 3, "diagnostics": [diag_rec(message.diagnostic, version)]}
+    return "extendedServicesResponse", _with_reference(message, value)
+
+
+_WRITERS: dict[type, Any] = {
+    InitResponse: _encode_init,
+    SearchResponse: _encode_search,
+    PresentResponse: _encode_present,
+    ScanResponse: _encode_scan,
+    SortResponse: _encode_sort,
+    DeleteResultSetResponse: _encode_delete,
+    Close: _encode_close,
+    ExtendedServicesResponse: _encode_extended,
+}
+
+
+def encode(message: Response, version: int = 3) -> bytes:
+    """A response message → one APDU. `version` is the protocol version in force (2 writes
+    diagnostics' addinfo as VisibleString)."""
+    name, value = _WRITERS[type(message)](message, version)
+    return bytes(schema().encode("PDU", (name, value)))
+
+
+def encode_value(type_name: str, value: Any) -> bytes:
+    """One value of a type in z3950.asn (OPACRecord for OPAC records)."""
+    return bytes(schema().encode(type_name, value))
+
+
+def general_string(text: str) -> bytes:
+    """A GeneralString TLV holding `text` as UTF-8 (SUTRS records)."""
+    data = text.encode("utf-8")
+    return b"\x1b" + ber.encode_length(len(data)) + data
+
+
+__all__ = ["ApduError", "decode", "encode", "encode_value", "general_string", "schema"]

@@ -1,0 +1,239 @@
+"""The thin Twisted adapter: bytes from a socket cut into APDUs (`z3950.ber`), each handed to
+the association's `Session` in a thread pool, one `transport.write` per answer; idle timeouts
+and the session limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService
+from twisted.internet import reactor as default_reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from gateway.circulation.engine import Engine
+from gateway.config import Settings, Z3950Settings
+from gateway.store import Store
+from z3950 import ber, codec
+from z3950.messages import CLOSE_PROTOCOL_ERROR, CLOSE_RESOURCES, CLOSE_SYSTEM_PROBLEM, Close
+from z3950.service import CatalogueService
+from z3950.session import Limits, Reply, Session
+
+log = logging.getLogger("libgate.z3950")
+MAX_QUEUED_APDUS = 32  # requests pipelined ahead of their answers; more is a flood
+SQLITE_MAX_THREADS = 4  # one writer, fast reads: more threads only contend for the GIL
+
+
+class Z3950Protocol(Protocol):
+    factory: Z3950Factory
+
+    def __init__(self) -> None:
+        self.session: Session | None = None
+        self.buffer = bytearray()
+        self.queue: deque[bytes] = deque()
+        self.busy = False
+        self.closing = False
+        self.counted = False
+        self.timer: IDelayedCall | None = None
+        self.peer = "?"
+
+    # --- connection life -----------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+        if factory.active >= factory.settings.max_sessions:
+            log.warning("z3950 peer=%s refused: %d sessions open", self.peer, factory.active)
+            self._send_close(CLOSE_RESOURCES, "too many sessions; try again later")
+            return
+        factory.active += 1
+        self.counted = True
+        self.session = Session(factory.service, factory.limits, self.peer)
+        self._arm()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self.counted:
+            self.factory.active -= 1
+            self.counted = False
+        self.closing = True
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+
+    def _arm(self) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = self.factory.reactor.callLater(self.factory.settings.idle_timeout, self._idle)
+
+    def _idle(self) -> None:
+        if self.busy:  # a slow search is not idleness; look again later
+            self._arm()
+            return
+        log.info("z3950 peer=%s closed: idle", self.peer)
+        if self.session is not None:
+            self.transport.write(self.session.timed_out())  # type: ignore[union-attr]
+        self._lose()
+
+    def _send_close(self, reason: int, detail: str) -> None:
+        self.transport.write(  # type: ignore[union-attr]
+            codec.encode(Close(close_reason=reason, diagnostic_information=detail))
+        )
+        self._lose()
+
+    def _lose(self) -> None:
+        self.closing = True
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    # --- APDUs ---------------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing or self.session is None:
+            return
+        self.buffer += data
+        limit = self.factory.settings.max_request_bytes
+        while self.buffer:
+            try:
+                length = ber.apdu_length(self.buffer, limit)
+            except ber.BerError as error:
+                log.info("z3950 peer=%s unreadable stream: %s", self.peer, error)
+                self._send_close(CLOSE_PROTOCOL_ERROR, f"not a BER APDU: {error}"[:200])
+                return
+            if length is None:
+                break
+            self.queue.append(bytes(self.buffer[:length]))
+            del self.buffer[:length]
+            self._arm()
+        if len(self.queue) > MAX_QUEUED_APDUS:
+            self._send_close(CLOSE_RESOURCES, "too many requests waiting")
+            return
+        self._next()
+
+    def _next(self) -> None:
+        assert self.session is not None
+        if self.busy or not self.queue or self.closing:
+            return
+        apdu = self.queue.popleft()
+        self.busy = True
+        started = time.perf_counter()
+        deferred = self.factory.call_in_thread(self.session.handle, apdu)
+        deferred.addCallbacks(self._answered, self._failed, (started,), None, (started,))
+
+    def _answered(self, reply: Reply, started: float) -> None:
+        self.busy = False
+        if self.closing:
+            return
+        if reply.data:
+            self.transport.write(reply.data)  # type: ignore[union-attr]
+        log.info(
+            "z3950 peer=%s op=%s outcome=%s ms=%.1f",
+            self.peer,
+            reply.operation,
+            reply.outcome,
+            (time.perf_counter() - started) * 1000,
+        )
+        if reply.close:
+            self._lose()
+            return
+        self._next()
+
+    def _failed(self, failure: Failure, started: float) -> None:
+        # Session.handle catches everything it can; this is a bug in the adapter's path.
+        log.error("z3950 peer=%s failed: %s", self.peer, failure.getTraceback())
+        self.busy = False
+        if not self.closing:
+            self._send_close(CLOSE_SYSTEM_PROBLEM, "system error")
+
+
+class Z3950Factory(Factory):
+    protocol = Z3950Protocol
+
+    def __init__(
+        self,
+        settings: Z3950Settings,
+        service: CatalogueService,
+        pool: ThreadPool | None,
+        reactor: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.limits = limits_from(settings)
+        self.pool = pool
+        self.reactor = reactor or default_reactor
+        self.active = 0
+
+    def call_in_thread(self, function: Callable[..., Reply], *args: Any) -> Deferred[Reply]:
+        """Catalogue work runs off the reactor thread; protocol tests pass no pool and get a
+        direct call."""
+        if self.pool is None:
+            from twisted.internet.defer import maybeDeferred
+
+            return maybeDeferred(function, *args)
+        return deferToThreadPool(self.reactor, self.pool, function, *args)
+
+
+def limits_from(settings: Z3950Settings) -> Limits:
+    return Limits(
+        preferred_message_size=settings.preferred_message_size,
+        exceptional_record_size=settings.exceptional_record_size,
+        max_result_sets=settings.max_result_sets,
+        result_set_max_records=settings.result_set_max_records,
+        max_present=settings.max_present,
+        max_scan_terms=settings.max_scan_terms,
+        legacy_encoding=settings.legacy_encoding,
+        default_sort=settings.default_sort,
+    )
+
+
+class ThreadPoolService(MultiService):
+    """Starts the Z39.50 thread pool with the service tree and stops it after the listeners."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def startService(self) -> None:
+        self.pool.start()
+        super().startService()
+
+    def stopService(self):  # type: ignore[no-untyped-def]
+        deferred = super().stopService()
+        deferred.addBoth(lambda result: (self.pool.stop(), result)[1])
+        return deferred
+
+
+def build_z3950_service(
+    settings: Settings, store: Store, engine: Engine, reactor: Any = None
+) -> tuple[MultiService, list[str]]:
+    """The listeners of `[z3950] listen`, sharing one factory and thread pool."""
+    z3950 = settings.z3950
+    reactor = reactor or default_reactor
+    threads = z3950.threads
+    if getattr(store, "dialect", "") == "sqlite":
+        threads = min(threads, SQLITE_MAX_THREADS)
+    pool = ThreadPool(minthreads=1, maxthreads=threads, name="libgate-z3950")
+    codec.schema()  # compile the ASN.1 module now, not in the first client's Init
+    factory = Z3950Factory(
+        z3950, CatalogueService(store, engine, settings.databases), pool, reactor
+    )
+    service = ThreadPoolService(pool)
+    names = ", ".join(d.name for d in settings.databases)
+    described = []
+    for listen in z3950.listen:
+        StreamServerEndpointService(serverFromString(reactor, listen), factory).setServiceParent(
+            service
+        )
+        described.append(
+            f"Z39.50 on {listen} (databases {names}; Default = {settings.databases[0].name})"
+        )
+    return service, described
