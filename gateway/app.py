@@ -83,10 +83,9 @@ def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[
     if settings.sru.listen:
         from sru.resource import sru_services
 
-        for description, sru_service in sru_services(settings, store, engine):
-            sru_service.setServiceParent(root)
-            if description:
-                listeners.append(description)
+        sru_service, sru_listeners = sru_services(settings, store, engine)
+        sru_service.setServiceParent(root)
+        listeners += sru_listeners
     # --- end SRU ------------------------------------------------------------------------
     # --- Z39.50 for partner libraries ([z3950]) --------------------------------------------
     if settings.z3950.listen:

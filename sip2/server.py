@@ -26,6 +26,7 @@ from twisted.python.threadpool import ThreadPool
 from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Settings
+from gateway.services import ThreadPoolService
 from sip2 import codec
 from sip2.accounts import Accounts
 from sip2.codec import Message
@@ -229,23 +230,6 @@ class Sip2Factory(Factory):
     def call_in_thread(self, function: Callable[..., Message], *args: Any) -> Deferred[Message]:
         """Engine work runs off the reactor thread (protocol tests swap in a direct call)."""
         return deferToThreadPool(self.reactor, self.pool, function, *args)
-
-
-class ThreadPoolService(MultiService):
-    """Starts the engine's thread pool with the service tree and stops it after the listeners."""
-
-    def __init__(self, pool: ThreadPool) -> None:
-        super().__init__()
-        self.pool = pool
-
-    def startService(self) -> None:
-        self.pool.start()
-        super().startService()
-
-    def stopService(self):  # type: ignore[no-untyped-def]
-        deferred = super().stopService()
-        deferred.addBoth(lambda result: (self.pool.stop(), result)[1])
-        return deferred
 
 
 # SQLite serialises writes on the store's one writer connection and answers a read in tens of

@@ -153,6 +153,25 @@ PATRON_STATUS = _f("patron_status", 14)
 LANGUAGE = _f("language", 3, "code")
 SCREEN = _many("AF", "AG")  # screen messages and print lines end every response
 
+
+def _loan_response(command: str, name: str) -> MessageSpec:
+    """Checkout (12) and renew (30) answer with the same layout."""
+    return MessageSpec(
+        command,
+        name,
+        (
+            _f("ok", 1, "flag"),
+            _f("renewal_ok", 1, "flag"),
+            _f("magnetic_media", 1, "flag"),
+            _f("desensitize", 1, "flag"),
+            TD,
+        ),
+        _req("AO", "AA", "AB", "AJ", "AH")
+        + _opt("BT", "CI", "BH", "BV", "CK", "CH", "BK")
+        + SCREEN,
+    )
+
+
 REQUESTS: tuple[MessageSpec, ...] = (
     MessageSpec(
         "93",
@@ -249,20 +268,7 @@ RESPONSES: tuple[MessageSpec, ...] = (
         (PATRON_STATUS, LANGUAGE, TD),
         _req("AO", "AA", "AE") + _opt("BL", "CQ", "BH", "BV") + SCREEN,
     ),
-    MessageSpec(
-        "12",
-        "checkout response",
-        (
-            _f("ok", 1, "flag"),
-            _f("renewal_ok", 1, "flag"),
-            _f("magnetic_media", 1, "flag"),
-            _f("desensitize", 1, "flag"),
-            TD,
-        ),
-        _req("AO", "AA", "AB", "AJ", "AH")
-        + _opt("BT", "CI", "BH", "BV", "CK", "CH", "BK")
-        + SCREEN,
-    ),
+    _loan_response("12", "checkout response"),
     MessageSpec(
         "10",
         "checkin response",
@@ -311,20 +317,7 @@ RESPONSES: tuple[MessageSpec, ...] = (
         + _opt("BG", "BH", "BV", "CK", "AQ", "AP", "CH", "CR", "CS")
         + SCREEN,
     ),
-    MessageSpec(
-        "30",
-        "renew response",
-        (
-            _f("ok", 1, "flag"),
-            _f("renewal_ok", 1, "flag"),
-            _f("magnetic_media", 1, "flag"),
-            _f("desensitize", 1, "flag"),
-            TD,
-        ),
-        _req("AO", "AA", "AB", "AJ", "AH")
-        + _opt("BT", "CI", "BH", "BV", "CK", "CH", "BK")
-        + SCREEN,
-    ),
+    _loan_response("30", "renew response"),
     MessageSpec(
         "66",
         "renew all response",

@@ -11,12 +11,13 @@ import logging
 from collections.abc import Sequence
 
 from twisted.application import strports
-from twisted.application.service import Service
+from twisted.application.service import MultiService
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
+from gateway.services import ThreadPoolService
 from gateway.store import Store
 from sru.records import RecordCache
 from sru.request import Limits
@@ -221,32 +222,19 @@ def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPoo
     return site
 
 
-class ThreadPoolService(Service):
-    """Starts and stops the SRU thread pool with the service tree."""
-
-    def __init__(self, pool: ThreadPool) -> None:
-        self.pool = pool
-
-    def startService(self) -> None:
-        super().startService()
-        self.pool.start()
-
-    def stopService(self) -> None:
-        super().stopService()
-        self.pool.stop()
-
-
-def sru_services(settings: Settings, store: Store, engine: Engine) -> list[tuple[str, Service]]:
-    """(description, service) for the thread pool and each `[sru] listen` endpoint."""
-    if not settings.sru.listen:
-        return []
+def sru_services(
+    settings: Settings, store: Store, engine: Engine
+) -> tuple[MultiService, list[str]]:
+    """The SRU listeners from `[sru] listen`, under their thread pool's service."""
     pool = ThreadPool(minthreads=1, maxthreads=settings.sru.threads, name="sru")
     site = build_site(settings, store, engine, pool)
-    found: list[tuple[str, Service]] = [("", ThreadPoolService(pool))]
+    service = ThreadPoolService(pool)
     paths = ", ".join(f"/{d.name}" for d in settings.databases)
+    described = []
     for endpoint in settings.sru.listen:
-        found.append((f"SRU 1.1/1.2/2.0 on {endpoint} ({paths})", strports.service(endpoint, site)))
-    return found
+        strports.service(endpoint, site).setServiceParent(service)
+        described.append(f"SRU 1.1/1.2/2.0 on {endpoint} ({paths})")
+    return service, described
 
 
 __all__ = ["build_site", "sru_services"]

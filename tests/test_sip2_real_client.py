@@ -11,26 +11,18 @@ follows the spec (the checksum is over the encoded bytes): the locations it send
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import main as libgate
+from tests.serve_support import free_port, running_gateway
 
 Sip2Client = pytest.importorskip("Sip2.sip2", reason="the PyPI sip2 client is a test extra").Sip2
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SINGLE_COPY = "54122100600051"  # SHL000000006 has this one lendable copy
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def self_signed_certificate(home: Path) -> tuple[Path, Path]:
@@ -128,30 +120,9 @@ role = "desk"
         ["patrons", "import", str(FIXTURES / "patrons" / "demo_patrons.csv")],
     ):
         assert libgate(["--config", str(config), *args]) == 0
-    log = (home / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from gateway.cli import main; raise SystemExit(main())"]
-        + ["--config", str(config), "serve"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert process.poll() is None, (home / "serve.log").read_text()
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("libgate serve did not start listening")
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
-    text = (home / "serve.log").read_text(encoding="utf-8")
-    assert "Traceback" not in text, text
+    with running_gateway(config, [port, tls_port]):
+        yield port
+    text = config.with_suffix(".log").read_text(encoding="utf-8")
     for secret in ("kiosk-pw", "desk-pw", "1234", "2345"):
         assert f"CO{secret}" not in text and f"AD{secret}" not in text
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -16,16 +14,11 @@ import pytest
 
 from gateway.cli import main as libgate
 from tests.conftest import FIXTURES
+from tests.serve_support import free_port, running_gateway
 from tests.sru_support import NS, xml
 
 RECORD = "SHL000000005"  # 万历十五年: two circulating copies on the shelf
 COPY = "54122100600041"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -63,28 +56,8 @@ role = "selfcheck"
         ["patrons", "import", str(FIXTURES / "patrons" / "demo_patrons.csv")],
     ):
         assert libgate(["--config", str(config), *args]) == 0
-    log = (home / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        for port in (sip2_port, sru_port):
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert process.poll() is None, (home / "serve.log").read_text("utf-8")
-                    assert time.monotonic() < deadline, "libgate serve did not start listening"
-                    time.sleep(0.1)
+    with running_gateway(config, [sip2_port, sru_port]):
         yield sip2_port, sru_port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def holdings(port: int) -> dict[str, tuple[str, str | None, str | None]]:

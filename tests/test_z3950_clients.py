@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import pytest
 
 from gateway.cli import main as libgate
 from tests.conftest import FIXTURES, REAL
+from tests.serve_support import free_port, running_gateway
 from tests.support import cnmarc, iso
 
 YAZ = shutil.which("yaz-client") and shutil.which("zoomsh")
@@ -32,12 +30,6 @@ pytestmark = pytest.mark.skipif(
 CAT_HISTORY = cnmarc("Z-CAT-ZH", "猫的历史", barcodes=("Z-C1", "Z-C2"), year="2005")
 CAT_NOVEL = cnmarc("Z-CAT-JA", "吾輩は猫である", barcodes=("Z-J1",), year="1905")
 MARC21_FILE = REAL / "cjk" / "marccharset_cjk3.marc"  # MARC 21, MARC-8: 鲁迅与浙东文化
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -75,30 +67,8 @@ idle_timeout = 60
         ["patrons", "import", str(FIXTURES / "patrons" / "demo_patrons.csv")],
     ):
         assert libgate(["--config", str(config), *args]) == 0
-    log = (home / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from gateway.cli import main; raise SystemExit(main())"]
-        + ["--config", str(config), "serve"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert process.poll() is None, (home / "serve.log").read_text()
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("libgate serve did not start listening")
-    yield port, config
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
-    text = (home / "serve.log").read_text(encoding="utf-8")
-    assert "Traceback" not in text, text
+    with running_gateway(config, [port]):
+        yield port, config
 
 
 def yaz(port: int, database: str, *commands: str, negotiate: bool = True) -> str:

@@ -24,6 +24,7 @@ from twisted.python.threadpool import ThreadPool
 
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Z3950Settings
+from gateway.services import ThreadPoolService
 from gateway.store import Store
 from z3950 import ber, codec
 from z3950.messages import CLOSE_PROTOCOL_ERROR, CLOSE_RESOURCES, CLOSE_SYSTEM_PROBLEM, Close
@@ -193,23 +194,6 @@ def limits_from(settings: Z3950Settings) -> Limits:
         legacy_encoding=settings.legacy_encoding,
         default_sort=settings.default_sort,
     )
-
-
-class ThreadPoolService(MultiService):
-    """Starts the Z39.50 thread pool with the service tree and stops it after the listeners."""
-
-    def __init__(self, pool: ThreadPool) -> None:
-        super().__init__()
-        self.pool = pool
-
-    def startService(self) -> None:
-        self.pool.start()
-        super().startService()
-
-    def stopService(self):  # type: ignore[no-untyped-def]
-        deferred = super().stopService()
-        deferred.addBoth(lambda result: (self.pool.stop(), result)[1])
-        return deferred
 
 
 def build_z3950_service(
