@@ -12,8 +12,8 @@ from gateway import __version__
 from gateway.catalogue.indexes import INDEXES
 from gateway.config import DatabaseSettings
 from gateway.cql.mapping import DEFAULT_PREFIXES, INDEX_MAP, LIMIT_MAP, LOCAL_SET
+from gateway.records.schemas import SCHEMAS
 from sru.request import Limits
-from sru.schemas import SCHEMAS
 
 ZEEREX_NS = "http://explain.z3950.org/dtd/2.0/"
 RELATIONS = ("=", "==", "exact", "all", "any", "adj", "<", "<=", ">", ">=", "<>", "within")

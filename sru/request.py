@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from gateway.cql import ast
+from gateway.records.schemas import RecordSchema, find_schema
 from sru.diagnostics import Diagnostic, SruError
-from sru.schemas import RecordSchema, find_schema
 from sru.versions import HIGHEST, Version, negotiate
 
 EXPLAIN = "explain"

@@ -17,13 +17,13 @@ from twisted.web import resource, server
 
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
+from gateway.records.schemas import SCHEMAS
+from gateway.records.xml import RecordCache
 from gateway.services import ThreadPoolService
 from gateway.store import Store
-from sru.records import RecordCache
 from sru.request import Limits
 from sru.response import diagnostic_response, serialize
 from sru.resultsets import ResultSetStore
-from sru.schemas import SCHEMAS
 from sru.service import Reply, SruService
 from sru.versions import HIGHEST
 

@@ -5,12 +5,12 @@ sruResponse.xsd and scan.xsd). No I/O: elements in, bytes out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lxml import etree
 
+from gateway.records.xml import xml_safe
 from sru.diagnostics import Diagnostic
 from sru.versions import Version
 
@@ -61,15 +61,6 @@ def diagnostic_element(version: Version, diagnostic: Diagnostic) -> etree._Eleme
     if diagnostic.text:
         etree.SubElement(element, f"{{{ns}}}message").text = _clean(diagnostic.text)
     return element
-
-
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_safe(text: str) -> str:
-    """Text XML 1.0 can carry: most C0 controls removed (catalogue data and requests can hold
-    them; lxml refuses them)."""
-    return _XML_ILLEGAL.sub("", text) if _XML_ILLEGAL.search(text) else text
 
 
 _clean = xml_safe

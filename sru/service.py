@@ -24,8 +24,9 @@ from gateway.cql.lexer import CQLSyntaxError
 from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES, LIMIT_MAP, LOCAL_SET
 from gateway.cql.parser import parse
 from gateway.cql.to_query import to_query
+from gateway.records import xml as records
 from gateway.store import Store
-from sru import records, response
+from sru import response
 from sru.diagnostics import Diagnostic, SruError, from_query_error, from_syntax_error
 from sru.explain import zeerex
 from sru.request import (

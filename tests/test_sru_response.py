@@ -13,7 +13,8 @@ from gateway.catalogue.query import Query, Term
 from gateway.catalogue.repository import RetrievedRecord
 from gateway.circulation.engine import CopyAvailability, TitleAvailability
 from gateway.config import Settings
-from sru import records
+from gateway.records import xml as records
+from gateway.records.schemas import SCHEMAS
 from sru.diagnostics import Diagnostic
 from sru.explain import zeerex
 from sru.request import Limits
@@ -28,7 +29,6 @@ from sru.response import (
     surrogate,
 )
 from sru.resultsets import ResultSetStore
-from sru.schemas import SCHEMAS
 from sru.versions import V1_1, V1_2, V2_0
 from tests.conftest import FIXTURES
 from tests.sru_support import NS, xml

@@ -23,12 +23,12 @@ from lxml import etree
 from gateway.catalogue.model import BibRecord
 from gateway.catalogue.repository import RetrievedRecord
 from gateway.circulation.engine import TitleAvailability
+from gateway.records import xml as record_xml
+from gateway.records.schemas import find_schema
 from marc.export import stored_record
 from marc.marc21_to_unimarc import convert
 from marc.record import MarcRecord
 from marc.writer import canonical, to_iso2709
-from sru import records as sru_records
-from sru.schemas import find_schema
 from z3950 import codec, oids
 from z3950.diagnostics import Diagnostic, Z3950Error
 from z3950.messages import RetrievalRecord
@@ -98,7 +98,7 @@ def build(
         return RetrievalRecord(oids.SUTRS, asn1=codec.general_string(text))
     schema = find_schema(spec.element_set)
     assert schema is not None
-    element = sru_records.build(schema, record, availability)
+    element = record_xml.build(schema, record, availability)
     return RetrievalRecord(spec.syntax, octets=etree.tostring(element, encoding="utf-8"))
 
 

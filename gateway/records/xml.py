@@ -7,6 +7,7 @@ circulation engine, read at request time: a checkout made a moment ago shows.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,10 +17,9 @@ from lxml import etree
 from gateway.catalogue.model import BibRecord
 from gateway.catalogue.repository import RetrievedRecord
 from gateway.circulation.engine import TitleAvailability
+from gateway.records.schemas import DC_ELEMENTS_NS, DC_RECORD_NS, HOLDINGS_NS, RecordSchema
 from marc.export import stored_record
 from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element
-from sru.response import xml_safe
-from sru.schemas import DC_ELEMENTS_NS, DC_RECORD_NS, HOLDINGS_NS, RecordSchema
 
 Builder = Callable[[RetrievedRecord, TitleAvailability | None], etree._Element]
 
@@ -34,6 +34,15 @@ def marcxml(record: RetrievedRecord, availability: TitleAvailability | None) -> 
 
 def marcxchange(record: RetrievedRecord, availability: TitleAvailability | None) -> etree._Element:
     return _marc(record, MARCXCHANGE_NS)
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text XML 1.0 can carry: most C0 controls removed (catalogue data and requests can hold
+    them; lxml refuses them)."""
+    return _XML_ILLEGAL.sub("", text) if _XML_ILLEGAL.search(text) else text
 
 
 _text = xml_safe
