@@ -492,7 +492,7 @@ def prepare(url: str, work: Path, terminals: int, per_terminal: int, log_level: 
     config = work / "libgate.toml"
     config.write_text(
         f'[storage]\nurl = "{url}"\n[service]\nlog_level = "{log_level}"\n'
-        "[sru]\nlisten = []\n"  # SIP2 only: no other listener to collide with
+        "[sru]\nlisten = []\n[z3950]\nlisten = []\n"  # SIP2 only: no other listener to collide with
         f'[sip2]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\n{accounts}',
         encoding="utf-8",
     )

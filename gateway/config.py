@@ -440,8 +440,9 @@ class Z3950Settings:
     max_request_bytes: int = 65536  # an incoming APDU longer than this is a protocol error
     max_present: int = 1000  # records in one Present or piggy-backed Search response
     max_scan_terms: int = 100  # terms in one Scan response
-    # Order of hits without a Sort: relevance (ranked) or record (catalogue order, as Zebra).
-    default_sort: str = "relevance"
+    # Order of hits when no term asks for ranking (Bib-1 relation 102) and no Sort was done:
+    # record (catalogue order, as Zebra and the Bib-1 semantics) or relevance (always rank).
+    default_sort: str = "record"
     legacy_encoding: str = "gb18030"  # terms that are not UTF-8 are read as this
     threads: int = 4  # searches and record building run in this many threads
 

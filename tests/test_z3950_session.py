@@ -182,13 +182,31 @@ def test_only_init_or_close_before_init(catalogue: Store) -> None:
 def test_search_attributes_mean_what_cql_means(
     catalogue: Store, rpn: tuple[str, Any], database: str, cql: str, count: int
 ) -> None:
-    session = new_session(catalogue)
+    # Both ranked, so the order must agree too (unranked order has its own test below).
+    session = new_session(catalogue, Limits(default_sort="relevance"))
     name, value = ask(session, z.search(rpn, database=database))
     assert name == "searchResponse"
     assert value["searchStatus"] is True, value
     total, expected = search_ids(catalogue, cql_to_query(cql), database, limit=100)
     assert value["resultCount"] == total == count
     assert session.result_sets["default"].record_pks == tuple(expected)
+
+
+def test_hits_are_ranked_only_when_a_term_asks_with_relation_102(catalogue: Store) -> None:
+    session = new_session(catalogue)  # the default: catalogue order unless 102 is sent
+    ask(session, z.search(z.term("中国 历史", use=4, structure=105), database="main"))
+    unranked = session.result_sets["default"].record_pks
+    _total, in_record_order = search_ids(
+        catalogue, cql_to_query('dc.title any "中国 历史" sortBy local.record'), "main", limit=100
+    )
+    assert unranked == tuple(in_record_order)
+    ask(session, z.search(z.term("中国 历史", use=4, structure=105, relation=102), database="main"))
+    ranked = session.result_sets["default"].record_pks
+    _total, by_relevance = search_ids(
+        catalogue, cql_to_query('dc.title any "中国 历史"'), "main", limit=100
+    )
+    assert ranked == tuple(by_relevance)
+    assert sorted(ranked) == sorted(unranked)
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ from z3950.messages import (
 
 TermDecoder = Callable[[bytes], str]
 BOOLEANS = {"and": "and", "or": "or", "and-not": "not"}
+RELEVANCE = 102  # Bib-1 relation attribute value
 
 
 def attribute_values(
@@ -198,6 +199,22 @@ def translate(query: RpnQuery | OtherQuery, decode: TermDecoder) -> Query:
     return Query(_node(query.root, query.attribute_set, decode))
 
 
+def asks_for_relevance(query: RpnQuery | OtherQuery) -> bool:
+    """Bib-1 asks for ranking with relation 102 (relevance) on a term; without it a target
+    answers in its own order (Zebra: catalogue order)."""
+    if isinstance(query, OtherQuery):
+        return False
+    pending: list[RpnNode] = [query.root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, AttributesPlusTerm):
+            if any(a.type == 2 and a.value == RELEVANCE for a in node.attributes):
+                return True
+        elif isinstance(node, RpnOperation):
+            pending += [node.left, node.right]
+    return False
+
+
 def _node(node: RpnNode, attribute_set: str, decode: TermDecoder) -> Node:
     if isinstance(node, AttributesPlusTerm):
         return translate_term(node, attribute_set, decode)
@@ -214,4 +231,11 @@ def _node(node: RpnNode, attribute_set: str, decode: TermDecoder) -> Node:
     )
 
 
-__all__ = ["attribute_values", "term_text", "translate", "translate_term", "use_index"]
+__all__ = [
+    "asks_for_relevance",
+    "attribute_values",
+    "term_text",
+    "translate",
+    "translate_term",
+    "use_index",
+]

@@ -81,7 +81,7 @@ class Limits:
     max_present: int = 1000  # records in one Present (or piggy-backed Search)
     max_scan_terms: int = 100
     legacy_encoding: str = "gb18030"
-    default_sort: str = "relevance"  # or "record": catalogue order, as Zebra (cheaper)
+    default_sort: str = "record"  # unranked unless a term asks (relation 102), as Zebra
 
 
 @dataclass(frozen=True)
@@ -268,7 +268,7 @@ class Session:
             raise Z3950Error(21, name)
         database = self.service.database(request.database_names)
         query = rpn.translate(request.query, self.decode_term)
-        if self.limits.default_sort != "relevance":
+        if self.limits.default_sort != "relevance" and not rpn.asks_for_relevance(request.query):
             query = replace(query, sort=(SortKey(self.limits.default_sort),))
         self.result_sets.pop(name, None)  # a failed search must not leave the old set behind
         if len(self.result_sets) >= self.limits.max_result_sets:

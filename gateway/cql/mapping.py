@@ -77,6 +77,7 @@ SORT_MAP: dict[tuple[str, str], str] = {
     (LOCAL_SET, "year"): "date",
     (LOCAL_SET, "date"): "date",
     (LOCAL_SET, "relevance"): "relevance",
+    (LOCAL_SET, "record"): "record",  # catalogue order: unranked, the cheapest
     (CQL_SET, "relevance"): "relevance",
     (DC_SET, "title"): "title",
     (DC_SET, "creator"): "author",
