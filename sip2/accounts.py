@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
-from gateway.circulation.pins import check_pin
+from gateway.circulation.pins import check_pin, hash_pin
 from gateway.config import Sip2Account, Sip2Settings
 
 HASHED_PREFIX = "scrypt$"
@@ -36,12 +36,14 @@ class Accounts:
     def __init__(self, settings: Sip2Settings) -> None:
         self.by_login = {account.login: account for account in settings.accounts}
         self.settings = settings
+        # An unknown login is checked against a real hash, so it costs what a known one
+        # costs: the time of a refusal does not tell which logins exist.
+        self._decoy = hash_pin("no account has this password")
 
     def authenticate(self, login: str, password: str, peer_host: str) -> Sip2Account | None:
         account = self.by_login.get(login)
         if account is None:
-            # Spend the same effort as a real check, so a login's existence does not show.
-            password_matches(password, "plain-text-that-never-matches\x00")
+            password_matches(password, self._decoy)
             return None
         if not password_matches(password, account.password):
             return None

@@ -114,7 +114,12 @@ def _read_fixed(spec: MessageSpec, text: str, message: Message) -> int:
             # No date here (65 from the PyPI client): leave it empty, read on from here.
             message.fixed[fixed.name] = ""
             continue
-        if len(chunk) < fixed.width and _FIELD_ID.match(chunk):
+        unlike = fixed.pattern is not None and re.fullmatch(fixed.pattern, chunk) is None
+        if "|" in chunk or (
+            (len(chunk) < fixed.width or unlike) and _FIELD_ID.match(chunk) is not None
+        ):
+            # A fixed field cannot hold `|`: it is missing and the variable fields start here
+            # (63 without its summary, 37 without its currency).
             message.fixed[fixed.name] = ""
             continue
         message.fixed[fixed.name] = chunk

@@ -88,6 +88,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "session_ended": ("再见。", "Goodbye."),
     "blocked": ("读者证已停用，请到服务台咨询。", "Your card is blocked; please ask at the desk."),
     "enabled": ("读者证已恢复使用。", "The card is enabled again."),
+    "enable_at_desk": (
+        "读者证的停用只能在服务台解除。",
+        "A blocked card can only be enabled again at the service desk.",
+    ),
+    "held_copy_to_desk": (
+        "该书已被预约，请将书送至服务台。",
+        "This book is reserved; please take it to the service desk.",
+    ),
     "properties_saved": ("已更新。", "Updated."),
     "item_unknown": ("条码不是本馆馆藏。", "Not one of our copies."),
     "fees_owed": ("您有未缴费用 {amount}。", "You owe {amount}."),
@@ -162,8 +170,8 @@ class Handlers:
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> tuple[bool | None, str | None]:
         """(verified, screen message). verified None: no PIN sent or PINs not checked here."""
-        if not message.has("AD") or not account.verify_patron_pin:
-            return None, None
+        if not message.get("AD") or not account.verify_patron_pin:
+            return None, None  # no PIN (kiosks send an empty AD when they ask for none)
         reader = message.get("AA")
         wait = self.pins.wait_seconds(reader, terminal)
         if wait > 0:
@@ -199,8 +207,9 @@ class Handlers:
         language: str,
         terminal: str,
         summary: PatronSummary | None,
+        pin: tuple[bool | None, str | None] | None = None,
     ) -> tuple[dict[str, str], dict[str, str | list[str] | None]]:
-        verified, pin_message = self._check_pin(account, message, language, terminal)
+        verified, pin_message = pin or self._check_pin(account, message, language, terminal)
         screen: list[str] = []
         if summary is None:
             screen.append(text("patron_unknown", language))
@@ -253,12 +262,19 @@ class Handlers:
     def patron_enable(
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> Message:
+        """25 lifts a block. Only a desk terminal may, and a PIN sent must be right: a kiosk
+        must not undo a block the library set (a lost card, a reader sent to the desk)."""
         reader = message.get("AA")
-        outcome = self.engine.enable_patron(reader, channel=self._channel(account))
+        pin = self._check_pin(account, message, language, terminal)
+        screen: list[str] = []
+        if pin[0] is False:
+            pass  # the PIN's own message says why
+        elif account.role != "desk":
+            screen.append(text("enable_at_desk", language))
+        elif self.engine.enable_patron(reader, channel=self._channel(account)).ok:
+            screen.append(text("enabled", language))
         summary = self.engine.patron_summary(reader)
-        fixed, fields = self._patron_fields(account, message, language, terminal, summary)
-        if outcome.ok:
-            fields["AF"] = [text("enabled", language), *fields["AF"]]  # type: ignore[misc]
+        fixed, fields = self._patron_fields(account, message, language, terminal, summary, pin)
         return codec.build(
             "26",
             fixed,
@@ -267,7 +283,7 @@ class Handlers:
             AE=fields["AE"],
             BL=fields["BL"],
             CQ=fields["CQ"],
-            AF=fields["AF"],
+            AF=screen + list(fields["AF"] or []),
         )
 
     # --- patron information (63 → 64) ------------------------------------------------------
@@ -474,9 +490,14 @@ class Handlers:
                     fields["CY"] = outcome.trapped_for.barcode
                     fields["DA"] = outcome.trapped_for.name
         elif "not_on_loan" in codes:
-            # Nothing to return: the copy is in the library already; say so, do not alarm.
+            # Nothing to return: the copy is in the library already. If it is kept for a hold
+            # or its title has a queue, it must still go to the desk, not back to the shelf.
             ok, resensitize = True, True
             screen = reasons_text(outcome.reasons, language)
+            item = self.engine.item_info(message.get("AB"))
+            if item is not None and (item.circulation == "on_hold_shelf" or item.hold_queue):
+                alert = True
+                screen.append(text("held_copy_to_desk", language))
         else:
             # R7 at a self-check machine (and unknown barcodes): refuse, alert, send to desk.
             alert = True
@@ -685,7 +706,7 @@ class Handlers:
             outcome = self.engine.pay_fee(
                 message.get("AA"),
                 amount,
-                fee_id=int(fee_id) if fee_id.isdigit() else None,
+                fee_id=int(fee_id) if _is_number(fee_id) else None,
                 payment_type=PAYMENT_TYPES.get(message.fixed.get("payment_type", ""), "other"),
                 transaction_id=message.get("BK"),
                 channel=self._channel(account),
@@ -713,12 +734,16 @@ class Handlers:
         )
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits of a sane length (`"²".isdigit()` is true, and int() refuses it)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
 def _range(start: str, end: str) -> tuple[int, int]:
     """BP/BQ → a 1-based inclusive range; absent or nonsense → the first DEFAULT_LIST_LENGTH."""
-    first = int(start) if start.strip().isdigit() and int(start) > 0 else 1
-    last = (
-        int(end) if end.strip().isdigit() and int(end) >= first else first + DEFAULT_LIST_LENGTH - 1
-    )
+    start, end = start.strip(), end.strip()
+    first = int(start) if _is_number(start) and int(start) > 0 else 1
+    last = int(end) if _is_number(end) and int(end) >= first else first + DEFAULT_LIST_LENGTH - 1
     return first, min(last, first + DEFAULT_LIST_LENGTH * 20 - 1)
 
 

@@ -58,6 +58,8 @@ class PinGuard:
                 (("terminal", terminal), self.threshold * TERMINAL_FACTOR),
             ):
                 entry = self._entries.setdefault(key, _Failures())
+                if moment - entry.last > self.max_backoff:
+                    entry.count = 0  # failures long ago are forgiven: a window, not a lifetime
                 entry.count += 1
                 entry.last = moment
                 if entry.count >= threshold:

@@ -25,15 +25,14 @@ from twisted.python.threadpool import ThreadPool
 
 from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
-from gateway.config import Settings, Sip2Settings
+from gateway.config import Settings, Sip2Account, Sip2Settings
 from gateway.services import ThreadPoolService
-from sip2 import codec
 from sip2.accounts import Accounts
 from sip2.codec import Message
 from sip2.framing import Framer
 from sip2.handlers import Handlers
 from sip2.pin_guard import PinGuard
-from sip2.session import Dispatch, Reply, Session
+from sip2.session import Authenticate, Dispatch, Reply, Session
 
 log = logging.getLogger("libgate.sip2")
 PARTIAL_FRAME_SECONDS = 30  # a started frame must end within this (slowloris)
@@ -121,10 +120,10 @@ class Sip2Protocol(Protocol):
         if self.closing or self.framer is None:
             return
         frames = self.framer.feed(data)
-        if frames:
-            settings = self.factory.settings
-            logged_in = self.session is not None and self.session.account is not None
-            self._arm(settings.idle_timeout if logged_in else settings.login_timeout, "idle")
+        if frames and self.session is not None and self.session.account is not None:
+            # Only a logged-in terminal's messages keep it connected; before login the one
+            # login timer armed at connect runs out whatever arrives.
+            self._arm(self.factory.settings.idle_timeout, "idle")
         self.queue.extend(frames)
         if self.framer.pending and (self.partial_timer is None or not self.partial_timer.active()):
             self.partial_timer = self.factory.reactor.callLater(
@@ -147,14 +146,23 @@ class Sip2Protocol(Protocol):
             started = time.perf_counter()
             step = self.session.receive(frame)
             if isinstance(step, Reply):
-                self.transport.write(step.data)  # type: ignore[union-attr]
-                self._log(step.command, step.outcome, started)
-                if step.close:
-                    self._close()
-                if self.session.account is not None and step.command == "93":
-                    self._arm(self.factory.settings.idle_timeout, "idle")
+                self._send(step, started)
                 continue
             self.busy = True
+            if isinstance(step, Authenticate):
+                deferred = self.factory.call_in_thread(
+                    self.factory.accounts.authenticate,
+                    step.message.get("CN"),
+                    step.message.get("CO"),
+                    self.peer,
+                )
+                deferred.addCallbacks(
+                    self._authenticated,
+                    self._login_failed,
+                    callbackArgs=(step, started),
+                    errbackArgs=(step, started),
+                )
+                return
             terminal = f"{step.account.login}@{self.peer}"
             deferred = self.factory.call_in_thread(
                 self.factory.handlers.handle, step.account, step.message, terminal
@@ -166,6 +174,29 @@ class Sip2Protocol(Protocol):
                 errbackArgs=(step, started),
             )
             return
+
+    def _send(self, reply: Reply, started: float) -> None:
+        assert self.session is not None
+        self.transport.write(reply.data)  # type: ignore[union-attr]
+        self._log(reply.command, reply.outcome, started)
+        if reply.close:
+            self._close()
+        elif reply.command == "93" and self.session.account is not None:
+            self._arm(self.factory.settings.idle_timeout, "idle")
+
+    def _authenticated(
+        self, account: Sip2Account | None, step: Authenticate, started: float
+    ) -> None:
+        assert self.session is not None
+        self.busy = False
+        if self.closing:
+            return
+        self._send(self.session.logged_in(step, account), started)
+        self._next()
+
+    def _login_failed(self, failure: Failure, step: Authenticate, started: float) -> None:
+        log.error("sip2 peer=%s login check failed: %s", self.peer, failure.getTraceback())
+        self._authenticated(None, step, started)
 
     def _answered(self, response: Message, step: Dispatch, started: float) -> None:
         assert self.session is not None
@@ -188,7 +219,8 @@ class Sip2Protocol(Protocol):
         self.busy = False
         if self.closing:
             return
-        self.transport.write(codec.REQUEST_SC_RESEND + b"\r")  # type: ignore[union-attr]
+        assert self.session is not None
+        self.transport.write(self.session.failed(step))  # type: ignore[union-attr]
         self._log(step.message.command, "error", started)
         self._next()
 

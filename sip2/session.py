@@ -37,8 +37,20 @@ class Reply:
 
 @dataclass(frozen=True)
 class Dispatch:
+    """A request for the handlers (engine work, in the thread pool)."""
+
     message: Message
     account: Sip2Account
+    error_detection: bool
+    frame: bytes  # as received, to recognise a retransmission
+
+
+@dataclass(frozen=True)
+class Authenticate:
+    """A 93: its password check (scrypt for hashed passwords) runs in the thread pool, then
+    `Session.logged_in` answers."""
+
+    message: Message
     error_detection: bool
 
 
@@ -60,66 +72,70 @@ class Session:
         self.library_name = library_name
         self.account: Sip2Account | None = None
         self.bad_logins = 0
-        self.last_response: bytes | None = None
-        self._last_key: tuple[int | None, bytes] | None = None
+        self.last_response: bytes | None = None  # for 97
+        self._last_exchange: tuple[bytes, bytes] | None = None  # (request frame, response)
 
     # --- what the adapter calls ----------------------------------------------------------
 
-    def receive(self, frame: bytes) -> Reply | Dispatch:
+    def receive(self, frame: bytes) -> Reply | Dispatch | Authenticate:
         if frame == OVERSIZE:
-            return Reply(codec.REQUEST_SC_RESEND + self._terminator, "??", "oversize")
+            return self._resend_request("??", "oversize")
         encoding = self.account.encoding if self.account else PRE_LOGIN_ENCODING
         try:
             received = codec.parse(frame, encoding)
         except FrameError:
-            return Reply(codec.REQUEST_SC_RESEND + self._terminator, "??", "unreadable")
+            return self._resend_request("??", "unreadable")
         message = received.message
         mode = self.account.error_detection if self.account else "auto"
         if mode != "off" and received.checksum_ok is False:
-            return Reply(
-                codec.REQUEST_SC_RESEND + self._terminator, message.command, "bad-checksum"
-            )
+            return self._resend_request(message.command, "bad-checksum")
         if mode == "required" and received.checksum_ok is None:
-            return Reply(codec.REQUEST_SC_RESEND + self._terminator, message.command, "no-checksum")
+            return self._resend_request(message.command, "no-checksum")
         use_checksum = mode != "off" and received.checksum_ok is True
         if message.command == "97":
             if self.last_response is None:
-                return Reply(codec.REQUEST_SC_RESEND + self._terminator, "97", "nothing-to-resend")
+                return self._resend_request("97", "nothing-to-resend")
             return Reply(self.last_response, "97", "resend")
-        key = (message.sequence, frame[-4:]) if use_checksum else None
         if (
-            key is not None
-            and key == self._last_key
+            use_checksum
             and message.command in STATEFUL
-            and self.last_response is not None
+            and self._last_exchange is not None
+            and self._last_exchange[0] == frame
         ):
-            return Reply(self.last_response, message.command, "replay")
+            # The very same bytes again (same AY and AZ): the SC missed our answer.
+            return Reply(self._last_exchange[1], message.command, "replay")
         if message.command == "93":
-            return self._login(message, use_checksum)
+            return Authenticate(message, use_checksum)
         if message.command == "99":
             account = self.account or self.accounts.status_before_login(self.peer_host)
             if account is not None:
                 response = self.status_response(account)
                 return Reply(self._remember(response, message, use_checksum, account), "99", "ok")
         if self.account is None:
-            return self._strike(message.command, "not-logged-in")
+            return self._resend_request(message.command, "not-logged-in")
         if message.command not in SUPPORTED_MESSAGES_ORDER or message.command in ("93", "97"):
-            return Reply(
-                codec.REQUEST_SC_RESEND + self._terminator, message.command, "not-a-request"
-            )
-        self._last_key = key
-        return Dispatch(message, self.account, use_checksum)
+            return self._resend_request(message.command, "not-a-request")
+        return Dispatch(message, self.account, use_checksum, frame)
 
     def respond(self, dispatch: Dispatch, response: Message) -> bytes:
-        """Encode a handler's response to a dispatched request, and remember it for 97."""
-        return self._remember(
+        """Encode a handler's response to a dispatched request, and remember the pair, so an
+        identical retransmission gets this answer and no second transaction."""
+        data = self._remember(
             response, dispatch.message, dispatch.error_detection, dispatch.account
         )
+        self._last_exchange = (dispatch.frame, data)
+        return data
+
+    def failed(self, dispatch: Dispatch) -> bytes:
+        """A handler failed (our bug, the database gone): ask the SC to send it again; the
+        retransmission must be carried out, not answered from memory."""
+        return self._resend_request(dispatch.message.command, "error").data
 
     # --- login and status ----------------------------------------------------------------
 
-    def _login(self, message: Message, use_checksum: bool) -> Reply:
-        account = self.accounts.authenticate(message.get("CN"), message.get("CO"), self.peer_host)
+    def logged_in(self, step: Authenticate, account: Sip2Account | None) -> Reply:
+        """The outcome of a 93, whose password check ran off the reactor thread."""
+        message, use_checksum = step.message, step.error_detection
         if account is None:
             self.account = None  # a failed login on a logged-in connection logs it out
             self.bad_logins += 1
@@ -132,11 +148,17 @@ class Session:
         data = self._remember(codec.build("94", {"ok": "1"}), message, use_checksum, account)
         return Reply(data, "93", "ok")
 
-    def _strike(self, command: str, outcome: str) -> Reply:
-        """A request before a good login counts like a bad login: three and we close."""
+    def _resend_request(self, command: str, outcome: str) -> Reply:
+        """96. Before a good login it counts like a bad login: a client that never logs in
+        cannot hold a connection by sending junk."""
+        data = codec.REQUEST_SC_RESEND + self._terminator
+        self.last_response = data
+        self._last_exchange = None
+        if self.account is not None:
+            return Reply(data, command, outcome)
         self.bad_logins += 1
         close = self.bad_logins >= self.settings.max_bad_logins
-        return Reply(codec.REQUEST_SC_RESEND + self._terminator, command, outcome, close=close)
+        return Reply(data, command, outcome, close=close)
 
     def status_response(self, account: Sip2Account) -> Message:
         return codec.build(
@@ -178,6 +200,7 @@ class Session:
             terminator=terminator,
         )
         self.last_response = data
+        self._last_exchange = None  # only the exchange just before may be replayed
         return data
 
 

@@ -24,6 +24,7 @@ class Fixed:
     name: str
     width: int
     kind: str = "text"
+    pattern: str | None = None  # what a present value looks like (to notice a missing one)
 
     @property
     def fill(self) -> str:
@@ -132,8 +133,8 @@ FIELD_NAMES: dict[str, str] = {
 SECRET_FIELDS = frozenset({"AC", "AD", "CO"})
 
 
-def _f(name: str, width: int, kind: str = "text") -> Fixed:
-    return Fixed(name, width, kind)
+def _f(name: str, width: int, kind: str = "text", pattern: str | None = None) -> Fixed:
+    return Fixed(name, width, kind, pattern)
 
 
 def _req(*codes: str) -> tuple[Var, ...]:
@@ -236,7 +237,7 @@ REQUESTS: tuple[MessageSpec, ...] = (
     MessageSpec(
         "37",
         "fee paid",
-        (TD, _f("fee_type", 2, "code"), _f("payment_type", 2, "code"), _f("currency_type", 3)),
+        (TD, _f("fee_type", 2, "code"), _f("payment_type", 2, "code"), _f("currency_type", 3, pattern=r"[A-Z]{3}|\s{3}")),
         _req("BV", "AO", "AA") + _opt("AC", "AD", "CG", "BK"),
     ),
     MessageSpec("19", "item status update", (TD,), _req("AO", "AB") + _opt("AC") + _req("CH")),

@@ -13,7 +13,7 @@ from sip2.accounts import Accounts
 from sip2.codec import Message
 from sip2.handlers import Handlers
 from sip2.pin_guard import PinGuard
-from sip2.session import Reply, Session
+from sip2.session import Authenticate, Reply, Session
 
 NOW = "20260302    090000"
 
@@ -56,6 +56,12 @@ class Terminal:
 
     def send_raw(self, frame: bytes) -> bytes:
         step = self.session.receive(frame)
+        if isinstance(step, Authenticate):
+            message = step.message
+            account = self.session.accounts.authenticate(
+                message.get("CN"), message.get("CO"), self.session.peer_host
+            )
+            step = self.session.logged_in(step, account)
         if isinstance(step, Reply):
             self.closed = self.closed or step.close
             return step.data

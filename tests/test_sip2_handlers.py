@@ -154,7 +154,7 @@ def test_pin_checks_are_explicit_and_back_off_per_reader(kiosk: Terminal, librar
     assert kiosk.checkout("A", "W1", AD="bad").fixed["ok"] == "0"
 
 
-def test_block_patron_and_patron_enable(kiosk: Terminal) -> None:
+def test_block_patron_and_patron_enable(kiosk: Terminal, desk: Terminal) -> None:
     blocked = kiosk.send(
         "01",
         {"card_retained": "N", "transaction_date": NOW},
@@ -165,10 +165,57 @@ def test_block_patron_and_patron_enable(kiosk: Terminal) -> None:
     )
     assert blocked.command == "24" and blocked.fixed["patron_status"][0] == "Y"
     assert kiosk.checkout("B", "O1").fixed["ok"] == "0"
-    enabled = kiosk.send("25", {"transaction_date": NOW}, AO="MAIN", AA="B")
+    # A kiosk cannot lift a block (the library may have set it); the desk can.
+    refused = kiosk.send("25", {"transaction_date": NOW}, AO="MAIN", AA="B")
+    assert refused.command == "26" and refused.fixed["patron_status"][0] == "Y"
+    assert "服务台" in screen(refused)
+    enabled = desk.send("25", {"transaction_date": NOW}, AO="MAIN", AA="B")
     assert enabled.command == "26" and enabled.fixed["patron_status"][0] == " "
     assert enabled.get("AE") == "乙" and enabled.get("BL") == "Y"
     assert kiosk.checkout("B", "O1").fixed["ok"] == "1"
+
+
+def test_patron_enable_with_a_wrong_pin_changes_nothing(desk: Terminal) -> None:
+    desk.send("01", {"card_retained": "N", "transaction_date": NOW}, AO="MAIN", AL="x", AA="A")
+    wrong = desk.send("25", {"transaction_date": NOW}, AO="MAIN", AA="A", AD="9999")
+    assert wrong.fixed["patron_status"][0] == "Y" and wrong.get("CQ") == "N"
+    right = desk.send("25", {"transaction_date": NOW}, AO="MAIN", AA="A", AD="0000")
+    assert right.fixed["patron_status"][0] == " " and right.get("CQ") == "Y"
+
+
+def test_an_empty_pin_field_is_no_pin(kiosk: Terminal) -> None:
+    for _ in range(4):
+        assert kiosk.patron_status("A", AD="").get("CQ") == "N"
+    assert kiosk.checkout("A", "O1", AD="").fixed["ok"] == "1"  # not a wrong PIN
+    assert kiosk.patron_status("A", AD="0000").get("CQ") == "Y"  # and no back-off
+
+
+def test_a_held_copy_not_on_loan_returned_at_the_kiosk_goes_to_the_desk(
+    kiosk: Terminal, desk: Terminal
+) -> None:
+    kiosk.checkout("A", "O1")
+    kiosk.hold("+", "B", AB="O1")
+    desk.checkin("O1")  # trapped for B, on the hold shelf
+    again = kiosk.checkin("O1")  # someone drops it in the kiosk's return slot
+    assert again.fixed["ok"] == "1" and again.fixed["alert"] == "Y"
+    assert "服务台" in screen(again)
+
+
+def test_hostile_numbers_are_refused_at_once(kiosk: Terminal, library) -> None:  # type: ignore[no-untyped-def]
+    engine, _clock = library
+    engine.add_fee("A", 100)
+    fixed = {
+        "transaction_date": NOW,
+        "fee_type": "01",
+        "payment_type": "00",
+        "currency_type": "CNY",
+    }
+    huge = kiosk.send("37", fixed, BV="1E+999990", AO="MAIN", AA="A", BK="h1")
+    assert huge.command == "38" and huge.fixed["payment_accepted"] == "N"
+    odd = kiosk.send("37", fixed, BV="1.00", AO="MAIN", AA="A", CG="²", BK="h2")
+    assert odd.command == "38"
+    ranged = kiosk.patron_information("A", summary="  Y       ", BP="²", BQ="9" * 40)
+    assert ranged.command == "64"
 
 
 def test_fee_paid_is_idempotent_by_transaction_id(kiosk: Terminal, library) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,9 @@ from decimal import Decimal, InvalidOperation
 
 # ISO 4217 exponents other than the usual 2 (yuan and fen), for currencies seen here.
 MINOR_DIGITS = {"JPY": 0, "KRW": 0}
+# Input bounds: `1E+999990` must be refused at once, not expanded (seconds of CPU, then a crash).
+MAX_AMOUNT_TEXT = 24
+MAX_AMOUNT_DIGITS = 12  # powers of ten: a trillion yuan is not a library fee
 
 
 def exponent(currency: str) -> int:
@@ -28,11 +31,13 @@ def format_money(amount: int, currency: str) -> str:
 
 def parse_amount(text: str, currency: str) -> int:
     """`12.5` yuan → `1250` fen. Raises ValueError for text that is not an exact amount."""
+    if len(text.strip()) > MAX_AMOUNT_TEXT:
+        raise ValueError(f"{text[:MAX_AMOUNT_TEXT]!r}… is not an amount")
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
         raise ValueError(f"{text!r} is not an amount") from None
-    if not value.is_finite():
+    if not value.is_finite() or value.adjusted() > MAX_AMOUNT_DIGITS:
         raise ValueError(f"{text!r} is not an amount")
     minor = value.scaleb(exponent(currency))
     if minor != minor.to_integral_value():
