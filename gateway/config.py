@@ -186,6 +186,7 @@ class CirculationSettings:
     language: str = "zh"  # default language of reasons and notices: zh | en
     currency: str = "CNY"  # ISO 4217 code of new fees; amounts are minor units (fen)
     fee_limit: int = 0  # fen: owing this much or more refuses checkout; 0 = no limit
+    overdue_limit: int = 0  # this many overdue loans or more refuses checkout; 0 = no limit
 
     def validate(self, where: str) -> None:
         words = (self.on_shelf_status, self.on_loan_status, self.on_hold_shelf_status)
@@ -198,6 +199,8 @@ class CirculationSettings:
             raise ConfigError(f"{where}.currency: {self.currency!r} is not an ISO 4217 code")
         if self.fee_limit < 0:
             raise ConfigError(f"{where}.fee_limit: must be 0 (no limit) or more")
+        if self.overdue_limit < 0:
+            raise ConfigError(f"{where}.overdue_limit: must be 0 (no limit) or more")
 
 
 @dataclass(frozen=True)

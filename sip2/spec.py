@@ -237,7 +237,12 @@ REQUESTS: tuple[MessageSpec, ...] = (
     MessageSpec(
         "37",
         "fee paid",
-        (TD, _f("fee_type", 2, "code"), _f("payment_type", 2, "code"), _f("currency_type", 3, pattern=r"[A-Z]{3}|\s{3}")),
+        (
+            TD,
+            _f("fee_type", 2, "code"),
+            _f("payment_type", 2, "code"),
+            _f("currency_type", 3, pattern=r"[A-Z]{3}|\s{3}"),
+        ),
         _req("BV", "AO", "AA") + _opt("AC", "AD", "CG", "BK"),
     ),
     MessageSpec("19", "item status update", (TD,), _req("AO", "AB") + _opt("AC") + _req("CH")),

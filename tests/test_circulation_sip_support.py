@@ -287,7 +287,11 @@ def test_patron_summary_lists_loans_holds_and_fees(library) -> None:  # type: ig
         "书名T-X",
     )
     assert loan.overdue and loan.due_at == "2026-04-01T09:00:00Z" and loan.renewals == 0
-    assert b.too_many_overdue and not b.charge_denied  # no overdue limit refuses anything
+    assert not b.too_many_overdue and not b.charge_denied  # no overdue_limit: nothing refused
+    strict = with_circulation(engine, overdue_limit=1)
+    limited = strict.patron_summary("B")
+    assert limited is not None and limited.too_many_overdue and limited.charge_denied
+    assert codes(strict.checkout("B", "W1")) == ["too_many_overdue"]
     [ready] = b.ready_holds
     assert (ready.item_barcode, ready.title, ready.pickup_desk) == ("O1", "书名T-ONE", "二楼借书处")
     assert ready.pickup_deadline == "2026-03-09T09:00:00Z" and ready.queue_position is None

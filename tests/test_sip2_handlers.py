@@ -130,7 +130,7 @@ def test_patron_information_lists_counts_and_ranges(kiosk: Terminal, library) ->
     clock.advance(days=31)
     overdue = kiosk.patron_information("A", summary=" Y        ")
     assert overdue.fixed["overdue_items_count"] == "0003" and len(overdue.all("AT")) == 3
-    assert overdue.fixed["patron_status"][6] == "Y"
+    assert overdue.fixed["patron_status"][6] == " "  # no [circulation] overdue_limit set
     unknown = kiosk.patron_information("nobody")
     assert unknown.fixed["patron_status"] == "YYYY          " and unknown.get("BL") == "N"
     assert unknown.get("CQ") == "N"
@@ -233,6 +233,8 @@ def test_fee_paid_is_idempotent_by_transaction_id(kiosk: Terminal, library) -> N
     )
     again = kiosk.send("37", fixed, BV="2.00", AO="MAIN", AA="A", BK="tx-1")
     assert again.fixed["payment_accepted"] == "Y"
+    reused = kiosk.send("37", fixed, BV="3.00", AO="MAIN", AA="A", BK="tx-1")  # not a resend
+    assert reused.fixed["payment_accepted"] == "N" and "tx-1" in screen(reused)
     assert [fee.outstanding for fee in engine.fees_of("A")] == [300]
     assert (
         kiosk.send("37", fixed, BV="10.00", AO="MAIN", AA="A", BK="tx-2").fixed["payment_accepted"]

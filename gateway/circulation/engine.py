@@ -237,13 +237,21 @@ class Engine:
         return self._borrowing_limits(tx, patron)
 
     def _borrowing_limits(self, tx: Transaction, patron: Patron) -> list[Reason]:
-        """The reader's own limits on borrowing, whatever the copy: the category's max_loans
-        and, with `[circulation] fee_limit`, fees owed. Checkout and patron_summary ask this."""
+        """The reader's own limits on borrowing, whatever the copy: the category's max_loans,
+        with `[circulation] overdue_limit` overdue loans, with `fee_limit` fees owed. Checkout and patron_summary ask this."""
         refusals = []
         category = self.policy.category(patron.category)
         count = len(storage.open_loans_of_patron(tx, patron.pk))
         if count >= category.max_loans:
             refusals.append(reason("too_many_loans", count=count, limit=category.max_loans))
+        overdue_limit = self.policy.circulation.overdue_limit
+        if overdue_limit > 0:
+            now = stamp(self.clock.now())
+            overdue = sum(
+                1 for loan in storage.open_loans_of_patron(tx, patron.pk) if loan.due_at < now
+            )
+            if overdue >= overdue_limit:
+                refusals.append(reason("too_many_overdue", count=overdue, limit=overdue_limit))
         limit = self.policy.circulation.fee_limit
         if limit > 0:
             owed = storage.fees_owed(tx, patron.pk)
@@ -833,6 +841,16 @@ class Engine:
                 return Outcome(False, "pay_fee", (reason("patron_unknown", patron=patron_barcode),))
             if transaction_id:
                 earlier = storage.payment_by_transaction(tx, patron.pk, transaction_id)
+                if earlier is not None and earlier[0] != amount:
+                    # The same id with another amount is not a resend: a kiosk whose counter
+                    # restarted must not have money taken and silently not recorded.
+                    return Outcome(
+                        False,
+                        "pay_fee",
+                        (reason("transaction_id_reused", transaction=transaction_id),),
+                        patron=patron,
+                        balance=storage.fees_owed(tx, patron.pk),
+                    )
                 if earlier is not None:
                     return Outcome(
                         True,
@@ -973,7 +991,7 @@ class Engine:
             renewal_denied=bool(blocked),
             hold_denied=bool(blocked or holding),
             too_many_charged="too_many_loans" in codes,
-            too_many_overdue=any(loan.overdue for loan in loans),
+            too_many_overdue="too_many_overdue" in codes,
             excessive_fees="fees_exceed_limit" in codes,
             hold_suspended_until=self._suspended_until(patron, now),
             reasons=tuple(blocked + borrowing + holding),

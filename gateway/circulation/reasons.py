@@ -61,6 +61,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "您已借 {count} 册，达到上限 {limit} 册，请先归还部分图书。",
         "You have {count} items on loan, the limit is {limit}; return some first.",
     ),
+    "too_many_overdue": (
+        "",
+        "您有 {count} 册图书已超期（上限 {limit} 册），请先归还超期图书。",
+        "You have {count} overdue items (the limit is {limit}); return them first.",
+    ),
     "trapped_for_another": (
         "R14",
         "该书是为其他读者预约保留的，不能借出。",
@@ -150,6 +155,12 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "A fee of {amount} is recorded; {balance} is owed in all.",
     ),
     "fee_paid": ("", "已缴费 {amount}，尚欠 {balance}。", "Paid {amount}; {balance} still owed."),
+    "transaction_id_reused": (
+        "",
+        "交易号 {transaction} 已用于另一笔金额不同的缴费，本次未收费，请到服务台处理。",
+        "Transaction {transaction} was already used for a payment of another amount; nothing"
+        " was charged now; please see the service desk.",
+    ),
     "payment_already_recorded": (
         "",
         "该笔缴费（交易号 {transaction}）已经登记过，没有重复收费。",

@@ -93,7 +93,7 @@ class PatronSummary:
     renewal_denied: bool  # blocked (R5 and renewal counts are per loan)
     hold_denied: bool  # blocked, suspended (R15) or at max_holds (R4)
     too_many_charged: bool  # at or over max_loans
-    too_many_overdue: bool  # any loan overdue (no overdue limit refuses anything yet)
+    too_many_overdue: bool  # at `[circulation] overdue_limit` (which then refuses checkout)
     excessive_fees: bool  # fee_limit > 0 and fees_total >= fee_limit
     hold_suspended_until: str | None  # R11/R15, while in the future
     reasons: tuple[Reason, ...] = ()  # why the denied flags are set, for screen messages
