@@ -377,7 +377,9 @@ class SruSettings:
     listen: tuple[str, ...] = ("tcp:8080:interface=127.0.0.1",)  # Twisted endpoint strings
     default_records: int = 10  # maximumRecords when the request does not say
     max_records: int = 100  # more is capped, with a diagnostic saying so
-    default_schema: str = "marcxml"  # recordSchema when the request does not say
+    # recordSchema when the request does not say: "auto" sends each record in the MARC schema
+    # that labels it truly (MARC 21 → marcxml, CNMARC → marcxchange); or a schema name.
+    default_schema: str = "auto"
     # Order of hits when the query has no sortBy: relevance (ranked) or record (catalogue
     # order, as Zebra answers unsorted queries; much cheaper on common words).
     default_sort: str = "relevance"
@@ -385,7 +387,8 @@ class SruSettings:
     max_terms: int = 100  # scan: more is capped, with a diagnostic saying so
     result_set_ttl: int = 300  # seconds: the longest resultSetTTL granted; 0 = no result sets
     result_sets: int = 1000  # result sets kept in memory at once (least recently used go)
-    result_set_max_records: int = 10000  # record ids kept per result set
+    # Record ids kept per result set (later pages search again): 1000 sets x 1000 ids is 8 MB.
+    result_set_max_records: int = 1000
     max_request_bytes: int = 16384  # URL query or POST body; larger requests are refused
     record_cache: int = 10000  # built records kept (MARCXML, DC; never holdings); 0 = none
     threads: int = 8  # search and record building run in this many threads

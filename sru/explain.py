@@ -129,7 +129,8 @@ def zeerex(
     config = sub(root, "configInfo")
     sub(config, "default", limits.default_records, type="numberOfRecords")
     sub(config, "setting", limits.max_records, type="maximumRecords")
-    sub(config, "default", SCHEMAS[limits.default_schema].identifier, type="retrieveSchema")
+    if limits.default_schema in SCHEMAS:  # "auto": each record's own MARC schema, no one default
+        sub(config, "default", SCHEMAS[limits.default_schema].identifier, type="retrieveSchema")
     sub(config, "default", set_names[LOCAL_SET], type="contextSet")
     sub(config, "default", "cql.serverChoice", type="index")
     sub(config, "default", "=", type="relation")

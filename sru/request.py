@@ -64,7 +64,7 @@ class Limits:
 
     default_records: int = 10
     max_records: int = 100
-    default_schema: str = "marcxml"
+    default_schema: str = "auto"  # each record in its own MARC schema (NATURAL_SCHEMAS)
     default_terms: int = 20
     max_terms: int = 100
     max_result_set_ttl: int = 300
@@ -85,7 +85,7 @@ class SearchRetrieveRequest:
     query: str
     start_record: int = 1  # 1-based
     maximum_records: int = 10  # after capping; the cap, if applied, is in `warnings`
-    record_schema: RecordSchema
+    record_schema: RecordSchema | None  # None: each record in its own MARC schema
     record_escaping: str = "xml"
     result_set_ttl: int = 0  # seconds granted; 0 = no result set
     sort_keys: tuple[ast.SortKey, ...] = ()  # from sortKeys (1.1, 2.0), as CQL sort keys
@@ -125,13 +125,17 @@ class RequestRefused(SruError):
         self.stylesheet = stylesheet
 
 
+AUTO_SCHEMA = "auto"  # no recordSchema asked: MARC21 records as MARCXML, UNIMARC as marcxchange
+
+
 def decode_parameters(raw: bytes) -> dict[str, list[str]]:
     """`application/x-www-form-urlencoded` (a query string or a POST body) → parameters.
 
-    Percent-escapes must decode to UTF-8 (SRU's only encoding); anything else is refused as a
-    diagnostic, never guessed at."""
+    Percent-escapes must decode to UTF-8 (SRU's only encoding), and so must raw bytes (clients
+    that post `query=红楼梦` unescaped); anything else is refused as a diagnostic, never guessed
+    at."""
     try:
-        text = raw.decode("ascii")
+        text = raw.decode("utf-8")
         pairs = parse_qsl(
             text,
             keep_blank_values=True,
@@ -280,8 +284,8 @@ def _search_retrieve(  # type: ignore[no-untyped-def]
         )
         maximum = limits.max_records
     schema_name = single.get("recordSchema", limits.default_schema)
-    schema = find_schema(schema_name)
-    if schema is None:
+    schema = None if schema_name == AUTO_SCHEMA else find_schema(schema_name)
+    if schema is None and schema_name != AUTO_SCHEMA:
         raise refuse(66, schema_name[:200])
     ttl = _integer(single, "resultSetTTL", 0, 0, refuse)
     if ttl and not limits.max_result_set_ttl:

@@ -21,7 +21,7 @@ from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
 from gateway.services import ThreadPoolService
 from gateway.store import Store
-from sru.request import Limits
+from sru.request import AUTO_SCHEMA, Limits
 from sru.response import diagnostic_response, serialize
 from sru.resultsets import ResultSetStore
 from sru.service import Reply, SruService
@@ -188,9 +188,9 @@ class CappedRequest(server.Request):
 
 def limits_from(settings: Settings) -> Limits:
     sru = settings.sru
-    if sru.default_schema not in SCHEMAS:
+    if sru.default_schema not in SCHEMAS and sru.default_schema != AUTO_SCHEMA:
         raise ConfigError(
-            f"sru.default_schema: {sru.default_schema!r} is not one of {', '.join(SCHEMAS)}"
+            f"sru.default_schema: {sru.default_schema!r} is not auto or one of {', '.join(SCHEMAS)}"
         )
     return Limits(
         default_records=sru.default_records,

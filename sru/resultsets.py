@@ -13,8 +13,9 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from array import array
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.catalogue.query import Query
@@ -26,7 +27,7 @@ class ResultSet:
     database: str
     query: Query
     total: int  # hits when searched
-    record_pks: tuple[int, ...]  # the first hits, in result order
+    record_pks: Sequence[int]  # the first hits, in result order (an int64 array: 8 bytes each)
     ttl: int  # seconds
     available_only: bool = False  # searched with the availability limit
 
@@ -56,7 +57,7 @@ class ResultSetStore:
             database,
             query,
             total,
-            tuple(record_pks[: self.max_records]),
+            array("q", record_pks[: self.max_records]),
             ttl,
             available_only,
         )

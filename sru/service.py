@@ -25,6 +25,7 @@ from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES, LIMIT_MAP, LOCAL_SET
 from gateway.cql.parser import parse
 from gateway.cql.to_query import to_query
 from gateway.records import xml as records
+from gateway.records.schemas import natural_schema
 from gateway.store import Store
 from sru import response
 from sru.diagnostics import Diagnostic, SruError, from_query_error, from_syntax_error
@@ -189,7 +190,7 @@ class SruService:
 
     def _page_of_set(
         self,
-        kept: tuple[int, ...],
+        kept: Sequence[int],
         query: Query,
         database: str,
         start: int,
@@ -217,10 +218,10 @@ class SruService:
     ) -> list[response.ResponseRecord]:
         if not page:
             return []
-        schema = request.record_schema
+        asked = request.record_schema
         with self.store.read() as tx:
             stored = repository.records_for_retrieval(tx, page)
-        availability = self.engine.availability(page) if schema.holdings else {}
+        availability = self.engine.availability(page) if asked and asked.holdings else {}
         built: list[response.ResponseRecord] = []
         for offset, pk in enumerate(page):
             position = start + offset
@@ -228,6 +229,9 @@ class SruService:
             if record is None:  # deleted since the search
                 built.append(response.surrogate(request.version, Diagnostic(65), position))
                 continue
+            # Unasked, a record comes in the MARC schema that labels it truly: a CNMARC record
+            # as UNIMARC marcxchange, never under the MARC 21 slim identifier.
+            schema = asked or natural_schema(record.format)
             try:
                 data = self.record_cache.build(schema, record, availability.get(pk))
             except Exception:  # noqa: BLE001 - one bad record must not lose the page

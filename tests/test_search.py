@@ -241,6 +241,11 @@ def test_browse_in_pinyin_order_with_counts(catalogue: Store) -> None:
     assert all(e.count >= 1 for e in entries)
     subjects = browse(catalogue, "main", "subject", "经济", count=3)
     assert subjects[0].heading.startswith("经济发展")
+    # Position 0 (SRU scan): the start term is just before the list, so an exact match is out.
+    at_one = [e.heading for e in browse(catalogue, "main", "title", "红楼梦", count=3, position=1)]
+    at_zero = [e.heading for e in browse(catalogue, "main", "title", "红楼梦", count=3, position=0)]
+    assert at_one[0] == "红楼梦" and "红楼梦" not in at_zero
+    assert at_zero[:2] == at_one[1:3]
 
 
 @pytest.mark.parametrize(

@@ -143,7 +143,7 @@ def test_caps_are_applied_and_said() -> None:
 def test_defaults_and_lenient_spellings() -> None:
     request = parse(query="cat")
     assert (request.start_record, request.maximum_records) == (1, 10)
-    assert request.record_schema.name == "marcxml" and request.record_escaping == "xml"
+    assert request.record_schema is None and request.record_escaping == "xml"  # "auto"
     assert parse(query="c", recordSchema="info:srw/schema/1/dc-v1.1").record_schema.name == "dc"
     assert parse(query="c", recordSchema="UNIMARC").record_schema.name == "marcxchange"
     assert parse(query="c", recordPacking="string").record_escaping == "string"  # 1.x habit
@@ -160,7 +160,9 @@ def test_decode_parameters() -> None:
     raw = urlencode({"query": "dc.title = 猫", "version": "1.2"}).encode("ascii")
     assert decode_parameters(raw) == {"query": ["dc.title = 猫"], "version": ["1.2"]}
     assert decode_parameters(b"a=1&a=2&b=") == {"a": ["1", "2"], "b": [""]}
-    for bad in (b"query=%ff%fe", b"query=\xe7\x8c\xab", b"&".join([b"a=1"] * 100)):
+    # Raw UTF-8 (a client that does not percent-encode) is read; raw GBK is not UTF-8.
+    assert decode_parameters("query=红楼梦".encode()) == {"query": ["红楼梦"]}
+    for bad in (b"query=%ff%fe", "query=红楼梦".encode("gbk"), b"&".join([b"a=1"] * 100)):
         with pytest.raises(RequestRefused) as caught:
             decode_parameters(bad)
         assert caught.value.diagnostic.number == 6

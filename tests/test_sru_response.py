@@ -190,7 +190,7 @@ def test_result_sets_expire_and_stay_bounded() -> None:
     store = ResultSetStore(max_sets=2, max_records=3, clock=lambda: now[0])
     query = Query(Term("any", "all", "cat"))
     first = store.put("main", query, 10, list(range(10)), ttl=60)
-    assert first.record_pks == (0, 1, 2) and first.total == 10
+    assert list(first.record_pks) == [0, 1, 2] and first.total == 10
     now[0] = 50
     assert store.get(first.id, "main") is first  # use starts the TTL again
     now[0] = 100

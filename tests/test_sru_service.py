@@ -14,6 +14,7 @@ from lxml import etree
 
 from gateway.catalogue.search import search
 from gateway.cql.to_query import cql_to_query
+from gateway.records.schemas import SCHEMAS
 from gateway.store import Store
 from sru.request import Limits
 from sru.service import SruService
@@ -98,6 +99,17 @@ def test_records_in_every_schema_and_both_packings(sru: SruService) -> None:
     root = sr(sru, "dc.title = pride", recordSchema="marcxml")
     leader = root.findtext(".//marc:leader", namespaces=NS)
     assert leader[9] == "a"
+
+
+def test_unasked_each_record_comes_in_the_marc_schema_that_labels_it_truly(
+    sru: SruService,
+) -> None:
+    cnmarc = sr(sru, "dc.title = 猫的历史").find("zs:records/zs:record", NS)
+    assert cnmarc.findtext("zs:recordSchema", namespaces=NS) == SCHEMAS["marcxchange"].identifier
+    assert cnmarc.find(".//mx:record", NS).get("format") == "UNIMARC"
+    marc21 = sr(sru, "dc.title = pride").find("zs:records/zs:record", NS)
+    assert marc21.findtext("zs:recordSchema", namespaces=NS) == SCHEMAS["marcxml"].identifier
+    assert marc21.find(".//marc:record", NS) is not None
 
 
 def test_sru_2_0_namespaces_and_escaping(sru: SruService) -> None:

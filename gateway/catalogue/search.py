@@ -175,7 +175,8 @@ def browse(
     with store.read() as tx:
         after = (
             tx.execute(
-                select.format(op=">=", direction="ASC"),
+                # Position 0: the start term sits just before the list, so it is not in it.
+                select.format(op=">" if position == 0 else ">=", direction="ASC"),
                 (database, index, key, count - before_count),
             )
             if count > before_count

@@ -82,3 +82,9 @@ for _schema in SCHEMAS.values():
 
 def find_schema(text: str) -> RecordSchema | None:
     return _LOOKUP.get(text.strip().lower())
+
+
+def natural_schema(record_format: str) -> RecordSchema:
+    """The schema a record is sent in when none was asked for: MARCXML for MARC 21 records,
+    marcxchange (labelled UNIMARC) for CNMARC ones."""
+    return SCHEMAS["marcxchange" if record_format == "unimarc" else "marcxml"]
