@@ -438,8 +438,10 @@ class Z3950Settings:
 
     listen: tuple[str, ...] = ("tcp:2100:interface=127.0.0.1",)  # Twisted endpoint strings
     idle_timeout: int = 600  # seconds without an APDU before Close (lackOfActivity)
+    init_timeout: int = 30  # seconds from connecting to a complete Init APDU, else Close
     max_sessions: int = 100  # associations at once; more are sent Close (resources)
-    max_result_sets: int = 10  # named result sets per session
+    max_sessions_per_peer: int = 20  # connections at once from one address (the rest: Close)
+    max_result_sets: int = 10  # result sets per session; past it the least recently used goes
     result_set_max_records: int = 100  # record ids kept per set; later pages search again
     preferred_message_size: int = 1048576  # the most we agree to in Init, bytes
     exceptional_record_size: int = 4194304  # the largest single record we send, bytes
@@ -455,7 +457,9 @@ class Z3950Settings:
     def validate(self, where: str) -> None:
         for name in (
             "idle_timeout",
+            "init_timeout",
             "max_sessions",
+            "max_sessions_per_peer",
             "max_result_sets",
             "result_set_max_records",
             "max_present",

@@ -98,6 +98,7 @@ QUERY_ERROR_DIAGNOSTICS: dict[str, int] = {
     "unsupported_boolean_modifier": 46,
     "unsupported_truncation": 28,
     "unsupported_anchoring": 31,
+    "needless_escape": 26,
     "unsupported_boolean": 37,
     "unsupported_proximity": 39,
     "term_too_long": 23,

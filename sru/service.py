@@ -341,6 +341,12 @@ def _result_set_reference(parsed: ast.CQLQuery) -> str | None:
     root = parsed.root.query if isinstance(parsed.root, ast.Prefixed) else parsed.root
     if len(found) > 1 or root is not found[0]:
         raise SruError(55, "cql.resultSetId", "a result set cannot be combined with other terms")
+    relation = (found[0].relation.base if found[0].relation else "=").lower()
+    if relation not in ("=", "==", "exact"):
+        raise SruError(19, relation, "cql.resultSetId takes =, == or exact")
+    if parsed.sort_keys:
+        # The set keeps its order; silently ignoring a sort would be worse than saying so.
+        raise SruError(80, "sortBy", "a result set is not sorted again: search with sortBy")
     return found[0].term
 
 

@@ -149,6 +149,9 @@ def test_result_sets_page_without_searching_again(sru: SruService) -> None:
         pages += control_numbers(page)
     assert pages == expected
     assert diagnostics(sr(sru, 'cql.resultSetId = "nope"')) == [(51, "nope")]
+    resorted = sr(sru, f'cql.resultSetId = "{set_id}" sortBy dc.title')
+    assert [number for number, _ in diagnostics(resorted)] == [80]
+    assert [n for n, _ in diagnostics(sr(sru, f'cql.resultSetId any "{set_id}"'))] == [19]
     combined = sr(sru, f'cql.resultSetId = "{set_id}" and dc.title = x')
     assert diagnostics(combined)[0][0] == 55
     # another database cannot read it
@@ -238,6 +241,7 @@ QUERY_REFUSALS = [
     ("dc.title = a and/rel.x b", 46),
     ("dc.date = nineteen", 36),
     ('dc.title = ""', 27),
+    ('dc.title = "\\q"', 26),
 ]
 
 

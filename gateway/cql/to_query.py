@@ -61,6 +61,13 @@ class UnknownPrefix(QueryError):
     code = "unknown_prefix"
 
 
+class NeedlessEscape(QueryError):
+    r"""A backslash before a character that needs none (`\q`): CQL calls it an error, and a
+    guess at what was meant could change the query."""
+
+    code = "needless_escape"
+
+
 # Finer codes for protocol diagnostics (SRU 39, 46, 81); the parents keep older callers working.
 class UnsupportedProximity(UnsupportedBoolean):
     code = "unsupported_proximity"
@@ -120,6 +127,9 @@ def _relation(relation: ast.Relation | None, index_name: str) -> tuple[str, tupl
     return RELATION_MAP[base], tuple(modifiers)
 
 
+ESCAPABLE = frozenset('*?^"\\')  # the characters a CQL term may escape with a backslash
+
+
 def _unmask(term: str, index_name: str) -> tuple[str, str]:
     """Value without CQL masking, and the truncation it asked for."""
     out: list[str] = []
@@ -128,6 +138,11 @@ def _unmask(term: str, index_name: str) -> tuple[str, str]:
     while i < len(term):
         ch = term[i]
         if ch == "\\" and i + 1 < len(term):
+            if term[i + 1] not in ESCAPABLE:
+                raise NeedlessEscape(
+                    f"\\{term[i + 1]} escapes a character that needs no escaping",
+                    index=index_name,
+                )
             out.append(term[i + 1])
             i += 2
             continue
