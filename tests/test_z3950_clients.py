@@ -71,7 +71,10 @@ idle_timeout = 60
         yield port, config
 
 
-def yaz(port: int, database: str, *commands: str, negotiate: bool = True) -> str:
+def yaz(
+    port: int, database: str, *commands: str, negotiate: bool = True, encoding: str = "utf-8"
+) -> str:
+    """yaz-client running `commands`; `encoding`: the bytes it is given (and so sends)."""
     script = (["charset UTF-8"] if negotiate else []) + [
         f"open tcp:127.0.0.1:{port}/{database}",
         *commands,
@@ -80,12 +83,11 @@ def yaz(port: int, database: str, *commands: str, negotiate: bool = True) -> str
     ]
     done = subprocess.run(
         ["yaz-client", "-f", "/dev/stdin"],
-        input="\n".join(script) + "\n",
+        input=("\n".join(script) + "\n").encode(encoding),
         capture_output=True,
-        text=True,
         timeout=30,
     )
-    return done.stdout + done.stderr
+    return (done.stdout + done.stderr).decode("utf-8", "replace")
 
 
 def zoomsh(port: int, database: str, *commands: str) -> str:
@@ -130,6 +132,36 @@ def test_terms_of_a_client_that_negotiates_nothing_are_read_as_utf8(
     )
     assert "Accepted character set" not in output
     assert hits(output) == [1, 1]
+
+
+def test_gbk_terms_of_a_client_that_negotiates_nothing(gateway: tuple[int, Path]) -> None:
+    # An older Chinese client sends GBK. 猫 in GBK (C3 A8) is also valid UTF-8 ("è"), and
+    # 历史 (C0 FA CA B7) is not: both are read as GBK.
+    port, _ = gateway
+    output = yaz(
+        port,
+        "main",
+        "find @attr 1=4 猫",
+        "find @attr 1=4 历史",
+        "find @attr 1=4 猫的历史",
+        negotiate=False,
+        encoding="gbk",
+    )
+    assert "Accepted character set" not in output
+    assert hits(output) == [1, 2, 1]
+
+
+def test_more_searches_than_result_sets_in_one_session(gateway: tuple[int, Path]) -> None:
+    # yaz-client names each search's result set anew ("1", "2", …): the 11th and later
+    # searches go on being answered (the least recently used sets make room), and Present
+    # reads the latest set.
+    port, _ = gateway
+    terms = ["历史", "猫", "中国"] * 5
+    output = yaz(port, "main", *(f"find @attr 1=4 {t}" for t in terms), "format unimarc", "show 1")
+    assert diagnostics(output) == []
+    assert hits(output) == [{"历史": 2, "猫": 1, "中国": 3}[t] for t in terms]
+    assert "Search was a bloomin' failure." not in output
+    assert "Record type: Unimarc" in output and "中国" in output.split("Record type:")[-1]
 
 
 def test_every_record_syntax(gateway: tuple[int, Path]) -> None:

@@ -2,9 +2,10 @@
 
 Whatever bytes arrive, the framer returns a length, asks for more or raises BerError; the
 decoder returns a request or raises BerError/ApduError; the session always answers with an
-APDU (Close for what is not one) and never raises. Inputs: random bytes, real APDUs mutated
-(bytes changed, cut, inserted; lengths made huge or indefinite), and random BER trees nested
-up to well past the depth limit.
+APDU (Close protocolError for what is not one, never systemProblem: that would be our bug)
+and never raises. Inputs: random bytes, real APDUs mutated (bytes changed, cut, inserted;
+lengths made huge or indefinite; integers made thousands of digits long), and random BER
+trees nested up to well past the depth limit.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ SEEDS = [
     z.init(charset="UTF-8"),
     z.search(z.term("猫", use=4), small=5, syntax=oids.OPAC),
     z.search(z.boolean("and-not", z.term("中国", use=1016), z.term("x", use=9999))),
+    z.search(z.term("历史", use=4, relation=3, structure=1, truncation=100), small=1, medium=1),
     z.present(1, 3, syntax=oids.XML_TEXT, element_set="dc"),
+    z.present(2, 1, syntax=oids.SUTRS),
     z.scan("历史", 4),
     z.sort("default", "s", (31, 1)),
     z.delete("default"),
     z.close(),
 ]
+CLOSE_PROTOCOL_ERROR = 6
 FUZZ = settings(
     max_examples=300,
     deadline=None,
@@ -70,6 +74,65 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif kind == "delete" and data:
             del data[at]
     return bytes(data)
+
+
+Tree = list[tuple[bytes, "bytes | Tree"]]  # (tag bytes, contents or children)
+
+
+def parse(data: bytes) -> Tree:
+    """Definite-length BER → (tag bytes, contents | children) nodes: the seeds' shape."""
+    nodes: Tree = []
+    position = 0
+    while position < len(data):
+        header = ber.read_header(data, position, len(data))
+        assert header is not None and header.length is not None
+        tag_size = 1
+        if data[position] & 0x1F == 0x1F:
+            while data[position + tag_size] & 0x80:
+                tag_size += 1
+            tag_size += 1
+        start = position + header.size
+        body = data[start : start + header.length]
+        tag = data[position : position + tag_size]
+        nodes.append((tag, parse(body) if header.constructed else body))
+        position = start + header.length
+    return nodes
+
+
+def unparse(nodes: Tree) -> bytes:
+    out = bytearray()
+    for tag, body in nodes:
+        contents = body if isinstance(body, bytes) else unparse(body)
+        out += tag + ber.encode_length(len(contents)) + contents
+    return bytes(out)
+
+
+def small_primitives(nodes: Tree) -> list[tuple[Tree, int]]:
+    """(parent list, index) of each primitive of 1-4 bytes: INTEGERs, booleans, short
+    strings."""
+    found = []
+    for index, (_, body) in enumerate(nodes):
+        if isinstance(body, bytes):
+            if 1 <= len(body) <= 4:
+                found.append((nodes, index))
+        else:
+            found.extend(small_primitives(body))
+    return found
+
+
+@st.composite
+def huge_integers(draw: st.DrawFn) -> bytes:
+    """A seed with one to three small primitives made integers of up to 3000 bytes (7000+
+    digits, past Python's 4300-digit str() limit), positive or negative; the lengths around
+    them made right."""
+    tree = parse(draw(st.sampled_from(SEEDS)))
+    places = small_primitives(tree)
+    for _ in range(draw(st.integers(1, 3))):
+        nodes, index = draw(st.sampled_from(places))
+        size = draw(st.sampled_from([5, 8, 9, 17, 1800, 3000]))
+        first = draw(st.sampled_from([0x01, 0x7F, 0x80, 0xFF]))
+        nodes[index] = (nodes[index][0], bytes([first]) + b"\x00" * (size - 1))
+    return unparse(tree)
 
 
 def ber_tree(max_leaves: int = 30) -> st.SearchStrategy[bytes]:
@@ -122,20 +185,45 @@ def test_mutated_apdus_decode_or_fail_cleanly(data: bytes) -> None:
     check_decoding(data)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(mutated())
-def test_the_session_always_answers(catalogue: Store, data: bytes) -> None:
+@FUZZ
+@given(huge_integers())
+def test_huge_integers_decode_or_fail_cleanly(data: bytes) -> None:
+    assert ber.apdu_length(data, 1 << 16) == len(data)
+    check_decoding(data)
+
+
+def check_session(catalogue: Store, data: bytes) -> None:
     session = Session(z.catalogue_service(catalogue), Limits())
     session.handle(z.init())
+    session.handle(z.search(z.term("中国", use=1016)))  # a default set for Present and Sort
     reply = session.handle(data)
     assert reply.data or reply.outcome == "ignored"
     name, value = z.answer(reply.data) if reply.data else ("none", {})
     if reply.close:
-        # A Close, or an Init refused for want of a common version (which ends the association).
-        assert name == "close" or (name == "initResponse" and value["result"] is False), name
+        # A Close for a protocol error (never systemProblem: that is an exception of ours),
+        # a Close answering a Close, or an Init refused for want of a common version.
+        if name == "close":
+            assert value["closeReason"] == CLOSE_PROTOCOL_ERROR or reply.operation == "close", value
+            assert reply.outcome != "system-error"
+        else:
+            assert name == "initResponse" and value["result"] is False, name
     else:  # the session took it: the next request is still answered
         after = session.handle(z.search(z.term("猫", use=4)))
-        assert after.data
+        assert after.data and not after.close
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(mutated())
+def test_the_session_always_answers(catalogue: Store, data: bytes) -> None:
+    check_session(catalogue, data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(huge_integers())
+def test_the_session_answers_huge_integers_without_a_system_error(
+    catalogue: Store, data: bytes
+) -> None:
+    check_session(catalogue, data)
 
 
 @FUZZ

@@ -1,16 +1,18 @@
 """The Twisted adapter over an in-memory transport and a fake clock: APDUs arriving in pieces
-or back to back, a stream that is not BER, an oversize APDU, idle timeouts, the session
-limit and APDUs we do not serve."""
+or back to back, a stream that is not BER, an oversize APDU, a long indefinite-length APDU
+dribbled in (framed without rescanning), idle and pre-Init timeouts, the session limits (in
+all and per address) and APDUs we do not serve."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from gateway.config import Z3950Settings
+from gateway.config import ConfigError, Z3950Settings, settings_from_dict
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from tests import z3950_support as z
@@ -29,9 +31,9 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 class Connection:
-    def __init__(self, factory: Z3950Factory) -> None:
+    def __init__(self, factory: Z3950Factory, host: str = "192.0.2.1", port: int = 4321) -> None:
         self.protocol: Z3950Protocol = factory.buildProtocol(None)  # type: ignore[assignment]
-        self.transport = StringTransport()
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", host, port))
         self.protocol.makeConnection(self.transport)
 
     def send(self, data: bytes) -> None:
@@ -152,3 +154,131 @@ def test_apdus_we_do_not_serve(catalogue: Store) -> None:
     [(name, value)] = connection.answers()
     assert name == "close" and value["closeReason"] == 6
     assert b"accessControlResponse" in value["diagnosticInformation"]
+
+
+def test_a_dribbled_indefinite_apdu_is_framed_without_rescanning(
+    catalogue: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An indefinite-length APDU ends at its end-of-contents, so the framer walks its
+    # children; a peer sending thousands of them 2 bytes at a time must not make it walk
+    # them all again on each arrival (quadratic, on the reactor thread).
+    connection = Connection(factory_for(catalogue, Clock()))
+    connection.send(z.init())
+    connection.answers()
+    headers_read = 0
+    read_header = ber.read_header
+
+    def counting(*args: object) -> object:
+        nonlocal headers_read
+        headers_read += 1
+        return read_header(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ber, "read_header", counting)
+    stream = b"\xb6\x80" + b"\x04\x00" * 5000  # 10 kB of empty OCTET STRINGs, unterminated
+    for at in range(0, len(stream), 2):
+        connection.send(stream[at : at + 2])
+    assert headers_read <= 2 * len(stream)  # a rescan each time would be 12.5 million
+    assert not connection.closed and connection.answers() == []
+    connection.send(b"\x00\x00")  # end-of-contents: one APDU (not a valid searchRequest)
+    [(name, value)] = connection.answers()
+    assert name == "close" and value["closeReason"] == 6
+    assert value["diagnosticInformation"].startswith(b"malformed APDU: searchRequest")
+
+
+def test_a_dribbled_indefinite_apdu_is_refused_at_the_size_cap(catalogue: Store) -> None:
+    connection = Connection(factory_for(catalogue, Clock(), max_request_bytes=2048))
+    connection.send(z.init())
+    connection.answers()
+    connection.send(b"\xb6\x80")
+    sent = 2
+    while not connection.closed:
+        connection.send(b"\x04\x00")
+        sent += 2
+    assert sent == 2048
+    [(name, value)] = connection.answers()
+    assert name == "close" and value["closeReason"] == 6
+    assert b"2048" in value["diagnosticInformation"]
+    # A definite child claiming more than the cap is refused at once.
+    connection = Connection(factory_for(catalogue, Clock(), max_request_bytes=2048))
+    connection.send(z.init())
+    connection.answers()
+    connection.send(b"\xb6\x80\x04\x82\x10\x00")
+    [(name, value)] = connection.answers()
+    assert name == "close" and value["closeReason"] == 6 and connection.closed
+
+
+def test_framer_keeps_its_place_and_starts_again_after_each_apdu() -> None:
+    framer = ber.Framer(1 << 16)
+    apdu = b"\xb6\x80\xa1\x80\x04\x01x\x00\x00\x04\x00\x00\x00"
+    buffer = bytearray()
+    for byte in apdu[:-1]:
+        buffer.append(byte)
+        assert framer.apdu_length(buffer) is None
+    buffer += apdu[-1:] + z.close()
+    assert framer.apdu_length(buffer) == len(apdu) == ber.apdu_length(buffer, 1 << 16)
+    del buffer[: len(apdu)]
+    assert framer.apdu_length(buffer) == len(z.close())
+    assert framer.headers_read <= 2 * len(apdu) + 2
+
+
+def test_a_connection_that_sends_no_init_is_closed_after_init_timeout(catalogue: Store) -> None:
+    clock = Clock()
+    factory = factory_for(catalogue, clock, init_timeout=30, idle_timeout=600)
+    silent = Connection(factory)
+    partial = Connection(factory)
+    partial.send(z.init()[:10])  # an Init that never completes does not count
+    clock.advance(20)
+    partial.send(z.init()[10:12])
+    greeted = Connection(factory)
+    greeted.send(z.init())
+    assert greeted.answers()[0][0] == "initResponse"
+    assert factory.active == 3
+    clock.advance(11)
+    for connection in (silent, partial):
+        [(name, value)] = connection.answers()
+        assert name == "close" and value["closeReason"] == 7
+        assert value["diagnosticInformation"] == b"no Init"
+        assert connection.closed
+        connection.protocol.connectionLost(None)
+    # After Init the idle timeout applies, from the Init.
+    clock.advance(500)
+    assert not greeted.closed
+    greeted.send(z.search(z.term("猫", use=4)))
+    assert greeted.answers()[0][0] == "searchResponse"
+    clock.advance(599)
+    assert not greeted.closed
+    clock.advance(2)
+    assert greeted.answers()[0][1]["closeReason"] == 7 and greeted.closed
+    greeted.protocol.connectionLost(None)
+    assert factory.active == 0 and factory.per_peer == {}
+
+
+def test_sessions_per_peer_address(catalogue: Store) -> None:
+    factory = factory_for(catalogue, Clock(), max_sessions=10, max_sessions_per_peer=2)
+    first, second = Connection(factory, "192.0.2.7", 1), Connection(factory, "192.0.2.7", 2)
+    third = Connection(factory, "192.0.2.7", 3)
+    [(name, value)] = third.answers()
+    assert name == "close" and value["closeReason"] == 4 and third.closed
+    assert value["diagnosticInformation"] == b"too many sessions from your address"
+    third.protocol.connectionLost(None)
+    elsewhere = Connection(factory, "198.51.100.1")  # another address is not held up
+    elsewhere.send(z.init())
+    assert elsewhere.answers()[0][0] == "initResponse"
+    assert factory.per_peer == {"192.0.2.7": 2, "198.51.100.1": 1} and factory.active == 3
+    first.protocol.connectionLost(None)
+    again = Connection(factory, "192.0.2.7", 4)
+    again.send(z.init())
+    assert again.answers()[0][0] == "initResponse"
+    for connection in (second, again, elsewhere):
+        connection.protocol.connectionLost(None)
+    assert factory.per_peer == {} and factory.active == 0
+
+
+def test_timeout_and_per_peer_settings() -> None:
+    defaults = Z3950Settings()
+    assert (defaults.init_timeout, defaults.max_sessions_per_peer) == (30, 20)
+    read = settings_from_dict({"z3950": {"init_timeout": 5, "max_sessions_per_peer": 3}})
+    assert (read.z3950.init_timeout, read.z3950.max_sessions_per_peer) == (5, 3)
+    for name in ("init_timeout", "max_sessions_per_peer"):
+        with pytest.raises(ConfigError, match=f"z3950.{name}: must be a positive number"):
+            settings_from_dict({"z3950": {name: 0}})

@@ -19,7 +19,8 @@ from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from tests import z3950_support as z
 from z3950 import codec, oids
-from z3950.session import Limits, Session
+from z3950.diagnostics import Z3950Error
+from z3950.session import Limits, Session, decoder
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,55 @@ def test_init_without_utf8_proposal_answers_no_negotiation(catalogue: Store) -> 
     assert found["resultCount"] == 2
 
 
+def test_terms_of_a_client_that_negotiates_nothing_in_gbk_that_is_also_utf8(
+    catalogue: Store,
+) -> None:
+    session = new_session(catalogue)
+    # 猫 in GBK is C3 A8, which is also UTF-8 ("è"): it is read as GBK all the same.
+    assert "猫".encode("gbk").decode("utf-8") == "è"
+    _, found = ask(session, z.search(z.term("猫".encode("gbk"), use=4)))
+    assert found["resultCount"] == 1
+    assert b"Z-CAT-ZH" in records_of(ask(session, z.present(1, 1))[1])[0][1]
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        ("学习".encode("gbk"), "学习"),  # UTF-8 would be "ѧϰ"
+        ("学".encode("gbk"), "学"),  # "ѧ"
+        ("猫".encode("gbk"), "猫"),  # "è"
+        ("历史".encode("gbk"), "历史"),  # not UTF-8 at all
+        ("学习".encode(), "学习"),
+        ("café".encode(), "café"),  # GBK would read "caf茅"
+        ("Müller".encode(), "Müller"),  # "M眉ller"
+        ("Dvořák".encode(), "Dvořák"),
+        ("Tōkyō".encode(), "Tōkyō"),
+        ("Москва".encode(), "Москва"),  # "袦芯褋泻胁邪"
+        ("Ибн Сина".encode(), "Ибн Сина"),
+        ("ПУШКИН".encode(), "ПУШКИН"),
+        ("Ελλάδα".encode(), "Ελλάδα"),
+        ("שלום".encode(), "שלום"),
+        ("é".encode(), "茅"),  # alone, as GBK (the one ambiguity we accept)
+        (b"abc", "abc"),
+        (b"\xff\xfe", "ÿþ"),  # neither: Latin-1
+    ],
+)
+def test_decoder_without_negotiation(data: bytes, text: str) -> None:
+    assert decoder("gb18030")(data) == text
+
+
+def test_decoder_with_utf8_negotiated_is_strict(catalogue: Store) -> None:
+    assert decoder("gb18030", utf8=True)("学习".encode("gbk")) == "ѧϰ"
+    with pytest.raises(Z3950Error) as refused:
+        decoder("gb18030", utf8=True)("历史".encode("gbk"))
+    assert refused.value.diagnostic.condition == 125
+    session = new_session(catalogue, charset="UTF-8")
+    _, value = ask(session, z.search(z.term("历史".encode("gbk"), use=4)))
+    assert z.diagnostic(value) == (125, b"not UTF-8 at byte 0")
+    assert ask(session, z.search(z.term("猫".encode("gbk"), use=4)))[1]["resultCount"] == 0
+    assert ask(session, z.search(z.term("猫", use=4)))[1]["resultCount"] == 1
+
+
 def test_version_2_client(catalogue: Store) -> None:
     session = new_session(catalogue, versions=(1, 2))
     assert session.version == 2
@@ -110,6 +160,70 @@ def test_only_init_or_close_before_init(catalogue: Store) -> None:
     name, value = z.answer(reply.data)
     assert name == "close" and value["closeReason"] == 6
     assert b"before Init" in value["diagnosticInformation"]
+
+
+# --- Integers past 32 bits ----------------------------------------------------------------
+
+HUGE = 1 << 20000  # 6021 digits: str() refuses it (Python's 4300-digit limit)
+
+
+def huge_term(attribute_type: int = 1, value: int = 4, term: Any = ("general", b"x")) -> Any:
+    attributes = [{"attributeType": attribute_type, "attributeValue": ("numeric", value)}]
+    return ("op", ("attrTerm", {"attributes": attributes, "term": term}))
+
+
+@pytest.mark.parametrize(
+    ("apdu", "condition"),
+    [
+        (z.present(HUGE, 1), 13),
+        (z.present(-HUGE, 1), 13),
+        (z.present(HUGE, 0), 13),
+        (z.present(1, -HUGE), 13),
+        (z.search(z.term("x", use=HUGE)), 114),
+        (z.search(z.term("x", use=-HUGE)), 114),
+        (z.search(z.term("x", use=4, relation=HUGE)), 117),
+        (z.search(z.term("x", use=4, structure=-HUGE)), 118),
+        (z.search(z.term("x", use=4, truncation=HUGE)), 120),
+        (z.search(z.term("x", use=4, completeness=HUGE)), 122),
+        (z.search(huge_term(attribute_type=HUGE)), 113),
+        (z.search(huge_term(term=("numeric", HUGE))), 125),
+        (z.scan("x", HUGE), 114),
+        (z.scan("x", 4, position=HUGE), 233),
+        (z.scan("x", 4, position=-HUGE), 233),
+        (z.scan("x", 4, count=-HUGE), 228),
+        (z.sort("default", "s", (31, HUGE)), 214),
+        (z.sort("default", "s", (HUGE, 0)), 207),
+    ],
+)
+def test_integers_past_32_bits_get_their_diagnostic(
+    catalogue: Store, apdu: bytes, condition: int
+) -> None:
+    session = new_session(catalogue)
+    ask(session, z.search(z.term("中国", use=1016)))
+    name, value = ask(session, apdu)
+    if name == "scanResponse":
+        diagnostic = value["entries"]["nonsurrogateDiagnostics"][0][1]
+    elif name == "sortResponse":
+        diagnostic = value["diagnostics"][0][1]
+    else:
+        kind, diagnostic = value["records"]
+        assert kind == "nonSurrogateDiagnostic"
+    assert diagnostic["condition"] == condition
+    assert b"out of range" in diagnostic["addinfo"][1]
+    assert ask(session, z.present(1, 1))[1]["numberOfRecordsReturned"] == 1  # it goes on
+
+
+def test_integers_past_32_bits_where_any_size_will_do(catalogue: Store) -> None:
+    session = new_session(catalogue, size=HUGE)  # Init: ours is smaller, so ours
+    assert session.preferred_message_size == Limits().preferred_message_size
+    _, found = ask(session, z.search(z.term("中国", use=1016), small=HUGE, large=HUGE))
+    assert found["numberOfRecordsReturned"] == found["resultCount"] >= 4  # a small set
+    _, page = ask(session, z.present(1, HUGE))  # as many as there are
+    assert page["numberOfRecordsReturned"] == found["resultCount"]
+    _, many = ask(session, z.scan("历史", 4, count=HUGE))
+    assert many["scanStatus"] == 0
+    reply = session.handle(z.close(HUGE))
+    assert reply.close and z.answer(reply.data) == ("close", {"closeReason": 0})
 
 
 # --- Search ---------------------------------------------------------------------------------
@@ -280,17 +394,21 @@ def test_search_diagnostics_outside_terms(catalogue: Store) -> None:
 
 
 def test_result_set_names_replace_and_limits(catalogue: Store) -> None:
-    session = new_session(catalogue, limits=None)
     session = Session(z.catalogue_service(catalogue), Limits(max_result_sets=2))
     session.handle(z.init())
     assert ask(session, z.search(z.term("猫", use=4), name="a"))[1]["resultCount"] == 1
     refused = ask(session, z.search(z.term("历史", use=4), name="a", replace=False))[1]
     assert z.diagnostic(refused) == (21, b"a")
     assert ask(session, z.search(z.term("历史", use=4), name="b"))[1]["resultCount"] == 2
-    assert z.diagnostic(ask(session, z.search(z.term("x", use=4), name="c"))[1])[0] == 112
-    # Both sets are still there, each with its own hits.
-    assert records_of(ask(session, z.present(1, 1, name="a"))[1])[0][1].find(b"Z-CAT-ZH") > 0
+    # Both sets are there, each with its own hits; "a" is now the one used last.
     assert ask(session, z.present(2, 1, name="b"))[1]["numberOfRecordsReturned"] == 1
+    assert records_of(ask(session, z.present(1, 1, name="a"))[1])[0][1].find(b"Z-CAT-ZH") > 0
+    # A third set is no refusal (112): the least recently used set ("b") makes room.
+    assert ask(session, z.search(z.term("中国", use=1016), name="c"))[1]["searchStatus"] is True
+    assert list(session.result_sets) == ["a", "c"]
+    assert z.diagnostic(ask(session, z.present(1, 1, name="b"))[1]) == (30, b"b")
+    assert ask(session, z.present(1, 1, name="a"))[1]["numberOfRecordsReturned"] == 1
+    assert ask(session, z.present(1, 1, name="c"))[1]["numberOfRecordsReturned"] == 1
     # Deleting one makes room; deleting all empties the session.
     _, deleted = ask(session, z.delete("a", "nosuch"))
     assert deleted["deleteOperationStatus"] == 9
@@ -298,9 +416,36 @@ def test_result_set_names_replace_and_limits(catalogue: Store) -> None:
         {"id": b"a", "status": 0},
         {"id": b"nosuch", "status": 1},
     ]
-    assert ask(session, z.search(z.term("x", use=4), name="c"))[1]["searchStatus"] is True
+    assert ask(session, z.search(z.term("x", use=4), name="d"))[1]["searchStatus"] is True
+    assert list(session.result_sets) == ["c", "d"]
     assert ask(session, z.delete())[1]["deleteOperationStatus"] == 0
-    assert z.diagnostic(ask(session, z.present(1, 1, name="b"))[1]) == (30, b"b")
+    assert z.diagnostic(ask(session, z.present(1, 1, name="c"))[1]) == (30, b"c")
+
+
+def test_yaz_client_numbering_its_sets_never_runs_out(catalogue: Store) -> None:
+    # yaz-client names each search's set anew ("1", "2", …): past max_result_sets the oldest
+    # go, and every search is still answered.
+    session = new_session(catalogue, Limits(max_result_sets=10))
+    for number in range(1, 26):
+        _, found = ask(session, z.search(z.term("历史", use=4), name=str(number)))
+        assert found["searchStatus"] is True and found["resultCount"] == 2, number
+        _, shown = ask(session, z.present(1, 2, name=str(number)))
+        assert shown["numberOfRecordsReturned"] == 2
+    assert list(session.result_sets) == [str(n) for n in range(16, 26)]
+    assert z.diagnostic(ask(session, z.present(1, 1, name="15"))[1]) == (30, b"15")
+
+
+def test_sort_uses_and_keeps_sets_least_recently_used_first(catalogue: Store) -> None:
+    session = new_session(catalogue, Limits(max_result_sets=3))
+    for name in ("a", "b", "c"):
+        ask(session, z.search(z.term("中国", use=1016), name=name))
+    # Sorting "a" uses it, so the sorted set drops "b", the least recently used.
+    assert ask(session, z.sort("a", "s", (31, 1)))[1]["sortStatus"] == 0
+    assert list(session.result_sets) == ["c", "a", "s"]
+    assert ask(session, z.sort("c", "s", (31, 0)))[1]["sortStatus"] == 0  # replaces "s"
+    assert list(session.result_sets) == ["a", "c", "s"]
+    _, refused = ask(session, z.sort("b", "t", (31, 0)))
+    assert refused["diagnostics"][0][1]["condition"] == 30
 
 
 def test_piggy_backed_records(catalogue: Store) -> None:
@@ -316,6 +461,9 @@ def test_piggy_backed_records(catalogue: Store) -> None:
     # A medium set: mediumSetPresentNumber records.
     _, medium = ask(session, z.search(z.term("中国", use=1016), small=1, large=10, medium=2))
     assert medium["numberOfRecordsReturned"] == 2 and medium["nextResultSetPosition"] == 3
+    # A negative mediumSetPresentNumber is none, not "all but the last".
+    _, negative = ask(session, z.search(z.term("中国", use=1016), small=1, large=10, medium=-1))
+    assert negative["numberOfRecordsReturned"] == 0 and "records" not in negative
     # A large set: none.
     _, large = ask(session, z.search(z.term("中国", use=1016), small=0, large=1, medium=5))
     assert large["numberOfRecordsReturned"] == 0 and "records" not in large

@@ -4,7 +4,8 @@ asn1tools decodes the APDU types; this module stands in front of it. A TCP strea
 APDUs back to back, each one BER TLV, so the framer must know where one ends before anything
 is decoded, and a peer controls every length byte. Here, before asn1tools sees a byte:
 
-- the stream is cut into APDUs by walking the outer TLV (definite or indefinite length);
+- the stream is cut into APDUs by walking the outer TLV (definite or indefinite length),
+  incrementally (`Framer`: no byte is looked at twice however the APDU is split);
 - every nested TLV is checked: lengths that overrun their parent or the buffer, lengths of more
   than four bytes, tags of more than four bytes, primitive values with indefinite length,
   nesting deeper than `MAX_DEPTH` and APDUs over the session's size cap are all `BerError`;
@@ -85,57 +86,87 @@ def apdu_length(data: bytes | bytearray, max_size: int) -> int | None:
     """Bytes of the first complete APDU in `data`, or None if more must arrive first.
 
     Raises BerError when the bytes cannot become an APDU (bad header, a length over
-    `max_size`, an unterminated indefinite value that is already too long).
+    `max_size`, an unterminated indefinite value that is already too long). Stateless: a
+    connection's stream is framed with a `Framer`, which does not look at a byte twice.
     """
-    available = min(len(data), max_size + 16)
-    header = read_header(data, 0, available)
-    if header is None:
-        if len(data) > 16:  # 16 bytes always hold a header we accept
-            raise BerError("an APDU header that never ends")
-        return None
-    if header.tag_class != 2 or not header.constructed:
-        raise BerError("an APDU must be a constructed context-tagged value")
-    if header.length is not None:
-        total = header.size + header.length
-        if total > max_size:
-            raise BerError(f"an APDU of {total} bytes; the session allows {max_size}")
-        return total if len(data) >= total else None
-    # Indefinite: the end is where the children's end-of-contents is. Walk what we have.
-    end = _end_of_indefinite(data, header.size, min(len(data), max_size))
-    if end is None:
-        if len(data) >= max_size:
-            raise BerError(f"an APDU longer than the session's {max_size} bytes")
-        return None
-    return end
+    return Framer(max_size).apdu_length(data)
 
 
-def _end_of_indefinite(data: bytes | bytearray, offset: int, limit: int) -> int | None:
-    """Offset just past the end-of-contents closing the value whose contents start at
-    `offset`; None if `data[:limit]` ends first. Nested indefinite values are followed on an
-    explicit stack, so no input can exhaust Python's."""
-    stack = [offset]  # one entry per open indefinite value
-    position = offset
-    while True:
-        if len(stack) > MAX_DEPTH:
-            raise BerError(f"values nested more than {MAX_DEPTH} deep")
-        header = read_header(data, position, limit)
-        if header is None:
-            return None
-        if header.tag_class == 0 and header.tag == 0 and not header.constructed:
-            if header.length != 0:
-                raise BerError("an end-of-contents marker with a length")
-            position += header.size
-            stack.pop()
-            if not stack:
-                return position
-            continue
-        if header.length is None:
-            stack.append(position)
-            position += header.size
-            continue
-        position += header.size + header.length
-        if position > limit:
-            return None
+class Framer:
+    """Where the first APDU of a growing buffer ends, for one connection.
+
+    An indefinite-length APDU ends only at its end-of-contents, so its children must be
+    walked; the walk's place (the offset of the next TLV header and the open indefinite
+    values) is kept between calls, so each arrival costs only its own bytes: a peer
+    dribbling a long indefinite APDU in 2-byte pieces cannot make the reactor rescan the
+    buffer from the start each time. The caller passes the same buffer, grown, until a length
+    comes back, then removes those bytes from its front before the next call.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.headers_read = 0  # read_header calls, over the framer's life (for tests)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._header: Header | None = None
+        self._open = 0  # indefinite values not yet closed by their end-of-contents
+        self._position = 0  # offset of the next TLV header to read
+
+    def apdu_length(self, data: bytes | bytearray) -> int | None:
+        length = self._scan(data)
+        if length is not None:
+            self._reset()
+        return length
+
+    def _read(self, data: bytes | bytearray, offset: int, end: int) -> Header | None:
+        self.headers_read += 1
+        return read_header(data, offset, end)
+
+    def _scan(self, data: bytes | bytearray) -> int | None:
+        max_size = self.max_size
+        if self._header is None:
+            header = self._read(data, 0, min(len(data), max_size + 16))
+            if header is None:
+                if len(data) > 16:  # 16 bytes always hold a header we accept
+                    raise BerError("an APDU header that never ends")
+                return None
+            if header.tag_class != 2 or not header.constructed:
+                raise BerError("an APDU must be a constructed context-tagged value")
+            if header.length is not None:
+                total = header.size + header.length
+                if total > max_size:
+                    raise BerError(f"an APDU of {total} bytes; the session allows {max_size}")
+            self._header, self._open, self._position = header, 1, header.size
+        header = self._header
+        if header.length is not None:
+            total = header.size + header.length
+            return total if len(data) >= total else None
+        # Indefinite: the end is where the children's end-of-contents is. Walk on from where
+        # the last call stopped.
+        limit = min(len(data), max_size)
+        while True:
+            if self._position > max_size:
+                raise BerError(f"an APDU longer than the session's {max_size} bytes")
+            child = self._read(data, self._position, limit)
+            if child is None:
+                if len(data) >= max_size:
+                    raise BerError(f"an APDU longer than the session's {max_size} bytes")
+                return None
+            if child.tag_class == 0 and child.tag == 0 and not child.constructed:
+                if child.length != 0:
+                    raise BerError("an end-of-contents marker with a length")
+                self._position += child.size
+                self._open -= 1
+                if not self._open:
+                    return self._position
+            elif child.length is None:
+                self._open += 1
+                if self._open > MAX_DEPTH:
+                    raise BerError(f"values nested more than {MAX_DEPTH} deep")
+                self._position += child.size
+            else:  # a definite value: skipped whole, even before all of it has arrived
+                self._position += child.size + child.length
 
 
 def normalise(apdu: bytes) -> bytes:

@@ -49,6 +49,7 @@ from z3950.messages import (
     SortRequest,
     SortResponse,
     Unsupported,
+    bounded,
 )
 
 SCHEMA_FILE = Path(__file__).with_name("z3950.asn")
@@ -139,11 +140,28 @@ def decode(apdu: bytes) -> Request:
         return Unsupported(tag, APDU_NAMES.get(tag, f"[{tag}]"), reference)
     try:
         name, value = schema().decode("PDU", clean)
-        return _READERS[name](value)
+        return _READERS[name](_bounded(value))
     except (ber.BerError, ApduError):
         raise
     except Exception as error:  # noqa: BLE001 - asn1tools raises many kinds on bad input
         raise ApduError(f"{APDU_NAMES[tag]}: {type(error).__name__}: {error}") from None
+
+
+def _bounded(value: Any) -> Any:
+    """The decoded APDU with every INTEGER outside 32 bits made `OutOfRange`: the one place
+    where a peer's numbers are checked, so no handler meets a number it cannot print.
+    (Recursion is bounded: asn1tools decoded at most ber.MAX_DEPTH levels.)"""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bounded(value)
+    if isinstance(value, dict):
+        return {key: _bounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_bounded(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_bounded(item) for item in value)
+    return value
 
 
 def _text(value: bytes | None) -> str:

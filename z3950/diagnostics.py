@@ -36,7 +36,6 @@ BIB1: dict[int, str] = {
     109: "Database unavailable",
     110: "Operator unsupported",
     111: "Too many databases specified",
-    112: "Too many result sets created",
     113: "Unsupported attribute type",
     114: "Unsupported Use attribute",
     116: "Use attribute required but not supplied",

@@ -10,6 +10,34 @@ from dataclasses import dataclass, field
 
 from z3950.diagnostics import Diagnostic
 
+# --- integers --------------------------------------------------------------------------------
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # what an INTEGER from a peer may be
+
+
+class OutOfRange(int):
+    """An INTEGER from a peer outside 32 bits, as the codec hands it on: just past the range
+    on its side (so every range check refuses it) and "out of range" as text (so a diagnostic
+    names it without printing thousands of digits, which Python refuses beyond 4300)."""
+
+    def __str__(self) -> str:
+        return "out of range"
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def bounded(value: int) -> int:
+    """`value`, or OutOfRange just past the 32-bit limit it exceeds."""
+    if value > INT_MAX:
+        return OutOfRange(INT_MAX + 1)
+    if value < INT_MIN:
+        return OutOfRange(INT_MIN - 1)
+    return value
+
+
 # --- Init ----------------------------------------------------------------------------------
 
 # Options bits by name (the standard's Options BIT STRING).

@@ -29,6 +29,7 @@ from z3950.messages import (
     Attribute,
     AttributesPlusTerm,
     OtherQuery,
+    OutOfRange,
     RestrictionOperand,
     ResultSetOperand,
     RpnNode,
@@ -61,6 +62,8 @@ def attribute_values(
 
 def term_text(term: AttributesPlusTerm, decode: TermDecoder) -> str:
     if term.term_type == "numeric" and isinstance(term.term, int):
+        if isinstance(term.term, OutOfRange):
+            raise Z3950Error(125, str(term.term))
         return str(term.term)
     if term.term_type in ("general", "characterString") and isinstance(term.term, bytes):
         return decode(term.term)

@@ -1,6 +1,11 @@
 """The thin Twisted adapter: bytes from a socket cut into APDUs (`z3950.ber`), each handed to
-the association's `Session` in a thread pool, one `transport.write` per answer; idle timeouts
-and the session limit.
+the association's `Session` in a thread pool, one `transport.write` per answer; timeouts and
+the session limits.
+
+A connection holds a session slot from the moment it connects, so it has `init_timeout`
+(short) to send a complete Init and only then `idle_timeout` between APDUs; one address may
+hold at most `max_sessions_per_peer` of the `max_sessions` slots. Silent sockets cannot keep
+everyone else out for long.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from gateway.store import Store
 from z3950 import ber, codec
 from z3950.messages import CLOSE_PROTOCOL_ERROR, CLOSE_RESOURCES, CLOSE_SYSTEM_PROBLEM, Close
 from z3950.service import CatalogueService
-from z3950.session import Limits, Reply, Session
+from z3950.session import NEW, Limits, Reply, Session
 
 log = logging.getLogger("libgate.z3950")
 MAX_QUEUED_APDUS = 32  # requests pipelined ahead of their answers; more is a flood
@@ -48,42 +53,77 @@ class Z3950Protocol(Protocol):
         self.counted = False
         self.timer: IDelayedCall | None = None
         self.peer = "?"
+        self.host: str | None = None  # the peer's IP address: the per-peer count's key
+        self.framer: ber.Framer | None = None
 
     # --- connection life -----------------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
         peer = self.transport.getPeer()  # type: ignore[union-attr]
-        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+        host = getattr(peer, "host", None)
+        self.host = None if host is None else str(host)  # None: not IP (a Unix socket)
+        self.peer = f"{host or peer}:{getattr(peer, 'port', '')}"
         if factory.active >= factory.settings.max_sessions:
             log.warning("z3950 peer=%s refused: %d sessions open", self.peer, factory.active)
             self._send_close(CLOSE_RESOURCES, "too many sessions; try again later")
             return
+        from_peer = factory.per_peer.get(self.host, 0) if self.host is not None else 0
+        if from_peer >= factory.settings.max_sessions_per_peer:
+            log.warning("z3950 peer=%s refused: %d sessions open from it", self.peer, from_peer)
+            self._send_close(CLOSE_RESOURCES, "too many sessions from your address")
+            return
         factory.active += 1
+        if self.host is not None:
+            factory.per_peer[self.host] = from_peer + 1
         self.counted = True
         self.session = Session(factory.service, factory.limits, self.peer)
+        self.framer = ber.Framer(factory.settings.max_request_bytes)
         self._arm()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         if self.counted:
-            self.factory.active -= 1
+            factory = self.factory
+            factory.active -= 1
+            if self.host is not None:
+                left = factory.per_peer.get(self.host, 1) - 1
+                if left > 0:
+                    factory.per_peer[self.host] = left
+                else:
+                    factory.per_peer.pop(self.host, None)
             self.counted = False
         self.closing = True
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
 
+    def _awaiting_init(self) -> bool:
+        """No Init answered yet: the connection is on the short `init_timeout`."""
+        return self.session is None or self.session.state == NEW
+
     def _arm(self) -> None:
+        """Start the timer again: `idle_timeout` from now once Init is answered. Before that,
+        the `init_timeout` started at connection runs on (an APDU that is not an answered Init
+        does not restart it)."""
+        if self._awaiting_init() and self.timer is not None:
+            return
+        self._start_timer()
+
+    def _start_timer(self) -> None:
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
-        self.timer = self.factory.reactor.callLater(self.factory.settings.idle_timeout, self._idle)
+        settings = self.factory.settings
+        timeout = settings.init_timeout if self._awaiting_init() else settings.idle_timeout
+        self.timer = self.factory.reactor.callLater(timeout, self._idle)
 
     def _idle(self) -> None:
-        if self.busy:  # a slow search is not idleness; look again later
-            self._arm()
+        if self.busy:  # a slow search (or Init) is not idleness; look again later
+            self._start_timer()
             return
-        log.info("z3950 peer=%s closed: idle", self.peer)
+        waiting = self._awaiting_init()
+        log.info("z3950 peer=%s closed: %s", self.peer, "no Init" if waiting else "idle")
         if self.session is not None:
-            self.transport.write(self.session.timed_out())  # type: ignore[union-attr]
+            detail = "no Init" if waiting else "idle"
+            self.transport.write(self.session.timed_out(detail))  # type: ignore[union-attr]
         self._lose()
 
     def _send_close(self, reason: int, detail: str) -> None:
@@ -101,11 +141,11 @@ class Z3950Protocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.closing or self.session is None:
             return
+        assert self.framer is not None
         self.buffer += data
-        limit = self.factory.settings.max_request_bytes
         while self.buffer:
             try:
-                length = ber.apdu_length(self.buffer, limit)
+                length = self.framer.apdu_length(self.buffer)
             except ber.BerError as error:
                 log.info("z3950 peer=%s unreadable stream: %s", self.peer, error)
                 self._send_close(CLOSE_PROTOCOL_ERROR, f"not a BER APDU: {error}"[:200])
@@ -146,6 +186,8 @@ class Z3950Protocol(Protocol):
         if reply.close:
             self._lose()
             return
+        if reply.operation == "initRequest":
+            self._start_timer()  # Init answered: the idle timeout from now on
         self._next()
 
     def _failed(self, failure: Failure, started: float) -> None:
@@ -172,6 +214,7 @@ class Z3950Factory(Factory):
         self.pool = pool
         self.reactor = reactor or default_reactor
         self.active = 0
+        self.per_peer: dict[str, int] = {}  # open sessions by peer address
 
     def call_in_thread(self, function: Callable[..., Reply], *args: Any) -> Deferred[Reply]:
         """Catalogue work runs off the reactor thread; protocol tests pass no pool and get a

@@ -6,12 +6,15 @@ whether to close the connection. Catalogue work goes through `CatalogueService`,
 adapter runs `handle` in a thread; nothing here touches a socket or a thread.
 
 Result sets belong to the session (Z39.50 result sets are per association). Each keeps its
-query and the record keys of its first hits; a Present past what was kept searches again.
+query and the record keys of its first hits; a Present past what was kept searches again. At
+most `max_result_sets` are kept, least recently used dropped first (yaz-client names each
+search's set anew, "1", "2", …): a set dropped so is then "no such result set" (30).
 """
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -41,6 +44,7 @@ from z3950.messages import (
     InitRequest,
     InitResponse,
     NamePlusRecord,
+    OutOfRange,
     PresentRequest,
     PresentResponse,
     Request,
@@ -127,22 +131,107 @@ class ProtocolViolation(Exception):
     """The peer broke the protocol; the reply is Close (protocolError)."""
 
 
-def decoder(legacy_encoding: str) -> Callable[[bytes], str]:
-    """Term bytes → text: UTF-8 when they are UTF-8 (whatever was negotiated: clients that
-    negotiate nothing still send UTF-8 today), else the configured legacy encoding (GB18030:
-    older Chinese clients send GBK), else Latin-1, which reads any bytes."""
+def decoder(legacy_encoding: str, utf8: bool = False) -> Callable[[bytes], str]:
+    """Term bytes → text. With UTF-8 negotiated (`utf8`), strictly UTF-8: other bytes are a
+    malformed term (125). Without, as clients that negotiate nothing send: UTF-8 when they
+    are UTF-8 (most such clients send it today) unless they read better in the configured
+    legacy encoding (see `_reads_better_as_legacy`: short GBK terms are often valid UTF-8,
+    学习 as "ѧϰ"), else the legacy encoding (GB18030: older Chinese clients send GBK), else
+    Latin-1, which reads any bytes."""
+
+    if utf8:
+
+        def strict(data: bytes) -> str:
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise Z3950Error(125, f"not UTF-8 at byte {error.start}") from None
+
+        return strict
 
     def decode(data: bytes) -> str:
         try:
-            return data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             pass
-        try:
-            return data.decode(legacy_encoding)
-        except (UnicodeDecodeError, LookupError):
-            return data.decode("latin-1")
+        else:
+            if text.isascii():
+                return text
+            legacy = _legacy(data, legacy_encoding)
+            if legacy is not None and _reads_better_as_legacy(text, legacy):
+                return legacy
+            return text
+        legacy = _legacy(data, legacy_encoding)
+        return legacy if legacy is not None else data.decode("latin-1")
 
     return decode
+
+
+def _legacy(data: bytes, encoding: str) -> str | None:
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _is_cjk(char: str) -> bool:
+    """Han, kana, bopomofo, Hangul, CJK punctuation and full-width forms."""
+    code = ord(char)
+    return (
+        0x2E80 <= code <= 0x9FFF
+        or 0xAC00 <= code <= 0xD7AF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFE30 <= code <= 0xFE4F
+        or 0xFF00 <= code <= 0xFFEF
+        or 0x20000 <= code <= 0x3FFFF
+    )
+
+
+def _alphabet(char: str) -> str | None:
+    """The script of a letter ("LATIN", "CYRILLIC", "GREEK", …), None for anything else."""
+    if not unicodedata.category(char).startswith("L"):
+        return None
+    return unicodedata.name(char, "?").split()[0]
+
+
+def _a_word(text: str, wide: list[str]) -> bool:
+    """Does `text` (its non-ASCII characters: `wide`) look like a word of one alphabet:
+    Latin letters among ASCII ones ("café"), or at least three letters of another alphabet
+    cased as words are ("Москва", "Ελλάδα", "שלום")?"""
+    alphabets = {_alphabet(c) for c in wide}
+    if len(alphabets) != 1 or None in alphabets:
+        return False
+    (alphabet,) = alphabets
+    if alphabet == "LATIN":
+        return any(c.isascii() and c.isalpha() for c in text)
+    if sum(1 for c in text if _alphabet(c) == alphabet) < 3:
+        return False
+    return all(_cased_as_a_word(word) for word in text.split())
+
+
+def _cased_as_a_word(word: str) -> bool:
+    """Cased as a word is: "Пушкин", "ПУШКИН", "пушкин" or uncased ("שלום"); not "пУшКин"."""
+    letters = [c for c in word if c.isalpha()]
+    return (
+        all(c.islower() for c in letters[1:])
+        or all(c.isupper() for c in letters)
+        or all(unicodedata.category(c) == "Lo" for c in letters)  # no case: Hebrew, Arabic
+    )
+
+
+def _reads_better_as_legacy(utf8: str, legacy: str) -> bool:
+    """Bytes valid as both UTF-8 and GBK: GBK when the UTF-8 reading has no CJK and only
+    two-byte characters (U+0080-U+07FF: Latin, Greek, Cyrillic, Hebrew, Arabic…, what a GBK
+    pair reads as) while the GBK reading is all CJK and ASCII, unless the UTF-8 reading looks
+    like a word (`_a_word`). A GBK character reads as a character of a near-random script
+    ("学习" as Cyrillic and Greek "ѧϰ", "猫" as a lone "è"); "café", "Müller" and "Москва"
+    (which GBK reads as "caf茅", "M眉ller" and "袦芯褋泻胁邪") do not."""
+    wide = [c for c in utf8 if ord(c) >= 0x80]
+    if not wide or any(ord(c) > 0x7FF for c in wide):
+        return False
+    if not all(ord(c) < 0x80 or _is_cjk(c) for c in legacy):
+        return False
+    return not _a_word(utf8, wide)
 
 
 class Session:
@@ -228,7 +317,7 @@ class Session:
         records_in_charset = None
         proposal = request.charset_proposal
         # A proposal without UTF-8 gets no negotiation answer: none is in force, and terms
-        # are still read as UTF-8 first (then the legacy encoding).
+        # are read as UTF-8 or the legacy encoding, whichever reads better (`decoder`).
         if (
             proposal is not None
             and self.version >= 3
@@ -238,6 +327,7 @@ class Session:
             records_in_charset = proposal.records_in_selected_charsets
         if selected is None:
             options = options - {"negotiationModel"}
+        self.decode_term = decoder(self.limits.legacy_encoding, utf8=selected == "UTF-8")
         log.info(
             "z3950 peer=%s init client=%r version=%d charset=%s message-size=%d",
             self.peer,
@@ -271,11 +361,9 @@ class Session:
         if self.limits.default_sort != "relevance" and not rpn.asks_for_relevance(request.query):
             query = replace(query, sort=(SortKey(self.limits.default_sort),))
         self.result_sets.pop(name, None)  # a failed search must not leave the old set behind
-        if len(self.result_sets) >= self.limits.max_result_sets:
-            raise Z3950Error(112, str(self.limits.max_result_sets))
         found = self.service.search(query, database, self.limits.result_set_max_records)
         result_set = ResultSet(name, database, query, found.total, found.record_pks)
-        self.result_sets[name] = result_set
+        self._keep(result_set)
         count, element_set = _piggy_back(request, found)
         count = min(count, self.limits.max_present)
         response = SearchResponse(
@@ -300,12 +388,30 @@ class Session:
             records=tuple(returned),
         )
 
+    def _keep(self, result_set: ResultSet) -> None:
+        """Keep a new set as the most recently used, dropping the least recently used sets
+        over `max_result_sets`."""
+        self.result_sets.pop(result_set.name, None)
+        while len(self.result_sets) >= self.limits.max_result_sets:
+            dropped, _ = self.result_sets.popitem(last=False)
+            log.info(
+                "z3950 peer=%s result set %r dropped (least recently used)", self.peer, dropped
+            )
+        self.result_sets[result_set.name] = result_set
+
+    def _use(self, name: str) -> ResultSet:
+        """A set by name, now the most recently used; 30 when there is none (never created,
+        deleted, or dropped to make room)."""
+        result_set = self.result_sets.get(name)
+        if result_set is None:
+            raise Z3950Error(30, name)
+        self.result_sets.move_to_end(name)
+        return result_set
+
     # --- Present ---------------------------------------------------------------------------
 
     def present(self, request: PresentRequest) -> PresentResponse:
-        result_set = self.result_sets.get(request.result_set_id)
-        if result_set is None:
-            raise Z3950Error(30, request.result_set_id)
+        result_set = self._use(request.result_set_id)
         if request.additional_ranges:
             raise Z3950Error(243)
         syntax, element_set = request.preferred_record_syntax, request.element_set_name
@@ -316,6 +422,8 @@ class Session:
         if wanted < 0:
             raise Z3950Error(13, str(wanted))
         if wanted == 0:
+            if isinstance(start, OutOfRange):
+                raise Z3950Error(13, str(start))
             return PresentResponse(
                 reference_id=request.reference_id,
                 number_of_records_returned=0,
@@ -409,9 +517,7 @@ class Session:
             raise Z3950Error(208)
         if len(request.input_result_set_names) != 1:
             raise Z3950Error(230, str(len(request.input_result_set_names)))
-        source = self.result_sets.get(request.input_result_set_names[0])
-        if source is None:
-            raise Z3950Error(30, request.input_result_set_names[0])
+        source = self._use(request.input_result_set_names[0])
         keys = tuple(_sort_key(spec) for spec in request.sort_sequence)
         if not keys:
             raise Z3950Error(207, "no sort keys")
@@ -420,14 +526,9 @@ class Session:
         if len({k.key for k in keys}) != len(keys):
             raise Z3950Error(207, "a key named twice")
         target = request.sorted_result_set_name
-        if target not in self.result_sets and len(self.result_sets) >= self.limits.max_result_sets:
-            raise Z3950Error(112, str(self.limits.max_result_sets))
         query = replace(source.query, sort=keys)
         found = self.service.search(query, source.database, self.limits.result_set_max_records)
-        self.result_sets.pop(target, None)
-        self.result_sets[target] = ResultSet(
-            target, source.database, query, found.total, found.record_pks
-        )
+        self._keep(ResultSet(target, source.database, query, found.total, found.record_pks))
         return SortResponse(
             reference_id=request.reference_id,
             sort_status=SORT_SUCCESS,
@@ -463,10 +564,11 @@ class Session:
         """A Close is answered with a Close (reason finished), then the connection ends."""
         return Close(reference_id=request.reference_id, close_reason=CLOSE_FINISHED)
 
-    def timed_out(self) -> bytes:
-        """The Close the adapter sends when the association has been idle too long."""
+    def timed_out(self, detail: str = "idle") -> bytes:
+        """The Close (lackOfActivity) the adapter sends when the association has been idle too
+        long, or no Init came in time."""
         self.state = CLOSED
-        return codec.encode(Close(close_reason=7, diagnostic_information="idle"), self.version)
+        return codec.encode(Close(close_reason=7, diagnostic_information=detail), self.version)
 
 
 HANDLERS: dict[type, Callable[[Session, object], Response]] = {
@@ -534,7 +636,8 @@ def _piggy_back(request: SearchRequest, found: Found) -> tuple[int, str | None]:
     if total <= request.small_set_upper_bound:
         return total, request.small_set_element_set_names
     if total < request.large_set_lower_bound:
-        return min(request.medium_set_present_number, total), request.medium_set_element_set_names
+        count = max(0, min(request.medium_set_present_number, total))
+        return count, request.medium_set_element_set_names
     return 0, None
 
 
