@@ -8,7 +8,9 @@
     sortedQuery ::= cqlQuery [sortby singleSpec+]   singleSpec ::= index [modifierList]
 
 Booleans are left-associative with equal precedence. `and`, `or`, `not`, `prox` and `sortby`
-are reserved only where an operator may stand; quoted, they are terms. Every input ends in a
+are reserved only where an operator may stand; elsewhere, quoted or not, they are terms
+(the 1.2 grammar's `term ::= identifier | 'and' | 'or' | 'not' | 'prox' | 'sortby'`), so
+`sortby sortby sortby` is the term "sortby" sorted by the index "sortby". Every input ends in a
 query or a `CQLSyntaxError`: length and nesting are bounded before they can hurt.
 """
 
@@ -126,8 +128,6 @@ class _Parser:
             raise self.fail(
                 "expected a search term" if token.kind == "end" else f"unexpected {token.text!r}"
             )
-        if token.kind == "word" and token.text.lower() in ("sortby",) and self.at == 0:
-            raise self.fail("expected a search term before sortBy")
         following = self.peek()
         relation_follows = (
             following.kind == "symbol" and following.text in COMPARISON_SYMBOLS
