@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
@@ -23,6 +25,7 @@ from sip2 import codec
 from sip2.handlers import Handlers
 from sip2.pin_guard import PinGuard
 from sip2.server import PARTIAL_FRAME_SECONDS, Sip2Factory
+from sip2.spec import ANSWERED_BY
 from tests.circulation_support import build_library
 from tests.sip2_support import NOW
 
@@ -169,3 +172,22 @@ def test_three_bad_logins_close_and_passwords_are_never_logged(library, caplog) 
     assert transport.writes == [b"940\r"] * 3
     assert transport.disconnecting
     assert "guess" not in caplog.text and "command=93 outcome=bad-login" in caplog.text
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(chunks=st.lists(st.binary(max_size=120), max_size=12), login_first=st.booleans())
+def test_random_byte_streams_get_only_whole_sip2_answers(library, chunks, login_first) -> None:  # type: ignore[no-untyped-def]
+    factory, _reactor = make_factory(library, max_frame_bytes=256)
+    protocol, transport = connect(factory)
+    if login_first:
+        protocol.dataReceived(LOGIN)
+    for chunk in chunks:
+        if transport.disconnecting:
+            break
+        protocol.dataReceived(chunk)  # never raises
+    responses = {"96"} | set(ANSWERED_BY.values())
+    for write in transport.writes:
+        assert write.endswith(b"\r") and write.count(b"\r") == 1, write
+        assert write[:2].decode("ascii") in responses, write
