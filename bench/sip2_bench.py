@@ -543,6 +543,18 @@ def prepare(url: str, work: Path, terminals: int, per_terminal: int, log_level: 
     return config, made, port
 
 
+def open_loans(url: str) -> int:
+    """Loans still open after the phases: each connection stops after a checkin, so 0."""
+    from gateway.store import open_store
+
+    store = open_store(url)
+    try:
+        with store.read() as tx:
+            return int(tx.execute("SELECT count(*) FROM loans WHERE returned_at IS NULL")[0][0])
+    finally:
+        store.close()
+
+
 def start(command: list[str], log: Path, port: int) -> subprocess.Popen:  # type: ignore[type-arg]
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -686,6 +698,7 @@ def main() -> None:
                     print(table[-1], flush=True)
             finally:
                 stop(server)
+            print(f"{name}: {open_loans(url)} copies left on loan (expected 0)", flush=True)
         bare_port = free_port()
         bare_log = OUT / f"sip2-{run_id}" / "bare.log"
         bare_log.parent.mkdir(parents=True, exist_ok=True)
@@ -695,7 +708,11 @@ def main() -> None:
         try:
             phase = Phase("read", bare_port, args.seconds, args.warmup, check=False)
             terminals = [
-                Terminal(f"sc{n:03d}", f"SBP{n:03d}", tuple(f"SB{n:03d}{k:02d}" for k in range(2)))
+                Terminal(
+                    f"sc{n:03d}",
+                    f"SBP{n:03d}",
+                    tuple(f"SB{n:03d}{k:02d}" for k in range(args.items)),
+                )
                 for n in range(args.connections)
             ]
             figures = run_phase(
