@@ -37,4 +37,7 @@ def stamp(moment: datetime) -> str:
 
 
 def parse_stamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    # fromisoformat reads our `…Z` stamps (Python 3.11+) several times faster than strptime.
+    if not (len(text) == 20 and text.endswith("Z")):
+        raise ValueError(f"not a libgate timestamp: {text!r}")
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
