@@ -1095,7 +1095,13 @@ class Engine:
                 author=storage.record_author(tx, copy.record_pk),
                 circulation=circulation,
                 circulates=self.policy.circulates(copy.item_type),
-                available=self._is_available(tx, copy),
+                # R2's "available copy" (as _is_available) from the loan and hold read above.
+                available=(
+                    self.policy.circulates(copy.item_type)
+                    and copy.status == self.policy.circulation.on_shelf_status
+                    and loan is None
+                    and ready is None
+                ),
                 due_at=loan.due_at if loan else None,
                 loan_patron_barcode=borrower.barcode if borrower else None,
                 hold_queue=len(storage.waiting_holds(tx, copy.record_pk)),
