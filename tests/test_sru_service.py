@@ -112,6 +112,23 @@ def test_unasked_each_record_comes_in_the_marc_schema_that_labels_it_truly(
     assert marc21.find(".//marc:record", NS) is not None
 
 
+def test_all_records_for_harvesting(sru: SruService) -> None:
+    with sru.store.read() as tx:
+        count = tx.one("SELECT count(*) FROM bib_records WHERE database = 'main'")[0]
+    everything = sr(sru, "cql.allRecords = 1", maximumRecords=0)
+    assert diagnostics(everything) == [] and total(everything) == count > 0
+    without = sr(sru, "cql.allRecords = 1 not dc.title = 猫", maximumRecords=0)
+    cats = total(sr(sru, "dc.title = 猫", maximumRecords=0))
+    assert total(without) == count - cats and cats > 0
+    paged = sr(sru, "cql.allRecords = 1 sortBy dc.title", maximumRecords=3, startRecord=2)
+    assert len(control_numbers(paged)) == 3
+    assert (
+        total(sr(sru, "cql.allIndexes = 猫", maximumRecords=0))
+        == total(sr(sru, "cql.anyIndexes = 猫", maximumRecords=0))
+        == total(sr(sru, "猫", maximumRecords=0))
+    )
+
+
 def test_sru_2_0_namespaces_and_escaping(sru: SruService) -> None:
     root = ask(sru, "main", query="历史", recordXMLEscaping="string", maximumRecords=1)
     assert root.tag == f"{{{NS['zs2']}}}searchRetrieveResponse"

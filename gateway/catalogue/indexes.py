@@ -16,6 +16,7 @@ from gateway.catalogue.normalise import is_cjk, normalise, words
 KEYWORD = "keyword"
 EXACT = "exact"
 NUMERIC = "numeric"
+ALL = "all"  # matches every record of the database (CQL cql.allRecords); the term is ignored
 
 # Separator token between values of a field: it is a letter-like private-use character that the
 # normaliser never produces from text, so a phrase can never run from one value into the next.
@@ -25,7 +26,7 @@ VALUE_SEPARATOR = "\ue000"
 @dataclass(frozen=True)
 class IndexSpec:
     name: str
-    kind: str  # keyword | exact | numeric
+    kind: str  # keyword | exact | numeric | all
     title_zh: str
     title_en: str
     browse: bool = False  # offered as a browse (scan) list
@@ -71,6 +72,7 @@ INDEXES: dict[str, IndexSpec] = {
         IndexSpec("clc", EXACT, "中图分类号", "CLC class"),
         IndexSpec("language", EXACT, "语种", "Language"),
         IndexSpec("year", NUMERIC, "出版年", "Publication year", sortable=True),
+        IndexSpec("allrecords", ALL, "全部记录", "All records (harvesting)"),
     )
 }
 

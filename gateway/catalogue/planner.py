@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.catalogue.availability import AVAILABLE_STATUSES
-from gateway.catalogue.indexes import EXACT, INDEXES, KEYWORD, KEYWORD_FIELDS, NUMERIC
+from gateway.catalogue.indexes import ALL, EXACT, INDEXES, KEYWORD, KEYWORD_FIELDS, NUMERIC
 from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
 from gateway.catalogue.query import (
     MAX_DEPTH,
@@ -47,6 +47,7 @@ KEYWORD_RELATIONS = frozenset({"all", "any", "adj", "exact", "="})
 HEADING_INDEXES = frozenset({"title", "author", "subject", "series"})
 EXACT_RELATIONS = frozenset({"=", "exact", "<>", "any", "all"})
 NUMERIC_RELATIONS = frozenset({"=", "exact", "<>", "<", "<=", ">", ">=", "within"})
+ALL_RELATIONS = frozenset({"=", "exact", "any", "all", "adj"})  # cql.allRecords = 1
 BM25_WEIGHTS = "0, 10.0, 5.0, 3.0, 2.0, 1.0"  # db, title, author, subject, series, publisher
 SQL_RELATION = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "exact": "=", "<>": "<>"}
 
@@ -104,9 +105,12 @@ def _check_term(term: Term) -> None:
         raise UnsupportedTruncation(
             f"{term.truncation} truncation is not supported", index=term.index
         )
-    allowed = {KEYWORD: KEYWORD_RELATIONS, EXACT: EXACT_RELATIONS, NUMERIC: NUMERIC_RELATIONS}[
-        spec.kind
-    ]
+    allowed = {
+        KEYWORD: KEYWORD_RELATIONS,
+        EXACT: EXACT_RELATIONS,
+        NUMERIC: NUMERIC_RELATIONS,
+        ALL: ALL_RELATIONS,
+    }[spec.kind]
     if term.relation not in allowed:
         raise UnsupportedRelation(
             f"relation {term.relation!r} cannot be used with index {term.index!r}", index=term.index
@@ -129,7 +133,7 @@ def _check_term(term: Term) -> None:
                     index=term.index,
                     value=word[:40],
                 )
-    elif not term.value.strip():
+    elif spec.kind != ALL and not term.value.strip():
         raise EmptyTerm("the term is empty", index=term.index)
 
 
@@ -278,6 +282,8 @@ class _Builder:
                 return self.keyword(node)
             if kind == EXACT:
                 return self.exact(node)
+            if kind == ALL:
+                return "(1 = 1)"  # every record; the database is limited around the tree
             return self.numeric(node)
         left = self.node(node.left)
         right = self.node(node.right)

@@ -44,6 +44,9 @@ INDEX_MAP: dict[tuple[str, str], str] = {
     (LOCAL_SET, "date"): "year",
     (CQL_SET, "serverchoice"): "any",
     (CQL_SET, "keywords"): "any",
+    (CQL_SET, "allrecords"): "allrecords",  # `cql.allRecords = 1`: harvesting, every record
+    (CQL_SET, "allindexes"): "any",  # every index we search: "any" covers the keyword fields
+    (CQL_SET, "anyindexes"): "any",
     (DC_SET, "title"): "title",
     (DC_SET, "creator"): "author",
     (DC_SET, "contributor"): "author",
