@@ -463,7 +463,10 @@ class Handlers:
     def checkin(
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> Message:
-        desk = account.role == "desk"
+        # no_block Y: the kiosk took the book back while we were offline and now reports it.
+        # It is in the return bin already, so R7 cannot send the reader to the desk: the
+        # return is recorded and a held title is trapped (R6), with the alert for the staff.
+        desk = account.role == "desk" or message.fixed.get("no_block") == "Y"
         outcome = self.engine.checkin(
             message.get("AB"), channel=self._channel(account), desk_trap=desk
         )

@@ -104,6 +104,15 @@ def test_the_hold_day_r5_r7_r6_r14(kiosk: Terminal, desk: Terminal, library) -> 
     assert kiosk.patron_information("B").fixed["hold_items_count"] == "0000"
 
 
+def test_an_offline_return_reported_with_no_block_is_recorded_and_trapped(kiosk: Terminal) -> None:
+    kiosk.checkout("A", "O1")
+    kiosk.hold("+", "B", AB="O1")
+    fixed = {"no_block": "Y", "transaction_date": NOW, "return_date": NOW}
+    back = kiosk.send("09", fixed, AP="kiosk", AO="MAIN", AB="O1", AC="")
+    assert back.fixed["ok"] == "1" and back.fixed["alert"] == "Y" and back.get("CV") == "01"
+    assert kiosk.item_information("O1").fixed["circulation_status"] == "08"
+
+
 def test_english_screen_messages_for_an_english_account(library) -> None:  # type: ignore[no-untyped-def]
     kiosk = Terminal(*library, language="en")
     kiosk.login()
