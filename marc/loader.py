@@ -209,7 +209,7 @@ class Loader:
         stored_items = repository.items_by_barcode(tx, barcodes)
         pending = IndexBatch()
         new_items: dict[str, tuple[int, ItemData]] = {}
-        new_records: dict[int, Prepared] = {}
+        new_records: dict[int, tuple[str, Prepared]] = {}  # placeholder pk → (id, record)
         for entry in entries:
             prepared = entry.prepared
             assert prepared is not None
@@ -230,25 +230,19 @@ class Loader:
                 # New records are inserted together after the loop; until then a negative
                 # placeholder stands for the id the database will give.
                 pk = -(len(new_records) + 1)
-                new_records[pk] = prepared
+                record_id = prepared.record_id
+                new_records[pk] = (record_id, prepared)
                 entry.outcome = "loaded"
-                by_control[prepared.record_id] = repository.StoredRecord(
-                    pk, database, prepared.record_id, prepared.mapped.format, prepared.digest
-                )
-            elif target.pk < 0:
-                pk = target.pk  # the same record twice in this batch: the later one wins
-                new_records[pk] = prepared
-                entry.outcome = "overlaid"
-                by_control[target.record_id] = repository.StoredRecord(
-                    pk, database, target.record_id, prepared.mapped.format, prepared.digest
-                )
             else:
-                pk = target.pk
-                repository.update_record(tx, pk, prepared.mapped, prepared.digest, pending)
+                pk, record_id = target.pk, target.record_id  # an overlay keeps the stored id
+                if pk < 0:  # the same record twice in this batch: the later one wins
+                    new_records[pk] = (record_id, prepared)
+                else:
+                    repository.update_record(tx, pk, prepared.mapped, prepared.digest, pending)
                 entry.outcome = "overlaid"
-                by_control[target.record_id] = repository.StoredRecord(
-                    pk, database, target.record_id, prepared.mapped.format, prepared.digest
-                )
+            by_control[record_id] = repository.StoredRecord(
+                pk, database, record_id, prepared.mapped.format, prepared.digest
+            )
             for item in prepared.mapped.items:
                 existing = stored_items.get(item.barcode)
                 if item.barcode in new_items:
@@ -275,9 +269,9 @@ class Loader:
         # New records and copies in a few statements: a round trip for each was most of
         # PostgreSQL's loading time.
         real_pk = repository.insert_records(
-            tx, database, [(p.record_id, p.mapped, p.digest) for p in new_records.values()], pending
+            tx, database, [(rid, p.mapped, p.digest) for rid, p in new_records.values()], pending
         )
-        placeholder_pk = {pk: real_pk[p.record_id] for pk, p in new_records.items()}
+        placeholder_pk = {pk: real_pk[rid] for pk, (rid, _) in new_records.items()}
         repository.insert_items(
             tx,
             [

@@ -5,6 +5,7 @@ run inside a caller's transaction and return typed values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.catalogue.indexes import IndexDocument, index_document
 from gateway.catalogue.model import ItemData, MappedRecord
@@ -104,37 +105,33 @@ def _identifier_rows(pk: int, mapped: MappedRecord) -> list[tuple[int, str, str]
     )
 
 
-def insert_record(
-    tx: Transaction,
-    database: str,
-    record_id: str,
-    mapped: MappedRecord,
-    digest: str,
-    pending: IndexBatch | None = None,
-) -> int:
-    """Store a new record; its identifiers and index rows go to `pending` if given (written by
-    `pending.flush(tx)`), else at once."""
+RECORD_DATA_COLUMNS = (
+    "format",
+    "marc",
+    "bib",
+    "title",
+    "author",
+    "year",
+    "digest",
+    "sort_title",
+    "sort_author",
+)
+
+
+def _record_columns(mapped: MappedRecord, digest: str, doc: IndexDocument) -> tuple[Any, ...]:
+    """The values of RECORD_DATA_COLUMNS, in that order."""
     bib = mapped.bib
-    doc = _document(mapped)
-    pk = tx.insert(
-        "INSERT INTO bib_records (database, record_id, format, marc, bib, title, author, year,"
-        " digest, sort_title, sort_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            database,
-            record_id,
-            mapped.format,
-            mapped.marc,
-            bib.to_json(),
-            bib.display_title,
-            bib.main_author,
-            bib.year,
-            digest,
-            doc.sort_title,
-            doc.sort_author,
-        ),
+    return (
+        mapped.format,
+        mapped.marc,
+        bib.to_json(),
+        bib.display_title,
+        bib.main_author,
+        bib.year,
+        digest,
+        doc.sort_title,
+        doc.sort_author,
     )
-    _index(tx, pk, database, mapped, doc, pending)
-    return pk
 
 
 def insert_records(
@@ -146,37 +143,26 @@ def insert_records(
 ) -> dict[str, int]:
     """Store new records (record_id, mapped, digest) with multi-row INSERTs; returns their ids
     by record_id. Identifiers and index rows go to `pending`."""
+    columns = ", ".join(("database", "record_id", *RECORD_DATA_COLUMNS))
+    row = "(" + ", ".join("?" * (2 + len(RECORD_DATA_COLUMNS))) + ")"
     ids: dict[str, int] = {}
     for start in range(0, len(records), chunk):
-        part = records[start : start + chunk]
-        values, params = [], []
-        for record_id, mapped, digest in part:
-            bib = mapped.bib
-            doc = _document(mapped)
-            values.append("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            params += [
-                database,
-                record_id,
-                mapped.format,
-                mapped.marc,
-                bib.to_json(),
-                bib.display_title,
-                bib.main_author,
-                bib.year,
-                digest,
-                doc.sort_title,
-                doc.sort_author,
-            ]
+        part = [
+            (rid, mapped, digest, _document(mapped))
+            for rid, mapped, digest in records[start : start + chunk]
+        ]
+        params: list[Any] = []
+        for record_id, mapped, digest, doc in part:
+            params += [database, record_id, *_record_columns(mapped, digest, doc)]
         rows = tx.execute(
-            "INSERT INTO bib_records (database, record_id, format, marc, bib, title, author, year,"
-            " digest, sort_title, sort_author) VALUES "
-            + ", ".join(values)
+            f"INSERT INTO bib_records ({columns}) VALUES "
+            + ", ".join([row] * len(part))
             + " RETURNING id, record_id",
             params,
         )
         ids.update({record_id: int(pk) for pk, record_id in rows})
-        for record_id, mapped, _ in part:
-            _index(tx, ids[record_id], database, mapped, _document(mapped), pending)
+        for record_id, mapped, _, doc in part:
+            _index(tx, ids[record_id], database, mapped, doc, pending)
     return ids
 
 
@@ -184,23 +170,11 @@ def update_record(
     tx: Transaction, pk: int, mapped: MappedRecord, digest: str, pending: IndexBatch | None = None
 ) -> None:
     """Overlay a stored record's bibliographic data and rebuild its identifiers and index."""
-    bib = mapped.bib
     doc = _document(mapped)
+    assignments = ", ".join(f"{column} = ?" for column in RECORD_DATA_COLUMNS)
     tx.execute(
-        "UPDATE bib_records SET format = ?, marc = ?, bib = ?, title = ?, author = ?, year = ?,"
-        " digest = ?, sort_title = ?, sort_author = ? WHERE id = ?",
-        (
-            mapped.format,
-            mapped.marc,
-            bib.to_json(),
-            bib.display_title,
-            bib.main_author,
-            bib.year,
-            digest,
-            doc.sort_title,
-            doc.sort_author,
-            pk,
-        ),
+        f"UPDATE bib_records SET {assignments} WHERE id = ?",
+        (*_record_columns(mapped, digest, doc), pk),
     )
     database = tx.scalar("SELECT database FROM bib_records WHERE id = ?", (pk,))
     if pending is None or not pending.discard(pk):
