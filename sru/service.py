@@ -163,16 +163,7 @@ class SruService:
                     created.record_pks, query, database, start, maximum, available
                 )
             else:
-                result = _run(
-                    search,
-                    self.store,
-                    query,
-                    database,
-                    limit=maximum,
-                    offset=start - 1,
-                    available_only=available,
-                )
-                total, page = result.total, [hit.record_pk for hit in result.hits]
+                total, page = self._search_page(query, database, start, maximum, available)
         if maximum and total and start > total:
             raise SruError(61, str(start), f"there are {total} records")
         response_records = self._records(request, page, start)
@@ -202,6 +193,12 @@ class SruService:
         if start - 1 + maximum <= len(kept):
             return list(kept[start - 1 : start - 1 + maximum])
         # Past what the set kept: search again for the page (the set keeps its first hits).
+        return self._search_page(query, database, start, maximum, available)[1]
+
+    def _search_page(
+        self, query: Query, database: str, start: int, maximum: int, available: bool
+    ) -> tuple[int, list[int]]:
+        """(hits, the record keys of the page from `start`, 1-based)."""
         result = _run(
             search,
             self.store,
@@ -211,7 +208,7 @@ class SruService:
             offset=start - 1,
             available_only=available,
         )
-        return [hit.record_pk for hit in result.hits]
+        return result.total, [hit.record_pk for hit in result.hits]
 
     def _records(
         self, request: SearchRetrieveRequest, page: list[int], start: int
