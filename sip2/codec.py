@@ -52,9 +52,6 @@ class Message:
                 return value
         return default
 
-    def has(self, code: str) -> bool:
-        return any(key == code for key, _ in self.fields)
-
     def all(self, code: str) -> list[str]:
         return [value for key, value in self.fields if key == code]
 

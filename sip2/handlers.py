@@ -22,8 +22,6 @@ from sip2.session import language_of
 from sip2.spec import (
     ALERT_HOLD_HERE,
     CIRCULATION_STATUS,
-    FEE_TYPE_CODES,
-    FEE_TYPES,
     LANGUAGE_CODES,
     PATRON_STATUS_FLAGS,
     PAYMENT_TYPES,
@@ -748,11 +746,3 @@ def _range(start: str, end: str) -> tuple[int, int]:
     first = int(start) if _is_number(start) and int(start) > 0 else 1
     last = int(end) if _is_number(end) and int(end) >= first else first + DEFAULT_LIST_LENGTH - 1
     return first, min(last, first + DEFAULT_LIST_LENGTH * 20 - 1)
-
-
-def fee_kind(code: str) -> str:
-    return FEE_TYPES.get(code, "other")
-
-
-def fee_code(kind: str) -> str:
-    return FEE_TYPE_CODES.get(kind, "01")

@@ -129,9 +129,6 @@ FIELD_NAMES: dict[str, str] = {
     "DA": "hold patron name",
 }
 
-# Values never written to a log (patron and terminal passwords).
-SECRET_FIELDS = frozenset({"AC", "AD", "CO"})
-
 
 def _f(name: str, width: int, kind: str = "text", pattern: str | None = None) -> Fixed:
     return Fixed(name, width, kind, pattern)
@@ -446,27 +443,6 @@ CIRCULATION_STATUS: dict[str, str] = {
     "missing": "13",
 }
 
-# Fee type (37, 18, 12 BT) ↔ the engine's fee kinds.
-FEE_TYPES: dict[str, str] = {
-    "01": "other",
-    "02": "administrative",
-    "03": "damage",
-    "04": "overdue",
-    "05": "processing",
-    "06": "other",  # rental
-    "07": "replacement",
-    "08": "other",  # computer access
-    "09": "other",  # hold fee
-}
-FEE_TYPE_CODES: dict[str, str] = {
-    "other": "01",
-    "administrative": "02",
-    "damage": "03",
-    "overdue": "04",
-    "processing": "05",
-    "replacement": "07",
-}
-
 PAYMENT_TYPES: dict[str, str] = {"00": "cash", "01": "visa", "02": "credit card"}
 
 # Language (3 digits) ↔ the screen-message language we can speak.
@@ -475,4 +451,3 @@ LANGUAGE_CODES: dict[str, str] = {"en": "001", "zh": "019"}
 
 # Alert type CV (3M extension).
 ALERT_HOLD_HERE = "01"
-ALERT_HOLD_OTHER_BRANCH = "02"
