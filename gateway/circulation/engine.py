@@ -238,18 +238,17 @@ class Engine:
 
     def _borrowing_limits(self, tx: Transaction, patron: Patron) -> list[Reason]:
         """The reader's own limits on borrowing, whatever the copy: the category's max_loans,
-        with `[circulation] overdue_limit` overdue loans, with `fee_limit` fees owed. Checkout and patron_summary ask this."""
+        with `[circulation] overdue_limit` overdue loans, with `fee_limit` fees owed. Checkout
+        and patron_summary ask this."""
         refusals = []
         category = self.policy.category(patron.category)
-        count = len(storage.open_loans_of_patron(tx, patron.pk))
-        if count >= category.max_loans:
-            refusals.append(reason("too_many_loans", count=count, limit=category.max_loans))
+        loans = storage.open_loans_of_patron(tx, patron.pk)
+        if len(loans) >= category.max_loans:
+            refusals.append(reason("too_many_loans", count=len(loans), limit=category.max_loans))
         overdue_limit = self.policy.circulation.overdue_limit
         if overdue_limit > 0:
             now = stamp(self.clock.now())
-            overdue = sum(
-                1 for loan in storage.open_loans_of_patron(tx, patron.pk) if loan.due_at < now
-            )
+            overdue = sum(1 for loan in loans if loan.due_at < now)
             if overdue >= overdue_limit:
                 refusals.append(reason("too_many_overdue", count=overdue, limit=overdue_limit))
         limit = self.policy.circulation.fee_limit
