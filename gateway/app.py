@@ -79,22 +79,20 @@ def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[
         sip2_service, sip2_listeners = build_sip2_service(settings, engine, clock)
         sip2_service.setServiceParent(root)
         listeners += sip2_listeners
-    # --- SRU for partner libraries ([sru]): one base path per catalogue database ---------
+    # SRU for partner libraries ([sru]): one base path per catalogue database.
     if settings.sru.listen:
         from sru.resource import sru_services
 
         sru_service, sru_listeners = sru_services(settings, store, engine)
         sru_service.setServiceParent(root)
         listeners += sru_listeners
-    # --- end SRU ------------------------------------------------------------------------
-    # --- Z39.50 for partner libraries ([z3950]) --------------------------------------------
+    # Z39.50 for partner libraries ([z3950]).
     if settings.z3950.listen:
         from z3950.server import build_z3950_service
 
         z3950_service, z3950_listeners = build_z3950_service(settings, store, engine)
         z3950_service.setServiceParent(root)
         listeners += z3950_listeners
-    # --- end Z39.50 ----------------------------------------------------------------------
     return root, listeners, loops
 
 

@@ -426,9 +426,6 @@ class SruSettings:
         # built: gateway/ does not import protocol packages.
 
 
-# --- end SRU -------------------------------------------------------------------------------
-
-
 # --- Z39.50 (partner libraries) -------------------------------------------------------------
 
 
@@ -489,9 +486,6 @@ class Z3950Settings:
             raise ConfigError(
                 f"{where}.legacy_encoding: unknown encoding {self.legacy_encoding!r}"
             ) from None
-
-
-# --- end Z39.50 ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
