@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import timedelta
 
+from gateway.circulation.availability import AvailabilityRule
 from gateway.config import (
     CirculationSettings,
     HoldSettings,
@@ -54,8 +56,17 @@ class Policy:
     def category(self, name: str) -> PatronCategory:
         return self.categories.get(name) or self.categories[self.circulation.default_category]
 
+    @cached_property
+    def availability(self) -> AvailabilityRule:
+        """R2's available copy: the one predicate every view asks (see availability.py)."""
+        return AvailabilityRule(
+            on_shelf_status=self.circulation.on_shelf_status,
+            circulating_types=self.circulating_types,
+            unknown_types_circulate=self.circulation.unknown_item_types_circulate,
+        )
+
     def circulates(self, item_type: str) -> bool:
-        return self.circulating_types.get(item_type, self.circulation.unknown_item_types_circulate)
+        return self.availability.circulates(item_type)
 
     def circulation_state(self, status: str) -> str:
         """available | on_loan | on_hold_shelf | in_process | missing | lost | other, from a
