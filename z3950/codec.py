@@ -10,6 +10,7 @@ that is not a well-formed APDU is an `ApduError`, which the session answers with
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -425,7 +426,7 @@ def _close(value: dict[str, Any]) -> Close:
     )
 
 
-_READERS: dict[str, Any] = {
+_READERS: dict[str, Callable[[dict[str, Any]], Request]] = {
     "initRequest": _init_request,
     "searchRequest": _search_request,
     "presentRequest": _present_request,

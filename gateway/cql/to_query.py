@@ -39,7 +39,7 @@ RELATION_MAP = {
     "within": "within",
 }
 # CQL relation modifiers we honour (or that describe what we always do).
-ACCEPTED_MODIFIERS = {
+ACCEPTED_MODIFIERS: dict[str, str | None] = {
     "relevant": "relevant",
     "string": "string",
     "word": "word",
@@ -122,8 +122,9 @@ def _relation(relation: ast.Relation | None, index_name: str) -> tuple[str, tupl
             raise UnsupportedModifier(
                 f"unsupported relation modifier {modifier.name!r}", index=index_name
             )
-        if ACCEPTED_MODIFIERS[name]:
-            modifiers.append(ACCEPTED_MODIFIERS[name])  # type: ignore[arg-type]
+        accepted = ACCEPTED_MODIFIERS[name]
+        if accepted:
+            modifiers.append(accepted)
     return RELATION_MAP[base], tuple(modifiers)
 
 
