@@ -8,6 +8,8 @@ a term is right truncation; any other masking is refused with a typed error.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from gateway.catalogue.query import (
     Boolean,
     Node,
@@ -84,14 +86,21 @@ class UnsupportedSortModifier(UnsupportedSort):
 KNOWN_SETS = frozenset(uri for uri, _ in INDEX_MAP)
 
 
-def _resolve(name: str, prefixes: dict[str, str]) -> tuple[str, str]:
+class ResolvedIndex(NamedTuple):
+    """A CQL index name with its prefix resolved: the key of INDEX_MAP and SORT_MAP."""
+
+    context_set: str  # the context set's URI
+    name: str  # lower case: CQL index names are case-insensitive
+
+
+def _resolve(name: str, prefixes: dict[str, str]) -> ResolvedIndex:
     if "." in name:
         prefix, local = name.split(".", 1)
         uri = prefixes.get(prefix.lower())
         if uri is None:
             raise UnknownPrefix(f"unknown context set prefix {prefix!r} in {name!r}", index=name)
-        return uri, local.lower()
-    return prefixes.get("", LOCAL_SET), name.lower()
+        return ResolvedIndex(uri, local.lower())
+    return ResolvedIndex(prefixes.get("", LOCAL_SET), name.lower())
 
 
 def _index(name: str | None, prefixes: dict[str, str]) -> str:
@@ -99,8 +108,10 @@ def _index(name: str | None, prefixes: dict[str, str]) -> str:
         return "any"
     key = _resolve(name, prefixes)
     if key not in INDEX_MAP:
-        if key[0] not in KNOWN_SETS:  # the prefix names a context set we have nothing from
-            raise UnknownPrefix(f"unsupported context set {key[0]!r} in {name!r}", index=name)
+        if key.context_set not in KNOWN_SETS:  # a context set we have nothing from
+            raise UnknownPrefix(
+                f"unsupported context set {key.context_set!r} in {name!r}", index=name
+            )
         raise UnknownIndex(f"unsupported index {name!r}", index=name)
     return INDEX_MAP[key]
 
