@@ -569,7 +569,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return build_section(annotation, value, where)
     if origin is dict:
         if not isinstance(value, dict):

@@ -61,8 +61,10 @@ def zeerex(
     q = f"{{{ZEEREX_NS}}}"
     root = etree.Element(q + "explain", nsmap={None: ZEEREX_NS})
 
-    def sub(parent: etree._Element, tag: str, text: object = None, **attributes: str):  # type: ignore[no-untyped-def]
-        element = etree.SubElement(parent, q + tag, **attributes)
+    def sub(
+        parent: etree._Element, tag: str, text: object = None, **attributes: str
+    ) -> etree._Element:
+        element = etree.SubElement(parent, q + tag, attrib=attributes)
         if text is not None:
             element.text = str(text)
         return element

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from gateway.cql import ast
@@ -202,6 +203,13 @@ def parse_request(parameters: Mapping[str, Sequence[str]], limits: Limits) -> Re
     return _search_retrieve(single, version, limits, escaping, stylesheet, refuse)
 
 
+class Refuse(Protocol):
+    """Builds the refusal of this request for a diagnostic number, in its version and as the
+    operation it is answered as (see `parse_request`)."""
+
+    def __call__(self, number: int, details: str = "", message: str = "") -> RequestRefused: ...
+
+
 def _singles(parameters: Mapping[str, Sequence[str]]) -> dict[str, str]:
     return {name: values[0] for name, values in parameters.items() if values}
 
@@ -220,16 +228,16 @@ def _operation(single: Mapping[str, str], version: Version) -> str:
     return "!" if "query" in single or "scanClause" in single else EXPLAIN
 
 
-def _escaping(single: Mapping[str, str], version: Version, refuse) -> str:  # type: ignore[no-untyped-def]
+def _escaping(single: Mapping[str, str], version: Version, refuse: Refuse) -> str:
     if not version.is_2:
         packing = single.get("recordPacking", "xml").strip().lower()
         if packing not in ("xml", "string"):
             raise refuse(71, single["recordPacking"][:100])
         return packing
     escaping = single.get("recordXMLEscaping")
-    packing = single.get("recordPacking")
-    if packing is not None:
-        packing = packing.strip().lower()
+    given_packing = single.get("recordPacking")
+    if given_packing is not None:
+        packing = given_packing.strip().lower()
         if packing in ("xml", "string") and escaping is None:
             escaping = packing  # a 1.x habit in a 2.0 request: read it as recordXMLEscaping
         elif packing == "unpacked":
@@ -242,7 +250,9 @@ def _escaping(single: Mapping[str, str], version: Version, refuse) -> str:  # ty
     return escaping
 
 
-def _integer(single: Mapping[str, str], name: str, default: int, minimum: int, refuse) -> int:  # type: ignore[no-untyped-def]
+def _integer(
+    single: Mapping[str, str], name: str, default: int, minimum: int, refuse: Refuse
+) -> int:
     text = single.get(name)
     if text is None:
         return default
@@ -252,13 +262,13 @@ def _integer(single: Mapping[str, str], name: str, default: int, minimum: int, r
     return int(text)
 
 
-def _search_retrieve(  # type: ignore[no-untyped-def]
+def _search_retrieve(
     single: Mapping[str, str],
     version: Version,
     limits: Limits,
     escaping: str,
     stylesheet: str | None,
-    refuse,
+    refuse: Refuse,
 ) -> SearchRetrieveRequest:
     query = single.get("query", "")
     if not query.strip():
@@ -315,7 +325,7 @@ MISSING_VALUE_MODIFIERS: dict[str, str | None] = {
 }
 
 
-def parse_sort_keys(text: str, refuse) -> tuple[ast.SortKey, ...]:  # type: ignore[no-untyped-def]
+def parse_sort_keys(text: str, refuse: Refuse) -> tuple[ast.SortKey, ...]:
     """SRU 1.1 / 2.0 `sortKeys`: space-separated `path,schema,ascending,caseSensitive,missing`,
     as the CQL sort keys they mean (so one translation serves both)."""
     keys: list[ast.SortKey] = []
@@ -341,8 +351,12 @@ def parse_sort_keys(text: str, refuse) -> tuple[ast.SortKey, ...]:  # type: igno
     return tuple(keys)
 
 
-def _scan(  # type: ignore[no-untyped-def]
-    single: Mapping[str, str], version: Version, limits: Limits, stylesheet: str | None, refuse
+def _scan(
+    single: Mapping[str, str],
+    version: Version,
+    limits: Limits,
+    stylesheet: str | None,
+    refuse: Refuse,
 ) -> ScanRequest:
     clause = single.get("scanClause")
     if clause is None:

@@ -61,7 +61,7 @@ def postgres_admin() -> Iterator[object]:
 
 
 @pytest.fixture
-def postgres_url(postgres_admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def postgres_url(postgres_admin) -> Iterator[str]:
     """A storage URL whose search_path is a fresh schema, dropped after the test."""
     schema = "t_" + uuid.uuid4().hex[:12]
     postgres_admin.execute(f'CREATE SCHEMA "{schema}"')
@@ -72,7 +72,7 @@ def postgres_url(postgres_admin) -> Iterator[str]:  # type: ignore[no-untyped-de
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+def store_url(request, tmp_path: Path) -> str:
     """A storage URL on each engine; the PostgreSQL one is a fresh schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'libgate.db'}"

@@ -22,7 +22,7 @@ from sru.versions import V1_1, V1_2, V2_0, negotiate
 LIMITS = Limits(max_records=100, max_terms=50, max_result_set_ttl=300)
 
 
-def parse(**params: str):  # type: ignore[no-untyped-def]
+def parse(**params: str):
     return parse_request({k: [v] for k, v in params.items()}, LIMITS)
 
 

@@ -30,7 +30,7 @@ def test_both_engines_have_the_same_schema_versions() -> None:
     assert sqlite_files == postgres_files
 
 
-def _insert_record(tx, record_id: str = "r1") -> int:  # type: ignore[no-untyped-def]
+def _insert_record(tx, record_id: str = "r1") -> int:
     return tx.insert(
         "INSERT INTO bib_records (database, record_id, format, marc, bib, title, digest)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",

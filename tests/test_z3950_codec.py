@@ -252,7 +252,7 @@ def test_boolean_query_and_unsupported_apdus() -> None:
             },
         ),
     )
-    query = codec.decode(bytes(apdu)).query  # type: ignore[union-attr]
+    query = codec.decode(bytes(apdu)).query
     assert isinstance(query.root, RpnOperation) and query.root.operator == "and-not"
     # An access control response (tag 29) is not decoded; its reference id is kept.
     assert codec.decode(bytes.fromhex("bf1d06820268699c00")) == Unsupported(

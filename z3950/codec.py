@@ -10,6 +10,7 @@ that is not a well-formed APDU is an `ApduError`, which the session answers with
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -425,7 +426,7 @@ def _close(value: dict[str, Any]) -> Close:
     )
 
 
-_READERS: dict[str, Any] = {
+_READERS: dict[str, Callable[[dict[str, Any]], Request]] = {
     "initRequest": _init_request,
     "searchRequest": _search_request,
     "presentRequest": _present_request,
@@ -451,15 +452,21 @@ def _bit_string(
 
 
 def diag_rec(diagnostic: Diagnostic, version: int = 3) -> tuple[str, dict[str, Any]]:
+    """A DiagRec: the CHOICE of its `defaultFormat`."""
+    return ("defaultFormat", _default_diag_format(diagnostic, version))
+
+
+def _default_diag_format(diagnostic: Diagnostic, version: int) -> dict[str, Any]:
     addinfo: tuple[str, Any]
     if version >= 3:
         addinfo = ("v3Addinfo", diagnostic.addinfo.encode("utf-8"))
     else:  # version 2: VisibleString, so ASCII only
         addinfo = ("v2Addinfo", diagnostic.addinfo.encode("ascii", "replace").decode("ascii"))
-    return (
-        "defaultFormat",
-        {"diagnosticSetId": oids.DIAG_BIB1, "condition": diagnostic.condition, "addinfo": addinfo},
-    )
+    return {
+        "diagnosticSetId": oids.DIAG_BIB1,
+        "condition": diagnostic.condition,
+        "addinfo": addinfo,
+    }
 
 
 def _external(record: RetrievalRecord) -> dict[str, Any]:
@@ -470,7 +477,7 @@ def _external(record: RetrievalRecord) -> dict[str, Any]:
 
 def _records(records: tuple[NamePlusRecord, ...] | Diagnostic, version: int) -> tuple[str, Any]:
     if isinstance(records, Diagnostic):
-        return ("nonSurrogateDiagnostic", diag_rec(records, version)[1])
+        return ("nonSurrogateDiagnostic", _default_diag_format(records, version))
     out = []
     for item in records:
         entry: dict[str, Any] = {}

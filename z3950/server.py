@@ -21,15 +21,15 @@ from twisted.application.service import MultiService
 from twisted.internet import reactor as default_reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IDelayedCall
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.interfaces import IDelayedCall, ITransport
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Z3950Settings
-from gateway.services import ThreadPoolService
+from gateway.services import ThreadPoolService, as_server_reactor
 from gateway.store import Store
 from z3950 import ber, codec
 from z3950.messages import CLOSE_PROTOCOL_ERROR, CLOSE_RESOURCES, CLOSE_SYSTEM_PROBLEM, Close
@@ -56,11 +56,18 @@ class Z3950Protocol(Protocol):
         self.host: str | None = None  # the peer's IP address: the per-peer count's key
         self.framer: ber.Framer | None = None
 
+    @property
+    def _transport(self) -> ITransport:
+        # Twisted sets the transport before connectionMade, and this protocol writes nothing
+        # before that.
+        assert self.transport is not None
+        return self.transport
+
     # --- connection life -----------------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
-        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        peer = self._transport.getPeer()
         host = getattr(peer, "host", None)
         self.host = None if host is None else str(host)  # None: not IP (a Unix socket)
         self.peer = f"{host or peer}:{getattr(peer, 'port', '')}"
@@ -81,7 +88,7 @@ class Z3950Protocol(Protocol):
         self.framer = ber.Framer(factory.settings.max_request_bytes)
         self._arm()
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.counted:
             factory = self.factory
             factory.active -= 1
@@ -123,18 +130,18 @@ class Z3950Protocol(Protocol):
         log.info("z3950 peer=%s closed: %s", self.peer, "no Init" if waiting else "idle")
         if self.session is not None:
             detail = "no Init" if waiting else "idle"
-            self.transport.write(self.session.timed_out(detail))  # type: ignore[union-attr]
+            self._transport.write(self.session.timed_out(detail))
         self._lose()
 
     def _send_close(self, reason: int, detail: str) -> None:
-        self.transport.write(  # type: ignore[union-attr]
+        self._transport.write(
             codec.encode(Close(close_reason=reason, diagnostic_information=detail))
         )
         self._lose()
 
     def _lose(self) -> None:
         self.closing = True
-        self.transport.loseConnection()  # type: ignore[union-attr]
+        self._transport.loseConnection()
 
     # --- APDUs ---------------------------------------------------------------------------------
 
@@ -168,14 +175,16 @@ class Z3950Protocol(Protocol):
         self.busy = True
         started = time.perf_counter()
         deferred = self.factory.call_in_thread(self.session.handle, apdu)
-        deferred.addCallbacks(self._answered, self._failed, (started,), None, (started,))
+        deferred.addCallbacks(
+            self._answered, self._failed, callbackArgs=(started,), errbackArgs=(started,)
+        )
 
     def _answered(self, reply: Reply, started: float) -> None:
         self.busy = False
         if self.closing:
             return
         if reply.data:
-            self.transport.write(reply.data)  # type: ignore[union-attr]
+            self._transport.write(reply.data)
         log.info(
             "z3950 peer=%s op=%s outcome=%s ms=%.1f",
             self.peer,
@@ -212,7 +221,7 @@ class Z3950Factory(Factory):
         self.service = service
         self.limits = limits_from(settings)
         self.pool = pool
-        self.reactor = reactor or default_reactor
+        self.reactor = as_server_reactor(reactor or default_reactor)
         self.active = 0
         self.per_peer: dict[str, int] = {}  # open sessions by peer address
 

@@ -8,6 +8,8 @@ a term is right truncation; any other masking is refused with a typed error.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from gateway.catalogue.query import (
     Boolean,
     Node,
@@ -39,7 +41,7 @@ RELATION_MAP = {
     "within": "within",
 }
 # CQL relation modifiers we honour (or that describe what we always do).
-ACCEPTED_MODIFIERS = {
+ACCEPTED_MODIFIERS: dict[str, str | None] = {
     "relevant": "relevant",
     "string": "string",
     "word": "word",
@@ -84,14 +86,21 @@ class UnsupportedSortModifier(UnsupportedSort):
 KNOWN_SETS = frozenset(uri for uri, _ in INDEX_MAP)
 
 
-def _resolve(name: str, prefixes: dict[str, str]) -> tuple[str, str]:
+class ResolvedIndex(NamedTuple):
+    """A CQL index name with its prefix resolved: the key of INDEX_MAP and SORT_MAP."""
+
+    context_set: str  # the context set's URI
+    name: str  # lower case: CQL index names are case-insensitive
+
+
+def _resolve(name: str, prefixes: dict[str, str]) -> ResolvedIndex:
     if "." in name:
         prefix, local = name.split(".", 1)
         uri = prefixes.get(prefix.lower())
         if uri is None:
             raise UnknownPrefix(f"unknown context set prefix {prefix!r} in {name!r}", index=name)
-        return uri, local.lower()
-    return prefixes.get("", LOCAL_SET), name.lower()
+        return ResolvedIndex(uri, local.lower())
+    return ResolvedIndex(prefixes.get("", LOCAL_SET), name.lower())
 
 
 def _index(name: str | None, prefixes: dict[str, str]) -> str:
@@ -99,8 +108,10 @@ def _index(name: str | None, prefixes: dict[str, str]) -> str:
         return "any"
     key = _resolve(name, prefixes)
     if key not in INDEX_MAP:
-        if key[0] not in KNOWN_SETS:  # the prefix names a context set we have nothing from
-            raise UnknownPrefix(f"unsupported context set {key[0]!r} in {name!r}", index=name)
+        if key.context_set not in KNOWN_SETS:  # a context set we have nothing from
+            raise UnknownPrefix(
+                f"unsupported context set {key.context_set!r} in {name!r}", index=name
+            )
         raise UnknownIndex(f"unsupported index {name!r}", index=name)
     return INDEX_MAP[key]
 
@@ -122,8 +133,9 @@ def _relation(relation: ast.Relation | None, index_name: str) -> tuple[str, tupl
             raise UnsupportedModifier(
                 f"unsupported relation modifier {modifier.name!r}", index=index_name
             )
-        if ACCEPTED_MODIFIERS[name]:
-            modifiers.append(ACCEPTED_MODIFIERS[name])  # type: ignore[arg-type]
+        accepted = ACCEPTED_MODIFIERS[name]
+        if accepted:
+            modifiers.append(accepted)
     return RELATION_MAP[base], tuple(modifiers)
 
 

@@ -7,17 +7,21 @@ Failures are logged and retried with backoff (`outbox.mark_failed_attempt`); aft
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 from twisted.internet import defer, threads
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
 from twisted.mail import smtp
 
 from gateway.circulation.clock import Clock
 from gateway.config import NoticeSettings
 from gateway.notify import outbox
+from gateway.services import as_server_reactor
 from gateway.store import Store
 
 log = logging.getLogger("libgate.notices")
@@ -41,12 +45,12 @@ class NoticeSender:
         self.store = store
         self.settings = settings
         self.clock = clock
-        self.reactor = reactor
+        self.reactor = as_server_reactor(reactor)
 
     @defer.inlineCallbacks
-    def send_due(self):  # type: ignore[no-untyped-def]
+    def send_due(self) -> Generator[Deferred[Any], Any, tuple[int, int]]:
         """One pass: every due notice gets one attempt. Returns (sent, failed attempts)."""
-        notices = yield threads.deferToThreadPool(
+        notices: list[outbox.Notice] = yield threads.deferToThreadPool(
             self.reactor,
             self.reactor.getThreadPool(),
             outbox.due_notices,
@@ -87,9 +91,9 @@ class NoticeSender:
                 log.info("notice %s (%s) sent to %s", notice.id, notice.kind, notice.to_address)
         return sent, failed
 
-    def _send(self, notice: outbox.Notice):  # type: ignore[no-untyped-def]
+    def _send(self, notice: outbox.Notice) -> Deferred[object]:
         s = self.settings
-        sending = smtp.sendmail(
+        sending: Deferred[object] = smtp.sendmail(
             s.smtp_host,
             s.from_address,
             [notice.to_address],
