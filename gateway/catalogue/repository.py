@@ -65,6 +65,11 @@ def find_record(tx: Transaction, database: str, record_id: str) -> StoredRecord 
     return StoredRecord(*row) if row else None
 
 
+def record_by_pk(tx: Transaction, record_pk: int) -> StoredRecord | None:
+    row = tx.one(f"SELECT {RECORD_COLUMNS} FROM bib_records WHERE id = ?", (record_pk,))
+    return StoredRecord(*row) if row else None
+
+
 def find_records(tx: Transaction, database: str, record_ids: list[str]) -> dict[str, StoredRecord]:
     """Records of a batch by control number, in one query per 500 ids."""
     found: dict[str, StoredRecord] = {}

@@ -53,8 +53,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.catalogue.loading.loader import Loader, LoadOptions, RejectsWriter
     from marc.charset import normalise_encoding_name
-    from marc.loader import Loader, LoadOptions, RejectsWriter
 
     database = settings.database(args.database)
     profile = settings.profile(args.profile or database.profile)
@@ -156,7 +156,7 @@ def _progress(paths: list[Path]) -> _NoProgress:
 
 
 def _workers(configured: int) -> int:
-    from marc.parallel import default_workers
+    from gateway.catalogue.loading.parallel import default_workers
 
     return default_workers() if configured < 0 else configured
 

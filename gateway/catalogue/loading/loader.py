@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gateway.catalogue import repository
+from gateway.catalogue.loading.parallel import prepare_all
+from gateway.catalogue.loading.prepare import Prepared, looks_unimarc_record, prepare_record
+from gateway.catalogue.loading.report import FileReport, LoadReport
 from gateway.catalogue.model import ItemData
 from gateway.catalogue.search_index import IndexBatch
-from gateway.config import DatabaseSettings, HoldingsProfile
+from gateway.config import DatabaseSettings
 from gateway.store import Store
 from gateway.store.engine import DataRefused, IntegrityViolation, Transaction
 from marc.errors import RecordRejected
+from marc.holdings import HoldingsProfile
 from marc.iso2709 import frame_records
-from marc.parallel import prepare_all
-from marc.prepare import Prepared, looks_unimarc_record, prepare_record
-from marc.report import FileReport, LoadReport
 from marc.xml_input import looks_like_xml, read_xml_records
 
 MATCH_MODES = ("001", "isbn", "none")
@@ -327,11 +328,12 @@ class Loader:
         for item in prepared.mapped.items:
             existing = stored_items.get(item.barcode)
             if existing is not None and existing.record_pk != target_pk:
-                owner = tx.one(
-                    "SELECT database, record_id FROM bib_records WHERE id = ?",
-                    (existing.record_pk,),
+                owner = repository.record_by_pk(tx, existing.record_pk)
+                where = (
+                    f"record {owner.record_id} in database {owner.database}"
+                    if owner
+                    else "another record"
                 )
-                where = f"record {owner[1]} in database {owner[0]}" if owner else "another record"
                 return (
                     f"copy barcode {item.barcode} already belongs to {where}; item barcodes"
                     " are unique across the library"
