@@ -234,7 +234,7 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
         for loan in data["loans"]:
             lines.append(
                 f"  {loan['item']}  {loan['title']}  due {loan['due_at']}"
-                f"  renewed {loan['renewals']}x"
+                f"  renewals {loan['renewals']}"
             )
         lines.append(f"holds: {len(data['holds'])}")
         for hold in data["holds"]:
