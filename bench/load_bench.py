@@ -305,7 +305,7 @@ import sys
 from pathlib import Path
 from gateway.config import BUILTIN_PROFILES
 from marc.iso2709 import frame_records
-from marc.parallel import prepare_one
+from gateway.catalogue.loading.parallel import prepare_one
 profile = next(p for p in BUILTIN_PROFILES if p.name == "libgate")
 ok = bad = 0
 with open(sys.argv[1], "rb") as handle:

@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.catalogue.indexes import KEYWORD_SOURCES  # noqa: E402
+from gateway.catalogue.loading.loader import Loader, LoadOptions  # noqa: E402
 from gateway.catalogue.model import BibRecord  # noqa: E402
 from gateway.catalogue.normalise import CJK_RUN, normalise  # noqa: E402
 from gateway.catalogue.query import Query, Term  # noqa: E402
@@ -32,7 +33,6 @@ from gateway.catalogue.search import search  # noqa: E402
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 from gateway.store.migrate import migrate  # noqa: E402
-from marc.loader import Loader, LoadOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [

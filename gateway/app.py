@@ -17,7 +17,7 @@ from twisted.internet.error import CannotListenError
 
 from gateway.catalogue import repository
 from gateway.config import Settings
-from gateway.store.engine import Store
+from gateway.store import Store, open_migrated_store
 
 log = logging.getLogger("libgate")
 
@@ -106,14 +106,12 @@ def _raise_listen_errors(service: object) -> None:
 
 
 def serve(settings: Settings) -> int:
-    from gateway.cli import open_migrated_store
-
     logging.basicConfig(
         level=settings.service.log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    store = open_migrated_store(settings)
+    store = open_migrated_store(settings.storage)
     with store.read() as tx:
         counts = {d.name: repository.record_count(tx, d.name) for d in settings.databases}
         items = repository.item_count(tx)

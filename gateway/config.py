@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from marc.holdings import HoldingsProfile
+
 DEFAULT_CONFIG_NAME = "libgate.toml"
 CONFIG_ENV = "LIBGATE_CONFIG"
 
@@ -55,41 +57,6 @@ class DatabaseSettings:
             raise ConfigError(f"{where}.name: {self.name!r} must be letters, digits, - or _")
         if self.format not in ("auto", "unimarc", "marc21"):
             raise ConfigError(f"{where}.format: {self.format!r} is not auto, unimarc or marc21")
-
-
-@dataclass(frozen=True)
-class HoldingsProfile:
-    """Where a source system puts its copies in a MARC record.
-
-    Each copy is one occurrence of `item_tag`. Each attribute is a list of templates tried in
-    order; the first whose placeholders are not all empty wins. `{$b}` is subfield b of the item
-    field, `{905$s}` the first 905$s of the record, text outside braces is kept as written.
-    """
-
-    name: str
-    item_tag: str = ""  # "" = records from this source carry no copies
-    barcode: tuple[str, ...] = ()
-    library: tuple[str, ...] = ()
-    location: tuple[str, ...] = ()
-    call_number: tuple[str, ...] = ()
-    item_type: tuple[str, ...] = ()
-    status: tuple[str, ...] = ()
-    default_status: str = "归还"  # on shelf, in the library's own word
-    status_map: dict[str, str] = field(default_factory=dict)  # source code -> our status word
-    description: str = ""
-
-    def validate(self, where: str) -> None:
-        if self.item_tag and len(self.item_tag) != 3:
-            raise ConfigError(f"{where}.item_tag: {self.item_tag!r} is not a 3-character tag")
-        if self.item_tag and not self.barcode:
-            raise ConfigError(f"{where}.barcode: a profile with item_tag needs a barcode source")
-        from marc.holdings import check_template
-
-        for attribute in ("barcode", "library", "location", "call_number", "item_type", "status"):
-            for template in getattr(self, attribute):
-                problem = check_template(template)
-                if problem:
-                    raise ConfigError(f"{where}.{attribute}: {template!r}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -602,6 +569,12 @@ def build_section(cls: type, data: Any, where: str) -> Any:
     validate = getattr(section, "validate", None)
     if validate is not None:
         validate(where)
+    if isinstance(section, HoldingsProfile):
+        # The profile lives with its template grammar in marc, which knows nothing of config
+        # errors: it lists its problems and the first one is reported here.
+        first = next(section.problems(), None)
+        if first is not None:
+            raise ConfigError(f"{where}.{first[0]}: {first[1]}")
     return section
 
 

@@ -1,6 +1,7 @@
-"""MARC for libgate: ISO 2709 framing and parsing, character sets, CNMARC/UNIMARC and MARC21
-field maps, holdings profiles, writers, and the batch load pipeline.
+"""MARC for libgate, and nothing else: ISO 2709 framing and parsing, character sets,
+CNMARC/UNIMARC and MARC21 field maps into the types this package owns (`BibRecord`,
+`ItemData`), holdings profiles, and writers.
 
-This package knows MARC, not sockets or SQL: the loader talks to storage only through
-`gateway.catalogue.repository`.
+This is the bottom layer: it imports nothing of ours (no gateway, no front-end), knows no SQL
+and no sockets. The batch load pipeline that stores records is `gateway.catalogue.loading`.
 """

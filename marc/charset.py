@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymarc.marc8 import MARC8ToUnicode
@@ -217,8 +218,10 @@ def _decode_bytes(
         # pymarc reports damaged MARC-8 on stderr; we make each report a record warning.
         complaints = io.StringIO()
         try:
+            # pymarc's converter is untyped; this is the type it has.
+            translate: Callable[[bytes], str] = marc8.translate
             with contextlib.redirect_stderr(complaints):
-                text = marc8.translate(data)
+                text = translate(data)
         except Exception as error:  # pymarc raises bare errors on broken escapes
             raise RecordRejected(f"field {tag}: broken MARC-8 ({error})") from None
         for line in complaints.getvalue().splitlines():

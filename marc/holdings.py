@@ -3,23 +3,81 @@
 Chinese systems put copies in different places (906 $b in the BNU/Aleph records, 995 in
 others, 852 in MARC21); a `HoldingsProfile` in the config says where, so a new source is
 configuration, not code. Templates: `{$b}` is a subfield of the item field, `{905$s}` the first
-905$s in the record, anything else literal text.
+905$s in the record, anything else literal text. The profile and its template grammar live
+here together; `ItemData` is what a profile finds.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from gateway.catalogue.model import ItemData
 from marc.errors import RecordRejected
 from marc.record import Field, MarcRecord
 
-if TYPE_CHECKING:
-    from gateway.config import HoldingsProfile
-
 PLACEHOLDER = re.compile(r"\{(?P<tag>[0-9A-Za-z]{3})?\$(?P<code>[0-9A-Za-z])\}")
 MAX_BARCODE_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ItemData:
+    """One copy as a source (a holdings profile or a CSV row) describes it."""
+
+    barcode: str
+    library: str = ""
+    location: str = ""
+    call_number: str = ""
+    item_type: str = ""
+    status: str = ""
+
+    def as_tuple(self) -> tuple[str, str, str, str, str, str]:
+        return (
+            self.barcode,
+            self.library,
+            self.location,
+            self.call_number,
+            self.item_type,
+            self.status,
+        )
+
+
+@dataclass(frozen=True)
+class HoldingsProfile:
+    """Where a source system puts its copies in a MARC record.
+
+    Each copy is one occurrence of `item_tag`. Each attribute is a list of templates tried in
+    order; the first whose placeholders are not all empty wins. `{$b}` is subfield b of the item
+    field, `{905$s}` the first 905$s of the record, text outside braces is kept as written.
+    Profiles are configuration (`[[holdings_profiles]]`); `gateway.config` builds them.
+    """
+
+    name: str
+    item_tag: str = ""  # "" = records from this source carry no copies
+    barcode: tuple[str, ...] = ()
+    library: tuple[str, ...] = ()
+    location: tuple[str, ...] = ()
+    call_number: tuple[str, ...] = ()
+    item_type: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    default_status: str = "归还"  # on shelf, in the library's own word
+    status_map: dict[str, str] = field(default_factory=dict)  # source code -> our status word
+    description: str = ""
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        """What is wrong with the profile, as (attribute, why); nothing when it is usable."""
+        if self.item_tag and len(self.item_tag) != 3:
+            yield "item_tag", f"{self.item_tag!r} is not a 3-character tag"
+        if self.item_tag and not self.barcode:
+            yield "barcode", "a profile with item_tag needs a barcode source"
+        for attribute in TEMPLATE_ATTRIBUTES:
+            for template in getattr(self, attribute):
+                problem = check_template(template)
+                if problem:
+                    yield attribute, f"{template!r}: {problem}"
+
+
+TEMPLATE_ATTRIBUTES = ("barcode", "library", "location", "call_number", "item_type", "status")
 
 
 def check_template(template: str) -> str | None:

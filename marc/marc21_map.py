@@ -7,7 +7,7 @@ the romanised 245 is kept as another title.
 
 from __future__ import annotations
 
-from gateway.catalogue.model import BibRecord, Name
+from marc.bibliographic import BibRecord, Name
 from marc.errors import RecordRejected
 from marc.identifiers import normalise_isbn, normalise_isrc, normalise_issn
 from marc.record import Field, MarcRecord

@@ -128,13 +128,13 @@ def parallels(record: MarcRecord, *tags: str) -> list[Parallel]:
     """Fields with the given tags, each paired with its 880 (or $8 group) script form."""
     linked: dict[tuple[str, str], Field] = {}
     unlinked: list[Field] = []
-    for vernacular in record.get_fields("880"):
-        match = LINK.match(vernacular.get("6") or "")
+    for script_field in record.get_fields("880"):
+        match = LINK.match(script_field.get("6") or "")
         if match and match.group(1) in tags:
             if match.group(2) == "00":
-                unlinked.append(vernacular)
+                unlinked.append(script_field)
             else:
-                linked[(match.group(1), match.group(2))] = vernacular
+                linked[(match.group(1), match.group(2))] = script_field
     found: list[Parallel] = []
     for group in _script_groups(record.get_fields(*tags)):
         if len(group) > 1 or SCRIPT_GROUP.match(group[0].get("8") or ""):
@@ -142,9 +142,11 @@ def parallels(record: MarcRecord, *tags: str) -> list[Parallel]:
             continue
         regular = group[0]
         match = LINK.match(regular.get("6") or "")  # `880-01` in the regular field
-        vernacular = None
-        if match and match.group(1) == "880":
-            vernacular = linked.pop((regular.tag, match.group(2)), None)
+        vernacular = (
+            linked.pop((regular.tag, match.group(2)), None)
+            if match and match.group(1) == "880"
+            else None
+        )
         if vernacular is not None:
             found.append(Parallel(_retag(vernacular, regular), regular, word_spaced=True))
         else:
@@ -176,7 +178,7 @@ def _script_groups(fields: list[Field]) -> Iterator[list[Field]]:
 
 
 def _from_script_group(group: list[Field]) -> Parallel:
-    roles = {}
+    roles: dict[str, Field] = {}
     for field in group:
         match = SCRIPT_GROUP.match(field.get("8") or "")
         roles.setdefault(match.group(2) if match else "1", field)

@@ -6,7 +6,7 @@ subfields ($A $E $F, as Aleph/CALIS add) and dp2's $9 are kept as pinyin, not as
 
 from __future__ import annotations
 
-from gateway.catalogue.model import BibRecord, Name
+from marc.bibliographic import BibRecord, Name
 from marc.errors import RecordRejected
 from marc.identifiers import normalise_isbn, normalise_isrc, normalise_issn
 from marc.record import Field, MarcRecord

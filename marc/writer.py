@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from lxml import etree
 
@@ -94,7 +94,10 @@ def _no_delimiters(value: str) -> str:
 def record_element(record: MarcRecord, fmt: str, namespace: str) -> etree._Element:
     """One <record> in MARCXML or marcxchange (the latter labelled with its format)."""
     q = f"{{{namespace}}}"
-    element = etree.Element(q + "record", nsmap={None: namespace})
+    # The default namespace (prefix None): <record xmlns="…">, as MARCXML has it. lxml takes
+    # None as a prefix; lxml-stubs types the prefixes as str only.
+    default_namespace = cast("dict[str, str]", {None: namespace})
+    element = etree.Element(q + "record", nsmap=default_namespace)
     if namespace == MARCXCHANGE_NS:
         element.set("format", "UNIMARC" if fmt == "unimarc" else "MARC21")
         element.set("type", "Bibliographic")

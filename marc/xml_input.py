@@ -6,7 +6,7 @@ each <record> becomes our `MarcRecord`. A file that is not well-formed XML is on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pymarc
@@ -36,9 +36,13 @@ def _from_pymarc(record: pymarc.Record) -> MarcRecord:
     return MarcRecord(leader=str(record.leader), fields=fields)
 
 
+# pymarc's reader is untyped; this is the type it has.
+_parse_xml_to_array: Callable[..., list[pymarc.Record]] = pymarc.parse_xml_to_array
+
+
 def read_xml_records(path: Path) -> Iterator[MarcRecord | RecordRejected]:
     try:
-        records = pymarc.parse_xml_to_array(str(path), strict=False)
+        records = _parse_xml_to_array(str(path), strict=False)
     except Exception as error:  # lxml/SAX errors of every kind: the file is not usable XML
         yield RecordRejected(f"not well-formed MARC XML: {error}")
         return

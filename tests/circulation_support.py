@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway.catalogue.loading.loader import Loader, LoadOptions
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.circulation.pins import hash_pin
 from gateway.circulation.policy import Policy
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings, settings_from_dict
 from gateway.store import Store
-from marc.loader import Loader, LoadOptions
 from marc.record import Field
 from tests.support import cnmarc, iso
 

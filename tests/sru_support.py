@@ -8,13 +8,13 @@ from pathlib import Path
 
 from lxml import etree
 
+from gateway.catalogue.loading.loader import Loader, LoadOptions
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.circulation.policy import Policy
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings, Settings
 from gateway.records.xml import RecordCache
 from gateway.store import Store
-from marc.loader import Loader, LoadOptions
 from sru.request import Limits
 from sru.resultsets import ResultSetStore
 from sru.service import SruService

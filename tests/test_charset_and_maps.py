@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.loading.prepare import Prepared, prepare_chunk
 from marc import charset
 from marc.errors import RecordRejected
 from marc.iso2709 import frame_records, parse_structure
-from marc.prepare import Prepared, prepare_chunk
 from tests.conftest import REAL
 from tests.support import BNU_PROFILE, LIBGATE_PROFILE, cnmarc, encoded_gb18030
 

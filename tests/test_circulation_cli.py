@@ -155,3 +155,22 @@ def test_patrons_file_without_the_header_is_fatal(desk: Path, tmp_path: Path, ca
     path.write_text("id,name\n1,x\n", encoding="utf-8")
     assert main(["--config", str(desk), "patrons", "import", str(path)]) == FATAL
     assert "lacks barcode" in capsys.readouterr().err
+
+
+def test_status_is_text_for_people_and_json_only_with_the_flag(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["--config", str(desk), "circ", "checkout", "P0001", "54122100600021"]) == OK
+    capsys.readouterr()
+    assert main(["--config", str(desk), "circ", "status", "P0001"]) == OK
+    reader = capsys.readouterr().out
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(reader)
+    assert reader.startswith("reader P0001: ")
+    assert "loans: 1" in reader and "54122100600021" in reader and "holds: 0" in reader
+    assert main(["--config", str(desk), "circ", "status", "54122100600021"]) == OK
+    copy = capsys.readouterr().out
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(copy)
+    assert copy.startswith("copy 54122100600021: record ")
+    assert "54122100600021" in copy and "on loan, due " in copy
+    code, out = run_json(desk, capsys, "circ", "status", "P0001")
+    assert code == OK and out["loans"][0]["item"] == "54122100600021"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from gateway.catalogue import repository
+from gateway.catalogue.loading.loader import Loader, LoadOptions, RejectsWriter
+from gateway.catalogue.loading.report import COUNTS
 from gateway.catalogue.model import BibRecord
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings
 from gateway.store import Store
 from marc.iso2709 import frame_records
-from marc.loader import Loader, LoadOptions, RejectsWriter
-from marc.report import COUNTS
 from tests.conftest import FIXTURES, REAL
 from tests.support import LIBGATE_PROFILE, cnmarc, iso
 
@@ -324,7 +324,7 @@ def test_a_killed_worker_loses_no_record(tmp_path: Path, caplog) -> None:  # typ
     import os
     import signal
 
-    from marc.parallel import prepare_all
+    from gateway.catalogue.loading.parallel import prepare_all
 
     data = iso(*(cnmarc(f"K{n:05d}", f"书{n}", barcodes=(f"K{n:06d}",)) for n in range(3000)))
     path = write(tmp_path, "k.iso", data)

@@ -14,11 +14,11 @@ from types import ModuleType
 
 import pytest
 
+from gateway.catalogue.loading.prepare import Prepared, prepare_chunk
 from marc import charset
 from marc.errors import RecordRejected
 from marc.iso2709 import frame_records, parse_structure
 from marc.marc21_to_unimarc import convert, has_kana, is_japanese, price, tidy
-from marc.prepare import Prepared, prepare_chunk
 from marc.record import Field, MarcRecord
 from tests.conftest import FIXTURES, REAL
 from tests.support import LIBGATE_PROFILE

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.catalogue.loading.loader import Loader, LoadOptions
 from gateway.catalogue.query import (
     Boolean,
     EmptyTerm,
@@ -26,7 +27,6 @@ from gateway.catalogue.query import (
 from gateway.catalogue.search import browse, search
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings
 from gateway.store import Store
-from marc.loader import Loader, LoadOptions
 from tests.conftest import FIXTURES, REAL
 from tests.support import cnmarc, iso
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.catalogue.loading.loader import Loader, LoadOptions
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.circulation.policy import Policy
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings, Settings
 from gateway.store import Store
-from marc.loader import Loader, LoadOptions
 from tests.conftest import FIXTURES, REAL
 from tests.support import cnmarc, iso
 from z3950 import codec, oids

@@ -4,11 +4,13 @@ run inside a caller's transaction and return typed values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.catalogue.indexes import IndexDocument, index_document
-from gateway.catalogue.model import ItemData, MappedRecord
+from gateway.catalogue.model import BibRecord, ItemData, MappedRecord
 from gateway.catalogue.search_index import IndexBatch, delete_index, write_index
 from gateway.store import Transaction
 
@@ -62,6 +64,11 @@ def find_record(tx: Transaction, database: str, record_id: str) -> StoredRecord 
         + tx.for_update,
         (database, record_id),
     )
+    return StoredRecord(*row) if row else None
+
+
+def record_by_pk(tx: Transaction, record_pk: int) -> StoredRecord | None:
+    row = tx.one(f"SELECT {RECORD_COLUMNS} FROM bib_records WHERE id = ?", (record_pk,))
     return StoredRecord(*row) if row else None
 
 
@@ -301,11 +308,13 @@ def finish_load_run(tx: Transaction, run_id: int, finished_at: str, report_json:
     )
 
 
-def reindex(tx_factory, database: str | None = None, batch: int = 500) -> int:  # type: ignore[no-untyped-def]
+def reindex(
+    tx_factory: Callable[[], AbstractContextManager[Transaction]],
+    database: str | None = None,
+    batch: int = 500,
+) -> int:
     """Rebuild the search index of every record (after a normalisation change or an upgrade
     from a schema without search). `tx_factory` is `store.write`; one transaction per batch."""
-    from gateway.catalogue.model import BibRecord
-
     done = 0
     last = 0
     while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.circulation import storage
 from gateway.circulation.pins import check_pin, hash_pin
 from gateway.circulation.policy import Policy
 from gateway.csv_input import CsvFileError, CsvImportReport, read_rows
@@ -36,29 +37,15 @@ def import_patrons(store: Store, path: Path, policy: Policy) -> PatronsImportRep
                         {"line": line, "barcode": row.get("barcode", ""), "reason": problem}
                     )
                     continue
-                existing = tx.one(
-                    "SELECT id, name, pin_hash, category, email, phone FROM patrons"
-                    " WHERE barcode = ?",
-                    (row["barcode"],),
-                )
+                existing = storage.patron_by_barcode(tx, row["barcode"])
                 if existing is None:
-                    tx.insert(
-                        "INSERT INTO patrons (barcode, name, pin_hash, category, email, phone)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            row["barcode"],
-                            row["name"],
-                            hash_pin(row["pin"]) if row["pin"] else "",
-                            row["category"],
-                            row["email"],
-                            row["phone"],
-                        ),
-                    )
+                    new_hash = hash_pin(row["pin"]) if row["pin"] else ""
+                    storage.insert_patron(tx, row["barcode"], _details(row, new_hash))
                     report.added += 1
                     continue
-                pk, name, pin_hash, category, email, phone = existing
-                pin_same = not row["pin"] or check_pin(row["pin"], pin_hash)
-                if pin_same and (name, category, email, phone) == (
+                pin_same = not row["pin"] or check_pin(row["pin"], existing.pin_hash)
+                stored = (existing.name, existing.category, existing.email, existing.phone)
+                if pin_same and stored == (
                     row["name"],
                     row["category"],
                     row["email"],
@@ -66,14 +53,20 @@ def import_patrons(store: Store, path: Path, policy: Policy) -> PatronsImportRep
                 ):
                     report.unchanged += 1
                     continue
-                new_hash = pin_hash if pin_same else hash_pin(row["pin"])
-                tx.execute(
-                    "UPDATE patrons SET name = ?, pin_hash = ?, category = ?, email = ?, phone = ?"
-                    " WHERE id = ?",
-                    (row["name"], new_hash, row["category"], row["email"], row["phone"], pk),
-                )
+                new_hash = existing.pin_hash if pin_same else hash_pin(row["pin"])
+                storage.update_patron_details(tx, existing.pk, _details(row, new_hash))
                 report.updated += 1
     return report
+
+
+def _details(row: dict[str, str], pin_hash: str) -> storage.PatronDetails:
+    return storage.PatronDetails(
+        name=row["name"],
+        pin_hash=pin_hash,
+        category=row["category"],
+        email=row["email"],
+        phone=row["phone"],
+    )
 
 
 def _problem(row: dict[str, str], policy: Policy) -> str | None:

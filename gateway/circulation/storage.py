@@ -391,3 +391,40 @@ def log_event(
             json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
         ),
     )
+
+
+# --- Readers as an import writes them (libgate patrons import) ----------------------------
+
+
+@dataclass(frozen=True)
+class PatronDetails:
+    """What a reader file says about a reader: everything but the circulation state."""
+
+    name: str
+    pin_hash: str  # "" = no PIN set
+    category: str
+    email: str
+    phone: str
+
+
+def insert_patron(tx: Transaction, barcode: str, details: PatronDetails) -> int:
+    return tx.insert(
+        "INSERT INTO patrons (barcode, name, pin_hash, category, email, phone)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            barcode,
+            details.name,
+            details.pin_hash,
+            details.category,
+            details.email,
+            details.phone,
+        ),
+    )
+
+
+def update_patron_details(tx: Transaction, patron_pk: int, details: PatronDetails) -> None:
+    tx.execute(
+        "UPDATE patrons SET name = ?, pin_hash = ?, category = ?, email = ?, phone = ?"
+        " WHERE id = ?",
+        (details.name, details.pin_hash, details.category, details.email, details.phone, patron_pk),
+    )

@@ -1,48 +1,22 @@
-"""The `libgate` command: init, load, items import, export, serve.
-
-Exit codes (documented in the README): 0 success; 1 a fatal error (bad config, database
-unreachable, unreadable input); 2 bad command-line usage; 3 the command finished but some
-records or rows were rejected (see the report).
-"""
+"""The catalogue commands of `libgate`: init, load, items import, export, search, browse,
+reindex."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.config import ConfigError, Settings, load_settings
-from gateway.store import Store, StoreError, open_store
+from gateway.cli.errors import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, CliError
+from gateway.cli.progress import progress_for
+from gateway.config import Settings
+from gateway.store import open_configured_store, open_migrated_store
 from gateway.store.migrate import migrate
-
-EXIT_OK = 0
-EXIT_FATAL = 1
-EXIT_USAGE = 2
-EXIT_REJECTED = 3
-
-
-class CliError(Exception):
-    """A fatal problem to report in one line with exit code 1."""
-
-
-def open_migrated_store(settings: Settings) -> Store:
-    store = open_store(
-        settings.storage.url,
-        busy_timeout_ms=settings.storage.busy_timeout_ms,
-        pool_size=settings.storage.pool_size,
-    )
-    try:
-        migrate(store)
-    except BaseException:
-        store.close()
-        raise
-    return store
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings.storage.url, busy_timeout_ms=settings.storage.busy_timeout_ms)
+    store = open_configured_store(settings.storage)
     with store:
         applied = migrate(store)
     if applied:
@@ -53,8 +27,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.catalogue.loading.loader import Loader, LoadOptions, RejectsWriter
     from marc.charset import normalise_encoding_name
-    from marc.loader import Loader, LoadOptions, RejectsWriter
 
     database = settings.database(args.database)
     profile = settings.profile(args.profile or database.profile)
@@ -76,9 +50,9 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     )
     rejects_handle = open(args.rejects, "wb") if args.rejects else None  # noqa: SIM115
     try:
-        with open_migrated_store(settings) as store:
+        with open_migrated_store(settings.storage) as store:
             rejects = RejectsWriter(rejects_handle) if rejects_handle else None
-            with _progress(paths) as progress:
+            with progress_for(paths) as progress:
                 loader = Loader(
                     store,
                     options,
@@ -99,64 +73,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.clean else EXIT_REJECTED
 
 
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def start_file(self, path: Path) -> None: ...
-
-    def advance(self, done: int) -> None: ...
-
-
-class _RichProgress(_NoProgress):
-    """A progress bar per file, by bytes read, on a terminal only."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self._task = None
-
-    def __enter__(self) -> _RichProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, completed=self._progress.tasks[-1].total)
-        self._progress.stop()
-
-    def start_file(self, path: Path) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, completed=self._progress.tasks[-1].total)
-        self._task = self._progress.add_task(path.name, total=path.stat().st_size)
-
-    def advance(self, done: int) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, completed=done)
-
-
-def _progress(paths: list[Path]) -> _NoProgress:
-    return _RichProgress() if sys.stderr.isatty() else _NoProgress()
-
-
 def _workers(configured: int) -> int:
-    from marc.parallel import default_workers
+    from gateway.catalogue.loading.parallel import default_workers
 
     return default_workers() if configured < 0 else configured
 
@@ -165,7 +83,7 @@ def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.catalogue.items_import import ItemsFileError, import_items
 
     databases = {d.name for d in settings.databases}
-    with open_migrated_store(settings) as store:
+    with open_migrated_store(settings.storage) as store:
         try:
             report = import_items(store, Path(args.file), databases)
             if report.added or report.updated:
@@ -183,7 +101,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from marc.export import export_records
 
     database = settings.database(args.database)
-    with open_migrated_store(settings) as store:
+    with open_migrated_store(settings.storage) as store:
         with store.read() as tx:
             rows = repository.record_marc(tx, database.name)
         if args.record_id:
@@ -226,7 +144,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         sort = _parse_sort(args.sort)
         if sort:
             query = replace(query, sort=sort)
-        with open_migrated_store(settings) as store:
+        with open_migrated_store(settings.storage) as store:
             result = search(
                 store,
                 query,
@@ -279,7 +197,7 @@ def cmd_browse(args: argparse.Namespace, settings: Settings) -> int:
 
     database = settings.database(args.database)
     try:
-        with open_migrated_store(settings) as store:
+        with open_migrated_store(settings.storage) as store:
             entries = browse(
                 store,
                 database.name,
@@ -308,49 +226,14 @@ def cmd_browse(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.catalogue.repository import reindex, searched_tables
 
-    with open_migrated_store(settings) as store:
+    with open_migrated_store(settings.storage) as store:
         count = reindex(store.write, args.database)
         store.analyze(searched_tables(store.dialect))
     print(f"reindexed {count} records")
     return EXIT_OK
 
 
-def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
-    """A salted scrypt hash for a `[[sip2.accounts]] password`; the password comes from the
-    terminal or stdin, never the command line (shell history, `ps`)."""
-    import getpass
-
-    from gateway.circulation.pins import hash_pin
-
-    if sys.stdin.isatty():
-        password = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != password:
-            raise CliError("the two passwords differ")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise CliError("an empty password cannot be hashed")
-    print(hash_pin(password))
-    return EXIT_OK
-
-
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.app import serve
-
-    return serve(settings)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="libgate", description="libgate: a library protocol gateway (SIP2, SRU, Z39.50, MARC)."
-    )
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="TOML config (else $LIBGATE_CONFIG, else ./libgate.toml, else defaults)",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init = commands.add_parser("init", help="create or upgrade the database schema")
     init.set_defaults(handler=cmd_init)
 
@@ -440,34 +323,3 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = commands.add_parser("reindex", help="rebuild the search index from stored records")
     reindex.add_argument("--database", metavar="NAME", help="only this database")
     reindex.set_defaults(handler=cmd_reindex)
-
-    from gateway.circulation.staff_cli import add_commands
-
-    add_commands(commands)
-
-    hash_password = commands.add_parser(
-        "hash-password", help="hash a SIP2 account password for the config (reads stdin)"
-    )
-    hash_password.set_defaults(handler=cmd_hash_password)
-
-    serve = commands.add_parser("serve", help="run the gateway in the foreground")
-    serve.set_defaults(handler=cmd_serve)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.config)
-        return int(args.handler(args, settings))
-    except (ConfigError, StoreError, CliError) as error:
-        print(f"libgate: {error}", file=sys.stderr)
-        return EXIT_FATAL
-    except KeyboardInterrupt:
-        print("libgate: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from gateway.config import HoldingsProfile
+from gateway.catalogue.loading.prepare import Prepared, prepare_chunk
 from marc.errors import RecordRejected
+from marc.holdings import HoldingsProfile
 from marc.iso2709 import Chunk
-from marc.prepare import Prepared, prepare_chunk
 
 Outcome = Prepared | str  # a prepared record, or the reason it was rejected
 PREPARE_BATCH = 256

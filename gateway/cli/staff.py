@@ -1,8 +1,9 @@
 """The staff channel: `libgate circ …` (including fees), `libgate holds process`,
-`libgate patrons import`.
+`libgate notices list`, `libgate patrons import`.
 
-The service desk uses the same engine as every other channel; this module only parses
-arguments, calls it and prints its reasons. A refusal exits with code 3.
+The service desk uses the same engine as every other channel; this module is an adapter like
+the protocol front-ends: it only parses arguments, calls the engine and prints its reasons.
+A refusal exits with code 3 (`EXIT_REFUSED`).
 """
 
 from __future__ import annotations
@@ -15,20 +16,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.circulation import storage
 from gateway.circulation.clock import SystemClock
 from gateway.circulation.engine import DESK, Engine, Outcome
 from gateway.circulation.money import format_money, parse_amount
+from gateway.circulation.patrons_import import PatronsFileError, import_patrons
 from gateway.circulation.policy import Policy
 from gateway.circulation.views import FEE_KINDS
+from gateway.cli.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CliError
 from gateway.config import Settings
+from gateway.notify.outbox import list_notices
+from gateway.store import Store, open_migrated_store
 
-EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
-
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
-    from gateway.cli import open_migrated_store
-
-    store = open_migrated_store(settings)
+def _engine(settings: Settings) -> tuple[Store, Engine]:
+    store = open_migrated_store(settings.storage)
     return store, Engine(store, Policy.from_settings(settings), SystemClock())
 
 
@@ -94,11 +96,6 @@ def _print(outcome: Outcome, as_json: bool, language: str, currency: str = "CNY"
     return EXIT_OK if outcome.ok else EXIT_REFUSED
 
 
-def _target(args: argparse.Namespace) -> dict[str, Any]:
-    """RECORD_ID or ITEM: an item barcode if one exists, else a record id in --database."""
-    return {"target": args.target, "database": args.database}
-
-
 def cmd_circ(args: argparse.Namespace, settings: Settings) -> int:
     store, engine = _engine(settings)
     language = args.language or settings.circulation.language
@@ -122,9 +119,7 @@ def cmd_circ(args: argparse.Namespace, settings: Settings) -> int:
             return _fees(engine, args, settings.circulation.currency)
         elif args.circ_command in ("hold", "cancel"):
             with store.read() as tx:
-                is_item = (
-                    tx.scalar("SELECT 1 FROM items WHERE barcode = ?", (args.target,)) is not None
-                )
+                is_item = storage.copy_by_barcode(tx, args.target) is not None
             kwargs: dict[str, Any] = (
                 {"item_barcode": args.target}
                 if is_item
@@ -164,9 +159,8 @@ def _fees(engine: Engine, args: argparse.Namespace, currency: str) -> int:
     return EXIT_OK
 
 
-def _status(store, engine: Engine, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from gateway.circulation import storage
-
+def _status(store: Store, engine: Engine, args: argparse.Namespace) -> int:
+    data: dict[str, Any]
     with store.read() as tx:
         patron = storage.patron_by_barcode(tx, args.target)
         if patron is not None:
@@ -219,8 +213,59 @@ def _status(store, engine: Engine, args: argparse.Namespace) -> int:  # type: ig
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        print(json.dumps(data, ensure_ascii=False, indent=1))
+        for line in _status_lines(data):
+            print(line)
     return EXIT_OK
+
+
+def _status_lines(data: dict[str, Any]) -> list[str]:
+    """`circ status` for a person at the desk: the same facts as --json, one per line."""
+    patron = data.get("patron")
+    if patron is not None:
+        lines = [
+            f"reader {patron['barcode']}: {patron['name']}"
+            f" (category {patron['category']}, {patron['status']})"
+        ]
+        if patron["no_show_count"]:
+            lines.append(f"  holds not collected: {patron['no_show_count']}")
+        if patron["hold_suspended_until"]:
+            lines.append(f"  holds suspended until {patron['hold_suspended_until']}")
+        lines.append(f"loans: {len(data['loans'])}")
+        for loan in data["loans"]:
+            lines.append(
+                f"  {loan['item']}  {loan['title']}  due {loan['due_at']}"
+                f"  renewals {loan['renewals']}"
+            )
+        lines.append(f"holds: {len(data['holds'])}")
+        for hold in data["holds"]:
+            pickup = (
+                f"  collect by {hold['pickup_deadline']} at {hold['pickup_desk']}"
+                if hold["pickup_deadline"]
+                else ""
+            )
+            lines.append(
+                f"  hold {hold['id']}  {hold['title']}  {hold['state']}"
+                f"  placed {hold['placed_at']}  expires {hold['expires_at']}{pickup}"
+            )
+        return lines
+    record_id, title = data["record"]
+    availability = data["availability"]
+    lines = [
+        f"copy {data['item']}: record {record_id}  {title}",
+        f"  waiting holds: {availability['hold_queue']}",
+    ]
+    for copy in availability["copies"]:
+        if copy["on_hold_shelf"]:
+            state = f"on the hold shelf at {copy['pickup_desk']}"
+        elif copy["due_at"]:
+            state = f"on loan, due {copy['due_at']}"
+        else:
+            state = "available" if copy["available"] else "not available"
+        lines.append(
+            f"  {copy['barcode']}  {copy['location']}  {copy['call_number']}"
+            f"  {copy['item_type']}  {copy['status']}: {state}"
+        )
+    return lines
 
 
 def cmd_holds_process(args: argparse.Namespace, settings: Settings) -> int:
@@ -249,10 +294,7 @@ def cmd_holds_process(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_patrons_import(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.circulation.patrons_import import PatronsFileError, import_patrons
-    from gateway.cli import CliError, open_migrated_store
-
-    with open_migrated_store(settings) as store:
+    with open_migrated_store(settings.storage) as store:
         try:
             report = import_patrons(store, Path(args.file), Policy.from_settings(settings))
         except PatronsFileError as error:
@@ -262,10 +304,7 @@ def cmd_patrons_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_notices_list(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.cli import open_migrated_store
-    from gateway.notify.outbox import list_notices
-
-    with open_migrated_store(settings) as store:
+    with open_migrated_store(settings.storage) as store:
         notices = list_notices(store, failed_only=args.failed)
     if args.json:
         print(json.dumps([asdict(n) for n in notices], ensure_ascii=False, indent=2))
@@ -279,7 +318,7 @@ def cmd_notices_list(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     circ = commands.add_parser(
         "circ", help="the service desk: checkout, checkin, renew, hold, cancel, status, fees"
     )

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from gateway.catalogue.indexes import index_document
 from gateway.catalogue.model import MappedRecord
-from gateway.config import HoldingsProfile
 from marc import charset
 from marc.errors import RecordRejected
-from marc.holdings import items_from_record
+from marc.holdings import HoldingsProfile, items_from_record
 from marc.iso2709 import Chunk, parse_structure
 from marc.marc21_map import map_marc21
 from marc.record import MarcRecord

@@ -1,0 +1,68 @@
+"""The `libgate` command: one parser, its subcommands gathered from the modules that hold them.
+
+- `catalogue`: init, load, items import, export, search, browse, reindex;
+- `staff`: the service desk (circ …, holds process, notices list, patrons import);
+- `service`: hash-password, serve.
+
+Every command shares the exit codes and `CliError` of `gateway.cli.errors` (see there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gateway.cli import catalogue, service, staff
+from gateway.cli.errors import (
+    EXIT_FATAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    CliError,
+)
+from gateway.config import ConfigError, load_settings
+from gateway.store import StoreError
+
+__all__ = [
+    "EXIT_FATAL",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_REJECTED",
+    "EXIT_USAGE",
+    "CliError",
+    "build_parser",
+    "main",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="libgate", description="libgate: a library protocol gateway (SIP2, SRU, Z39.50, MARC)."
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML config (else $LIBGATE_CONFIG, else ./libgate.toml, else defaults)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    catalogue.add_commands(commands)
+    staff.add_commands(commands)
+    service.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return int(args.handler(args, settings))
+    except (ConfigError, StoreError, CliError) as error:
+        print(f"libgate: {error}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        print("libgate: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

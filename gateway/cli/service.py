@@ -1,0 +1,43 @@
+"""The commands that run or set up the service: `libgate serve` and `libgate hash-password`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from gateway.circulation.pins import hash_pin
+from gateway.cli.errors import EXIT_OK, CliError
+from gateway.config import Settings
+
+
+def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    """A salted scrypt hash for a `[[sip2.accounts]] password`; the password comes from the
+    terminal or stdin, never the command line (shell history, `ps`)."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise CliError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CliError("an empty password cannot be hashed")
+    print(hash_pin(password))
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    # The service tree (Twisted, every front-end) is imported only by the command that runs it.
+    from gateway.app import serve
+
+    return serve(settings)
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hash_password = commands.add_parser(
+        "hash-password", help="hash a SIP2 account password for the config (reads stdin)"
+    )
+    hash_password.set_defaults(handler=cmd_hash_password)
+
+    serve = commands.add_parser("serve", help="run the gateway in the foreground")
+    serve.set_defaults(handler=cmd_serve)

@@ -1,0 +1,261 @@
+"""The layers point one way: front-ends → gateway → marc.
+
+- `marc/` imports nothing of ours (no gateway, no front-end);
+- `gateway/` imports no front-end, except the composition root that wires the listeners;
+- a front-end never imports another front-end.
+
+Every import counts: at the top of a module, inside a function (where a cycle likes to hide),
+under `TYPE_CHECKING`, and `importlib.import_module("...")` / `__import__("...")` with a
+literal name. The checker reads source with `ast` and imports nothing, so it also runs on the
+planted trees below that prove it can fail.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+MARC = "marc"
+CORE = "gateway"
+# Today's front-ends and the ones the architecture reserves a place for (ISO 18626 ILL, the
+# readers' web portal, union search): the rule binds them from their first line.
+FRONT_ENDS = ("sip2", "sru", "z3950", "ill", "web", "union")
+OURS = (MARC, CORE, *FRONT_ENDS)
+# The one core module allowed to import front-ends: it builds the service tree of listeners.
+COMPOSITION_ROOT = "gateway/app.py"
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    path: str  # relative to the tree checked, with forward slashes
+    line: int
+    rule: str
+    imported: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: imports {self.imported}: breaks '{self.rule}'"
+
+
+MARC_RULE = "marc imports nothing of ours (no gateway, no front-end)"
+CORE_RULE = f"gateway imports no front-end (only {COMPOSITION_ROOT}, the composition root)"
+FRONT_END_RULE = "a front-end never imports another front-end"
+
+
+def imported_modules(tree: ast.Module, module: str) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in a module, wherever it sits."""
+    package = module.split(".")[:-1]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.lineno, from_module(node, package)))
+        elif isinstance(node, ast.Call) and node.args:
+            function = node.func
+            called = (
+                function.attr
+                if isinstance(function, ast.Attribute)
+                else function.id
+                if isinstance(function, ast.Name)
+                else ""
+            )
+            first = node.args[0]
+            if (
+                called in ("import_module", "__import__")
+                and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+                and not first.value.startswith(".")
+            ):
+                found.append((node.lineno, first.value))
+    return found
+
+
+def from_module(node: ast.ImportFrom, package: list[str]) -> str:
+    """The absolute module a `from … import` reads; relative ones resolve against `package`."""
+    if not node.level:
+        return node.module or ""
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def broken_rule(path: str, importer: str, imported: str) -> str | None:
+    """The rule an import from package `importer` (file `path`) of `imported` breaks, if any."""
+    if imported not in OURS or imported == importer:
+        return None
+    if importer == MARC:
+        return MARC_RULE
+    if importer == CORE and imported in FRONT_ENDS:
+        return None if path == COMPOSITION_ROOT else CORE_RULE
+    if importer in FRONT_ENDS and imported in FRONT_ENDS:
+        return FRONT_END_RULE
+    return None
+
+
+def find_violations(root: Path) -> list[Violation]:
+    """Every import in the packages under `root` that points the wrong way."""
+    violations: list[Violation] = []
+    for package in OURS:
+        for file in sorted((root / package).rglob("*.py")):
+            relative = file.relative_to(root)
+            path = relative.as_posix()
+            # A package's __init__ keeps its name, so that its package is the parent.
+            module = ".".join(relative.with_suffix("").parts)
+            tree = ast.parse(file.read_text(encoding="utf-8"), filename=path)
+            for line, name in imported_modules(tree, module):
+                rule = broken_rule(path, package, name.split(".")[0])
+                if rule is not None:
+                    violations.append(Violation(path, line, rule, name))
+    return sorted(violations)
+
+
+# The one cycle we keep: `open_store` in the engine module picks its driver lazily, and each
+# driver subclasses the engine's base classes. It is one abstraction in three files.
+ALLOWED_CYCLES = (
+    frozenset({"gateway.store.engine", "gateway.store.sqlite", "gateway.store.postgres"}),
+)
+
+
+def module_graph(root: Path) -> dict[str, set[str]]:
+    """Which of our modules each of our modules imports (`from p import m` counts as p.m)."""
+    files: dict[str, Path] = {}
+    for package in OURS:
+        for file in (root / package).rglob("*.py"):
+            name = ".".join(file.relative_to(root).with_suffix("").parts)
+            files[name.removesuffix(".__init__")] = file
+    graph: dict[str, set[str]] = {}
+    for name, file in files.items():
+        module = ".".join(file.relative_to(root).with_suffix("").parts)
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        targets = {imported for _, imported in imported_modules(tree, module)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):  # the names may be modules: `from p import m`
+                source = from_module(node, module.split(".")[:-1])
+                targets |= {f"{source}.{alias.name}" for alias in node.names}
+        deps: set[str] = set()
+        for target in targets:
+            parts = target.split(".")
+            while parts and ".".join(parts) not in files:
+                parts.pop()
+            if parts and ".".join(parts) != name:
+                deps.add(".".join(parts))
+        graph[name] = deps
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """Groups of modules that import each other, directly or round a loop (Tarjan)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[frozenset[str]] = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if target not in order:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], order[target])
+        if low[module] == order[module]:
+            group: set[str] = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(frozenset(group))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def test_the_layers_point_one_way() -> None:
+    violations = find_violations(REPO)
+    assert not violations, "imports that point the wrong way:\n" + "\n".join(
+        map(str, violations)
+    )
+
+
+def test_no_import_cycles_even_through_function_local_imports() -> None:
+    cycles = [c for c in import_cycles(module_graph(REPO)) if c not in ALLOWED_CYCLES]
+    assert not cycles, "modules that import each other:\n" + "\n".join(
+        " <-> ".join(sorted(cycle)) for cycle in cycles
+    )
+
+
+def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path: Path) -> None:
+    files = {
+        "gateway/__init__.py": "",
+        "gateway/app.py": "def serve():\n    from gateway.cli import open_migrated_store\n",
+        "gateway/cli/__init__.py": "from gateway.cli import staff\n",
+        "gateway/cli/staff.py": "def run():\n    from gateway import app\n",
+        "gateway/store.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    graph = module_graph(tmp_path)
+    assert graph["gateway.cli.staff"] == {"gateway", "gateway.app"}
+    assert import_cycles(graph) == [
+        frozenset({"gateway.app", "gateway.cli", "gateway.cli.staff"})
+    ]
+
+
+def test_the_checker_sees_every_kind_of_import_and_every_rule(tmp_path: Path) -> None:
+    files = {
+        "marc/__init__.py": "",
+        "marc/clean.py": "import re\nfrom marc.record import Field\nfrom . import errors\n",
+        "marc/top.py": "from gateway.catalogue.model import BibRecord\n",
+        "marc/hidden.py": (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n"
+            "    from gateway.config import HoldingsProfile\n"
+            "def later():\n"
+            "    import sip2.spec\n"
+        ),
+        "gateway/__init__.py": "",
+        "gateway/app.py": "def wire():\n    from sip2.server import build\n",
+        "gateway/cli/__init__.py": "from .. import app\nfrom gateway.cli import staff\n",
+        "gateway/cli/staff.py": "def run():\n    from sru.resource import sru_services\n",
+        "gateway/catalogue.py": "import importlib\nX = importlib.import_module('z3950.records')\n",
+        "sip2/handlers.py": "import marc.record\nfrom gateway.circulation import engine\n",
+        "sru/resource.py": "def f():\n    return __import__('z3950')\n",
+        "z3950/server.py": "from sru.diagnostics import SRUDiagnostic\nfrom . import session\n",
+        "web/views.py": "from ill import requests\n",
+        "tests/test_anything.py": "import sip2, sru, z3950, gateway, marc\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    found = {(v.path, v.line, v.imported, v.rule) for v in find_violations(tmp_path)}
+    assert found == {
+        ("marc/top.py", 1, "gateway.catalogue.model", MARC_RULE),
+        ("marc/hidden.py", 3, "gateway.config", MARC_RULE),
+        ("marc/hidden.py", 5, "sip2.spec", MARC_RULE),
+        ("gateway/cli/staff.py", 2, "sru.resource", CORE_RULE),
+        ("gateway/catalogue.py", 2, "z3950.records", CORE_RULE),
+        ("sru/resource.py", 2, "z3950", FRONT_END_RULE),
+        ("z3950/server.py", 1, "sru.diagnostics", FRONT_END_RULE),
+        ("web/views.py", 1, "ill", FRONT_END_RULE),
+    }
+    message = str(next(v for v in find_violations(tmp_path) if v.path == "marc/top.py"))
+    assert message == (
+        "marc/top.py:1: imports gateway.catalogue.model: breaks"
+        " 'marc imports nothing of ours (no gateway, no front-end)'"
+    )
+
+
+def test_relative_imports_resolve_against_their_package() -> None:
+    tree = ast.parse("from . import a\nfrom .b import c\nfrom .. import d\nfrom ..e import f\n")
+    names = [name for _, name in imported_modules(tree, "gateway.cli.staff")]
+    assert names == ["gateway.cli", "gateway.cli.b", "gateway", "gateway.e"]
+    package_tree = ast.parse("from . import a\n")
+    assert imported_modules(package_tree, "gateway.cli.__init__") == [(1, "gateway.cli")]
