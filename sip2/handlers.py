@@ -302,8 +302,10 @@ class Handlers:
                 for fee in summary.fees
             ]
             lists["CD"] = [h.title or h.record_id for h in summary.waiting_holds]
+            screen = fields["AF"]
+            assert isinstance(screen, list)  # _patron_fields' screen messages
             for hold in summary.ready_holds:
-                fields["AF"].append(  # type: ignore[union-attr]
+                screen.append(
                     text(
                         "hold_ready",
                         language,
@@ -598,9 +600,7 @@ class Handlers:
             else:
                 # `*` changes a hold: ours have nothing a reader may change (the pickup desk
                 # follows the copy), so the answer is the hold as it stands.
-                outcome = self.engine.hold_status(
-                    reader, record=record, item_barcode=item_barcode
-                )
+                outcome = self.engine.hold_status(reader, record=record, item_barcode=item_barcode)
             screen += self._hold_screen(mode, outcome, message, language)
         held = outcome if isinstance(outcome, HoldResult) and outcome.ok else None
         return codec.build(
@@ -616,8 +616,7 @@ class Handlers:
             AO=account.institution,
             AA=message.get("AA"),
             AB=message.get("AB") or None,
-            AJ=(outcome.record.title if outcome and outcome.record else message.get("AJ"))
-            or None,
+            AJ=(outcome.record.title if outcome and outcome.record else message.get("AJ")) or None,
             AF=screen,
         )
 

@@ -145,7 +145,9 @@ def within_fee_limit(case: ReaderCase) -> Iterable[Reason]:
     if owed >= limit:
         currency = case.policy.circulation.currency
         yield reason(
-            "fees_exceed_limit", owed=format_money(owed, currency), limit=format_money(limit, currency)
+            "fees_exceed_limit",
+            owed=format_money(owed, currency),
+            limit=format_money(limit, currency),
         )
 
 

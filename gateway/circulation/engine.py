@@ -103,9 +103,7 @@ class Engine:
         a waiting hold (R6) rather than refused (R7)."""
         return loans.checkin(self._core, item_barcode, Channel(channel), offline)
 
-    def renew(
-        self, patron_barcode: str, item_barcode: str, channel: Channel = DESK
-    ) -> RenewResult:
+    def renew(self, patron_barcode: str, item_barcode: str, channel: Channel = DESK) -> RenewResult:
         return loans.renew(self._core, patron_barcode, item_barcode, Channel(channel))
 
     def renew_all(self, patron_barcode: str, channel: Channel = DESK) -> RenewAllResult:
@@ -122,9 +120,7 @@ class Engine:
         channel: Channel = DESK,
     ) -> HoldResult:
         """A title-level hold, on a record (database, record id) or the title of a copy."""
-        return holds.place_hold(
-            self._core, patron_barcode, record, item_barcode, Channel(channel)
-        )
+        return holds.place_hold(self._core, patron_barcode, record, item_barcode, Channel(channel))
 
     def cancel_hold(
         self,
@@ -134,9 +130,7 @@ class Engine:
         item_barcode: str | None = None,
         channel: Channel = DESK,
     ) -> CancelResult:
-        return holds.cancel_hold(
-            self._core, patron_barcode, record, item_barcode, Channel(channel)
-        )
+        return holds.cancel_hold(self._core, patron_barcode, record, item_barcode, Channel(channel))
 
     def hold_status(
         self,
@@ -165,9 +159,7 @@ class Engine:
     def update_item_properties(
         self, item_barcode: str, properties: str, channel: Channel = DESK
     ) -> ItemUpdateResult:
-        return items.update_item_properties(
-            self._core, item_barcode, properties, Channel(channel)
-        )
+        return items.update_item_properties(self._core, item_barcode, properties, Channel(channel))
 
     # --- fees ----------------------------------------------------------------------------------
 

@@ -89,7 +89,9 @@ def _no_show(core: EngineCore, tx: Transaction, hold: Hold, report: ExpiryReport
     if count > policy.holds.no_show_limit:  # R11
         until = stamp(moment + policy.suspension_period)
         storage.set_no_shows(tx, patron.pk, 0, until)
-        storage.log_event(tx, at, "holds_suspended", Channel.SYSTEM, patron_pk=patron.pk, until=until)
+        storage.log_event(
+            tx, at, "holds_suspended", Channel.SYSTEM, patron_pk=patron.pk, until=until
+        )
         queue_notice(
             tx,
             patron,

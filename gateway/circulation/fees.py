@@ -130,7 +130,15 @@ def pay_fee(
                 break
             share = min(left, fee.outstanding)
             storage.insert_fee_payment(
-                tx, fee.id, patron.pk, share, at, payment_type, transaction_id, len(applied), channel
+                tx,
+                fee.id,
+                patron.pk,
+                share,
+                at,
+                payment_type,
+                transaction_id,
+                len(applied),
+                channel,
             )
             if share == fee.outstanding:
                 storage.close_fee(tx, fee.id, at)

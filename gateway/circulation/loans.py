@@ -106,9 +106,7 @@ def checkout(
     return core.write(work)
 
 
-def checkin(
-    core: EngineCore, item_barcode: str, channel: Channel, offline: bool
-) -> CheckinResult:
+def checkin(core: EngineCore, item_barcode: str, channel: Channel, offline: bool) -> CheckinResult:
     """Return a copy. At the desk, and for an offline return, a copy whose title has waiting
     holds is trapped for the oldest (R6); a self-check machine refuses it (R7). Whatever the
     answer, `to_desk` says when the copy must go to the service desk rather than the shelf."""
@@ -165,9 +163,7 @@ def checkin(
         )
         trapped = trap_or_shelve(core, tx, copy, queue, now, channel)  # R6
         if trapped is None:
-            return CheckinResult(
-                ok=True, patron=patron, copy=copy, record=record, offline=offline
-            )
+            return CheckinResult(ok=True, patron=patron, copy=copy, record=record, offline=offline)
         hold, holder = trapped
         return CheckinResult(
             ok=True,
@@ -203,9 +199,7 @@ def renew(
         storage.lock_title(tx, found.record_pk)
         patron = storage.patron_by_barcode(tx, patron_barcode, lock=True)
         if patron is None:
-            return RenewResult(
-                ok=False, reasons=(reason("patron_unknown", patron=patron_barcode),)
-            )
+            return RenewResult(ok=False, reasons=(reason("patron_unknown", patron=patron_barcode),))
         return _renew_one(core, tx, now, patron, found, channel)
 
     return core.write(work)
@@ -245,7 +239,9 @@ def _renew_one(
             ok=False, reasons=(reason("loan_unknown"),), patron=patron, copy=copy, record=record
         )
     waiting = storage.waiting_holds(tx, copy.record_pk)
-    refusals = run_checks(RENEW_CHECKS, RenewCase(tx, core.policy, now, patron, copy, loan, waiting))
+    refusals = run_checks(
+        RENEW_CHECKS, RenewCase(tx, core.policy, now, patron, copy, loan, waiting)
+    )
     if refusals:
         return RenewResult(
             ok=False, reasons=refusals, patron=patron, copy=copy, record=record, due_at=loan.due_at

@@ -13,6 +13,7 @@ from gateway.circulation.reasons import Reason
 from gateway.circulation.states import HoldState
 from gateway.circulation.storage import Copy, Patron, RecordLabel
 
+
 @dataclass(frozen=True, kw_only=True)
 class Result:
     action: ClassVar[str]

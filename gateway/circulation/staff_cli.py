@@ -293,9 +293,10 @@ def _status(store, engine: Engine, args: argparse.Namespace) -> int:  # type: ig
             data = {"item": copy.barcode, "record": storage.record_label(tx, record_pk)[1:]}
     if patron is None:
         title = engine.availability([record_pk])[record_pk]
-        data["availability"] = asdict(title)
-        for copy in data["availability"]["copies"]:
+        shown: dict[str, Any] = asdict(title)
+        for copy in shown["copies"]:
             del copy["state"]  # the JSON contract predates the shelf state
+        data["availability"] = shown
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
