@@ -273,7 +273,10 @@ class Handlers:
                 screen += reasons_text(enabled.reasons, language)
         summary = self.engine.patron_summary(reader)
         fixed, fields = self._patron_fields(account, message, language, terminal, summary, pin)
-        screen += [line for line in fields["AF"] or [] if line not in screen]
+        account_lines = fields["AF"]
+        assert isinstance(account_lines, list)  # _patron_fields' screen messages
+        # An unknown reader is said once, though the refusal and the account both say it.
+        screen += [line for line in account_lines if line not in screen]
         return codec.build(
             "26",
             fixed,
