@@ -19,7 +19,7 @@ from gateway.circulation.clock import parse_stamp, stamp
 from gateway.circulation.money import format_money
 from gateway.circulation.policy import Policy
 from gateway.circulation.reasons import Reason, reason
-from gateway.circulation.states import Channel
+from gateway.circulation.states import CardStatus, Channel
 from gateway.circulation.storage import Copy, Fee, Hold, Loan, Patron
 from gateway.circulation.views import FEE_KINDS
 from gateway.store import Transaction
@@ -116,7 +116,7 @@ class CardCase:
 
 
 def reader_is_active(case: ReaderCase) -> Iterable[Reason]:
-    if case.patron.status != "active":
+    if case.patron.status != CardStatus.ACTIVE:
         yield reason("patron_blocked")
 
 

@@ -22,7 +22,7 @@ from gateway.circulation.holds import queue_position
 from gateway.circulation.pins import check_pin
 from gateway.circulation.reasons import reason
 from gateway.circulation.results import BlockResult, EnableResult
-from gateway.circulation.states import Channel, HoldState
+from gateway.circulation.states import CardStatus, Channel, HoldState
 from gateway.circulation.storage import Hold, Loan
 from gateway.circulation.views import FeeView, HoldView, LoanView, PatronSummary
 from gateway.store import Transaction
@@ -88,8 +88,8 @@ def block_patron(
         patron = storage.patron_by_barcode(tx, patron_barcode, lock=True)
         if patron is None:
             return BlockResult(ok=False, reasons=(reason("patron_unknown", patron=patron_barcode),))
-        _set_status(tx, now, patron.pk, patron.status, "blocked", message, channel)
-        return BlockResult(ok=True, patron=replace(patron, status="blocked"))
+        _set_status(tx, now, patron.pk, patron.status, CardStatus.BLOCKED, message, channel)
+        return BlockResult(ok=True, patron=replace(patron, status=CardStatus.BLOCKED))
 
     return core.write(work)
 
@@ -104,8 +104,8 @@ def enable_patron(core: EngineCore, patron_barcode: str, channel: Channel) -> En
             refusals += (reason("patron_unknown", patron=patron_barcode),)
         if refusals or patron is None:
             return EnableResult(ok=False, reasons=refusals, patron=patron)
-        _set_status(tx, now, patron.pk, patron.status, "active", "", channel)
-        return EnableResult(ok=True, patron=replace(patron, status="active"))
+        _set_status(tx, now, patron.pk, patron.status, CardStatus.ACTIVE, "", channel)
+        return EnableResult(ok=True, patron=replace(patron, status=CardStatus.ACTIVE))
 
     return core.write(work)
 
@@ -115,7 +115,7 @@ def _set_status(
     now: datetime,
     patron_pk: int,
     was: str,
-    status: str,
+    status: CardStatus,
     message: str,
     channel: Channel,
 ) -> None:
@@ -123,7 +123,7 @@ def _set_status(
     storage.log_event(
         tx,
         stamp(now),
-        "patron_blocked" if status == "blocked" else "patron_enabled",
+        "patron_blocked" if status == CardStatus.BLOCKED else "patron_enabled",
         channel,
         patron_pk=patron_pk,
         was=was,

@@ -38,3 +38,11 @@ class CirculationState(StrEnum):
     MISSING = "missing"
     LOST = "lost"
     OTHER = "other"
+
+
+class CardStatus(StrEnum):
+    """A reader card's status (patrons.status): a blocked card borrows, renews and holds
+    nothing until the desk lifts the block."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
