@@ -10,9 +10,17 @@ from collections.abc import Callable
 from datetime import tzinfo
 
 from gateway.circulation.clock import Clock, parse_stamp
-from gateway.circulation.engine import DESK, SELF_CHECK, Engine, Outcome
+from gateway.circulation.engine import (
+    CancelResult,
+    CheckoutResult,
+    Engine,
+    HoldResult,
+    PaymentResult,
+    RenewResult,
+)
 from gateway.circulation.money import format_amount, parse_amount
 from gateway.circulation.reasons import Reason, reason
+from gateway.circulation.states import Channel, HoldState
 from gateway.circulation.views import PatronSummary
 from gateway.config import Sip2Account
 from sip2 import codec
@@ -38,10 +46,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pin_wait": (
         "密码错误次数过多，请 {minutes} 分钟后再试，或到服务台咨询。",
         "Too many wrong PINs; try again in {minutes} minutes or ask at the desk.",
-    ),
-    "patron_unknown": (
-        "读者证号不存在，请到服务台咨询。",
-        "Unknown reader; please ask at the desk.",
     ),
     "checked_out": ("借书成功，应还日期 {due}。", "Checked out; due {due}."),
     "renewed": ("续借成功，应还日期 {due}。", "Renewed; now due {due}."),
@@ -75,10 +79,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "hold_mode_unknown": ("不支持的预约操作。", "Unsupported hold operation."),
     "fee_paid": ("已缴费 {paid}，尚欠 {balance}。", "Paid {paid}; {balance} still owed."),
     "fee_amount_bad": ("缴费金额无效：{amount}。", "Not a valid amount: {amount}."),
-    "fee_currency": (
-        "只接受 {currency} 缴费。",
-        "Payments are accepted in {currency} only.",
-    ),
     "renew_all": (
         "续借 {renewed} 册，未续借 {unrenewed} 册。",
         "{renewed} renewed, {unrenewed} not.",
@@ -86,10 +86,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "session_ended": ("再见。", "Goodbye."),
     "blocked": ("读者证已停用，请到服务台咨询。", "Your card is blocked; please ask at the desk."),
     "enabled": ("读者证已恢复使用。", "The card is enabled again."),
-    "enable_at_desk": (
-        "读者证的停用只能在服务台解除。",
-        "A blocked card can only be enabled again at the service desk.",
-    ),
     "held_copy_to_desk": (
         "该书已被预约，请将书送至服务台。",
         "This book is reserved; please take it to the service desk.",
@@ -107,6 +103,11 @@ def text(key: str, language: str, **values: object) -> str:
 
 def reasons_text(reasons: tuple[Reason, ...], language: str) -> list[str]:
     return [r.message(language) for r in reasons]
+
+
+def unknown_reader(barcode: str, language: str) -> str:
+    """The engine's own words for a reader it does not know (one wording everywhere)."""
+    return reason("patron_unknown", patron=barcode).message(language)
 
 
 class Handlers:
@@ -161,8 +162,8 @@ class Handlers:
         """An engine timestamp → the local date a reader reads on a screen."""
         return parse_stamp(stamp).astimezone(self.zone).strftime("%Y-%m-%d")
 
-    def _channel(self, account: Sip2Account) -> str:
-        return DESK if account.role == "desk" else SELF_CHECK
+    def _channel(self, account: Sip2Account) -> Channel:
+        return Channel.DESK if account.role == "desk" else Channel.SELF_CHECK
 
     def _check_pin(
         self, account: Sip2Account, message: Message, language: str, terminal: str
@@ -176,7 +177,7 @@ class Handlers:
             return False, text("pin_wait", language, minutes=max(1, round(wait / 60)))
         ok = self.engine.verify_patron_pin(reader, message.get("AD"))
         if ok is None:
-            return False, text("patron_unknown", language)
+            return False, unknown_reader(reader, language)
         self.pins.record(reader, terminal, ok)
         return ok, None if ok else text("pin_wrong", language)
 
@@ -210,7 +211,7 @@ class Handlers:
         verified, pin_message = pin or self._check_pin(account, message, language, terminal)
         screen: list[str] = []
         if summary is None:
-            screen.append(text("patron_unknown", language))
+            screen.append(unknown_reader(message.get("AA"), language))
         else:
             screen += reasons_text(summary.reasons, language)
             if summary.fees_total:
@@ -260,19 +261,22 @@ class Handlers:
     def patron_enable(
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> Message:
-        """25 lifts a block. Only a desk terminal may, and a PIN sent must be right: a kiosk
-        must not undo a block the library set (a lost card, a reader sent to the desk)."""
+        """25 asks the engine to lift a block (it decides who may); a PIN sent must be right."""
         reader = message.get("AA")
         pin = self._check_pin(account, message, language, terminal)
         screen: list[str] = []
-        if pin[0] is False:
-            pass  # the PIN's own message says why
-        elif account.role != "desk":
-            screen.append(text("enable_at_desk", language))
-        elif self.engine.enable_patron(reader, channel=self._channel(account)).ok:
-            screen.append(text("enabled", language))
+        if pin[0] is not False:  # a wrong PIN: its own message says why
+            enabled = self.engine.enable_patron(reader, channel=self._channel(account))
+            if enabled.ok:
+                screen.append(text("enabled", language))
+            else:
+                screen += reasons_text(enabled.reasons, language)
         summary = self.engine.patron_summary(reader)
         fixed, fields = self._patron_fields(account, message, language, terminal, summary, pin)
+        account_lines = fields["AF"]
+        assert isinstance(account_lines, list)  # _patron_fields' screen messages
+        # An unknown reader is said once, though the refusal and the account both say it.
+        screen += [line for line in account_lines if line not in screen]
         return codec.build(
             "26",
             fixed,
@@ -281,7 +285,7 @@ class Handlers:
             AE=fields["AE"],
             BL=fields["BL"],
             CQ=fields["CQ"],
-            AF=screen + list(fields["AF"] or []),
+            AF=screen,
         )
 
     # --- patron information (63 → 64) ------------------------------------------------------
@@ -301,8 +305,10 @@ class Handlers:
                 for fee in summary.fees
             ]
             lists["CD"] = [h.title or h.record_id for h in summary.waiting_holds]
+            screen = fields["AF"]
+            assert isinstance(screen, list)  # _patron_fields' screen messages
             for hold in summary.ready_holds:
-                fields["AF"].append(  # type: ignore[union-attr]
+                screen.append(
                     text(
                         "hold_ready",
                         language,
@@ -348,12 +354,12 @@ class Handlers:
         command: str,
         account: Sip2Account,
         message: Message,
-        outcome: Outcome | None,
+        outcome: CheckoutResult | RenewResult | None,
         screen: list[str],
         renewal: bool,
     ) -> Message:
         ok = outcome is not None and outcome.ok
-        title = outcome.record[2] if outcome is not None and outcome.record else ""
+        title = outcome.record.title if outcome is not None and outcome.record else ""
         return codec.build(
             command,
             {
@@ -379,6 +385,7 @@ class Handlers:
         if verified is False:
             return self._loan_response("12", account, message, None, [pin_message or ""], False)
         channel = self._channel(account)
+        outcome: CheckoutResult | RenewResult
         outcome = self.engine.checkout(message.get("AA"), message.get("AB"), channel=channel)
         renewal = False
         codes = {r.code for r in outcome.reasons}
@@ -414,26 +421,23 @@ class Handlers:
         if outcome.ok:
             screen = [text("renewed", language, due=self._day(outcome.due_at or ""))]
         else:
-            screen = reasons_text(outcome.reasons, language)  # R5 and the others, as said
+            screen = reasons_text(outcome.reasons, language)  # every reason, as the engine said
         return self._loan_response("30", account, message, outcome, screen, True)
 
     def renew_all(
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> Message:
         verified, pin_message = self._check_pin(account, message, language, terminal)
-        refusal: Outcome | None = None
-        outcomes: list[Outcome] = []
+        result = None
         if verified is not False:
-            refusal, outcomes = self.engine.renew_all(
-                message.get("AA"), channel=self._channel(account)
-            )
-        renewed = [o.copy.barcode for o in outcomes if o.ok and o.copy is not None]
-        unrenewed = [o for o in outcomes if not o.ok]
+            result = self.engine.renew_all(message.get("AA"), channel=self._channel(account))
+        renewed = [o.copy.barcode for o in result.renewed if o.copy] if result else []
+        unrenewed = list(result.refused) if result else []
         screen: list[str] = []
         if pin_message:
             screen.append(pin_message)
-        elif refusal is not None:
-            screen += reasons_text(refusal.reasons, language)
+        elif result is not None and not result.ok:
+            screen += reasons_text(result.reasons, language)
         else:
             screen.append(
                 text("renew_all", language, renewed=len(renewed), unrenewed=len(unrenewed))
@@ -441,7 +445,7 @@ class Handlers:
             for outcome in unrenewed:
                 barcode = outcome.copy.barcode if outcome.copy else ""
                 screen.append(f"{barcode}: {outcome.message(language)}")
-        ok = verified is not False and refusal is None
+        ok = result is not None and result.ok
         return codec.build(
             "66",
             {
@@ -461,12 +465,11 @@ class Handlers:
     def checkin(
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> Message:
-        # no_block Y: the kiosk took the book back while we were offline and now reports it.
-        # It is in the return bin already, so R7 cannot send the reader to the desk: the
-        # return is recorded and a held title is trapped (R6), with the alert for the staff.
-        desk = account.role == "desk" or message.fixed.get("no_block") == "Y"
+        # no_block Y: the kiosk took the book back while it was offline and now reports it.
         outcome = self.engine.checkin(
-            message.get("AB"), channel=self._channel(account), desk_trap=desk
+            message.get("AB"),
+            channel=self._channel(account),
+            offline=message.fixed.get("no_block") == "Y",
         )
         codes = {r.code for r in outcome.reasons}
         copy = outcome.copy
@@ -474,33 +477,30 @@ class Handlers:
             "AO": account.institution,
             "AB": message.get("AB"),
             "AQ": copy.location if copy else "",
-            "AJ": outcome.record[2] if outcome.record else "",
+            "AJ": outcome.record.title if outcome.record else "",
             "AA": outcome.patron.barcode if outcome.patron else None,
             "CK": MEDIA_BOOK if copy else None,
             "CS": copy.call_number if copy and copy.call_number else None,
         }
-        ok, alert, resensitize = outcome.ok, False, outcome.ok
+        # The engine says where the copy goes (`to_desk`); SIP2 says it with the alert flag.
+        ok, alert, resensitize = outcome.ok, outcome.to_desk, outcome.ok
         if outcome.ok:
             screen = [text("checked_in", language)] + reasons_text(outcome.notes, language)
             if outcome.trapped_for is not None:
-                # R6 at a desk terminal: the copy goes to the hold shelf, and we say for whom.
-                alert = True
+                # Trapped for a hold: the copy goes to the hold shelf, and we say for whom.
                 fields["CV"] = ALERT_HOLD_HERE
                 fields["CT"] = outcome.pickup_desk or None
                 if account.send_hold_patron:
                     fields["CY"] = outcome.trapped_for.barcode
                     fields["DA"] = outcome.trapped_for.name
         elif "not_on_loan" in codes:
-            # Nothing to return: the copy is in the library already. If it is kept for a hold
-            # or its title has a queue, it must still go to the desk, not back to the shelf.
+            # Nothing to return: the copy is in the library already; to SIP2 that is no error.
             ok, resensitize = True, True
             screen = reasons_text(outcome.reasons, language)
-            item = self.engine.item_info(message.get("AB"))
-            if item is not None and (item.circulation == "on_hold_shelf" or item.hold_queue):
-                alert = True
+            if outcome.to_desk:
                 screen.append(text("held_copy_to_desk", language))
         else:
-            # R7 at a self-check machine (and unknown barcodes): refuse, alert, send to desk.
+            # Refused (a self-check return of a held title, an unknown barcode): alert.
             alert = True
             screen = reasons_text(outcome.reasons, language)
         fields["AF"] = screen
@@ -571,7 +571,7 @@ class Handlers:
             "20",
             {"item_properties_ok": "1" if outcome.ok else "0", "transaction_date": self._now()},
             AB=message.get("AB"),
-            AJ=outcome.record[2] if outcome.record else None,
+            AJ=outcome.record.title if outcome.record else None,
             CH=message.get("CH") if outcome.ok else None,
             AF=screen,
         )
@@ -582,85 +582,64 @@ class Handlers:
         mode = message.fixed.get("hold_mode", "")
         verified, pin_message = self._check_pin(account, message, language, terminal)
         screen: list[str] = []
-        outcome: Outcome | None = None
-        target = self._hold_target(message)
+        outcome: HoldResult | CancelResult | None = None
+        record, item_barcode = self._hold_target(message)
         if verified is False:
             screen.append(pin_message or "")
-        elif target is None:
+        elif record is None and item_barcode is None:
             screen.append(text("hold_need_title", language))
         elif mode not in "+-*" or not mode:
             screen.append(text("hold_mode_unknown", language))
         else:
             reader, channel = message.get("AA"), self._channel(account)
             if mode == "+":
-                outcome = self.engine.place_hold(reader, channel=channel, **target)
+                outcome = self.engine.place_hold(
+                    reader, record=record, item_barcode=item_barcode, channel=channel
+                )
             elif mode == "-":
-                outcome = self.engine.cancel_hold(reader, channel=channel, **target)
+                outcome = self.engine.cancel_hold(
+                    reader, record=record, item_barcode=item_barcode, channel=channel
+                )
             else:
-                outcome = self._hold_change(reader, message, target)
+                # `*` changes a hold: ours have nothing a reader may change (the pickup desk
+                # follows the copy), so the answer is the hold as it stands.
+                outcome = self.engine.hold_status(reader, record=record, item_barcode=item_barcode)
             screen += self._hold_screen(mode, outcome, message, language)
-        ok = outcome is not None and outcome.ok
-        available = ok and outcome is not None and outcome.hold_state == "ready"
+        held = outcome if isinstance(outcome, HoldResult) and outcome.ok else None
         return codec.build(
             "16",
             {
-                "ok": "1" if ok else "0",
-                "available": "Y" if available else "N",
+                "ok": "1" if outcome is not None and outcome.ok else "0",
+                "available": "Y" if held and held.hold_state == HoldState.READY else "N",
                 "transaction_date": self._now(),
             },
-            BW=self._date(outcome.expires_at) if ok and outcome and outcome.expires_at else None,
-            BR=str(outcome.queue_position)
-            if ok and outcome and outcome.queue_position is not None
-            else None,
-            BS=outcome.pickup_desk if ok and outcome and outcome.pickup_desk else None,
+            BW=self._date(held.expires_at) if held and held.expires_at else None,
+            BR=str(held.queue_position) if held and held.queue_position is not None else None,
+            BS=held.pickup_desk if held and held.pickup_desk else None,
             AO=account.institution,
             AA=message.get("AA"),
             AB=message.get("AB") or None,
-            AJ=(outcome.record[2] if outcome and outcome.record else message.get("AJ")) or None,
+            AJ=(outcome.record.title if outcome and outcome.record else message.get("AJ")) or None,
             AF=screen,
         )
 
-    def _hold_target(self, message: Message) -> dict[str, object] | None:
-        """A hold names a copy (AB: its title) or a title (AJ: `record id` or `db/record id`)."""
+    def _hold_target(self, message: Message) -> tuple[tuple[str, str] | None, str | None]:
+        """(record, item barcode): a hold names a copy (AB: its title) or a title (AJ:
+        `record id` or `db/record id`); neither when both are empty."""
         if message.get("AB"):
-            return {"item_barcode": message.get("AB")}
+            return None, message.get("AB")
         title = message.get("AJ").strip()
         if not title:
-            return None
+            return None, None
         database, _, record_id = title.rpartition("/")
-        return {"record": (database or self.default_database, record_id)}
-
-    def _hold_change(self, reader: str, message: Message, target: dict[str, object]) -> Outcome:
-        """Mode `*`: our holds have nothing a reader may change (the pickup desk follows the
-        copy, R10), so report the hold as it stands."""
-        summary = self.engine.patron_summary(reader)
-        if summary is None:
-            return Outcome(False, "hold", (reason("patron_unknown", patron=reader),))
-        record = target.get("record")
-        barcode = target.get("item_barcode")
-        if barcode:
-            item = self.engine.item_info(str(barcode))
-            record = (item.database, item.record_id) if item else None
-        for hold in summary.ready_holds + summary.waiting_holds:
-            if record == (hold.database, hold.record_id):
-                return Outcome(
-                    True,
-                    "hold",
-                    record=(hold.database, hold.record_id, hold.title),
-                    hold_id=hold.id,
-                    hold_state=hold.state,
-                    queue_position=hold.queue_position,
-                    expires_at=hold.expires_at,
-                    pickup_desk=hold.pickup_desk,
-                )
-        return Outcome(False, "hold", (reason("hold_unknown"),), patron=summary.patron)
+        return (database or self.default_database, record_id), None
 
     def _hold_screen(
-        self, mode: str, outcome: Outcome, message: Message, language: str
+        self, mode: str, outcome: HoldResult | CancelResult, message: Message, language: str
     ) -> list[str]:
         if not outcome.ok:
             return reasons_text(outcome.reasons, language)
-        if mode == "-":
+        if not isinstance(outcome, HoldResult):
             return [text("hold_cancelled", language)]
         key = "hold_placed" if mode == "+" else "hold_exists"
         screen = [
@@ -692,21 +671,19 @@ class Handlers:
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> Message:
         screen: list[str] = []
-        outcome: Outcome | None = None
-        currency = message.fixed.get("currency_type", "").strip()
+        outcome: PaymentResult | None = None
         try:
             amount = parse_amount(message.get("BV").replace(",", "."), self.currency)
         except ValueError:
             amount = None
         fee_id = message.get("CG").strip()
-        if currency and currency.upper() != self.currency:
-            screen.append(text("fee_currency", language, currency=self.currency))
-        elif amount is None:
+        if amount is None:
             screen.append(text("fee_amount_bad", language, amount=message.get("BV")))
         else:
             outcome = self.engine.pay_fee(
                 message.get("AA"),
                 amount,
+                currency=message.fixed.get("currency_type", "").strip() or None,
                 fee_id=int(fee_id) if _is_number(fee_id) else None,
                 payment_type=PAYMENT_TYPES.get(message.fixed.get("payment_type", ""), "other"),
                 transaction_id=message.get("BK"),

@@ -81,7 +81,7 @@ def test_R5_no_renewal_when_another_reader_waits(library) -> None:  # type: igno
     for channel in (DESK, SELF_CHECK):
         refused = engine.renew("D", "X1", channel)
         assert rules(refused) == ["R5"]
-    _, renewals = engine.renew_all("D", SELF_CHECK)
+    renewals = engine.renew_all("D", SELF_CHECK).renewals
     assert [rules(o) for o in renewals] == [["R5"]]
 
 

@@ -297,3 +297,38 @@ def test_checkout_with_sc_renewal_policy_renews_a_book_already_held(kiosk: Termi
     fixed = {"sc_renewal_policy": "Y", "no_block": "N", "transaction_date": NOW}
     again = kiosk.send("11", fixed, AO="MAIN", AA="A", AB="O1", AC="")
     assert again.fixed["ok"] == "1" and again.fixed["renewal_ok"] == "Y"
+
+
+def test_an_unknown_reader_has_one_wording_everywhere(kiosk: Terminal) -> None:
+    from gateway.circulation.reasons import reason
+
+    words = reason("patron_unknown", patron="nobody").zh
+    assert words in screen(kiosk.patron_information("nobody"))
+    assert words in screen(kiosk.patron_status("nobody"))
+    assert words in screen(kiosk.checkout("nobody", "O1"))
+    assert words in screen(kiosk.patron_status("nobody", AD="1234"))  # the PIN check too
+
+
+def test_a_payment_in_another_currency_is_refused_with_the_engine_reason(  # type: ignore[no-untyped-def]
+    kiosk: Terminal, library
+) -> None:
+    engine, _clock = library
+    assert engine.add_fee("A", 500).ok
+    fixed = {
+        "transaction_date": NOW,
+        "fee_type": "01",
+        "payment_type": "00",
+        "currency_type": "USD",
+    }
+    refused = kiosk.send("37", fixed, BV="5.00", AO="MAIN", AA="A", BK="usd-1")
+    assert refused.fixed["payment_accepted"] == "N" and "只接受 CNY 缴费" in screen(refused)
+    assert engine.patron_summary("A").fees_total == 500  # type: ignore[union-attr]
+
+
+def test_hold_change_reports_the_hold_from_the_engine(kiosk: Terminal) -> None:
+    assert kiosk.checkout("A", "O1").fixed["ok"] == "1"
+    assert kiosk.hold("+", "B", AB="O1").fixed["ok"] == "1"
+    same = kiosk.hold("*", "B", AJ="main/T-ONE")
+    assert same.fixed["ok"] == "1" and same.get("BR") == "1" and same.get("AJ") == "书名T-ONE"
+    none = kiosk.hold("*", "C", AB="O1")
+    assert none.fixed["ok"] == "0" and "有效预约" in screen(none)

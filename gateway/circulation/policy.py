@@ -7,6 +7,7 @@ from datetime import timedelta
 from functools import cached_property
 
 from gateway.circulation.availability import AvailabilityRule
+from gateway.circulation.states import CirculationState
 from gateway.config import (
     CirculationSettings,
     HoldSettings,
@@ -17,19 +18,24 @@ from gateway.config import (
 # What a copy's status word means to a self-check machine (SIP2 circulation status), for
 # words beyond the three configured ones ([circulation] on_shelf/on_loan/on_hold_shelf_status).
 # Compared after strip() and lower(); a word not listed is "other".
-STATUS_STATES: dict[str, str] = {
-    "丢失": "lost",
-    "遗失": "lost",
-    "赔书": "lost",
-    "lost": "lost",
-    "缺失": "missing",
-    "下落不明": "missing",
-    "missing": "missing",
-    "修补": "in_process",
-    "装订": "in_process",
-    "编目中": "in_process",
-    "加工中": "in_process",
-    "in process": "in_process",
+LOST, MISSING, IN_PROCESS = (
+    CirculationState.LOST,
+    CirculationState.MISSING,
+    CirculationState.IN_PROCESS,
+)
+STATUS_STATES: dict[str, CirculationState] = {
+    "丢失": LOST,
+    "遗失": LOST,
+    "赔书": LOST,
+    "lost": LOST,
+    "缺失": MISSING,
+    "下落不明": MISSING,
+    "missing": MISSING,
+    "修补": IN_PROCESS,
+    "装订": IN_PROCESS,
+    "编目中": IN_PROCESS,
+    "加工中": IN_PROCESS,
+    "in process": IN_PROCESS,
 }
 
 
@@ -68,16 +74,16 @@ class Policy:
     def circulates(self, item_type: str) -> bool:
         return self.availability.circulates(item_type)
 
-    def circulation_state(self, status: str) -> str:
-        """available | on_loan | on_hold_shelf | in_process | missing | lost | other, from a
-        copy's status word alone (the engine first looks at its open loan and ready hold)."""
+    def circulation_state(self, status: str) -> CirculationState:
+        """Where a copy is from its status word alone (the engine first looks at its open
+        loan and ready hold)."""
         if status == self.circulation.on_shelf_status:
-            return "available"
+            return CirculationState.AVAILABLE
         if status == self.circulation.on_loan_status:
-            return "on_loan"
+            return CirculationState.ON_LOAN
         if status == self.circulation.on_hold_shelf_status:
-            return "on_hold_shelf"
-        return STATUS_STATES.get(status.strip().lower(), "other")
+            return CirculationState.ON_HOLD_SHELF
+        return STATUS_STATES.get(status.strip().lower(), CirculationState.OTHER)
 
     def desk_for(self, location: str) -> str:
         """R10: the pickup place is the desk serving the copy's holding location."""

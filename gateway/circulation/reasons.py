@@ -29,6 +29,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "读者证号 {patron} 不存在，请到服务台咨询。",
         "Reader {patron} is not known; please ask at the service desk.",
     ),
+    "enable_at_desk": (
+        "",
+        "读者证的停用只能在服务台解除。",
+        "A blocked card can only be enabled again at the service desk.",
+    ),
     "patron_blocked": (
         "",
         "读者证已被停用，请到服务台咨询。",
@@ -135,6 +140,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "Fee kind '{kind}' is not known; use one of {kinds}.",
     ),
     "fee_amount_invalid": ("", "费用金额必须大于零。", "A fee must be more than zero."),
+    "currency_not_accepted": (
+        "",
+        "只接受 {currency} 缴费。",
+        "Payments are accepted in {currency} only.",
+    ),
     "payment_invalid": ("", "缴费金额必须大于零。", "A payment must be more than zero."),
     "no_fees_due": ("", "您没有需要缴纳的费用。", "You have no fees to pay."),
     "payment_exceeds_balance": (
@@ -181,6 +191,6 @@ def reason(code: str, **data: object) -> Reason:
     )
 
 
-class _Missing(dict):  # type: ignore[type-arg]
+class _Missing(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return ""

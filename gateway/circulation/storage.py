@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from gateway.circulation.states import HoldState
 from gateway.store import Transaction
+from gateway.store.engine import Row
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,20 @@ class Loan:
     renewals: int
 
 
+class RecordLabel(NamedTuple):
+    """How a title is named to a person: its database, its record id and its title."""
+
+    database: str
+    record_id: str
+    title: str
+
+
 @dataclass(frozen=True)
 class Hold:
     id: int
     patron_pk: int
     record_pk: int
-    state: str
+    state: HoldState
     placed_at: str
     expires_at: str
     item_pk: int | None
@@ -145,10 +156,10 @@ def record_pk_by_id(tx: Transaction, database: str, record_id: str) -> int | Non
     return int(value) if value is not None else None
 
 
-def record_label(tx: Transaction, record_pk: int) -> tuple[str, str, str]:
+def record_label(tx: Transaction, record_pk: int) -> RecordLabel:
     row = tx.one("SELECT database, record_id, title FROM bib_records WHERE id = ?", (record_pk,))
     assert row is not None
-    return row[0], row[1], row[2]
+    return RecordLabel(row[0], row[1], row[2])
 
 
 def record_author(tx: Transaction, record_pk: int) -> str:
@@ -206,6 +217,22 @@ def renew_loan(tx: Transaction, loan_id: int, due: str) -> None:
     tx.execute("UPDATE loans SET due_at = ?, renewals = renewals + 1 WHERE id = ?", (due, loan_id))
 
 
+def _hold(row: Row) -> Hold:
+    pk, patron_pk, record_pk, state, placed_at, expires_at, item_pk, ready_at, deadline, desk = row
+    return Hold(
+        pk,
+        patron_pk,
+        record_pk,
+        HoldState(state),
+        placed_at,
+        expires_at,
+        item_pk,
+        ready_at,
+        deadline,
+        desk,
+    )
+
+
 def waiting_holds(tx: Transaction, record_pk: int) -> list[Hold]:
     """The title's queue, oldest first (first come, first served)."""
     rows = tx.execute(
@@ -213,12 +240,12 @@ def waiting_holds(tx: Transaction, record_pk: int) -> list[Hold]:
         " ORDER BY placed_at, id",
         (record_pk,),
     )
-    return [Hold(*r) for r in rows]
+    return [_hold(r) for r in rows]
 
 
 def ready_hold_of_copy(tx: Transaction, item_pk: int) -> Hold | None:
     row = tx.one(f"SELECT {HOLD} FROM holds WHERE item_pk = ? AND state = 'ready'", (item_pk,))
-    return Hold(*row) if row else None
+    return _hold(row) if row else None
 
 
 def open_holds_of_patron(tx: Transaction, patron_pk: int) -> list[Hold]:
@@ -227,7 +254,7 @@ def open_holds_of_patron(tx: Transaction, patron_pk: int) -> list[Hold]:
         " ORDER BY placed_at, id",
         (patron_pk,),
     )
-    return [Hold(*r) for r in rows]
+    return [_hold(r) for r in rows]
 
 
 def open_hold(tx: Transaction, patron_pk: int, record_pk: int) -> Hold | None:
@@ -236,7 +263,7 @@ def open_hold(tx: Transaction, patron_pk: int, record_pk: int) -> Hold | None:
         " AND state IN ('waiting', 'ready')",
         (patron_pk, record_pk),
     )
-    return Hold(*row) if row else None
+    return _hold(row) if row else None
 
 
 def insert_hold(
@@ -259,7 +286,7 @@ def make_ready(
     )
 
 
-def close_hold(tx: Transaction, hold_id: int, state: str, at: str) -> None:
+def close_hold(tx: Transaction, hold_id: int, state: HoldState, at: str) -> None:
     tx.execute(
         "UPDATE holds SET state = ?, item_pk = NULL, closed_at = ? WHERE id = ?",
         (state, at, hold_id),
@@ -272,7 +299,7 @@ def due_waiting_expiry(tx: Transaction, as_of: str) -> Hold | None:
         " ORDER BY expires_at, id LIMIT 1",
         (as_of,),
     )
-    return Hold(*row) if row else None
+    return _hold(row) if row else None
 
 
 def due_pickup_deadline(tx: Transaction, as_of: str) -> Hold | None:
@@ -281,7 +308,7 @@ def due_pickup_deadline(tx: Transaction, as_of: str) -> Hold | None:
         " ORDER BY pickup_deadline, id LIMIT 1",
         (as_of,),
     )
-    return Hold(*row) if row else None
+    return _hold(row) if row else None
 
 
 def set_no_shows(tx: Transaction, patron_pk: int, count: int, suspended_until: str | None) -> None:

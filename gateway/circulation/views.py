@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.circulation.availability import ShelfState
 from gateway.circulation.reasons import Reason
+from gateway.circulation.states import CirculationState, HoldState
 from gateway.circulation.storage import Copy, Fee, Patron
 from gateway.config import PatronCategory
 
 FEE_KINDS = ("overdue", "damage", "replacement", "administrative", "processing", "other")
-CIRCULATION_STATES = (
-    "available",
-    "on_loan",
-    "on_hold_shelf",
-    "in_process",
-    "missing",
-    "lost",
-    "other",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +55,7 @@ class LoanView:
 @dataclass(frozen=True, kw_only=True)
 class HoldView:
     id: int
-    state: str  # waiting | ready
+    state: HoldState  # waiting | ready
     database: str
     record_id: str
     title: str
@@ -106,9 +99,10 @@ class ItemView:
     record_id: str
     title: str
     author: str
-    circulation: str  # one of CIRCULATION_STATES
+    circulation: CirculationState  # where it is, as SIP2's circulation status says
     circulates: bool  # its item type is open for loan (R1)
     available: bool  # R2's available copy: circulates, on the shelf, not trapped, not lent
+    state: ShelfState  # what a reader is told: a non-circulating copy is library use only
     due_at: str | None
     loan_patron_barcode: str | None
     hold_queue: int  # waiting holds on its title

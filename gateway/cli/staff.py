@@ -11,17 +11,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gateway.circulation import storage
 from gateway.circulation.clock import SystemClock
-from gateway.circulation.engine import DESK, Engine, Outcome
+from gateway.circulation.engine import (
+    DESK,
+    CancelResult,
+    CheckinResult,
+    CheckoutResult,
+    Engine,
+    FeeResult,
+    HoldResult,
+    RenewResult,
+)
 from gateway.circulation.money import format_money, parse_amount
 from gateway.circulation.patrons_import import PatronsFileError, import_patrons
 from gateway.circulation.policy import Policy
+from gateway.circulation.storage import Copy, Patron, RecordLabel
 from gateway.circulation.views import FEE_KINDS
 from gateway.cli.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CliError
 from gateway.config import Settings
@@ -34,10 +44,86 @@ def _engine(settings: Settings) -> tuple[Store, Engine]:
     return store, Engine(store, Policy.from_settings(settings), SystemClock())
 
 
-def outcome_dict(outcome: Outcome) -> dict[str, Any]:
-    def person(p):  # type: ignore[no-untyped-def]
+CircResult = CheckoutResult | CheckinResult | RenewResult | HoldResult | CancelResult | FeeResult
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What the desk prints of any circulation result: the fields of the JSON contract."""
+
+    patron: Patron | None = None
+    copy: Copy | None = None
+    record: RecordLabel | None = None
+    due_at: str | None = None
+    hold: dict[str, Any] | None = None
+    trapped_for: Patron | None = None
+    fee_id: int | None = None
+    amount_paid: int | None = None
+    balance: int | None = None
+
+
+def _hold(
+    hold_id: int | None,
+    state: str | None,
+    *,
+    queue_position: int | None = None,
+    pickup_deadline: str | None = None,
+    pickup_desk: str | None = None,
+    expires_at: str | None = None,
+) -> dict[str, Any] | None:
+    if not hold_id:
+        return None
+    return {
+        "id": hold_id,
+        "state": state,
+        "queue_position": queue_position,
+        "pickup_deadline": pickup_deadline,
+        "pickup_desk": pickup_desk,
+        "expires_at": expires_at,
+    }
+
+
+def _shown(result: CircResult) -> _Shown:
+    if isinstance(result, CheckoutResult):
+        return _Shown(
+            result.patron,
+            result.copy,
+            result.record,
+            result.due_at,
+            _hold(result.fulfilled_hold_id, "fulfilled"),
+        )
+    if isinstance(result, CheckinResult):
+        hold = _hold(
+            result.hold_id,
+            "ready",
+            pickup_deadline=result.pickup_deadline,
+            pickup_desk=result.pickup_desk,
+        )
+        return _Shown(
+            result.patron, result.copy, result.record, result.due_at, hold, result.trapped_for
+        )
+    if isinstance(result, RenewResult):
+        return _Shown(result.patron, result.copy, result.record, result.due_at)
+    if isinstance(result, HoldResult):
+        hold = _hold(
+            result.hold_id,
+            result.hold_state,
+            queue_position=result.queue_position,
+            pickup_deadline=result.pickup_deadline,
+            pickup_desk=result.pickup_desk,
+            expires_at=result.expires_at,
+        )
+        return _Shown(result.patron, record=result.record, hold=hold)
+    if isinstance(result, CancelResult):
+        return _Shown(result.patron, record=result.record, hold=_hold(result.hold_id, "cancelled"))
+    return _Shown(result.patron, fee_id=result.fee_id, balance=result.balance)
+
+
+def outcome_dict(outcome: CircResult) -> dict[str, Any]:
+    def person(p: Patron | None) -> dict[str, str] | None:
         return {"barcode": p.barcode, "name": p.name} if p else None
 
+    shown = _shown(outcome)
     return {
         "ok": outcome.ok,
         "action": outcome.action,
@@ -45,60 +131,52 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
             {"rule": r.rule, "code": r.code, "zh": r.zh, "en": r.en} for r in outcome.reasons
         ],
         "notes": [{"rule": r.rule, "code": r.code, "zh": r.zh, "en": r.en} for r in outcome.notes],
-        "patron": person(outcome.patron),
-        "item": outcome.copy.barcode if outcome.copy else None,
+        "patron": person(shown.patron),
+        "item": shown.copy.barcode if shown.copy else None,
         "record": (
-            {"database": outcome.record[0], "id": outcome.record[1], "title": outcome.record[2]}
-            if outcome.record
+            {"database": shown.record[0], "id": shown.record[1], "title": shown.record[2]}
+            if shown.record
             else None
         ),
-        "due_at": outcome.due_at,
-        "hold": (
-            {
-                "id": outcome.hold_id,
-                "state": outcome.hold_state,
-                "queue_position": outcome.queue_position,
-                "pickup_deadline": outcome.pickup_deadline,
-                "pickup_desk": outcome.pickup_desk,
-                "expires_at": outcome.expires_at,
-            }
-            if outcome.hold_id
-            else None
-        ),
-        "trapped_for": person(outcome.trapped_for),
-        "fee_id": outcome.fee_id,
-        "amount_paid": outcome.amount_paid,
-        "balance": outcome.balance,
+        "due_at": shown.due_at,
+        "hold": shown.hold,
+        "trapped_for": person(shown.trapped_for),
+        "fee_id": shown.fee_id,
+        "amount_paid": shown.amount_paid,
+        "balance": shown.balance,
     }
 
 
-def _print(outcome: Outcome, as_json: bool, language: str, currency: str = "CNY") -> int:
+def _print(outcome: CircResult, as_json: bool, language: str, currency: str = "CNY") -> int:
     if as_json:
         print(json.dumps(outcome_dict(outcome), ensure_ascii=False, indent=2))
     else:
+        shown = _shown(outcome)
         word = "OK" if outcome.ok else "REFUSED"
         print(f"{word}: {outcome.action}")
         for r in outcome.reasons:
             print(f"  [{r.rule or '-'} {r.code}] {r.message(language)}")
         for r in outcome.notes:
             print(f"  [{r.rule or '-'} {r.code}] {r.message(language)}")
-        if outcome.due_at:
-            print(f"  due: {outcome.due_at}")
-        if outcome.hold_id and outcome.ok:
+        if shown.due_at:
+            print(f"  due: {shown.due_at}")
+        if shown.hold and outcome.ok:
+            position = shown.hold["queue_position"]
             print(
-                f"  hold {outcome.hold_id}: {outcome.hold_state}"
-                + (f", queue position {outcome.queue_position}" if outcome.queue_position else "")
+                f"  hold {shown.hold['id']}: {shown.hold['state']}"
+                + (f", queue position {position}" if position else "")
             )
-        if outcome.fee_id and outcome.ok:
-            print(f"  fee {outcome.fee_id}")
-        if outcome.balance is not None:
-            print(f"  owed: {format_money(outcome.balance, currency)}")
+        if shown.fee_id and outcome.ok:
+            print(f"  fee {shown.fee_id}")
+        if shown.balance is not None:
+            print(f"  owed: {format_money(shown.balance, currency)}")
     return EXIT_OK if outcome.ok else EXIT_REFUSED
 
 
 def cmd_circ(args: argparse.Namespace, settings: Settings) -> int:
     store, engine = _engine(settings)
     language = args.language or settings.circulation.language
+    outcome: CircResult
     with store:
         if args.circ_command == "checkout":
             outcome = engine.checkout(args.patron, args.item, DESK)
@@ -209,7 +287,10 @@ def _status(store: Store, engine: Engine, args: argparse.Namespace) -> int:
             data = {"item": copy.barcode, "record": storage.record_label(tx, record_pk)[1:]}
     if patron is None:
         title = engine.availability([record_pk])[record_pk]
-        data["availability"] = asdict(title)
+        shown: dict[str, Any] = asdict(title)
+        for copy in shown["copies"]:
+            del copy["state"]  # the JSON contract predates the shelf state
+        data["availability"] = shown
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:

@@ -1,0 +1,130 @@
+"""Copies: what a self-check machine and a catalogue record show of them (R2's available copy
+through the policy's one predicate), and the free text a machine may note about one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from gateway.circulation import storage
+from gateway.circulation.clock import stamp
+from gateway.circulation.core import EngineCore
+from gateway.circulation.reasons import reason
+from gateway.circulation.results import CopyAvailability, ItemUpdateResult, TitleAvailability
+from gateway.circulation.states import Channel, CirculationState
+from gateway.circulation.views import ItemView
+from gateway.store import Transaction
+
+
+def item_info(core: EngineCore, item_barcode: str) -> ItemView | None:
+    """A copy, its title and where it is in circulation (SIP2 17 Item Information)."""
+    rule = core.policy.availability
+    with core.store.read() as tx:
+        copy = storage.copy_by_barcode(tx, item_barcode)
+        if copy is None:
+            return None
+        label = storage.record_label(tx, copy.record_pk)
+        loan = storage.open_loan_of_copy(tx, copy.pk)
+        ready = storage.ready_hold_of_copy(tx, copy.pk)
+        borrower = storage.patron_by_pk(tx, loan.patron_pk) if loan else None
+        holder = storage.patron_by_pk(tx, ready.patron_pk) if ready else None
+        if loan is not None:
+            circulation = CirculationState.ON_LOAN
+        elif ready is not None:
+            circulation = CirculationState.ON_HOLD_SHELF
+        else:
+            circulation = core.policy.circulation_state(copy.status)
+        shelf = rule.shelf_state(
+            copy.status, copy.item_type, on_loan=loan is not None, trapped=ready is not None
+        )
+        return ItemView(
+            copy=copy,
+            database=label.database,
+            record_id=label.record_id,
+            title=label.title,
+            author=storage.record_author(tx, copy.record_pk),
+            circulation=circulation,
+            circulates=rule.circulates(copy.item_type),
+            available=rule.is_available(
+                copy.status, copy.item_type, on_loan=loan is not None, trapped=ready is not None
+            ),
+            state=shelf,
+            due_at=loan.due_at if loan else None,
+            loan_patron_barcode=borrower.barcode if borrower else None,
+            hold_queue=len(storage.waiting_holds(tx, copy.record_pk)),
+            pickup_deadline=ready.pickup_deadline if ready else None,
+            pickup_desk=ready.pickup_desk if ready else None,
+            hold_patron_barcode=holder.barcode if holder else None,
+            hold_patron_name=holder.name if holder else None,
+            location=copy.location,
+            call_number=copy.call_number,
+            item_type=copy.item_type,
+        )
+
+
+def availability(core: EngineCore, record_pks: list[int]) -> dict[int, TitleAvailability]:
+    """Per copy: R2's availability, its shelf state, due date, hold shelf; per title: the
+    hold queue length (SRU holdings, Z39.50 OPAC, the staff status)."""
+    rule = core.policy.availability
+    result: dict[int, TitleAvailability] = {}
+    with core.store.read() as tx:
+        for record_pk in record_pks:
+            copies = []
+            for copy in storage.copies_of(tx, record_pk):
+                loan = storage.open_loan_of_copy(tx, copy.pk)
+                ready = storage.ready_hold_of_copy(tx, copy.pk)
+                on_loan, trapped = loan is not None, ready is not None
+                copies.append(
+                    CopyAvailability(
+                        barcode=copy.barcode,
+                        location=copy.location,
+                        call_number=copy.call_number,
+                        item_type=copy.item_type,
+                        status=copy.status,
+                        available=rule.is_available(
+                            copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
+                        ),
+                        due_at=loan.due_at if loan else None,
+                        on_hold_shelf=trapped,
+                        pickup_desk=ready.pickup_desk if ready else None,
+                        state=rule.shelf_state(
+                            copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
+                        ),
+                    )
+                )
+            result[record_pk] = TitleAvailability(
+                record_pk, tuple(copies), len(storage.waiting_holds(tx, record_pk))
+            )
+    return result
+
+
+def update_item_properties(
+    core: EngineCore, item_barcode: str, properties: str, channel: Channel
+) -> ItemUpdateResult:
+    """Keep free text about a copy (SIP2 19 Item Status Update); circulation ignores it."""
+
+    def work(tx: Transaction, now: datetime) -> ItemUpdateResult:
+        found = storage.copy_by_barcode(tx, item_barcode)
+        if found is None:
+            return ItemUpdateResult(ok=False, reasons=(reason("item_unknown", item=item_barcode),))
+        storage.lock_title(tx, found.record_pk)
+        copy = storage.copy_by_barcode(tx, item_barcode, lock=True)
+        assert copy is not None
+        storage.set_copy_properties(tx, copy.pk, properties)
+        storage.log_event(
+            tx,
+            stamp(now),
+            "item_properties",
+            channel,
+            item_pk=copy.pk,
+            record_pk=copy.record_pk,
+            properties=properties,
+            was=copy.properties,
+        )
+        return ItemUpdateResult(
+            ok=True,
+            copy=replace(copy, properties=properties),
+            record=storage.record_label(tx, copy.record_pk),
+        )
+
+    return core.write(work)

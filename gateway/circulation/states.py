@@ -1,0 +1,48 @@
+"""The closed vocabularies of circulation: who acts (channel), where a hold is, where a copy is.
+String enums, so the stored and wire values stay the plain words they always were."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """Who asked for an action; recorded in every audit event and decides R7 and block lifting."""
+
+    DESK = "desk"  # the service desk: staff CLI, a SIP2 account with role desk
+    SELF_CHECK = "selfcheck"  # a self-check machine (SIP2 role kiosk)
+    SYSTEM = "system"  # the engine itself: expiry runs (R8, R9, R11)
+
+
+class HoldState(StrEnum):
+    """A hold's life (reservation-rules.md, Terms): waiting → ready → fulfilled, or closed."""
+
+    WAITING = "waiting"  # in the queue
+    READY = "ready"  # trapped on the hold shelf (R6)
+    FULFILLED = "fulfilled"  # checked out by its reader (R14)
+    CANCELLED = "cancelled"  # by the reader or staff (R12)
+    EXPIRED = "expired"  # not served within the request period (R8)
+    NO_SHOW = "no_show"  # not collected within the pickup period (R9)
+
+
+OPEN_HOLD_STATES = (HoldState.WAITING, HoldState.READY)
+
+
+class CirculationState(StrEnum):
+    """Where a copy is, as a self-check machine reports it (SIP2 circulation status)."""
+
+    AVAILABLE = "available"
+    ON_LOAN = "on_loan"
+    ON_HOLD_SHELF = "on_hold_shelf"
+    IN_PROCESS = "in_process"
+    MISSING = "missing"
+    LOST = "lost"
+    OTHER = "other"
+
+
+class CardStatus(StrEnum):
+    """A reader card's status (patrons.status): a blocked card borrows, renews and holds
+    nothing until the desk lifts the block."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
