@@ -21,6 +21,8 @@ from sip2.spec import ANSWERED_BY
 from tests.circulation_support import build_library
 from tests.sip2_support import NOW, Terminal
 
+Library = tuple[Engine, FixedClock]
+
 REQUEST_SC_RESEND = b"96AZFEF6\r"
 
 
@@ -39,10 +41,12 @@ def library(sqlite_store: Store, tmp_path: Path) -> tuple[Engine, FixedClock]:
 
 def events(engine: Engine) -> int:
     with engine.store.read() as tx:
-        return tx.one("SELECT COUNT(*) FROM circulation_events")[0]
+        row = tx.one("SELECT COUNT(*) FROM circulation_events")
+    assert row is not None
+    return int(row[0])
 
 
-def test_login_comes_first_and_three_strikes_close(library) -> None:  # type: ignore[no-untyped-def]
+def test_login_comes_first_and_three_strikes_close(library: Library) -> None:
     terminal = Terminal(*library)
     assert terminal.send_raw(terminal.frame("17", {"transaction_date": NOW}, AO="M", AB="O1")) == (
         REQUEST_SC_RESEND
@@ -53,7 +57,7 @@ def test_login_comes_first_and_three_strikes_close(library) -> None:  # type: ig
     assert terminal.closed  # the third failure (a request before login counts too)
 
 
-def test_a_good_login_resets_the_strikes_and_a_bad_one_logs_out(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_login_resets_the_strikes_and_a_bad_one_logs_out(library: Library) -> None:
     terminal = Terminal(*library)
     terminal.login(password="wrong")
     assert terminal.login().fixed["ok"] == "1"
@@ -63,7 +67,7 @@ def test_a_good_login_resets_the_strikes_and_a_bad_one_logs_out(library) -> None
     assert terminal.send_raw(frame) == REQUEST_SC_RESEND
 
 
-def test_allowed_addresses_and_status_before_login(library) -> None:  # type: ignore[no-untyped-def]
+def test_allowed_addresses_and_status_before_login(library: Library) -> None:
     account = Sip2Account(
         login="sc",
         password="pw",
@@ -81,7 +85,7 @@ def test_allowed_addresses_and_status_before_login(library) -> None:  # type: ig
     assert inside.login().fixed["ok"] == "1"
 
 
-def test_hashed_account_passwords(library) -> None:  # type: ignore[no-untyped-def]
+def test_hashed_account_passwords(library: Library) -> None:
     from gateway.circulation.pins import hash_pin
 
     account = Sip2Account(login="sc", password=hash_pin("s3cret"))
@@ -90,7 +94,7 @@ def test_hashed_account_passwords(library) -> None:  # type: ignore[no-untyped-d
     assert terminal.login(password="s3cret").fixed["ok"] == "1"
 
 
-def test_bad_checksum_gets_96_and_97_resends_the_last_response(library) -> None:  # type: ignore[no-untyped-def]
+def test_bad_checksum_gets_96_and_97_resends_the_last_response(library: Library) -> None:
     terminal = Terminal(*library)
     terminal.login()
     frame = terminal.frame("17", {"transaction_date": NOW}, AO="M", AB="O1")
@@ -102,12 +106,12 @@ def test_bad_checksum_gets_96_and_97_resends_the_last_response(library) -> None:
     assert terminal.send_raw(b"97") == answer  # 97 without error detection too
 
 
-def test_97_before_any_response_gets_96(library) -> None:  # type: ignore[no-untyped-def]
+def test_97_before_any_response_gets_96(library: Library) -> None:
     terminal = Terminal(*library)
     assert terminal.send_raw(b"97AZFEF5") == REQUEST_SC_RESEND
 
 
-def test_a_retransmitted_checkout_is_answered_again_not_done_again(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_retransmitted_checkout_is_answered_again_not_done_again(library: Library) -> None:
     engine, _clock = library
     terminal = Terminal(*library)
     terminal.login()
@@ -125,7 +129,7 @@ def test_a_retransmitted_checkout_is_answered_again_not_done_again(library) -> N
     assert codec.parse(first[:-1], "utf-8").message.fixed["ok"] == "1"
 
 
-def test_a_resend_after_a_failed_handler_is_carried_out(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_resend_after_a_failed_handler_is_carried_out(library: Library) -> None:
     engine, _clock = library
     terminal = Terminal(*library)
     terminal.login()
@@ -143,7 +147,7 @@ def test_a_resend_after_a_failed_handler_is_carried_out(library) -> None:  # typ
     assert engine.item_info("O1").loan_patron_barcode == "A"  # type: ignore[union-attr]
 
 
-def test_only_the_very_same_bytes_are_replayed(library) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_very_same_bytes_are_replayed(library: Library) -> None:
     engine, _clock = library
     terminal = Terminal(*library)
     terminal.login()
@@ -162,7 +166,7 @@ def test_only_the_very_same_bytes_are_replayed(library) -> None:  # type: ignore
     assert codec.parse(again[:-1], "utf-8").message.command == "12"
 
 
-def test_junk_before_login_closes_after_three(library) -> None:  # type: ignore[no-untyped-def]
+def test_junk_before_login_closes_after_three(library: Library) -> None:
     terminal = Terminal(*library)
     assert terminal.send_raw(b"97") == REQUEST_SC_RESEND
     assert terminal.send_raw(b"\x16\x03garbage") == REQUEST_SC_RESEND
@@ -171,7 +175,7 @@ def test_junk_before_login_closes_after_three(library) -> None:  # type: ignore[
     assert terminal.closed
 
 
-def test_error_detection_required_and_off(library) -> None:  # type: ignore[no-untyped-def]
+def test_error_detection_required_and_off(library: Library) -> None:
     strict = Terminal(*library, error_detection="required")
     strict.login()
     plain = codec.encode(codec.build("17", {"transaction_date": NOW}, AO="M", AB="O1"), "utf-8")
@@ -183,7 +187,7 @@ def test_error_detection_required_and_off(library) -> None:  # type: ignore[no-u
     assert answer.startswith(b"18") and b"AZ" not in answer
 
 
-def test_responses_echo_the_sequence_number_and_checksum_only_when_asked(library) -> None:  # type: ignore[no-untyped-def]
+def test_responses_echo_the_sequence_number_and_checksum_only_when_asked(library: Library) -> None:
     terminal = Terminal(*library)
     terminal.sequence = 7
     assert terminal.send_raw(terminal.frame("93", {}, CN="sc", CO="pw")) == b"941AY7AZFDF6\r"
@@ -191,7 +195,7 @@ def test_responses_echo_the_sequence_number_and_checksum_only_when_asked(library
     assert terminal.send_raw(plain[:-1]) == b"941\r"
 
 
-def test_account_encoding_and_crlf_terminator(library) -> None:  # type: ignore[no-untyped-def]
+def test_account_encoding_and_crlf_terminator(library: Library) -> None:
     terminal = Terminal(*library, encoding="gb18030", terminator="CRLF")
     terminal.login()
     info = terminal.send_raw(terminal.frame("17", {"transaction_date": NOW}, AO="M", AB="O1"))
@@ -237,7 +241,7 @@ def _mutated(draw_data: st.DataObject) -> bytes:
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
-def test_fuzzed_frames_never_crash_the_session(library, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+def test_fuzzed_frames_never_crash_the_session(library: Library, data: st.DataObject) -> None:
     terminal = Terminal(*library)
     terminal.login()
     if data.draw(st.booleans()):
