@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
-from gateway.config import Sip2Account
+from gateway.config import SIP2_ERROR_DETECTION, SIP2_ROLES, SIP2_TERMINATORS, Sip2Account
 from gateway.store import Store
 from gateway.store.engine import open_store
 from gateway.store.migrate import migrate
 from sip2 import codec
-from sip2.spec import ANSWERED_BY
+from sip2.accounts import Sip2Role, role_of
+from sip2.spec import ANSWERED_BY, ErrorDetection, Terminator
 from tests.circulation_support import build_library
 from tests.sip2_support import NOW, Terminal
 
@@ -256,3 +257,56 @@ def test_fuzzed_frames_never_crash_the_session(library: Library, data: st.DataOb
     # 96, or the answer to a request we read: a response command of the table, nothing else.
     assert command in {"96"} | set(ANSWERED_BY.values()), answer
     assert codec.parse(answer[:-1], "utf-8").message.command == command
+
+
+# --- a login whose location is Chinese, from both kinds of client ----------------------------
+
+
+def _summed(text: str, encoding: str, over: str) -> bytes:
+    """`text` (through AZ) as a client sends it: its bytes in `encoding`, then the checksum
+    over those bytes (byte-oriented clients) or over its characters (the PyPI `sip2` client)."""
+    data = text.encode(encoding)
+    total = sum(data) if over == "bytes" else sum(ord(character) for character in text)
+    return data + f"{(-total) & 0xFFFF:04X}".encode("ascii")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+@pytest.mark.parametrize("over", ["bytes", "characters"])
+def test_a_desk_whose_location_is_chinese_logs_in(
+    library: Library, encoding: str, over: str
+) -> None:
+    desk = Sip2Account(
+        login="desk", password="pw", role="desk", location="一楼借书处", encoding=encoding
+    )
+    terminal = Terminal(*library, accounts=(desk,))
+    login = _summed("9300CNdesk|COpw|CP一楼借书处|AY0AZ", encoding, over)
+    assert terminal.send_raw(login).startswith(b"941AY0AZ")
+    item = _summed("1720260302    090000AO中心馆|AB图书一号|AY1AZ", encoding, over)
+    answer = terminal.send_raw(item)
+    assert answer.startswith(b"18") and "AB图书一号|".encode(encoding) in answer
+    assert codec.parse(answer[:-1], encoding).checksum_ok is True
+    # Error detection still works: one byte changed in transit matches neither sum.
+    assert terminal.send_raw(login.replace(b"COpw", b"COpx")) == REQUEST_SC_RESEND
+
+
+def test_an_unknown_login_is_refused_like_a_wrong_password_whatever_its_charset(
+    library: Library,
+) -> None:
+    # A character sum over GB18030 text only checks out when the frame is read as GB18030:
+    # an unknown login must still get 94 with 0 (as a wrong password does), not 96, or the
+    # answer would tell which logins exist.
+    accounts = (
+        Sip2Account(login="desk", password="pw", role="desk", encoding="gb18030"),
+        Sip2Account(login="kiosk", password="pw"),
+    )
+    terminal = Terminal(*library, accounts=accounts)
+    for login in ("desk", "nobody"):
+        frame = _summed(f"9300CN{login}|COwrong|CP一楼借书处|AY0AZ", "gb18030", "characters")
+        assert terminal.send_raw(frame).startswith(b"940AY0AZ"), login
+
+
+def test_the_role_terminator_and_error_detection_types_hold_the_config_values() -> None:
+    assert {role.value for role in Sip2Role} == set(SIP2_ROLES)
+    assert {terminator.value for terminator in Terminator} == set(SIP2_TERMINATORS)
+    assert {mode.value for mode in ErrorDetection} == set(SIP2_ERROR_DETECTION)
+    assert role_of(Sip2Account(login="d", password="p", role="desk")) is Sip2Role.DESK
