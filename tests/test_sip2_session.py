@@ -18,6 +18,7 @@ from gateway.store.engine import open_store
 from gateway.store.migrate import migrate
 from sip2 import codec
 from sip2.accounts import Sip2Role, role_of
+from sip2.session import Dispatch
 from sip2.spec import ANSWERED_BY, ErrorDetection, Terminator
 from tests.circulation_support import build_library
 from tests.sip2_support import NOW, Terminal
@@ -38,6 +39,12 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def library(sqlite_store: Store, tmp_path: Path) -> tuple[Engine, FixedClock]:
     return build_library(sqlite_store, tmp_path)
+
+
+def borrower(engine: Engine, barcode: str) -> str | None:
+    item = engine.item_info(barcode)
+    assert item is not None
+    return item.loan_patron_barcode
 
 
 def events(engine: Engine) -> int:
@@ -142,10 +149,11 @@ def test_a_resend_after_a_failed_handler_is_carried_out(library: Library) -> Non
         AB="O1",
     )
     step = terminal.session.receive(frame)
-    assert terminal.session.failed(step) == REQUEST_SC_RESEND  # type: ignore[arg-type]
+    assert isinstance(step, Dispatch)
+    assert terminal.session.failed(step) == REQUEST_SC_RESEND
     answer = terminal.send_raw(frame)  # the SC sends it again, as 96 asked
     assert codec.parse(answer[:-1], "utf-8").message.fixed["ok"] == "1"
-    assert engine.item_info("O1").loan_patron_barcode == "A"  # type: ignore[union-attr]
+    assert borrower(engine, "O1") == "A"
 
 
 def test_only_the_very_same_bytes_are_replayed(library: Library) -> None:
@@ -159,8 +167,8 @@ def test_only_the_very_same_bytes_are_replayed(library: Library) -> None:
     assert other != first and codec.parse(other, "utf-8").checksum_ok is True
     terminal.send_raw(first)
     terminal.send_raw(other)
-    assert engine.item_info("X1").loan_patron_barcode == "D"  # type: ignore[union-attr]
-    assert engine.item_info("W2").loan_patron_barcode == "D"  # type: ignore[union-attr]
+    assert borrower(engine, "X1") == "D"
+    assert borrower(engine, "W2") == "D"
     # A status request in between: the old checkout's bytes are no longer "the previous".
     terminal.send_raw(terminal.frame("99", {"status_code": "0"}))
     again = terminal.send_raw(first)
