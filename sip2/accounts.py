@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from enum import StrEnum
 
 from gateway.circulation.pins import check_pin, hash_pin
 from gateway.config import Sip2Account, Sip2Settings
 
 HASHED_PREFIX = "scrypt$"
+
+
+class Sip2Role(StrEnum):
+    """What stands behind an account (its `role` in the config): the values are the config's."""
+
+    SELF_CHECK = "selfcheck"  # a kiosk: R7 refuses returns of copies a hold waits for
+    DESK = "desk"  # staff at a circulation desk: R6 traps those returns for the hold
+
+
+def role_of(account: Sip2Account) -> Sip2Role:
+    return Sip2Role(account.role)
 
 
 def password_matches(given: str, stored: str) -> bool:

@@ -2,10 +2,11 @@
 
 Reading: fields in any order, a missing "required" field reads as empty, a missing or blank
 date reads as empty (the PyPI `sip2` client sends 65 without its date and 18 blanks as the
-no-block due date), unknown field ids are kept, and a checksum is verified over the bytes as
-they came. Writing: every fixed field at its width, every required variable field (empty if we
-have nothing), `|` and line breaks removed from values, each value capped at 255 encoded bytes,
-then `AYn` `AZxxxx` when the exchange uses error detection.
+no-block due date), unknown field ids are kept, and a checksum is accepted when it matches the
+sum of the bytes as they came or the sum of the characters they decode to
+(`checksum_matches`). Writing: every fixed field at its width, every required variable field
+(empty if we have nothing), `|` and line breaks removed from values, each value capped at 255
+encoded bytes, then `AYn` `AZxxxx` (over the bytes) when the exchange uses error detection.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from sip2.spec import DATE_WIDTH, MAX_VALUE_BYTES, SPECS, MessageSpec
+from sip2.spec import DATE_WIDTH, MAX_VALUE_BYTES, SPECS, MessageSpec, Terminator
 
 _DATE = re.compile(r"\d{8}[ Z0-9A-Z]{4}\d{6}")
 _TRAILER = re.compile(rb"(?:AY(\d))?AZ([0-9A-Fa-f]{1,4})$")
@@ -27,8 +28,29 @@ class FrameError(ValueError):
 
 
 def checksum(data: bytes) -> str:
-    """The SIP2 checksum: 16-bit two's complement of the byte sum, 4 uppercase hex digits."""
+    """The SIP2 checksum we send: 16-bit two's complement of the byte sum, 4 uppercase hex
+    digits."""
     return f"{(-sum(data)) & 0xFFFF:04X}"
+
+
+def checksum_matches(through_az: bytes, stated: int, encoding: str) -> bool:
+    """Whether a received AZ value checks out over the frame up to and including `AZ`.
+
+    The 3M guide defines the checksum as "the binary sum of the characters" and predates
+    multi-byte charsets, so both readings are in the field: byte-oriented clients (Koha,
+    Evergreen, FOLIO's `getBytes(charset)`, pysip2) sum the encoded bytes, while others (the
+    PyPI `sip2` client) sum the code points of the decoded text. For ASCII the two agree; for
+    a CJK location or name they never do, and insisting on one reading would answer 96
+    forever to every client of the other kind. So either sum is accepted; what we send uses
+    the byte sum, which every client that checks at all can verify.
+    """
+    if (sum(through_az) + stated) & 0xFFFF == 0:
+        return True
+    try:
+        text = through_az.decode(encoding)
+    except UnicodeDecodeError:
+        return False  # not text in this charset: only the byte sum could have matched
+    return (sum(map(ord, text)) + stated) & 0xFFFF == 0
 
 
 @dataclass
@@ -89,7 +111,7 @@ def parse(frame: bytes, encoding: str) -> Received:
     if trailer is not None and len(frame) >= 6:
         through_az = frame[: trailer.end(2) - len(trailer.group(2))]
         stated = int(trailer.group(2), 16)
-        checksum_ok = (sum(through_az) + stated) & 0xFFFF == 0
+        checksum_ok = checksum_matches(through_az, stated, encoding)
         sequence = int(trailer.group(1)) if trailer.group(1) is not None else None
         body = frame[: trailer.start()]
     text = body.decode(encoding, errors="replace")
@@ -180,7 +202,7 @@ def encode(
     *,
     sequence: int | None = None,
     error_detection: bool = False,
-    terminator: bytes = b"\r",
+    terminator: Terminator = Terminator.CR,
 ) -> bytes:
     """A message → one frame, ready for a single transport write."""
     spec = message.spec
@@ -210,7 +232,7 @@ def encode(
             out += f"AY{sequence}".encode("ascii")  # 96 and 97 never carry AY
         out += b"AZ"
         out += checksum(bytes(out)).encode("ascii")
-    return bytes(out) + terminator
+    return bytes(out) + terminator.wire
 
 
 REQUEST_SC_RESEND = b"96AZFEF6"

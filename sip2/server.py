@@ -10,15 +10,22 @@ import zoneinfo
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TypeVar
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
 from twisted.internet import reactor as default_reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IDelayedCall
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IProtocolFactory,
+    IReactorFromThreads,
+    IReactorTime,
+    IStreamServerEndpoint,
+    ITransport,
+)
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -37,6 +44,14 @@ from sip2.session import Authenticate, Dispatch, Reply, Session
 log = logging.getLogger("libgate.sip2")
 PARTIAL_FRAME_SECONDS = 30  # a started frame must end within this (slowloris)
 OUTCOME_FLAGS = ("ok", "payment_accepted", "item_properties_ok")
+Result = TypeVar("Result")
+
+# Twisted leaves these three unannotated; the names below state the types they have.
+_endpoint_from_string: Callable[[IReactorTime, str], IStreamServerEndpoint] = serverFromString
+_listener: Callable[[IStreamServerEndpoint, IProtocolFactory], Service] = (
+    StreamServerEndpointService
+)
+_add_child: Callable[[MultiService, Service], object] = MultiService.addService
 
 
 def local_zone(name: str) -> tzinfo:
@@ -71,12 +86,12 @@ class Sip2Protocol(Protocol):
 
     def connectionMade(self) -> None:
         factory = self.factory
-        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        peer = self._transport.getPeer()
         self.peer = str(getattr(peer, "host", peer))
         if factory.active >= factory.settings.max_connections:
             log.warning("sip2 peer=%s refused: %d connections open", self.peer, factory.active)
             self.closing = True
-            self.transport.loseConnection()  # type: ignore[union-attr]
+            self._transport.loseConnection()
             return
         factory.active += 1
         self.counted = True
@@ -91,7 +106,13 @@ class Sip2Protocol(Protocol):
         self.framer = Framer(factory.settings.max_frame_bytes)
         self._arm(factory.settings.login_timeout, "login timeout")
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+    @property
+    def _transport(self) -> ITransport:
+        """The connection's transport, there from `makeConnection` on."""
+        assert self.transport is not None
+        return self.transport
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if getattr(self, "counted", False):
             self.factory.active -= 1
             self.counted = False
@@ -112,7 +133,7 @@ class Sip2Protocol(Protocol):
 
     def _close(self) -> None:
         self.closing = True
-        self.transport.loseConnection()  # type: ignore[union-attr]
+        self._transport.loseConnection()
 
     # --- frames --------------------------------------------------------------------------
 
@@ -150,13 +171,13 @@ class Sip2Protocol(Protocol):
                 continue
             self.busy = True
             if isinstance(step, Authenticate):
-                deferred = self.factory.call_in_thread(
+                checked = self.factory.call_in_thread(
                     self.factory.accounts.authenticate,
                     step.message.get("CN"),
                     step.message.get("CO"),
                     self.peer,
                 )
-                deferred.addCallbacks(
+                checked.addCallbacks(
                     self._authenticated,
                     self._login_failed,
                     callbackArgs=(step, started),
@@ -177,7 +198,7 @@ class Sip2Protocol(Protocol):
 
     def _send(self, reply: Reply, started: float) -> None:
         assert self.session is not None
-        self.transport.write(reply.data)  # type: ignore[union-attr]
+        self._transport.write(reply.data)
         self._log(reply.command, reply.outcome, started)
         if reply.close:
             self._close()
@@ -203,7 +224,7 @@ class Sip2Protocol(Protocol):
         self.busy = False
         if self.closing:
             return
-        self.transport.write(self.session.respond(step, response))  # type: ignore[union-attr]
+        self._transport.write(self.session.respond(step, response))
         self._log(step.message.command, outcome_of(response), started)
         self._next()
 
@@ -220,7 +241,7 @@ class Sip2Protocol(Protocol):
         if self.closing:
             return
         assert self.session is not None
-        self.transport.write(self.session.failed(step))  # type: ignore[union-attr]
+        self._transport.write(self.session.failed(step))
         self._log(step.message.command, "error", started)
         self._next()
 
@@ -237,7 +258,7 @@ class Sip2Protocol(Protocol):
         )
 
 
-class Sip2Factory(Factory):
+class Sip2Factory(Factory[Sip2Protocol]):
     protocol = Sip2Protocol
 
     def __init__(
@@ -246,7 +267,7 @@ class Sip2Factory(Factory):
         handlers: Handlers,
         clock: Clock,
         pool: ThreadPool,
-        reactor: Any = None,
+        reactor: IReactorTime | None = None,
         library_name: str = "",
     ) -> None:
         self.settings = settings
@@ -254,14 +275,14 @@ class Sip2Factory(Factory):
         self.handlers = handlers
         self.clock = clock
         self.pool = pool
-        self.reactor = reactor or default_reactor
+        self.reactor: IReactorTime = reactor or default_reactor
         self.zone = handlers.zone
         self.library_name = library_name
         self.active = 0
 
-    def call_in_thread(self, function: Callable[..., Message], *args: Any) -> Deferred[Message]:
+    def call_in_thread(self, function: Callable[..., Result], *args: object) -> Deferred[Result]:
         """Engine work runs off the reactor thread (protocol tests swap in a direct call)."""
-        return deferToThreadPool(self.reactor, self.pool, function, *args)
+        return deferToThreadPool(IReactorFromThreads(self.reactor), self.pool, function, *args)
 
 
 # SQLite serialises writes on the store's one writer connection and answers a read in tens of
@@ -284,7 +305,7 @@ def engine_threads(settings: Settings, engine: Engine) -> int:
 
 
 def build_sip2_service(
-    settings: Settings, engine: Engine, clock: Clock, reactor: Any = None
+    settings: Settings, engine: Engine, clock: Clock, reactor: IReactorTime | None = None
 ) -> tuple[MultiService, list[str]]:
     """The SIP2 listeners from `[sip2] listen`, all sharing one factory and thread pool."""
     sip2 = settings.sip2
@@ -306,7 +327,7 @@ def build_sip2_service(
     service = ThreadPoolService(pool)
     described = []
     for listen in sip2.listen:
-        endpoint = serverFromString(reactor, listen)
-        StreamServerEndpointService(endpoint, factory).setServiceParent(service)
+        endpoint = _endpoint_from_string(reactor, listen)
+        _add_child(service, _listener(endpoint, factory))
         described.append(f"SIP2 on {listen} ({len(sip2.accounts)} accounts)")
     return service, described

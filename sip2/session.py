@@ -8,6 +8,7 @@ touches a socket, a thread or the database.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -17,7 +18,7 @@ from sip2 import codec
 from sip2.accounts import Accounts
 from sip2.codec import FrameError, Message
 from sip2.framing import OVERSIZE
-from sip2.spec import LANGUAGES, SUPPORTED_MESSAGES_ORDER
+from sip2.spec import LANGUAGES, SUPPORTED_MESSAGES_ORDER, ErrorDetection, Terminator
 
 # Requests that change something: an identical retransmission (same AY and AZ) gets the
 # remembered response instead of a second transaction (a kiosk that missed our answer).
@@ -80,18 +81,17 @@ class Session:
     def receive(self, frame: bytes) -> Reply | Dispatch | Authenticate:
         if frame == OVERSIZE:
             return self._resend_request("??", "oversize")
-        encoding = self.account.encoding if self.account else PRE_LOGIN_ENCODING
         try:
-            received = codec.parse(frame, encoding)
+            received = self._read_login(frame) if frame.startswith(b"93") else self._read(frame)
         except FrameError:
             return self._resend_request("??", "unreadable")
         message = received.message
-        mode = self.account.error_detection if self.account else "auto"
-        if mode != "off" and received.checksum_ok is False:
+        mode = ErrorDetection(self.account.error_detection) if self.account else ErrorDetection.AUTO
+        if mode is not ErrorDetection.OFF and received.checksum_ok is False:
             return self._resend_request(message.command, "bad-checksum")
-        if mode == "required" and received.checksum_ok is None:
+        if mode is ErrorDetection.REQUIRED and received.checksum_ok is None:
             return self._resend_request(message.command, "no-checksum")
-        use_checksum = mode != "off" and received.checksum_ok is True
+        use_checksum = mode is not ErrorDetection.OFF and received.checksum_ok is True
         if message.command == "97":
             if self.last_response is None:
                 return self._resend_request("97", "nothing-to-resend")
@@ -116,6 +116,31 @@ class Session:
         if message.command not in SUPPORTED_MESSAGES_ORDER or message.command in ("93", "97"):
             return self._resend_request(message.command, "not-a-request")
         return Dispatch(message, self.account, use_checksum, frame)
+
+    def _read(self, frame: bytes) -> codec.Received:
+        return codec.parse(frame, self.account.encoding if self.account else PRE_LOGIN_ENCODING)
+
+    def _read_login(self, frame: bytes) -> codec.Received:
+        """A 93 is read in the charset of the account its CN names, so that a location (CP) in
+        that charset decodes and its checksum checks out under either sum. When CN names no
+        account, the checksum is accepted if it checks out in any account's charset: the
+        answer to an unknown login must not differ from a wrong password's (94 with 0), or a
+        96 would tell which logins exist."""
+        candidates = [self._read(frame)]
+        for encoding in self._account_encodings():
+            received = codec.parse(frame, encoding)
+            named = self.accounts.by_login.get(received.message.get("CN"))
+            if named is not None and _same_codec(named.encoding, encoding):
+                return received
+            candidates.append(received)
+        checked = [received for received in candidates if received.checksum_ok]
+        return checked[0] if checked else candidates[0]
+
+    def _account_encodings(self) -> list[str]:
+        names: dict[str, str] = {}
+        for account in self.accounts.by_login.values():
+            names.setdefault(codecs.lookup(account.encoding).name, account.encoding)
+        return list(names.values())
 
     def respond(self, dispatch: Dispatch, response: Message) -> bytes:
         """Encode a handler's response to a dispatched request, and remember the pair, so an
@@ -185,23 +210,31 @@ class Session:
 
     @property
     def _terminator(self) -> bytes:
-        return b"\r\n" if self.account and self.account.terminator == "CRLF" else b"\r"
+        return terminator_of(self.account).wire
 
     def _remember(
         self, response: Message, request: Message, use_checksum: bool, account: Sip2Account | None
     ) -> bytes:
         encoding = account.encoding if account else PRE_LOGIN_ENCODING
-        terminator = b"\r\n" if account and account.terminator == "CRLF" else b"\r"
         data = codec.encode(
             response,
             encoding,
             sequence=request.sequence,
             error_detection=use_checksum,
-            terminator=terminator,
+            terminator=terminator_of(account),
         )
         self.last_response = data
         self._last_exchange = None  # only the exchange just before may be replayed
         return data
+
+
+def terminator_of(account: Sip2Account | None) -> Terminator:
+    """CR before login (the spec's), then the account's."""
+    return Terminator(account.terminator) if account is not None else Terminator.CR
+
+
+def _same_codec(first: str, second: str) -> bool:
+    return codecs.lookup(first).name == codecs.lookup(second).name
 
 
 def language_of(request: Message, account: Sip2Account) -> str:

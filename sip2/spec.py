@@ -11,9 +11,30 @@ and the 3M SIP2 Extensions (CR, CS, CT, CV, CY, DA), as summarised in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 DATE_WIDTH = 18  # YYYYMMDDZZZZHHMMSS
 MAX_VALUE_BYTES = 255  # a variable field's value, encoded; clients keep 255-byte buffers
+
+
+class Terminator(StrEnum):
+    """What ends each frame we send (an account's `terminator`): CR as the spec says, or CRLF
+    for Koha-style clients that expect a line end. What we read may end either way."""
+
+    CR = "CR"
+    CRLF = "CRLF"
+
+    @property
+    def wire(self) -> bytes:
+        return b"\r\n" if self is Terminator.CRLF else b"\r"
+
+
+class ErrorDetection(StrEnum):
+    """When AY/AZ are checked (an account's `error_detection`)."""
+
+    AUTO = "auto"  # checked, and echoed, when the SC sends them
+    REQUIRED = "required"  # a request without AZ gets 96
+    OFF = "off"  # never checked, never sent
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""A SIP2 terminal for tests: bytes through the real codec, session and handlers, no sockets."""
+"""SIP2 terminals for tests: `Terminal` sends bytes through the real codec, session and
+handlers without sockets; `ByteSummingClient` is an SC on a real socket written from the spec
+text alone (none of our codec), summing the encoded bytes for its checksums."""
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC
 from typing import Any
 
@@ -113,3 +116,47 @@ class Terminal:
     def patron_status(self, patron: str, **fields: Any) -> Message:
         fixed = {"language": "000", "transaction_date": NOW}
         return self.send("23", fixed, AO="MAIN", AA=patron, AC="", **fields)
+
+
+class ByteSummingClient:
+    """A byte-oriented SC over TCP, as the Koha, Evergreen and FOLIO peers and pysip2 are: it
+    sends each request in the account's charset with `AYn` and an `AZ` that is the 16-bit two's
+    complement of the sum of the encoded bytes, reads up to CR, and checks the response's
+    checksum the same way. It shares no code with sip2/ (an independent peer)."""
+
+    def __init__(self, port: int, encoding: str = "utf-8", timeout: float = 10) -> None:
+        self.encoding = encoding
+        self.sequence = 0
+        self.socket = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buffer = b""
+
+    def exchange(self, request: str) -> str:
+        """Send one request (command, fixed fields, `XXvalue|` fields); return the response
+        without its AY/AZ and CR, after checking its byte-sum checksum."""
+        head = request.encode(self.encoding) + f"AY{self.sequence}AZ".encode("ascii")
+        self.socket.sendall(head + f"{(-sum(head)) & 0xFFFF:04X}".encode("ascii") + b"\r")
+        self.sequence = (self.sequence + 1) % 10
+        while b"\r" not in self.buffer:
+            chunk = self.socket.recv(4096)
+            if not chunk:
+                raise ConnectionError(f"closed; received so far {self.buffer!r}")
+            self.buffer += chunk
+        frame, _, self.buffer = self.buffer.partition(b"\r")
+        assert frame[-6:-4] == b"AZ", frame
+        assert (sum(frame[:-4]) + int(frame[-4:], 16)) & 0xFFFF == 0, f"bad checksum: {frame!r}"
+        body = frame[:-6]
+        if body[-3:-1] == b"AY":
+            body = body[:-3]
+        return body.decode(self.encoding)
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def variable_fields(response: str, fixed_width: int) -> dict[str, list[str]]:
+    """The `XXvalue|` fields after a response's command and `fixed_width` characters."""
+    fields: dict[str, list[str]] = {}
+    for piece in response[2 + fixed_width :].split("|"):
+        if len(piece) >= 2:
+            fields.setdefault(piece[:2], []).append(piece[2:])
+    return fields

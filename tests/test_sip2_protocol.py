@@ -4,7 +4,7 @@ limits, and a failing handler answered with 96 instead of a dropped line."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
+from twisted.python.threadpool import ThreadPool
 
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
@@ -24,10 +25,12 @@ from gateway.store.migrate import migrate
 from sip2 import codec
 from sip2.handlers import Handlers
 from sip2.pin_guard import PinGuard
-from sip2.server import PARTIAL_FRAME_SECONDS, Sip2Factory
+from sip2.server import PARTIAL_FRAME_SECONDS, Result, Sip2Factory
 from sip2.spec import ANSWERED_BY
 from tests.circulation_support import build_library
 from tests.sip2_support import NOW
+
+Library = tuple[Engine, FixedClock]
 
 LOGIN = b"9300CNsc|COpw|\r"
 STATUS = b"9900802.00\r"
@@ -66,19 +69,28 @@ def make_factory(
         max_connections=settings.pop("max_connections", 4),
     )
     handlers = Handlers(engine, clock, UTC, PinGuard(3, 900))
-    factory = Sip2Factory(sip2, handlers, clock, pool=None, reactor=reactor)  # type: ignore[arg-type]
-    factory.call_in_thread = lambda function, *args: defer.maybeDeferred(function, *args)  # type: ignore[method-assign]
+    factory = DirectFactory(sip2, handlers, clock, pool=ThreadPool(), reactor=reactor)
     return factory, reactor
+
+
+class DirectFactory(Sip2Factory):
+    """Engine calls run at once in the test's thread: its thread pool is never started."""
+
+    def call_in_thread(
+        self, function: Callable[..., Result], *args: object
+    ) -> defer.Deferred[Result]:
+        return defer.maybeDeferred(function, *args)
 
 
 def connect(factory: Sip2Factory) -> tuple[Any, RecordingTransport]:
     protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+    assert protocol is not None
     transport = RecordingTransport()
     protocol.makeConnection(transport)
     return protocol, transport
 
 
-def test_each_response_is_one_write_and_pipelined_frames_stay_in_order(library) -> None:  # type: ignore[no-untyped-def]
+def test_each_response_is_one_write_and_pipelined_frames_stay_in_order(library: Library) -> None:
     factory, _reactor = make_factory(library)
     protocol, transport = connect(factory)
     item = f"17{NOW}AOMAIN|ABO1|\r".encode()
@@ -91,7 +103,7 @@ def test_each_response_is_one_write_and_pipelined_frames_stay_in_order(library) 
     assert transport.writes[-1].startswith(b"18") and b"ABW1|" in transport.writes[-1]
 
 
-def test_login_timeout(library) -> None:  # type: ignore[no-untyped-def]
+def test_login_timeout(library: Library) -> None:
     factory, reactor = make_factory(library, login_timeout=30)
     _protocol, transport = connect(factory)
     reactor.advance(29)
@@ -100,7 +112,7 @@ def test_login_timeout(library) -> None:  # type: ignore[no-untyped-def]
     assert transport.disconnecting
 
 
-def test_idle_timeout_is_reset_by_each_message(library) -> None:  # type: ignore[no-untyped-def]
+def test_idle_timeout_is_reset_by_each_message(library: Library) -> None:
     factory, reactor = make_factory(library, idle_timeout=600)
     protocol, transport = connect(factory)
     protocol.dataReceived(LOGIN)
@@ -112,7 +124,7 @@ def test_idle_timeout_is_reset_by_each_message(library) -> None:  # type: ignore
     assert transport.disconnecting
 
 
-def test_slowloris_trickle_is_cut_off(library) -> None:  # type: ignore[no-untyped-def]
+def test_slowloris_trickle_is_cut_off(library: Library) -> None:
     factory, reactor = make_factory(library, idle_timeout=600)
     protocol, transport = connect(factory)
     protocol.dataReceived(LOGIN)
@@ -122,7 +134,7 @@ def test_slowloris_trickle_is_cut_off(library) -> None:  # type: ignore[no-untyp
     assert transport.disconnecting
 
 
-def test_an_oversize_frame_gets_96_and_the_connection_goes_on(library) -> None:  # type: ignore[no-untyped-def]
+def test_an_oversize_frame_gets_96_and_the_connection_goes_on(library: Library) -> None:
     factory, _reactor = make_factory(library, max_frame_bytes=256)
     protocol, transport = connect(factory)
     protocol.dataReceived(LOGIN)
@@ -135,7 +147,7 @@ def test_an_oversize_frame_gets_96_and_the_connection_goes_on(library) -> None: 
     assert not transport.disconnecting
 
 
-def test_connection_limit(library) -> None:  # type: ignore[no-untyped-def]
+def test_connection_limit(library: Library) -> None:
     factory, _reactor = make_factory(library, max_connections=2)
     first, _ = connect(factory)
     connect(factory)
@@ -147,13 +159,15 @@ def test_connection_limit(library) -> None:  # type: ignore[no-untyped-def]
     assert not accepted.disconnecting
 
 
-def test_a_failing_handler_is_answered_with_96_and_logged(library, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_handler_is_answered_with_96_and_logged(
+    library: Library, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     factory, _reactor = make_factory(library)
 
     def broken(*_args: Any) -> codec.Message:
         raise RuntimeError("database went away")
 
-    factory.handlers.handle = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(factory.handlers, "handle", broken)
     protocol, transport = connect(factory)
     protocol.dataReceived(LOGIN + f"17{NOW}AOMAIN|ABO1|\r".encode() + STATUS)
     assert [w[:2] for w in transport.writes] == [b"94", b"96", b"98"]
@@ -161,7 +175,9 @@ def test_a_failing_handler_is_answered_with_96_and_logged(library, caplog) -> No
     assert not transport.disconnecting
 
 
-def test_three_bad_logins_close_and_passwords_are_never_logged(library, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_three_bad_logins_close_and_passwords_are_never_logged(
+    library: Library, caplog: pytest.LogCaptureFixture
+) -> None:
     import logging
 
     caplog.set_level(logging.INFO, logger="libgate.sip2")
@@ -178,7 +194,9 @@ def test_three_bad_logins_close_and_passwords_are_never_logged(library, caplog) 
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(chunks=st.lists(st.binary(max_size=120), max_size=12), login_first=st.booleans())
-def test_random_byte_streams_get_only_whole_sip2_answers(library, chunks, login_first) -> None:  # type: ignore[no-untyped-def]
+def test_random_byte_streams_get_only_whole_sip2_answers(
+    library: Library, chunks: list[bytes], login_first: bool
+) -> None:
     factory, _reactor = make_factory(library, max_frame_bytes=256)
     protocol, transport = connect(factory)
     if login_first:
