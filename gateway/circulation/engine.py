@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from gateway.circulation import storage
+from gateway.circulation.availability import ShelfState
 from gateway.circulation.clock import Clock, parse_stamp, stamp
 from gateway.circulation.money import format_money
 from gateway.circulation.notices import queue_notice
@@ -77,6 +78,7 @@ class CopyAvailability:
     due_at: str | None
     on_hold_shelf: bool
     pickup_desk: str | None
+    state: ShelfState  # what every view shows (在架可借, 在馆阅览, 借出, 预约到书, 不可借)
 
 
 @dataclass(frozen=True)
@@ -755,6 +757,9 @@ class Engine:
                             due_at=loan.due_at if loan else None,
                             on_hold_shelf=ready is not None,
                             pickup_desk=ready.pickup_desk if ready else None,
+                            state=self.policy.availability.shelf_state(
+                                copy.status, copy.item_type, on_loan=bool(loan), trapped=bool(ready)
+                            ),
                         )
                     )
                 result[record_pk] = TitleAvailability(
