@@ -32,7 +32,9 @@ class ScanTerm:
     display: str = ""
 
 
-def _element(parent: etree._Element | None, ns: str, name: str, text: object = None):  # type: ignore[no-untyped-def]
+def _element(
+    parent: etree._Element | None, ns: str, name: str, text: object = None
+) -> etree._Element:
     tag = f"{{{ns}}}{name}"
     element = (
         etree.Element(tag, nsmap={PREFIX: ns}) if parent is None else etree.SubElement(parent, tag)

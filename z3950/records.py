@@ -4,7 +4,7 @@
 |---|---|---|
 | UNIMARC (5.1) | F, B | CNMARC/UNIMARC records as stored (ISO 2709, UTF-8, 100$a says so); MARC 21 records converted by `marc.marc21_to_unimarc` |
 | USMARC (5.10) | F, B | MARC 21 records as stored; a CNMARC record is diagnostic 238 (we do not turn UNIMARC into MARC 21) |
-| XML (5.109.10) | F = marcxml, B = dc, or any SRU schema name | the SRU record builders (`sru.records`), so both protocols send the same XML |
+| XML (5.109.10) | F = marcxml, B = dc, or any SRU schema name | the SRU record builders (`gateway.records.xml`), so both protocols send the same XML |
 | SUTRS (5.101) | F, B | labelled lines of text |
 | OPAC (5.102) | F, B | the bibliographic record in its true syntax (UNIMARC or USMARC, F or B) and one holdingsAndCirc per copy from the engine |
 

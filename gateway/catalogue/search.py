@@ -13,6 +13,7 @@ from gateway.catalogue.planner import Plan, plan
 from gateway.catalogue.query import Query, QueryError
 from gateway.circulation.availability import AvailabilityRule
 from gateway.store import Store, Transaction
+from gateway.store.engine import Row
 
 MAX_PAGE = 1000
 
@@ -71,7 +72,7 @@ def search(
         total = -1
         if count:
             total = _count(tx, built, source, where, params)
-        rows = []
+        rows: list[Row] = []
         if limit and (total != 0):
             if built.fts_order is not None:
                 keys = _fts_page(tx, built, limit, offset)
@@ -141,7 +142,7 @@ def _fts_page(tx: Transaction, built: Plan, limit: int, offset: int) -> list[int
     return [int(row[0]) for row in rows]
 
 
-def _hit_rows(tx: Transaction, keys: list[int]) -> list[tuple[object, ...]]:
+def _hit_rows(tx: Transaction, keys: list[int]) -> list[Row]:
     if not keys:
         return []
     marks = ",".join("?" * len(keys))
