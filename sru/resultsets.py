@@ -40,7 +40,8 @@ class ResultSetStore:
         self.max_sets = max_sets
         self.max_records = max_records  # record keys kept per set
         self._clock = clock
-        self._sets: OrderedDict[str, tuple[SruResultSet, float]] = OrderedDict()  # id → (set, expiry)
+        # id → (set, expiry)
+        self._sets: OrderedDict[str, tuple[SruResultSet, float]] = OrderedDict()
         self._lock = threading.Lock()  # requests run in a thread pool
 
     def put(

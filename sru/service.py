@@ -216,7 +216,7 @@ class SruService:
 
     def _scan(self, request: ScanRequest, database: str) -> etree._Element:
         parsed = _parse(request.scan_clause)
-        root = parsed.root.query if isinstance(parsed.root, ast.Prefixed) else parsed.root
+        _scope, _prefixes, root = scope.top(parsed)
         if not isinstance(root, ast.SearchClause) or parsed.sort_keys:
             raise SruError(10, request.scan_clause[:100], "scanClause is one index relation term")
         relation = (root.relation.base if root.relation else "=").lower()

@@ -4,7 +4,6 @@ Twisted adapter runs sessions in a thread pool; nothing here knows about sockets
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from gateway.catalogue.normalise import sort_key
@@ -18,7 +17,6 @@ from z3950 import records
 from z3950.diagnostics import Diagnostic, Z3950Error, from_query_error
 from z3950.messages import RetrievalRecord, ScanEntry
 
-log = logging.getLogger("libgate.z3950")
 DEFAULT_DATABASE = "default"  # what yaz-client and ZOOM send when told nothing
 
 
