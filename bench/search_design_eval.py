@@ -30,11 +30,7 @@ from gateway.catalogue.normalise import CJK_RUN, normalise  # noqa: E402
 from gateway.catalogue.query import Query, Term  # noqa: E402
 from gateway.catalogue.search import search  # noqa: E402
 from gateway.circulation.policy import Policy  # noqa: E402
-from gateway.config import (  # noqa: E402
-    BUILTIN_PROFILES,
-    DatabaseSettings,
-    Settings,  # noqa: E402
-)
+from gateway.config import BUILTIN_PROFILES, DatabaseSettings, Settings  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 from gateway.store.migrate import migrate  # noqa: E402
 from marc.loader import Loader, LoadOptions  # noqa: E402
