@@ -30,9 +30,12 @@ from gateway.catalogue.model import BibRecord  # noqa: E402
 from gateway.catalogue.normalise import CJK_RUN, normalise  # noqa: E402
 from gateway.catalogue.query import Query, Term  # noqa: E402
 from gateway.catalogue.search import search  # noqa: E402
-from gateway.config import BUILTIN_PROFILES, DatabaseSettings  # noqa: E402
+from gateway.circulation.policy import Policy  # noqa: E402
+from gateway.config import BUILTIN_PROFILES, DatabaseSettings, Settings  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 from gateway.store.migrate import migrate  # noqa: E402
+
+RULE = Policy.from_settings(Settings()).availability  # the default policy's R2
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [
@@ -103,7 +106,9 @@ def main() -> None:
         found = {
             "bigram-chain (ours)": {
                 h.record_id
-                for h in search(store, Query(Term("title", "all", query)), "main", limit=1000).hits
+                for h in search(
+                    store, Query(Term("title", "all", query)), "main", availability=RULE, limit=1000
+                ).hits
             }
         }
         for name in names[1:]:

@@ -29,6 +29,7 @@ from sru.versions import HIGHEST
 
 log = logging.getLogger("libgate.sru")
 FORM = b"application/x-www-form-urlencoded"
+SQLITE_MAX_THREADS = 4  # the cap SIP2 and Z39.50 put on their engine threads on SQLite
 
 
 def _refusal(number: int, details: str, message: str) -> bytes:
@@ -226,7 +227,10 @@ def sru_services(
     settings: Settings, store: Store, engine: Engine
 ) -> tuple[MultiService, list[str]]:
     """The SRU listeners from `[sru] listen`, under their thread pool's service."""
-    pool = ThreadPool(minthreads=1, maxthreads=settings.sru.threads, name="sru")
+    threads = settings.sru.threads
+    if store.dialect == "sqlite":  # as SIP2 and Z39.50: one writer, more threads only contend
+        threads = min(threads, SQLITE_MAX_THREADS)
+    pool = ThreadPool(minthreads=1, maxthreads=threads, name="sru")
     site = build_site(settings, store, engine, pool)
     service = ThreadPoolService(pool)
     paths = ", ".join(f"/{d.name}" for d in settings.databases)

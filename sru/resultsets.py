@@ -15,21 +15,22 @@ import threading
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.catalogue.query import Query
+from gateway.retrieval import ResultSet
 
 
 @dataclass(frozen=True)
-class ResultSet:
-    id: str
-    database: str
-    query: Query
-    total: int  # hits when searched
-    record_pks: Sequence[int]  # the first hits, in result order (an int64 array: 8 bytes each)
-    ttl: int  # seconds
-    available_only: bool = False  # searched with the availability limit
+class SruResultSet(ResultSet):
+    """A result set under an unguessable id (its `name`), alive `ttl` seconds after each use."""
+
+    ttl: int = 0  # seconds
+
+    @property
+    def id(self) -> str:
+        return self.name
 
 
 class ResultSetStore:
@@ -39,7 +40,8 @@ class ResultSetStore:
         self.max_sets = max_sets
         self.max_records = max_records  # record keys kept per set
         self._clock = clock
-        self._sets: OrderedDict[str, tuple[ResultSet, float]] = OrderedDict()  # id → (set, expiry)
+        # id → (set, expiry)
+        self._sets: OrderedDict[str, tuple[SruResultSet, float]] = OrderedDict()
         self._lock = threading.Lock()  # requests run in a thread pool
 
     def put(
@@ -50,16 +52,16 @@ class ResultSetStore:
         record_pks: list[int],
         ttl: int,
         available_only: bool = False,
-    ) -> ResultSet:
+    ) -> SruResultSet:
         # Unguessable ids: a partner must not read another partner's result set by counting.
-        result = ResultSet(
-            secrets.token_urlsafe(9),
-            database,
-            query,
-            total,
-            array("q", record_pks[: self.max_records]),
-            ttl,
-            available_only,
+        result = SruResultSet(
+            name=secrets.token_urlsafe(9),
+            database=database,
+            query=query,
+            total=total,
+            record_pks=array("q", record_pks[: self.max_records]),
+            available_only=available_only,
+            ttl=ttl,
         )
         with self._lock:
             self._expire()
@@ -68,7 +70,18 @@ class ResultSetStore:
                 self._sets.popitem(last=False)
         return result
 
-    def get(self, set_id: str, database: str) -> ResultSet | None:
+    def keep(self, found: ResultSet, ttl: int) -> SruResultSet:
+        """Keep a search's result set (its first `max_records` hits) under a new id."""
+        return self.put(
+            found.database,
+            found.query,
+            found.total,
+            list(found.record_pks),
+            ttl,
+            found.available_only,
+        )
+
+    def get(self, set_id: str, database: str) -> SruResultSet | None:
         """The set, its TTL started again; None when unknown, expired or another database's."""
         with self._lock:
             self._expire()

@@ -8,24 +8,26 @@ diagnostic 1 with no details (the traceback goes to the log, never to the partne
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from lxml import etree
 
-from gateway.catalogue import repository
 from gateway.catalogue.indexes import INDEXES
 from gateway.catalogue.query import Query, QueryError, SortKey, Term
-from gateway.catalogue.search import browse, search, search_ids
-from gateway.circulation.engine import Engine
+from gateway.catalogue.repository import RetrievedRecord
+from gateway.circulation.engine import Engine, TitleAvailability
 from gateway.config import DatabaseSettings
-from gateway.cql import ast
+from gateway.cql import ast, scope
 from gateway.cql.lexer import CQLSyntaxError
-from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES, LIMIT_MAP, LOCAL_SET
+from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES, LIMIT_MAP
 from gateway.cql.parser import parse
+from gateway.cql.scope import Scope
 from gateway.cql.to_query import to_query
 from gateway.records import xml as records
-from gateway.records.schemas import natural_schema
+from gateway.records.schemas import RecordSchema, natural_schema
+from gateway.retrieval import Retrieval
 from gateway.store import Store
 from sru import response
 from sru.diagnostics import Diagnostic, SruError, from_query_error, from_syntax_error
@@ -49,6 +51,9 @@ from sru.versions import HIGHEST, Version
 log = logging.getLogger("libgate.sru")
 
 SCAN_RELATIONS = ("=", "all", "exact", "adj", "any")
+P = ParamSpec("P")
+R = TypeVar("R")
+BuiltRecord = tuple[RecordSchema, etree._Element]  # a record and the schema it was built in
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class SruService:
     ) -> None:
         self.store = store
         self.engine = engine
+        self.retrieval = Retrieval(store, engine)
         self.databases = {d.name: d for d in databases}
         self.limits = limits
         self.result_sets = result_sets
@@ -137,33 +143,34 @@ class SruService:
             result_set = self.result_sets.get(referenced, database)
             if result_set is None:
                 raise SruError(51, referenced[:100], "no such result set, or it has expired")
-            query, total = result_set.query, result_set.total
-            available = result_set.available_only
-            page = self._page_of_set(
-                result_set.record_pks, query, database, start, maximum, available
-            )
+            total = result_set.total
+            page = _run(self.retrieval.page, result_set, start, maximum)
             result_set_id, ttl = result_set.id, result_set.ttl
         else:
             parsed, available = _availability_limit(parsed)
             query = _translate(parsed, self.limits.default_sort)
             if request.result_set_ttl:
-                total, kept = _run(
-                    search_ids,
-                    self.store,
-                    query,
+                found = _run(
+                    self.retrieval.search,
+                    "",
                     database,
-                    limit=self.result_sets.max_records,
+                    query,
+                    keep=self.result_sets.max_records,
                     available_only=available,
                 )
-                created = self.result_sets.put(
-                    database, query, total, kept, request.result_set_ttl, available
-                )
-                result_set_id, ttl = created.id, created.ttl
-                page = self._page_of_set(
-                    created.record_pks, query, database, start, maximum, available
-                )
+                created = self.result_sets.keep(found, request.result_set_ttl)
+                result_set_id, ttl, total = created.id, created.ttl, created.total
+                page = _run(self.retrieval.page, created, start, maximum)
             else:
-                total, page = self._search_page(query, database, start, maximum, available)
+                result = _run(
+                    self.retrieval.search_page,
+                    query,
+                    database,
+                    start=start,
+                    count=maximum,
+                    available_only=available,
+                )
+                total, page = result.total, [hit.record_pk for hit in result.hits]
         if maximum and total and start > total:
             raise SruError(61, str(start), f"there are {total} records")
         response_records = self._records(request, page, start)
@@ -179,66 +186,29 @@ class SruService:
             diagnostics=warnings,
         )
 
-    def _page_of_set(
-        self,
-        kept: Sequence[int],
-        query: Query,
-        database: str,
-        start: int,
-        maximum: int,
-        available: bool,
-    ) -> list[int]:
-        if not maximum:
-            return []
-        if start - 1 + maximum <= len(kept):
-            return list(kept[start - 1 : start - 1 + maximum])
-        # Past what the set kept: search again for the page (the set keeps its first hits).
-        return self._search_page(query, database, start, maximum, available)[1]
-
-    def _search_page(
-        self, query: Query, database: str, start: int, maximum: int, available: bool
-    ) -> tuple[int, list[int]]:
-        """(hits, the record keys of the page from `start`, 1-based)."""
-        result = _run(
-            search,
-            self.store,
-            query,
-            database,
-            limit=maximum,
-            offset=start - 1,
-            available_only=available,
-        )
-        return result.total, [hit.record_pk for hit in result.hits]
-
     def _records(
         self, request: SearchRetrieveRequest, page: list[int], start: int
     ) -> list[response.ResponseRecord]:
-        if not page:
-            return []
         asked = request.record_schema
-        with self.store.read() as tx:
-            stored = repository.records_for_retrieval(tx, page)
-        availability = self.engine.availability(page) if asked and asked.holdings else {}
-        built: list[response.ResponseRecord] = []
-        for offset, pk in enumerate(page):
-            position = start + offset
-            record = stored.get(pk)
-            if record is None:  # deleted since the search
-                built.append(response.surrogate(request.version, Diagnostic(65), position))
-                continue
+
+        def build(record: RetrievedRecord, availability: TitleAvailability | None) -> BuiltRecord:
             # Unasked, a record comes in the MARC schema that labels it truly: a CNMARC record
             # as UNIMARC marcxchange, never under the MARC 21 slim identifier.
             schema = asked or natural_schema(record.format)
-            try:
-                data = self.record_cache.build(schema, record, availability.get(pk))
-            except Exception:  # noqa: BLE001 - one bad record must not lose the page
-                log.exception("record %s (%s) cannot be built as %s", pk, record.record_id, schema)
-                data = None
-            if data is None:
-                built.append(
-                    response.surrogate(request.version, Diagnostic(64, record.record_id), position)
-                )
+            return schema, self.record_cache.build(schema, record, availability)
+
+        found = self.retrieval.retrieve(
+            page, build, with_availability=bool(asked and asked.holdings)
+        )
+        built: list[response.ResponseRecord] = []
+        for position, retrieved in enumerate(found, start):
+            if retrieved.record is None:  # deleted since the search
+                built.append(response.surrogate(request.version, Diagnostic(65), position))
+            elif retrieved.built is None:  # could not be built: the log says why
+                diagnostic = Diagnostic(64, retrieved.record.record_id)
+                built.append(response.surrogate(request.version, diagnostic, position))
             else:
+                schema, data = retrieved.built
                 built.append(response.ResponseRecord(schema.identifier, data, position))
         return built
 
@@ -246,7 +216,7 @@ class SruService:
 
     def _scan(self, request: ScanRequest, database: str) -> etree._Element:
         parsed = _parse(request.scan_clause)
-        root = parsed.root.query if isinstance(parsed.root, ast.Prefixed) else parsed.root
+        _scope, _prefixes, root = scope.top(parsed)
         if not isinstance(root, ast.SearchClause) or parsed.sort_keys:
             raise SruError(10, request.scan_clause[:100], "scanClause is one index relation term")
         relation = (root.relation.base if root.relation else "=").lower()
@@ -263,8 +233,7 @@ class SruService:
             raise SruError(16, root.index or "cql.serverChoice", f"scan lists: {browsable}")
         start = term.value if root.term.strip() else ""
         entries = _run(
-            browse,
-            self.store,
+            self.retrieval.browse,
             database,
             term.index,
             start,
@@ -298,7 +267,7 @@ def _translate(parsed: ast.CQLQuery, default_sort: str = "relevance") -> Query:
     return query
 
 
-def _run(function, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _run(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Call the catalogue; its QueryErrors (found while planning) become diagnostics."""
     try:
         return function(*args, **kwargs)
@@ -316,26 +285,14 @@ def _with_term(node: ast.Node, term: str) -> ast.Node:
 def _result_set_reference(parsed: ast.CQLQuery) -> str | None:
     """The id in `cql.resultSetId = "…"` when that is the whole query; a result set combined
     with other clauses is refused (55)."""
-    prefixes = dict(DEFAULT_PREFIXES)
-    found: list[ast.SearchClause] = []
-    stack: list[tuple[ast.Node, dict[str, str]]] = [(parsed.root, prefixes)]
-    while stack:
-        node, scope = stack.pop()
-        if isinstance(node, ast.Prefixed):
-            inner = dict(scope)
-            for assignment in node.prefixes:
-                inner[(assignment.prefix or "").lower()] = assignment.uri
-            stack.append((node.query, inner))
-        elif isinstance(node, ast.Boolean):
-            stack.append((node.left, scope))
-            stack.append((node.right, scope))
-        elif node.index and "." in node.index:
-            prefix, name = node.index.split(".", 1)
-            if scope.get(prefix.lower()) == CQL_SET and name.lower() == "resultsetid":
-                found.append(node)
+    _scope, _prefixes, root = scope.top(parsed)
+    found = [
+        clause
+        for clause, clause_scope in scope.clauses(parsed.root, DEFAULT_PREFIXES)
+        if clause.index and scope.resolve(clause.index, clause_scope) == (CQL_SET, "resultsetid")
+    ]
     if not found:
         return None
-    root = parsed.root.query if isinstance(parsed.root, ast.Prefixed) else parsed.root
     if len(found) > 1 or root is not found[0]:
         raise SruError(55, "cql.resultSetId", "a result set cannot be combined with other terms")
     relation = (found[0].relation.base if found[0].relation else "=").lower()
@@ -347,52 +304,23 @@ def _result_set_reference(parsed: ast.CQLQuery) -> str | None:
     return found[0].term
 
 
-def _resolve(index: str, scope: dict[str, str]) -> tuple[str, str]:
-    if "." in index:
-        prefix, name = index.split(".", 1)
-        return scope.get(prefix.lower(), ""), name.lower()
-    return scope.get("", LOCAL_SET), index.lower()
-
-
-def _is_limit(node: ast.Node, scope: dict[str, str]) -> bool:
+def _is_limit(node: ast.Node, node_scope: Scope) -> bool:
     return (
         isinstance(node, ast.SearchClause)
         and node.index is not None
-        and _resolve(node.index, scope) in LIMIT_MAP
+        and scope.resolve(node.index, node_scope) in LIMIT_MAP
     )
-
-
-def _contains_limit(node: ast.Node, scope: dict[str, str]) -> bool:
-    stack: list[tuple[ast.Node, dict[str, str]]] = [(node, scope)]
-    while stack:
-        current, current_scope = stack.pop()
-        if isinstance(current, ast.Prefixed):
-            inner = dict(current_scope)
-            for assignment in current.prefixes:
-                inner[(assignment.prefix or "").lower()] = assignment.uri
-            stack.append((current.query, inner))
-        elif isinstance(current, ast.Boolean):
-            stack += [(current.left, current_scope), (current.right, current_scope)]
-        elif _is_limit(current, current_scope):
-            return True
-    return False
 
 
 def _availability_limit(parsed: ast.CQLQuery) -> tuple[ast.CQLQuery, bool]:
     """`… and local.available = true`: the catalogue's availability limit, taken out of the
     query. It limits the whole result, so it may only be ANDed at the top (else 48)."""
-    scope = dict(DEFAULT_PREFIXES)
-    root, prefixes = parsed.root, ()
-    if isinstance(root, ast.Prefixed):
-        prefixes = root.prefixes
-        for assignment in prefixes:
-            scope[(assignment.prefix or "").lower()] = assignment.uri
-        root = root.query
+    top_scope, prefixes, root = scope.top(parsed)
     limited = False
 
     def strip(node: ast.Node) -> ast.Node | None:
         nonlocal limited
-        if isinstance(node, ast.SearchClause) and _is_limit(node, scope):
+        if isinstance(node, ast.SearchClause) and _is_limit(node, top_scope):
             relation = (node.relation.base if node.relation else "=").lower()
             if relation not in ("=", "==", "exact") or (node.relation and node.relation.modifiers):
                 raise SruError(19, relation, "local.available takes = true")
@@ -410,7 +338,7 @@ def _availability_limit(parsed: ast.CQLQuery) -> tuple[ast.CQLQuery, bool]:
     kept = strip(root)
     if kept is None:
         raise SruError(48, "local.available", "local.available limits a search: add terms")
-    if _contains_limit(kept, scope):
+    if any(_is_limit(clause, where) for clause, where in scope.clauses(kept, top_scope)):
         raise SruError(48, "local.available", "local.available can only be ANDed at the top")
     if not limited:
         return parsed, False

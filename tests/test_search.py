@@ -25,10 +25,13 @@ from gateway.catalogue.query import (
     UnsupportedRelation,
 )
 from gateway.catalogue.search import browse, search
-from gateway.config import BUILTIN_PROFILES, DatabaseSettings
+from gateway.circulation.policy import Policy
+from gateway.config import BUILTIN_PROFILES, DatabaseSettings, Settings
 from gateway.store import Store
 from tests.conftest import FIXTURES, REAL
 from tests.support import cnmarc, iso
+
+RULE = Policy.from_settings(Settings()).availability  # the default policy's R2
 
 PROFILES = {p.name: p for p in BUILTIN_PROFILES}
 
@@ -70,7 +73,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def ids(store: Store, node, database: str = "main", **kwargs) -> set[str]:  # type: ignore[no-untyped-def]
-    result = search(store, Query(node), database, limit=100, **kwargs)
+    result = search(store, Query(node), database, availability=RULE, limit=100, **kwargs)
     found = {hit.record_id for hit in result.hits}
     assert result.total == len(found)
     return found
@@ -147,7 +150,7 @@ def test_fts_syntax_in_a_term_is_just_text(catalogue: Store) -> None:
         "&!|",
     ]:
         with contextlib.suppress(EmptyTerm):
-            search(catalogue, Query(t("title", value)), "main")
+            search(catalogue, Query(t("title", value)), "main", availability=RULE)
     assert ids(catalogue, t("title", 'Say "NEAR(" -minus', "adj")) == {"X-INJECT"}
     assert ids(catalogue, t("title", "or", "all")) == {"X-INJECT"}
 
@@ -187,7 +190,9 @@ def test_years(catalogue: Store) -> None:
     assert ids(catalogue, t("year", "1997", "=")) >= {"SHL000000005"}
     assert all(
         h.year and 1990 <= h.year <= 1992
-        for h in search(catalogue, Query(t("year", "1990 1992", "within")), "main", limit=50).hits
+        for h in search(
+            catalogue, Query(t("year", "1990 1992", "within")), "main", availability=RULE, limit=50
+        ).hits
     )
     assert ids(catalogue, t("year", "2008", ">=")) == {"SHL000000006", "SHL000000007"}
 
@@ -206,29 +211,33 @@ def test_limit_by_availability(catalogue: Store) -> None:
             "UPDATE items SET status = '借出' WHERE record_pk = (SELECT id FROM bib_records WHERE record_id = 'SHL000000002')"
         )
     assert ids(catalogue, t("title", "剑桥中国明代史"), available_only=True) == set()
-    hit = search(catalogue, Query(t("title", "剑桥中国明代史")), "main").hits[0]
+    hit = search(catalogue, Query(t("title", "剑桥中国明代史")), "main", availability=RULE).hits[0]
     assert (hit.copies, hit.available) == (2, 0)
 
 
 def test_sorting(catalogue: Store) -> None:
     query = t("title", "中国发展报告")
     by_date = search(
-        catalogue, Query(query, (SortKey("date", descending=True),)), "main", limit=20
+        catalogue,
+        Query(query, (SortKey("date", descending=True),)),
+        "main",
+        availability=RULE,
+        limit=20,
     ).hits
     years = [h.year for h in by_date]
     assert years == sorted(years, reverse=True)
     by_title = search(
-        catalogue, Query(t("any", "中国"), (SortKey("title"),)), "main", limit=50
+        catalogue, Query(t("any", "中国"), (SortKey("title"),)), "main", availability=RULE, limit=50
     ).hits
     assert len(by_title) > 5
-    relevance = search(catalogue, Query(t("any", "cambridge")), "main").hits
+    relevance = search(catalogue, Query(t("any", "cambridge")), "main", availability=RULE).hits
     assert relevance[0].record_id == "SHL000000001"
 
 
 def test_paging(catalogue: Store) -> None:
     query = Query(t("title", "中"), (SortKey("title"),))
-    first = search(catalogue, query, "main", limit=3)
-    second = search(catalogue, query, "main", limit=3, offset=3)
+    first = search(catalogue, query, "main", availability=RULE, limit=3)
+    second = search(catalogue, query, "main", availability=RULE, limit=3, offset=3)
     assert first.total == second.total > 6
     assert not {h.record_id for h in first.hits} & {h.record_id for h in second.hits}
 
@@ -263,7 +272,7 @@ def test_browse_in_pinyin_order_with_counts(catalogue: Store) -> None:
 )
 def test_typed_errors(catalogue: Store, node: Term, error: type[QueryError]) -> None:
     with pytest.raises(error):
-        search(catalogue, Query(node), "main")
+        search(catalogue, Query(node), "main", availability=RULE)
 
 
 def test_too_deep(catalogue: Store) -> None:
@@ -271,7 +280,7 @@ def test_too_deep(catalogue: Store) -> None:
     for _ in range(40):
         node = Boolean("and", node, t("title", "b"))
     with pytest.raises(QueryTooComplex):
-        search(catalogue, Query(node), "main")
+        search(catalogue, Query(node), "main", availability=RULE)
 
 
 WORDS = st.text(
@@ -324,7 +333,7 @@ TREES = st.recursive(
 )
 def test_fuzzed_queries_never_crash_or_break_sql(catalogue: Store, tree, sort) -> None:  # type: ignore[no-untyped-def]
     try:
-        result = search(catalogue, Query(tree, tuple(sort)), "main", limit=5)
+        result = search(catalogue, Query(tree, tuple(sort)), "main", availability=RULE, limit=5)
     except QueryError:
         return
     assert result.total >= len(result.hits)

@@ -11,10 +11,14 @@ import pytest
 from gateway.catalogue import search as search_module
 from gateway.catalogue.query import Query, SortKey
 from gateway.catalogue.search import search, search_ids
+from gateway.circulation.policy import Policy
+from gateway.config import Settings
 from gateway.cql.to_query import cql_to_query
 from gateway.store import open_store
 from gateway.store.migrate import migrate
 from tests.sru_support import load_catalogue
+
+RULE = Policy.from_settings(Settings()).availability  # the default policy's R2
 
 QUERIES = [
     "历史",
@@ -45,11 +49,11 @@ def test_fts_path_answers_as_the_join_path(store, monkeypatch, sort) -> None:  #
     fast = {}
     for text in QUERIES:
         query = Query(cql_to_query(text).root, sort)
-        result = search(store, query, "main", limit=50)
+        result = search(store, query, "main", availability=RULE, limit=50)
         fast[text] = (
             result.total,
             [h.record_id for h in result.hits],
-            search_ids(store, query, "main", limit=50),
+            search_ids(store, query, "main", availability=RULE, limit=50),
         )
     planned = search_module.plan
     monkeypatch.setattr(
@@ -59,11 +63,11 @@ def test_fts_path_answers_as_the_join_path(store, monkeypatch, sort) -> None:  #
     )
     for text in QUERIES:
         query = Query(cql_to_query(text).root, sort)
-        result = search(store, query, "main", limit=50)
+        result = search(store, query, "main", availability=RULE, limit=50)
         slow = (
             result.total,
             [h.record_id for h in result.hits],
-            search_ids(store, query, "main", limit=50),
+            search_ids(store, query, "main", availability=RULE, limit=50),
         )
         assert slow == fast[text], text
     assert any(total for total, _, _ in fast.values())

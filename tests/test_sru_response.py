@@ -11,6 +11,7 @@ from lxml import etree
 
 from gateway.catalogue.query import Query, Term
 from gateway.catalogue.repository import RetrievedRecord
+from gateway.circulation.availability import ShelfState
 from gateway.circulation.engine import CopyAvailability, TitleAvailability
 from gateway.config import Settings
 from gateway.records import xml as records
@@ -67,9 +68,19 @@ AVAILABILITY = TitleAvailability(
             "2026-04-01T09:00:00+00:00",
             False,
             None,
+            ShelfState.ON_LOAN,
         ),
         CopyAvailability(
-            "B2", "中文书库", "I247/1", "普通外借资料", "预约到书", False, None, True, "二楼借书处"
+            "B2",
+            "中文书库",
+            "I247/1",
+            "普通外借资料",
+            "预约到书",
+            False,
+            None,
+            True,
+            "二楼借书处",
+            ShelfState.ON_HOLD_SHELF,
         ),
     ),
     2,

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from gateway.catalogue.search import search_ids
+from gateway.circulation.policy import Policy
+from gateway.config import Settings
 from gateway.cql.to_query import cql_to_query
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
@@ -21,6 +23,8 @@ from tests import z3950_support as z
 from z3950 import codec, oids
 from z3950.diagnostics import Z3950Error
 from z3950.session import Limits, Session, decoder
+
+RULE = Policy.from_settings(Settings()).availability  # the default policy's R2
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +305,9 @@ def test_search_attributes_mean_what_cql_means(
     name, value = ask(session, z.search(rpn, database=database))
     assert name == "searchResponse"
     assert value["searchStatus"] is True, value
-    total, expected = search_ids(catalogue, cql_to_query(cql), database, limit=100)
+    total, expected = search_ids(
+        catalogue, cql_to_query(cql), database, availability=RULE, limit=100
+    )
     assert value["resultCount"] == total == count
     assert session.result_sets["default"].record_pks == tuple(expected)
 
@@ -311,13 +317,17 @@ def test_hits_are_ranked_only_when_a_term_asks_with_relation_102(catalogue: Stor
     ask(session, z.search(z.term("中国 历史", use=4, structure=105), database="main"))
     unranked = session.result_sets["default"].record_pks
     _total, in_record_order = search_ids(
-        catalogue, cql_to_query('dc.title any "中国 历史" sortBy local.record'), "main", limit=100
+        catalogue,
+        cql_to_query('dc.title any "中国 历史" sortBy local.record'),
+        "main",
+        availability=RULE,
+        limit=100,
     )
     assert unranked == tuple(in_record_order)
     ask(session, z.search(z.term("中国 历史", use=4, structure=105, relation=102), database="main"))
     ranked = session.result_sets["default"].record_pks
     _total, by_relevance = search_ids(
-        catalogue, cql_to_query('dc.title any "中国 历史"'), "main", limit=100
+        catalogue, cql_to_query('dc.title any "中国 历史"'), "main", availability=RULE, limit=100
     )
     assert ranked == tuple(by_relevance)
     assert sorted(ranked) == sorted(unranked)

@@ -4,7 +4,7 @@
 |---|---|---|
 | UNIMARC (5.1) | F, B | CNMARC/UNIMARC records as stored (ISO 2709, UTF-8, 100$a says so); MARC 21 records converted by `marc.marc21_to_unimarc` |
 | USMARC (5.10) | F, B | MARC 21 records as stored; a CNMARC record is diagnostic 238 (we do not turn UNIMARC into MARC 21) |
-| XML (5.109.10) | F = marcxml, B = dc, or any SRU schema name | the SRU record builders (`sru.records`), so both protocols send the same XML |
+| XML (5.109.10) | F = marcxml, B = dc, or any SRU schema name | the SRU record builders (`gateway.records.xml`), so both protocols send the same XML |
 | SUTRS (5.101) | F, B | labelled lines of text |
 | OPAC (5.102) | F, B | the bibliographic record in its true syntax (UNIMARC or USMARC, F or B) and one holdingsAndCirc per copy from the engine |
 
@@ -22,8 +22,10 @@ from lxml import etree
 
 from gateway.catalogue.model import BibRecord
 from gateway.catalogue.repository import RetrievedRecord
+from gateway.circulation.availability import ShelfState
 from gateway.circulation.engine import TitleAvailability
 from gateway.records import xml as record_xml
+from gateway.records.opac import opac_holdings, restriction
 from gateway.records.schemas import find_schema
 from marc.export import stored_record
 from marc.marc21_to_unimarc import convert
@@ -147,33 +149,29 @@ def opac(
 ) -> bytes:
     """An OPACRecord: the bibliographic record labelled with its own syntax (UNIMARC for
     CNMARC, not USMARC as YAZ's OPAC XML conversion labels it) and one holdingsAndCirc per
-    copy with its live circulation record."""
+    copy (`opac_holdings`, as SRU's opacxml) with its live circulation record."""
     syntax = native_syntax(record)
     bibliographic = marc_bytes(record, syntax, BRIEF if element_set == BRIEF else FULL)
     holdings = []
-    hold_queue = availability.hold_queue if availability else 0
-    for copy in availability.copies if availability else ():
+    for holding in opac_holdings(availability):
+        copy = holding.circulation
         circulation: dict[str, object] = {
-            "availableNow": copy.available,
-            "itemId": _text(copy.barcode),
-            "renewable": False,
-            "onHold": copy.on_hold_shelf,
+            "availableNow": copy.available_now,
+            "itemId": _text(copy.item_id),
+            "renewable": copy.renewable,
+            "onHold": copy.on_hold,
         }
-        if copy.due_at:
-            circulation["availablityDate"] = _text(copy.due_at[:10])
-        if not copy.available and not copy.due_at and copy.item_type:
-            # on the shelf yet not lendable (a reading-room copy): its type says why
-            circulation["restrictions"] = _text(copy.item_type)
+        if copy.availability_date:
+            circulation["availablityDate"] = _text(copy.availability_date)  # the ASN.1's spelling
+        if copy.restrictions:
+            circulation["restrictions"] = _text(copy.restrictions)
         data: dict[str, object] = {"circulationData": [circulation]}
-        if copy.location:
-            data["localLocation"] = _text(copy.location)
-        if copy.call_number:
-            data["callNumber"] = _text(copy.call_number)
-        note = copy.status
-        if hold_queue:
-            note += f"; 预约排队 {hold_queue} / holds waiting {hold_queue}"
-        if note:
-            data["publicNote"] = _text(note)
+        if holding.local_location:
+            data["localLocation"] = _text(holding.local_location)
+        if holding.call_number:
+            data["callNumber"] = _text(holding.call_number)
+        if holding.public_note:
+            data["publicNote"] = _text(holding.public_note)
         holdings.append(("holdingsAndCirc", data))
     value: dict[str, object] = {
         "bibliographicRecord": {
@@ -213,7 +211,9 @@ def sutrs(record: RetrievedRecord, availability: TitleAvailability | None, eleme
     if availability is not None:
         for copy in availability.copies:
             where = " ".join(v for v in (copy.location, copy.call_number) if v)
-            state = "available" if copy.available else f"{copy.status}"
+            state = "available" if copy.state is ShelfState.AVAILABLE else copy.status
+            if copy.state is ShelfState.LIBRARY_USE_ONLY:
+                state = restriction(copy) or state
             if copy.due_at:
                 state += f", due {copy.due_at[:10]}"
             lines.append(("Copy", f"{copy.barcode} {where} ({state})".replace("  ", " ")))

@@ -4,35 +4,27 @@ Twisted adapter runs sessions in a thread pool; nothing here knows about sockets
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from gateway.catalogue import repository
 from gateway.catalogue.normalise import sort_key
 from gateway.catalogue.query import Query, QueryError
-from gateway.catalogue.search import browse, search, search_ids
-from gateway.circulation.engine import Engine
+from gateway.catalogue.repository import RetrievedRecord
+from gateway.circulation.engine import Engine, TitleAvailability
 from gateway.config import DatabaseSettings
+from gateway.retrieval import ResultSet, Retrieval
 from gateway.store import Store
 from z3950 import records
 from z3950.diagnostics import Diagnostic, Z3950Error, from_query_error
 from z3950.messages import RetrievalRecord, ScanEntry
 
-log = logging.getLogger("libgate.z3950")
 DEFAULT_DATABASE = "default"  # what yaz-client and ZOOM send when told nothing
-
-
-@dataclass(frozen=True)
-class Found:
-    total: int
-    record_pks: tuple[int, ...]  # the first hits in result order (at most `keep`)
 
 
 class CatalogueService:
     def __init__(self, store: Store, engine: Engine, databases: Sequence[DatabaseSettings]) -> None:
         self.store = store
         self.engine = engine
+        self.retrieval = Retrieval(store, engine)
         self.databases = [d.name for d in databases]
         self._by_name = {d.name.lower(): d.name for d in databases}
 
@@ -51,40 +43,44 @@ class CatalogueService:
             raise Z3950Error(235, names[0][:100])
         return found
 
-    def search(self, query: Query, database: str, keep: int) -> Found:
+    def search(self, name: str, query: Query, database: str, keep: int) -> ResultSet:
+        """A result set named `name` with the exact count and the first `keep` hits."""
         try:
-            total, pks = search_ids(self.store, query, database, limit=keep)
+            return self.retrieval.search(name, database, query, keep=keep)
         except QueryError as error:
             raise from_query_error(error) from None
-        return Found(total, tuple(pks))
 
-    def page(self, query: Query, database: str, offset: int, limit: int) -> list[int]:
-        """Record keys of hits `offset+1 … offset+limit`, for pages past what a set kept."""
+    def page(self, result_set: ResultSet, start: int, count: int) -> list[int]:
+        """Record keys of hits `start … start+count-1` (1-based), kept or searched again."""
         try:
-            result = search(self.store, query, database, limit=limit, offset=offset, count=False)
+            return self.retrieval.page(result_set, start, count)
         except QueryError as error:
             raise from_query_error(error) from None
-        return [hit.record_pk for hit in result.hits]
 
     def retrieve(
         self, record_pks: list[int], spec: records.RecordSpec
     ) -> list[tuple[str, RetrievalRecord | Diagnostic]]:
         """(database, record or surrogate diagnostic) for each key, in order; availability is
         read from the engine now, so a checkout a moment ago shows."""
-        with self.store.read() as tx:
-            stored = repository.records_for_retrieval(tx, record_pks)
-        availability = self.engine.availability(record_pks) if spec.needs_availability else {}
+
+        def build(
+            record: RetrievedRecord, availability: TitleAvailability | None
+        ) -> RetrievalRecord | Diagnostic:
+            return records.build(spec, record, availability)
+
         built: list[tuple[str, RetrievalRecord | Diagnostic]] = []
-        for pk in record_pks:
-            record = stored.get(pk)
-            if record is None:  # deleted since the search
+        found = self.retrieval.retrieve(
+            record_pks, build, with_availability=spec.needs_availability
+        )
+        for retrieved in found:
+            if retrieved.record is None:  # deleted since the search
                 built.append(("", Diagnostic(14, "the record has been deleted")))
-                continue
-            try:
-                built.append((record.database, records.build(spec, record, availability.get(pk))))
-            except Exception:  # noqa: BLE001 - one bad record must not lose the page
-                log.exception("record %s (%s) cannot be built", pk, record.record_id)
-                built.append((record.database, Diagnostic(14, record.record_id)))
+            elif retrieved.built is None:  # could not be built: the log says why
+                built.append(
+                    (retrieved.record.database, Diagnostic(14, retrieved.record.record_id))
+                )
+            else:
+                built.append((retrieved.record.database, retrieved.built))
         return built
 
     def scan(
@@ -93,7 +89,7 @@ class CatalogueService:
         """Headings around `start` and the 1-based position of the first one at or after it
         (one past the end when every heading files before it)."""
         try:
-            entries = browse(self.store, database, index, start, count=count, position=position)
+            entries = self.retrieval.browse(database, index, start, count=count, position=position)
         except QueryError as error:
             raise from_query_error(error) from None
         key = sort_key(start) if start.strip() else ""

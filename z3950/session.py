@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 
 import gateway
 from gateway.catalogue.indexes import INDEXES
-from gateway.catalogue.query import Query, SortKey
+from gateway.catalogue.query import SortKey
+from gateway.retrieval import ResultSet
 from z3950 import codec, mapping, oids, records, rpn
 from z3950.ber import BerError
 from z3950.codec import ApduError
@@ -58,7 +59,7 @@ from z3950.messages import (
     SortResponse,
     Unsupported,
 )
-from z3950.service import CatalogueService, Found
+from z3950.service import CatalogueService
 
 log = logging.getLogger("libgate.z3950")
 
@@ -94,15 +95,6 @@ class Reply:
     close: bool  # the association ends after `data` is sent
     operation: str  # the request's name, for the log
     outcome: str  # ok | diagnostic N | protocol-error | …
-
-
-@dataclass(frozen=True)
-class ResultSet:
-    name: str
-    database: str
-    query: Query
-    total: int
-    record_pks: tuple[int, ...]
 
 
 # States and the APDUs each accepts: anything else is a protocol error (Close protocolError).
@@ -361,10 +353,9 @@ class Session:
         if self.limits.default_sort != "relevance" and not rpn.asks_for_relevance(request.query):
             query = replace(query, sort=(SortKey(self.limits.default_sort),))
         self.result_sets.pop(name, None)  # a failed search must not leave the old set behind
-        found = self.service.search(query, database, self.limits.result_set_max_records)
-        result_set = ResultSet(name, database, query, found.total, found.record_pks)
-        self._keep(result_set)
-        count, element_set = _piggy_back(request, found)
+        found = self.service.search(name, query, database, self.limits.result_set_max_records)
+        self._keep(found)
+        count, element_set = _piggy_back(request, found.total)
         count = min(count, self.limits.max_present)
         response = SearchResponse(
             reference_id=request.reference_id,
@@ -379,7 +370,7 @@ class Session:
             spec = records.RecordSpec.resolve(request.preferred_record_syntax, element_set)
         except Z3950Error as error:  # the search stands; its records are the diagnostic
             return replace(response, present_status=PRESENT_FAILURE, records=error.diagnostic)
-        returned, status = self._records(result_set, 1, count, spec)
+        returned, status = self._records(found, 1, count, spec)
         return replace(
             response,
             number_of_records_returned=len(returned),
@@ -448,11 +439,7 @@ class Session:
         """Records `start … start+count-1` of a set within the negotiated message size: as
         many whole records as fit (at least one, if it is within the exceptional record
         size), with present status partial-2 when some had to stay behind."""
-        kept = result_set.record_pks
-        if start - 1 + count <= len(kept):
-            pks = list(kept[start - 1 : start - 1 + count])
-        else:
-            pks = self.service.page(result_set.query, result_set.database, start - 1, count)
+        pks = self.service.page(result_set, start, count)
         built = self.service.retrieve(pks, spec)
         returned: list[NamePlusRecord] = []
         size = 0
@@ -527,8 +514,10 @@ class Session:
             raise Z3950Error(207, "a key named twice")
         target = request.sorted_result_set_name
         query = replace(source.query, sort=keys)
-        found = self.service.search(query, source.database, self.limits.result_set_max_records)
-        self._keep(ResultSet(target, source.database, query, found.total, found.record_pks))
+        found = self.service.search(
+            target, query, source.database, self.limits.result_set_max_records
+        )
+        self._keep(found)
         return SortResponse(
             reference_id=request.reference_id,
             sort_status=SORT_SUCCESS,
@@ -627,10 +616,9 @@ def _refusal(request: Request, diagnostic: Diagnostic) -> Response:
     raise AssertionError(f"no refusal for {type(request).__name__}")  # Init/Delete never refuse
 
 
-def _piggy_back(request: SearchRequest, found: Found) -> tuple[int, str | None]:
+def _piggy_back(request: SearchRequest, total: int) -> tuple[int, str | None]:
     """How many records go with the search response, and in which element set (the small,
     medium and large set rules of the standard, §3.2.2.1.4)."""
-    total = found.total
     if total == 0:
         return 0, None
     if total <= request.small_set_upper_bound:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gateway.catalogue.availability import AVAILABLE_STATUSES
 from gateway.catalogue.indexes import ALL, EXACT, INDEXES, KEYWORD, KEYWORD_FIELDS, NUMERIC
 from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
 from gateway.catalogue.query import (
@@ -40,6 +39,7 @@ from gateway.catalogue.query import (
     terms,
 )
 from gateway.catalogue.search_index import database_token
+from gateway.circulation.availability import AvailabilityRule
 from marc.identifiers import normalise_isbn, normalise_isrc, normalise_issn
 
 SUPPORTED_MODIFIERS = frozenset({"relevant", "word", "string"})
@@ -333,7 +333,11 @@ def _without_controls(node: Node) -> Node:
     return Boolean(node.op, _without_controls(node.left), _without_controls(node.right))
 
 
-def plan(query: Query, dialect: str, database: str, *, available_only: bool = False) -> Plan:
+def plan(
+    query: Query, dialect: str, database: str, *, available: AvailabilityRule | None = None
+) -> Plan:
+    """The query's SQL; `available` limits it to titles with an available copy (R2's, as the
+    circulation policy defines it)."""
     if depth(query.root) > MAX_DEPTH:
         raise QueryTooComplex(f"the query nests more than {MAX_DEPTH} levels deep")
     query = replace(query, root=_without_controls(query.root))
@@ -341,18 +345,17 @@ def plan(query: Query, dialect: str, database: str, *, available_only: bool = Fa
     builder = _Builder(dialect, database)
     where = builder.node(query.root)
     params = builder.params
-    if available_only:
-        marks = ", ".join("?" * len(AVAILABLE_STATUSES))
+    if available is not None:
+        condition, condition_params = available.sql_available("i")
         where = (
-            f"({where} AND EXISTS (SELECT 1 FROM items i WHERE i.record_pk = r.id"
-            f" AND i.status IN ({marks})))"
+            f"({where} AND EXISTS (SELECT 1 FROM items i WHERE i.record_pk = r.id AND {condition}))"
         )
-        params = params + list(AVAILABLE_STATUSES)
+        params = params + condition_params
     order_by, order_params, rank_needs_docs, rank_join, rank_params = _order(
         query.sort, query.root, dialect, database
     )
     fts_match = None
-    if dialect == "sqlite" and not available_only:
+    if dialect == "sqlite" and available is None:  # the limit reads items: not FTS alone
         tree = _fts_tree(query.root, _Builder(dialect, database))
         if tree is not None:
             fts_match = f'{{db}} : "{database_token(database)}" AND ({tree})'

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.catalogue.availability import AVAILABLE_STATUSES
 from gateway.catalogue.indexes import INDEXES
 from gateway.catalogue.normalise import sort_key
 from gateway.catalogue.planner import Plan, plan
 from gateway.catalogue.query import Query, QueryError
+from gateway.circulation.availability import AvailabilityRule
 from gateway.store import Store, Transaction
+from gateway.store.engine import Row
 
 MAX_PAGE = 1000
 
@@ -52,22 +53,26 @@ def search(
     query: Query,
     database: str,
     *,
+    availability: AvailabilityRule,
     limit: int = 10,
     offset: int = 0,
     available_only: bool = False,
     count: bool = True,
 ) -> SearchResult:
+    """A page of hits, each with its copies and available copies counted by `availability`
+    (the circulation policy's rule), which `available_only` also limits the hits by."""
     if limit < 0 or limit > MAX_PAGE or offset < 0:
         raise QueryError(f"page size must be 0..{MAX_PAGE} and the offset not negative")
     with store.read() as tx:
-        built = plan(query, tx.dialect, database, available_only=available_only)
+        limit_to = availability if available_only else None
+        built = plan(query, tx.dialect, database, available=limit_to)
         source = _from(tx, built.needs_docs)
         where = f"r.database = ? AND {built.where}"
         params = [database, *built.params]
         total = -1
         if count:
             total = _count(tx, built, source, where, params)
-        rows = []
+        rows: list[Row] = []
         if limit and (total != 0):
             if built.fts_order is not None:
                 keys = _fts_page(tx, built, limit, offset)
@@ -79,10 +84,9 @@ def search(
                     f"{built.rank_join} WHERE {where} ORDER BY {built.order_by} LIMIT ? OFFSET ?",
                     [*built.rank_params, *params, *built.order_params, limit, offset],
                 )
-        availability = _availability(tx, [row[0] for row in rows])
+        counts = _availability(tx, [row[0] for row in rows], availability)
     hits = tuple(
-        Hit(row[0], row[1], row[2], row[3], row[4], *availability.get(row[0], (0, 0)))
-        for row in rows
+        Hit(row[0], row[1], row[2], row[3], row[4], *counts.get(row[0], (0, 0))) for row in rows
     )
     return SearchResult(total=total, hits=hits, offset=offset)
 
@@ -91,14 +95,21 @@ MAX_RESULT_IDS = 100_000
 
 
 def search_ids(
-    store: Store, query: Query, database: str, *, limit: int, available_only: bool = False
+    store: Store,
+    query: Query,
+    database: str,
+    *,
+    availability: AvailabilityRule,
+    limit: int,
+    available_only: bool = False,
 ) -> tuple[int, list[int]]:
     """The exact hit count and the record keys of the first `limit` hits in result order:
     what a protocol's result set keeps so that later pages need no new search."""
     if limit < 0 or limit > MAX_RESULT_IDS:
         raise QueryError(f"a result set keeps 0..{MAX_RESULT_IDS} records")
     with store.read() as tx:
-        built = plan(query, tx.dialect, database, available_only=available_only)
+        limit_to = availability if available_only else None
+        built = plan(query, tx.dialect, database, available=limit_to)
         source = _from(tx, built.needs_docs)
         where = f"r.database = ? AND {built.where}"
         params = [database, *built.params]
@@ -131,7 +142,7 @@ def _fts_page(tx: Transaction, built: Plan, limit: int, offset: int) -> list[int
     return [int(row[0]) for row in rows]
 
 
-def _hit_rows(tx: Transaction, keys: list[int]) -> list[tuple[object, ...]]:
+def _hit_rows(tx: Transaction, keys: list[int]) -> list[Row]:
     if not keys:
         return []
     marks = ",".join("?" * len(keys))
@@ -140,15 +151,18 @@ def _hit_rows(tx: Transaction, keys: list[int]) -> list[tuple[object, ...]]:
     )
 
 
-def _availability(tx: Transaction, record_pks: list[int]) -> dict[int, tuple[int, int]]:
+def _availability(
+    tx: Transaction, record_pks: list[int], rule: AvailabilityRule
+) -> dict[int, tuple[int, int]]:
+    """(copies, available copies) per title, available as the engine's R2 decides it."""
     if not record_pks:
         return {}
     marks = ",".join("?" * len(record_pks))
-    status_marks = ",".join("?" * len(AVAILABLE_STATUSES))
+    available, available_params = rule.sql_available("i")
     rows = tx.execute(
-        f"SELECT record_pk, count(*), sum(CASE WHEN status IN ({status_marks}) THEN 1 ELSE 0 END)"
-        f" FROM items WHERE record_pk IN ({marks}) GROUP BY record_pk",
-        [*AVAILABLE_STATUSES, *record_pks],
+        f"SELECT i.record_pk, count(*), sum(CASE WHEN {available} THEN 1 ELSE 0 END)"
+        f" FROM items i WHERE i.record_pk IN ({marks}) GROUP BY i.record_pk",
+        [*available_params, *record_pks],
     )
     return {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}
 

@@ -135,6 +135,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
     from gateway.catalogue.query import QueryError
     from gateway.catalogue.search import search
+    from gateway.circulation.policy import Policy
     from gateway.cql.parser import CQLSyntaxError
     from gateway.cql.to_query import cql_to_query
 
@@ -149,6 +150,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                 store,
                 query,
                 database.name,
+                availability=Policy.from_settings(settings).availability,
                 limit=args.limit,
                 offset=args.offset,
                 available_only=args.available,

@@ -23,8 +23,9 @@ from gateway.catalogue.query import (
     UnsupportedSort,
     UnsupportedTruncation,
 )
-from gateway.cql import ast
-from gateway.cql.mapping import CQL_SET, DEFAULT_PREFIXES, INDEX_MAP, LOCAL_SET, SORT_MAP
+from gateway.cql import ast, scope
+from gateway.cql.mapping import CQL_SET, INDEX_MAP, SORT_MAP
+from gateway.cql.scope import Scope
 
 RELATION_MAP = {
     "=": "=",
@@ -93,17 +94,15 @@ class ResolvedIndex(NamedTuple):
     name: str  # lower case: CQL index names are case-insensitive
 
 
-def _resolve(name: str, prefixes: dict[str, str]) -> ResolvedIndex:
-    if "." in name:
-        prefix, local = name.split(".", 1)
-        uri = prefixes.get(prefix.lower())
-        if uri is None:
-            raise UnknownPrefix(f"unknown context set prefix {prefix!r} in {name!r}", index=name)
-        return ResolvedIndex(uri, local.lower())
-    return ResolvedIndex(prefixes.get("", LOCAL_SET), name.lower())
+def _resolve(name: str, prefixes: Scope) -> ResolvedIndex:
+    uri, local = scope.resolve(name, prefixes)
+    if uri is None:
+        prefix = name.split(".", 1)[0]
+        raise UnknownPrefix(f"unknown context set prefix {prefix!r} in {name!r}", index=name)
+    return ResolvedIndex(uri, local)
 
 
-def _index(name: str | None, prefixes: dict[str, str]) -> str:
+def _index(name: str | None, prefixes: Scope) -> str:
     if name is None:
         return "any"
     key = _resolve(name, prefixes)
@@ -178,12 +177,9 @@ def _unmask(term: str, index_name: str) -> tuple[str, str]:
     return "".join(out), truncation
 
 
-def _node(node: ast.Node, prefixes: dict[str, str]) -> Node:
+def _node(node: ast.Node, prefixes: Scope) -> Node:
     if isinstance(node, ast.Prefixed):
-        inner = dict(prefixes)
-        for assignment in node.prefixes:
-            inner[(assignment.prefix or "").lower()] = assignment.uri
-        return _node(node.query, inner)
+        return _node(node.query, scope.within(prefixes, node.prefixes))
     if isinstance(node, ast.Boolean):
         op = node.op.lower()
         if op == "prox":
@@ -203,7 +199,7 @@ def _node(node: ast.Node, prefixes: dict[str, str]) -> Node:
     )
 
 
-def _sort(keys: tuple[ast.SortKey, ...], prefixes: dict[str, str]) -> tuple[SortKey, ...]:
+def _sort(keys: tuple[ast.SortKey, ...], prefixes: Scope) -> tuple[SortKey, ...]:
     result = []
     for key in keys:
         resolved = _resolve(key.index, prefixes)
@@ -225,12 +221,7 @@ def _sort(keys: tuple[ast.SortKey, ...], prefixes: dict[str, str]) -> tuple[Sort
 
 
 def to_query(parsed: ast.CQLQuery) -> Query:
-    prefixes = dict(DEFAULT_PREFIXES)
-    root = parsed.root
-    if isinstance(root, ast.Prefixed):  # prefixes at the top also scope sortBy
-        for assignment in root.prefixes:
-            prefixes[(assignment.prefix or "").lower()] = assignment.uri
-        root = root.query
+    prefixes, _assignments, root = scope.top(parsed)  # prefixes at the top also scope sortBy
     return Query(_node(root, prefixes), _sort(parsed.sort_keys, prefixes))
 
 

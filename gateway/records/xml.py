@@ -16,7 +16,9 @@ from lxml import etree
 
 from gateway.catalogue.model import BibRecord
 from gateway.catalogue.repository import RetrievedRecord
+from gateway.circulation.availability import ShelfState
 from gateway.circulation.engine import TitleAvailability
+from gateway.records.opac import opac_holdings
 from gateway.records.schemas import DC_ELEMENTS_NS, DC_RECORD_NS, HOLDINGS_NS, RecordSchema
 from marc.export import stored_record
 from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element
@@ -93,32 +95,29 @@ def _date(stamp: str | None) -> str:
 
 def opacxml(record: RetrievedRecord, availability: TitleAvailability | None) -> etree._Element:
     """YAZ's OPAC XML (`/usr/share/yaz/etc/opacxml.xsd`): the bibliographic record, then one
-    holding per copy with its circulation record. No namespace, as YAZ writes it."""
+    holding per copy with its circulation record (`opac_holdings`, as Z39.50's OPAC record).
+    No namespace, as YAZ writes it."""
     root = etree.Element("opacRecord")
     etree.SubElement(root, "bibliographicRecord").append(_marc(record, MARCXML_NS))
     holdings = etree.SubElement(root, "holdings")
-    for copy in availability.copies if availability else ():
+    for found in opac_holdings(availability):
         holding = etree.SubElement(holdings, "holding")
-        if copy.location:
-            etree.SubElement(holding, "localLocation").text = _text(copy.location)
-        if copy.call_number:
-            etree.SubElement(holding, "callNumber").text = _text(copy.call_number)
-        note = copy.status
-        if availability and availability.hold_queue:
-            note += (
-                f"; 预约排队 {availability.hold_queue} / holds waiting {availability.hold_queue}"
-            )
-        if note:
-            etree.SubElement(holding, "publicNote").text = _text(note)
+        if found.local_location:
+            etree.SubElement(holding, "localLocation").text = _text(found.local_location)
+        if found.call_number:
+            etree.SubElement(holding, "callNumber").text = _text(found.call_number)
+        if found.public_note:
+            etree.SubElement(holding, "publicNote").text = _text(found.public_note)
+        copy = found.circulation
         circulation = etree.SubElement(etree.SubElement(holding, "circulations"), "circulation")
-        etree.SubElement(circulation, "availableNow", value="1" if copy.available else "0")
-        if copy.due_at:
-            etree.SubElement(circulation, "availabilityDate").text = _date(copy.due_at)
-        if copy.item_type and not copy.available:
-            etree.SubElement(circulation, "restrictions").text = _text(copy.item_type)
-        etree.SubElement(circulation, "itemId").text = _text(copy.barcode)
-        etree.SubElement(circulation, "renewable", value="0")
-        etree.SubElement(circulation, "onHold", value="1" if copy.on_hold_shelf else "0")
+        etree.SubElement(circulation, "availableNow", value="1" if copy.available_now else "0")
+        if copy.availability_date:
+            etree.SubElement(circulation, "availabilityDate").text = copy.availability_date
+        if copy.restrictions:
+            etree.SubElement(circulation, "restrictions").text = _text(copy.restrictions)
+        etree.SubElement(circulation, "itemId").text = _text(copy.item_id)
+        etree.SubElement(circulation, "renewable", value="1" if copy.renewable else "0")
+        etree.SubElement(circulation, "onHold", value="1" if copy.on_hold else "0")
     return root
 
 
@@ -130,11 +129,12 @@ def holdings(record: RetrievedRecord, availability: TitleAvailability | None) ->
     root.set("recordId", record.record_id)
     root.set("database", record.database)
     root.set("copies", str(len(copies)))
-    root.set("available", str(sum(1 for c in copies if c.available)))
+    root.set("available", str(sum(1 for c in copies if c.state is ShelfState.AVAILABLE)))
     root.set("holdQueue", str(availability.hold_queue if availability else 0))
     for copy in copies:
         element = etree.SubElement(root, q + "copy", barcode=_text(copy.barcode))
-        element.set("available", "true" if copy.available else "false")
+        element.set("available", "true" if copy.state is ShelfState.AVAILABLE else "false")
+        element.set("state", copy.state.value)
         for name, value in (
             ("location", copy.location),
             ("callNumber", copy.call_number),
