@@ -39,7 +39,7 @@ def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[
     engine = Engine(store, Policy.from_settings(settings), clock)
 
     def process_holds():  # type: ignore[no-untyped-def]
-        # R8, R9, R11 on a schedule; synchronous engine work goes to the thread pool.
+        # Hold deadlines (expiry, no-shows, suspensions) on a schedule; synchronous engine work goes to the thread pool.
         deferred = threads.deferToThread(engine.process_expiry)
         deferred.addCallback(
             lambda report: (
@@ -56,7 +56,7 @@ def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[
         return deferred
 
     TimerService(settings.holds.process_every_seconds, process_holds).setServiceParent(root)
-    loops.append(f"hold processing every {settings.holds.process_every_seconds} s (R8, R9, R11)")
+    loops.append(f"hold processing every {settings.holds.process_every_seconds} s (hold deadlines)")
     if settings.notices.enabled:
         sender = NoticeSender(store, settings.notices, clock, reactor)
 

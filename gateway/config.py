@@ -87,7 +87,7 @@ class PatronCategory:
 
     name: str
     max_loans: int = 10
-    max_holds: int = 5  # R4: 最大可预约图书
+    max_holds: int = 5  # 最大可预约图书: open holds a reader may have
     loan_days: int = 30
     renewals: int = 2  # renewals allowed per loan
 
@@ -102,7 +102,7 @@ class PatronCategory:
 
 @dataclass(frozen=True)
 class ItemTypeSettings:
-    """A holding type (馆藏类型): whether it circulates (R1) and is lent to other libraries (I1)."""
+    """A holding type (馆藏类型): whether it circulates and is lent to other libraries."""
 
     name: str
     circulating: bool = True
@@ -115,7 +115,7 @@ class ItemTypeSettings:
 
 @dataclass(frozen=True)
 class LocationSettings:
-    """A holding location (馆藏地) and the circulation desk (借书处) that serves it (R10)."""
+    """A holding location (馆藏地) and the circulation desk (借书处) that serves it (the pickup place)."""
 
     name: str
     desk: str
@@ -127,10 +127,10 @@ class LocationSettings:
 
 @dataclass(frozen=True)
 class HoldSettings:
-    request_days: int = 60  # R8: 预约记录的保留天数
-    pickup_days: int = 7  # R9: 预约到书的保留天数
-    no_show_limit: int = 2  # R11: more no-shows than this suspends
-    suspension_days: int = 60  # R11
+    request_days: int = 60  # 预约记录的保留天数: a waiting hold expires after
+    pickup_days: int = 7  # 预约到书的保留天数: a ready hold waits this long
+    no_show_limit: int = 2  # more no-shows than this suspends holds
+    suspension_days: int = 60  # how long that hold suspension lasts
     process_every_seconds: int = 300  # how often `serve` runs expiry processing
 
     def validate(self, where: str) -> None:
@@ -172,7 +172,7 @@ class CirculationSettings:
 
 @dataclass(frozen=True)
 class NoticeSettings:
-    """Sending notices (R13): SMTP through Twisted's mail client, retried with backoff."""
+    """Sending notices: SMTP through Twisted's mail client, retried with backoff."""
 
     enabled: bool = True
     smtp_host: str = "127.0.0.1"
@@ -263,7 +263,7 @@ class Sip2Account:
     password: str  # "scrypt$…" (libgate hash-password) or plain text for development
     institution: str = "MAIN"  # AO
     location: str = ""  # where the terminal stands (AP/CP); desk of the checkin
-    role: str = "selfcheck"  # selfcheck: R7 refuses held returns; desk: R6 traps them
+    role: str = "selfcheck"  # selfcheck: held returns refused; desk: trapped for the hold
     encoding: str = "utf-8"  # checksums are computed over bytes in this encoding
     terminator: str = "CR"
     error_detection: str = "auto"  # auto: checked when the SC sends AY/AZ

@@ -15,8 +15,8 @@ HASHED_PREFIX = "scrypt$"
 class Sip2Role(StrEnum):
     """What stands behind an account (its `role` in the config): the values are the config's."""
 
-    SELF_CHECK = "selfcheck"  # a kiosk: R7 refuses returns of copies a hold waits for
-    DESK = "desk"  # staff at a circulation desk: R6 traps those returns for the hold
+    SELF_CHECK = "selfcheck"  # a kiosk: the engine refuses returns of copies a hold waits for
+    DESK = "desk"  # staff at a circulation desk: the engine traps those returns for the hold
 
 
 def role_of(account: Sip2Account) -> Sip2Role:

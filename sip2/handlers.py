@@ -24,6 +24,7 @@ from gateway.circulation.states import Channel, HoldState
 from gateway.circulation.views import PatronSummary
 from gateway.config import Sip2Account
 from sip2 import codec
+from sip2.accounts import Sip2Role, role_of
 from sip2.codec import Message
 from sip2.pin_guard import PinGuard
 from sip2.session import language_of
@@ -163,7 +164,7 @@ class Handlers:
         return parse_stamp(stamp).astimezone(self.zone).strftime("%Y-%m-%d")
 
     def _channel(self, account: Sip2Account) -> Channel:
-        return Channel.DESK if account.role == "desk" else Channel.SELF_CHECK
+        return Channel.DESK if role_of(account) is Sip2Role.DESK else Channel.SELF_CHECK
 
     def _check_pin(
         self, account: Sip2Account, message: Message, language: str, terminal: str

@@ -336,7 +336,7 @@ def _without_controls(node: Node) -> Node:
 def plan(
     query: Query, dialect: str, database: str, *, available: AvailabilityRule | None = None
 ) -> Plan:
-    """The query's SQL; `available` limits it to titles with an available copy (R2's, as the
+    """The query's SQL; `available` limits it to titles with an available copy (as the
     circulation policy defines it)."""
     if depth(query.root) > MAX_DEPTH:
         raise QueryTooComplex(f"the query nests more than {MAX_DEPTH} levels deep")

@@ -154,7 +154,7 @@ def _hit_rows(tx: Transaction, keys: list[int]) -> list[Row]:
 def _availability(
     tx: Transaction, record_pks: list[int], rule: AvailabilityRule
 ) -> dict[int, tuple[int, int]]:
-    """(copies, available copies) per title, available as the engine's R2 decides it."""
+    """(copies, available copies) per title, available as the engine decides it."""
     if not record_pks:
         return {}
     marks = ",".join("?" * len(record_pks))

@@ -81,9 +81,6 @@ def availability(core: EngineCore, record_pks: list[int]) -> dict[int, TitleAvai
                         call_number=copy.call_number,
                         item_type=copy.item_type,
                         status=copy.status,
-                        available=rule.is_available(
-                            copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
-                        ),
                         due_at=loan.due_at if loan else None,
                         on_hold_shelf=trapped,
                         pickup_desk=ready.pickup_desk if ready else None,

@@ -142,11 +142,15 @@ class CopyAvailability:
     call_number: str
     item_type: str
     status: str
-    available: bool  # R2's available copy (state is AVAILABLE)
+    state: ShelfState  # from the one predicate (availability.py): 在架可借, 在馆阅览, 借出, ...
     due_at: str | None
     on_hold_shelf: bool
     pickup_desk: str | None
-    state: ShelfState = ShelfState.UNAVAILABLE  # what a reader is told (在馆阅览, 借出, ...)
+
+    @property
+    def available(self) -> bool:
+        """R2's available copy: circulating type, on the shelf, not lent, not trapped."""
+        return self.state is ShelfState.AVAILABLE
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ class OpacCirculation:
     item_id: str  # the copy's barcode
     availability_date: str | None  # yyyy-mm-dd: the due date of a copy on loan
     restrictions: str | None  # why a copy on the shelf is not lent (在馆阅览)
-    on_hold: bool  # trapped for a reader's hold (R6)
+    on_hold: bool  # trapped for a reader's hold
     renewable: bool = False  # never promised to an anonymous catalogue reader
 
 

@@ -48,7 +48,7 @@ class Retrieval:
 
     @property
     def availability(self) -> AvailabilityRule:
-        """R2's available copy, as the engine decides it."""
+        """The available-copy predicate, as the engine decides it."""
         return self.engine.policy.availability
 
     # --- searching --------------------------------------------------------------------------
