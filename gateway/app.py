@@ -1,7 +1,8 @@
-"""The service tree: one reactor, one `MultiService` of listeners from config, plus the store.
+"""The composition root: one reactor, one `MultiService` of the listeners the config asks
+for, the scheduled loops, and the store.
 
-Protocol front-ends (SIP2, SRU, Z39.50) add their listeners here as their issues land; until
-then `libgate serve` runs the skeleton and says which listeners exist.
+This is the one module of the core that imports front-ends (tests/test_architecture.py holds
+it to that): it wires each configured protocol's listeners to the one engine.
 """
 
 from __future__ import annotations
@@ -9,63 +10,65 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
-from twisted.application.internet import StreamServerEndpointService
+from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import MultiService
-from twisted.internet import reactor
+from twisted.internet import reactor as global_reactor
+from twisted.internet import threads
+from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
+from twisted.python.failure import Failure
 
 from gateway.catalogue import repository
+from gateway.circulation.clock import SystemClock
+from gateway.circulation.engine import Engine
+from gateway.circulation.policy import Policy
+from gateway.circulation.results import ExpiryReport
 from gateway.config import Settings
+from gateway.notify.sender import NoticeSender
+from gateway.services import as_server_reactor
 from gateway.store import Store, open_migrated_store
+from sip2.server import build_sip2_service
+from sru.resource import sru_services
+from z3950.server import build_z3950_service
 
 log = logging.getLogger("libgate")
 
 
 def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[str], list[str]]:
     """The root service and a description of each listener and background loop it holds."""
-    from twisted.application.internet import TimerService
-    from twisted.internet import threads
-
-    from gateway.circulation.clock import SystemClock
-    from gateway.circulation.engine import Engine
-    from gateway.circulation.policy import Policy
-    from gateway.notify.sender import NoticeSender
-
     root = MultiService()
     listeners: list[str] = []  # filled by the protocol front-ends as they are added
     loops: list[str] = []
     clock = SystemClock()
     engine = Engine(store, Policy.from_settings(settings), clock)
 
-    def process_holds():  # type: ignore[no-untyped-def]
-        # Hold deadlines (expiry, no-shows, suspensions) on a schedule; synchronous engine work goes to the thread pool.
-        deferred = threads.deferToThread(engine.process_expiry)
-        deferred.addCallback(
-            lambda report: (
-                report.expired + report.no_shows
-                and log.info(
-                    "holds processed: %s expired, %s not collected, %s suspended",
-                    report.expired,
-                    report.no_shows,
-                    report.suspended,
-                )
+    def log_processed(report: ExpiryReport) -> None:
+        if report.expired + report.no_shows:
+            log.info(
+                "holds processed: %s expired, %s not collected, %s suspended",
+                report.expired,
+                report.no_shows,
+                report.suspended,
             )
-        )
-        deferred.addErrback(lambda failure: log.error("hold processing failed: %s", failure.value))
-        return deferred
+
+    def log_failure(what: str) -> Callable[[Failure], None]:
+        return lambda failure: log.error("%s failed: %s", what, failure.value)
+
+    def process_holds() -> Deferred[None]:
+        # Hold deadlines (expiry, no-shows, suspensions) on a schedule; the synchronous
+        # engine work goes to the thread pool.
+        deferred = threads.deferToThread(engine.process_expiry).addCallback(log_processed)
+        return deferred.addErrback(log_failure("hold processing"))
 
     TimerService(settings.holds.process_every_seconds, process_holds).setServiceParent(root)
     loops.append(f"hold processing every {settings.holds.process_every_seconds} s (hold deadlines)")
     if settings.notices.enabled:
-        sender = NoticeSender(store, settings.notices, clock, reactor)
+        sender = NoticeSender(store, settings.notices, clock, global_reactor)
 
-        def send_notices():  # type: ignore[no-untyped-def]
-            deferred = sender.send_due()
-            deferred.addErrback(
-                lambda failure: log.error("notice sending failed: %s", failure.value)
-            )
-            return deferred
+        def send_notices() -> Deferred[tuple[int, int] | None]:
+            return sender.send_due().addErrback(log_failure("notice sending"))
 
         TimerService(settings.notices.send_every_seconds, send_notices).setServiceParent(root)
         loops.append(
@@ -74,22 +77,16 @@ def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[
         )
     # SIP2 for self-check machines and desk terminals ([sip2]).
     if settings.sip2.listen:
-        from sip2.server import build_sip2_service
-
         sip2_service, sip2_listeners = build_sip2_service(settings, engine, clock)
         sip2_service.setServiceParent(root)
         listeners += sip2_listeners
     # SRU for partner libraries ([sru]): one base path per catalogue database.
     if settings.sru.listen:
-        from sru.resource import sru_services
-
         sru_service, sru_listeners = sru_services(settings, store, engine)
         sru_service.setServiceParent(root)
         listeners += sru_listeners
     # Z39.50 for partner libraries ([z3950]).
     if settings.z3950.listen:
-        from z3950.server import build_z3950_service
-
         z3950_service, z3950_listeners = build_z3950_service(settings, store, engine)
         z3950_service.setServiceParent(root)
         listeners += z3950_listeners
@@ -138,8 +135,10 @@ def serve(settings: Settings) -> int:
         root.stopService()  # stops the thread pools already started, so the process can end
         store.close()
         return 1
+    reactor = as_server_reactor(global_reactor)
     reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
     reactor.addSystemEventTrigger("after", "shutdown", store.close)
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
-    reactor.run(installSignalHandlers=True)
+    # installSignalHandlers is a keyword of the POSIX reactors' run(), not of IReactorCore.
+    global_reactor.run(installSignalHandlers=True)  # type: ignore[call-arg]
     return 0

@@ -36,8 +36,9 @@ def _from_pymarc(record: pymarc.Record) -> MarcRecord:
     return MarcRecord(leader=str(record.leader), fields=fields)
 
 
-# pymarc's reader is untyped; this is the type it has.
-_parse_xml_to_array: Callable[..., list[pymarc.Record]] = pymarc.parse_xml_to_array
+# pymarc's reader is untyped; this is the type it has. Its SAX handler keeps whatever record
+# it holds at a closing </record>, so an element it could not build arrives as None.
+_parse_xml_to_array: Callable[..., list[pymarc.Record | None]] = pymarc.parse_xml_to_array
 
 
 def read_xml_records(path: Path) -> Iterator[MarcRecord | RecordRejected]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from twisted.application import strports
 from twisted.application.service import MultiService
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
@@ -19,7 +20,7 @@ from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
-from gateway.services import ThreadPoolService
+from gateway.services import ThreadPoolService, as_server_reactor
 from gateway.store import Store
 from sru.request import AUTO_SCHEMA, Limits
 from sru.response import diagnostic_response, serialize
@@ -45,8 +46,10 @@ class DatabaseResource(resource.Resource):
 
     isLeaf = True
 
+    # Resource.__init__ is called by name: Twisted leaves it unannotated and mypy's
+    # untyped-call exclusion for twisted does not reach calls through super().
     def __init__(self, name: str, service: SruService, pool: ThreadPool, max_bytes: int) -> None:
-        super().__init__()
+        resource.Resource.__init__(self)
         self.name = name
         self.service = service
         self.pool = pool
@@ -79,7 +82,7 @@ class DatabaseResource(resource.Resource):
         host = request.getRequestHostname().decode("ascii", "replace")
         port = request.getHost().port
         deferred = threads.deferToThreadPool(
-            reactor, self.pool, self.service.handle, self.name, raw, host, port
+            as_server_reactor(reactor), self.pool, self.service.handle, self.name, raw, host, port
         )
         finished = request.notifyFinish()
         gone: list[bool] = []
@@ -93,7 +96,7 @@ class DatabaseResource(resource.Resource):
             request.write(reply.body)
             request.finish()
 
-        def fail(failure) -> None:  # type: ignore[no-untyped-def]
+        def fail(failure: Failure) -> None:
             log.error("SRU handler failed: %s", failure.getTraceback())
             if not gone:
                 request.setResponseCode(500)
@@ -119,7 +122,7 @@ class NotFound(resource.Resource):
     isLeaf = True
 
     def __init__(self, known: Sequence[str]) -> None:
-        super().__init__()
+        resource.Resource.__init__(self)
         self.known = known
 
     def render(self, request: server.Request) -> bytes:
@@ -130,13 +133,13 @@ class NotFound(resource.Resource):
 
 class Root(resource.Resource):
     def __init__(self, databases: dict[str, DatabaseResource]) -> None:
-        super().__init__()
+        resource.Resource.__init__(self)
         self.databases = databases
         self.missing = NotFound(list(databases))
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
         found = self.databases.get(path.decode("utf-8", "replace"))
-        if found is None or any(request.postpath):  # /main/ is /main; /main/extra is nothing
+        if found is None or any(request.postpath or ()):  # /main/ is /main; /main/extra is nothing
             return self.missing
         return found
 
@@ -153,7 +156,7 @@ class CappedRequest(server.Request):
     _received = 0
 
     def gotLength(self, length: int | None) -> None:
-        super().gotLength(length)
+        server.Request.gotLength(self, length)
         if length is not None and length > self.max_bytes:
             self._refuse()
 
@@ -164,19 +167,20 @@ class CappedRequest(server.Request):
         if self._received > self.max_bytes:
             self._refuse()
             return
-        super().handleContentChunk(data)
+        server.Request.handleContentChunk(self, data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if self._refused:
             return
-        super().requestReceived(command, path, version)
+        server.Request.requestReceived(self, command, path, version)
 
     def _refuse(self) -> None:
         if self._refused:
             return
         self._refused = True
         body = _refusal(6, "request", f"the request is larger than {self.max_bytes} bytes")
-        transport = self.channel.transport  # type: ignore[union-attr]
+        assert self.channel is not None and self.channel.transport is not None  # still open
+        transport = self.channel.transport
         transport.write(
             b"HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\n"
             b"Content-Type: text/xml; charset=UTF-8\r\nContent-Length: "
@@ -219,7 +223,12 @@ def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPoo
     }
     site = server.Site(Root(databases))
     site.displayTracebacks = False  # a partner never sees a traceback
-    site.requestFactory = type("SruRequest", (CappedRequest,), {"max_bytes": max_bytes})
+    cap = max_bytes
+
+    class SruRequest(CappedRequest):
+        max_bytes = cap
+
+    site.requestFactory = SruRequest
     return site
 
 

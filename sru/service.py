@@ -105,8 +105,14 @@ class SruService:
         content_type = "application/sru+xml" if version.is_2 and not stylesheet else "text/xml"
         return Reply(response.serialize(root, stylesheet), f"{content_type}; charset=UTF-8")
 
-    def _refusal(  # type: ignore[no-untyped-def]
-        self, version: Version, operation: str, diagnostic: Diagnostic, database, host, port
+    def _refusal(
+        self,
+        version: Version,
+        operation: str,
+        diagnostic: Diagnostic,
+        database: str,
+        host: str,
+        port: int,
     ) -> etree._Element:
         explain_record = None
         if operation == EXPLAIN and database in self.databases:

@@ -207,7 +207,7 @@ class Z3950Protocol(Protocol):
             self._send_close(CLOSE_SYSTEM_PROBLEM, "system error")
 
 
-class Z3950Factory(Factory):
+class Z3950Factory(Factory[Z3950Protocol]):
     protocol = Z3950Protocol
 
     def __init__(

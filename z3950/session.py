@@ -18,6 +18,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import gateway
 from gateway.catalogue.indexes import INDEXES
@@ -560,14 +561,16 @@ class Session:
         return codec.encode(Close(close_reason=7, diagnostic_information=detail), self.version)
 
 
-HANDLERS: dict[type, Callable[[Session, object], Response]] = {
-    InitRequest: Session.init,  # type: ignore[dict-item]
-    SearchRequest: Session.search,  # type: ignore[dict-item]
-    PresentRequest: Session.present,  # type: ignore[dict-item]
-    ScanRequest: Session.scan,  # type: ignore[dict-item]
-    SortRequest: Session.sort,  # type: ignore[dict-item]
-    DeleteResultSetRequest: Session.delete,  # type: ignore[dict-item]
-    Close: Session.close,  # type: ignore[dict-item]
+# Each handler takes the request type it is keyed by; a dict cannot say that per entry, so the
+# request parameter is Any here and `handle` looks the handler up by the request's own type.
+HANDLERS: dict[type, Callable[[Session, Any], Response]] = {
+    InitRequest: Session.init,
+    SearchRequest: Session.search,
+    PresentRequest: Session.present,
+    ScanRequest: Session.scan,
+    SortRequest: Session.sort,
+    DeleteResultSetRequest: Session.delete,
+    Close: Session.close,
 }
 
 

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from gateway.catalogue.query import SortKey
 from gateway.cli.errors import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, CliError
 from gateway.cli.progress import progress_for
 from gateway.config import Settings
@@ -117,9 +118,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _parse_sort(text: str | None):  # type: ignore[no-untyped-def]
-    from gateway.catalogue.query import SortKey
-
+def _parse_sort(text: str | None) -> tuple[SortKey, ...]:
     if not text:
         return ()
     keys = []

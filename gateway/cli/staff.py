@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.circulation import storage
+from gateway.circulation.availability import SHELF_STATE_LABELS, ShelfState
 from gateway.circulation.clock import SystemClock
 from gateway.circulation.engine import (
     DESK,
@@ -288,8 +289,13 @@ def _status(store: Store, engine: Engine, args: argparse.Namespace) -> int:
     if patron is None:
         title = engine.availability([record_pk])[record_pk]
         shown: dict[str, Any] = asdict(title)
-        for copy in shown["copies"]:
-            del copy["state"]  # the JSON contract predates the shelf state
+        for shown_copy, copy_availability in zip(shown["copies"], title.copies, strict=True):
+            # The JSON keeps its original keys in their order; the shelf state comes last.
+            state = shown_copy.pop("state")
+            shown_copy["available"] = copy_availability.available
+            for key in ("due_at", "on_hold_shelf", "pickup_desk"):
+                shown_copy[key] = shown_copy.pop(key)
+            shown_copy["state"] = str(state)
         data["availability"] = shown
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -341,7 +347,7 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
         elif copy["due_at"]:
             state = f"on loan, due {copy['due_at']}"
         else:
-            state = "available" if copy["available"] else "not available"
+            state = SHELF_STATE_LABELS[ShelfState(copy["state"])][1].lower()
         lines.append(
             f"  {copy['barcode']}  {copy['location']}  {copy['call_number']}"
             f"  {copy['item_type']}  {copy['status']}: {state}"
