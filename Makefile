@@ -42,9 +42,9 @@ run: demo
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
-test: $(INSTALLED)
-	$(BIN)/ruff check .
+test: lint
 	$(BIN)/python -m pytest
 
 bench: $(INSTALLED)

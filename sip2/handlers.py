@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import tzinfo
 
+from gateway.circulation.availability import ShelfState, shelf_state_label
 from gateway.circulation.clock import Clock, parse_stamp
 from gateway.circulation.engine import (
     CancelResult,
@@ -537,6 +538,12 @@ class Handlers:
                 AF=[text("item_unknown", language)],
             )
         status = CIRCULATION_STATUS.get(item.circulation, CIRCULATION_STATUS["other"])
+        screen: list[str] = []
+        if item.state is ShelfState.LIBRARY_USE_ONLY:
+            # SIP2 has no "in library use only" status, and "03 available" would tell the
+            # reader it can be borrowed: say "other" and name the engine's shelf state.
+            status = CIRCULATION_STATUS["other"]
+            screen.append(shelf_state_label(item.state, language))
         return codec.build(
             "18",
             {
@@ -555,6 +562,7 @@ class Handlers:
             AP=item.location,
             CH=item.copy.properties or None,
             CS=item.call_number or None,
+            AF=screen or None,
         )
 
     def item_status_update(

@@ -33,6 +33,7 @@ from marc.record import Field, MarcRecord
 from sru.resource import limits_from
 from sru.resultsets import ResultSetStore
 from sru.service import SruService
+from tests.sip2_support import Terminal
 from tests.sru_support import NS, xml
 from tests.support import iso
 from z3950 import codec, oids
@@ -217,3 +218,20 @@ def test_every_view_shows_the_same_availability(library, capsys) -> None:  # typ
             trapped=view.pickup_desk is not None,
         )
         assert shown is state, barcode
+        assert view.state is state, barcode
+
+    # SIP2 item information (17 → 18) at a kiosk: a reading-room copy is never "03 available"
+    kiosk = Terminal(engine, engine.clock)
+    assert kiosk.login().fixed["ok"] == "1"
+    sip2_status = {
+        ShelfState.AVAILABLE: "03",
+        ShelfState.LIBRARY_USE_ONLY: "01",
+        ShelfState.ON_LOAN: "04",
+        ShelfState.ON_HOLD_SHELF: "08",
+        ShelfState.UNAVAILABLE: "01",
+    }
+    for barcode, _type, _status, state in TITLES.values():
+        info = kiosk.item_information(barcode)
+        assert info.fixed["circulation_status"] == sip2_status[state], barcode
+        library_use = "在馆阅览" in info.all("AF")
+        assert library_use is (state is ShelfState.LIBRARY_USE_ONLY), barcode

@@ -37,6 +37,11 @@ SHELF_STATE_LABELS: dict[ShelfState, tuple[str, str]] = {
 }
 
 
+def shelf_state_label(state: ShelfState, language: str = "zh") -> str:
+    chinese, english = SHELF_STATE_LABELS[state]
+    return english if language == "en" else chinese
+
+
 @dataclass(frozen=True)
 class AvailabilityRule:
     on_shelf_status: str

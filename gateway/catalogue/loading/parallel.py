@@ -30,13 +30,13 @@ from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile
 from marc.iso2709 import Chunk
 
-Outcome = Prepared | str  # a prepared record, or the reason it was rejected
+Preparation = Prepared | str  # a prepared record, or the reason it was rejected
 PREPARE_BATCH = 256
 STOP_GRACE_SECONDS = 5.0
 log = logging.getLogger("libgate.loader")
 
 
-def prepare_one(chunk: Chunk, fmt: str, encoding: str, profile: HoldingsProfile) -> Outcome:
+def prepare_one(chunk: Chunk, fmt: str, encoding: str, profile: HoldingsProfile) -> Preparation:
     try:
         return prepare_chunk(chunk, fmt, encoding, profile)
     except RecordRejected as rejected:
@@ -47,7 +47,7 @@ def prepare_one(chunk: Chunk, fmt: str, encoding: str, profile: HoldingsProfile)
 
 def _prepare_batch(
     chunks: list[Chunk], fmt: str, encoding: str, profile: HoldingsProfile
-) -> list[Outcome]:
+) -> list[Preparation]:
     return [prepare_one(chunk, fmt, encoding, profile) for chunk in chunks]
 
 
@@ -128,7 +128,7 @@ class _WorkerPool:
     def busy(self) -> int:
         return sum(1 for w in self.workers if w.busy_with is not None)
 
-    def submit(self, worker: _Worker, number: int, batch: list[Chunk]) -> dict[int, list[Outcome]]:
+    def submit(self, worker: _Worker, number: int, batch: list[Chunk]) -> dict[int, list[Preparation]]:
         """Hand a batch to a worker; if it is already dead, prepare the batch here instead."""
         self.batches[number] = batch
         worker.busy_with = number
@@ -138,11 +138,11 @@ class _WorkerPool:
             return self._lost(worker)
         return {}
 
-    def collect(self) -> dict[int, list[Outcome]]:
+    def collect(self) -> dict[int, list[Preparation]]:
         """Wait until at least one busy worker answers or dies; what is ready, by batch number."""
         busy = [w for w in self.workers if w.busy_with is not None]
         ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
-        done: dict[int, list[Outcome]] = {}
+        done: dict[int, list[Preparation]] = {}
         for worker in busy:
             if worker.conn in ready:
                 try:
@@ -158,7 +158,7 @@ class _WorkerPool:
                 done |= self._lost(worker)
         return done
 
-    def _lost(self, worker: _Worker) -> dict[int, list[Outcome]]:
+    def _lost(self, worker: _Worker) -> dict[int, list[Preparation]]:
         """A worker died (killed, out of memory): nothing is lost, its batch is prepared here."""
         log.warning("a record-preparing worker died; its batch is prepared in the loader")
         self.workers.remove(worker)
@@ -185,7 +185,7 @@ class _WorkerPool:
 
 def prepare_all(
     chunks: Iterable[Chunk], fmt: str, encoding: str, profile: HoldingsProfile, workers: int
-) -> Iterator[tuple[Chunk, Outcome]]:
+) -> Iterator[tuple[Chunk, Preparation]]:
     """Each chunk with its outcome, in file order."""
     if workers <= 0:
         for chunk in chunks:
@@ -194,7 +194,7 @@ def prepare_all(
     pool = _WorkerPool(workers, fmt, encoding, profile)
     batches = enumerate(_batches(chunks))
     submitted: dict[int, list[Chunk]] = {}
-    finished: dict[int, list[Outcome]] = {}
+    finished: dict[int, list[Preparation]] = {}
     next_number = 0  # the batch to yield next
     exhausted = False
     try:
