@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -748,8 +749,14 @@ def scale(args: argparse.Namespace, command: str) -> list[Result]:
         warm(path)
         results.append(
             measure(
-                lambda path=path, size=size: libgate_load(
-                    path, size, "sqlite", None, f"libgate load {size:,}", "SQLite, default config"
+                functools.partial(
+                    libgate_load,
+                    path,
+                    size,
+                    "sqlite",
+                    None,
+                    f"libgate load {size:,}",
+                    "SQLite, default config",
                 )
             )
         )

@@ -73,7 +73,11 @@ def load(url: str, path: Path) -> float:
     return time.perf_counter() - started
 
 
-def query_mix(store: Store, seed: int, per_kind: int) -> dict[str, list]:  # type: ignore[type-arg]
+# Queries by kind; a browse is ("browse", the term to start from).
+Mix = dict[str, list[Query | tuple[str, str]]]
+
+
+def query_mix(store: Store, seed: int, per_kind: int) -> Mix:
     chooser = random.Random(seed)
     with store.read() as tx:
         count = int(tx.scalar("SELECT count(*) FROM bib_records"))
@@ -110,7 +114,7 @@ def query_mix(store: Store, seed: int, per_kind: int) -> dict[str, list]:  # typ
     def pick(values: list[str]) -> list[str]:
         return [chooser.choice(values) for _ in range(per_kind)] if values else []
 
-    mix: dict[str, list] = {  # type: ignore[type-arg]
+    mix: Mix = {
         "CJK word": [Query(Term("title", "all", w)) for w in pick(cjk_words)],
         "Latin word": [Query(Term("title", "all", w)) for w in pick(latin_words)],
         "Latin phrase": [Query(Term("title", "adj", p)) for p in pick(phrases)],
@@ -133,9 +137,7 @@ def query_mix(store: Store, seed: int, per_kind: int) -> dict[str, list]:  # typ
     return mix
 
 
-def run_mix(
-    store: Store, database: str, mix: dict[str, list]
-) -> dict[str, tuple[float, float, float]]:  # type: ignore[type-arg]
+def run_mix(store: Store, database: str, mix: Mix) -> dict[str, tuple[float, float, float]]:
     results = {}
     for kind, queries in mix.items():
         if not queries:
@@ -164,7 +166,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     path = generated_file(args.records)
-    engines: list[tuple[str, str, object]] = []
+    engines: list[tuple[str, str, str | None]] = []
     sqlite_db = OUT / f"search-{args.records}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(str(sqlite_db) + suffix).unlink(missing_ok=True)
@@ -203,9 +205,9 @@ def main() -> None:
         print(f"peak RSS of the searching process: {peak:.0f} MB")
     finally:
         if admin is not None:
-            for _, _, schema in engines:
-                if schema:
-                    admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            for _, _, engine_schema in engines:
+                if engine_schema:
+                    admin.execute(f'DROP SCHEMA "{engine_schema}" CASCADE')
             admin.close()
 
 

@@ -129,7 +129,7 @@ def bare_response() -> bytes:
 
 def serve_bare(port: int) -> None:
     from twisted.internet import reactor
-    from twisted.internet.protocol import Factory, Protocol
+    from twisted.internet.protocol import Protocol, ServerFactory
 
     response = bare_response()
 
@@ -144,10 +144,11 @@ def serve_bare(port: int) -> None:
                 for _ in range(frames):
                     self.transport.write(response)  # one write per response, as libgate
 
-    factory = Factory.forProtocol(Bare)
-    reactor.listenTCP(port, factory, interface="127.0.0.1", backlog=256)  # type: ignore[attr-defined]
+    factory = ServerFactory()
+    factory.protocol = Bare
+    reactor.listenTCP(port, factory, interface="127.0.0.1", backlog=256)
     print("listening", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 # --- the load generator: one process drives many connections on epoll ------------------------
@@ -196,8 +197,8 @@ def _cpu() -> float:
 def client_worker(
     terminals: list[tuple[int, Terminal]],
     phase: Phase,
-    barrier: multiprocessing.synchronize.Barrier,  # type: ignore[name-defined]
-    results: multiprocessing.Queue,  # type: ignore[type-arg]
+    barrier: multiprocessing.synchronize.Barrier,
+    results: multiprocessing.Queue[WorkerResult],
 ) -> None:
     kinds = 2
     unit = 2  # a checkout and its checkin; read-only pairs 17 with 23 the same way
@@ -416,7 +417,7 @@ def run_phase(
     every.sort()
     server = server_after - server_before
     database = sum(used - database_before.get(pid, 0.0) for pid, used in database_after.items())
-    clients = sum(r.cpu for r in results)
+    client_cpu = sum(r.cpu for r in results)
     return Figures(
         label=label,
         per_second=len(every) / phase.seconds,
@@ -426,7 +427,7 @@ def run_phase(
         errors=sum(r.errors for r in results),
         server_cpu=server / phase.seconds * 100,
         database_cpu=database / phase.seconds * 100 if postgres else None,
-        client_cpu=clients / phase.seconds * 100,
+        client_cpu=client_cpu / phase.seconds * 100,
         machine=(machine_after - machine_before) / phase.seconds / CORES * 100,
         before=before * 100,
         examples=[e for r in results for e in r.examples][:3],
@@ -442,7 +443,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:  # type: ignore[type-arg]
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -484,7 +485,9 @@ def libgate(config: Path, *arguments: str) -> None:
     )
 
 
-def prepare(url: str, work: Path, terminals: int, per_terminal: int, log_level: str) -> tuple:
+def prepare(
+    url: str, work: Path, terminals: int, per_terminal: int, log_level: str
+) -> tuple[Path, list[Terminal], int]:
     """Config, catalogue, copies and readers for one engine; returns (config, terminals, port)."""
     from gateway.store import open_store
 
@@ -515,7 +518,7 @@ def prepare(url: str, work: Path, terminals: int, per_terminal: int, log_level: 
     record_ids = [row[0] for row in rows]
     items = work / "items.csv"
     patrons = work / "patrons.csv"
-    made = []
+    made: list[Terminal] = []
     with (
         items.open("w", newline="", encoding="utf-8") as item_file,
         patrons.open("w", newline="", encoding="utf-8") as patron_file,
@@ -555,14 +558,14 @@ def open_loans(url: str) -> int:
         store.close()
 
 
-def start(command: list[str], log: Path, port: int) -> subprocess.Popen:  # type: ignore[type-arg]
+def start(command: list[str], log: Path, port: int) -> subprocess.Popen[bytes]:
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
     wait_for_port(port, process, log)
     return process
 
 
-def stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=30)
@@ -731,9 +734,9 @@ def main() -> None:
             stop(bare)
     finally:
         if admin is not None:
-            for _, _, schema in engines:
-                if schema:
-                    admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            for _, _, engine_schema in engines:
+                if engine_schema:
+                    admin.execute(f'DROP SCHEMA IF EXISTS "{engine_schema}" CASCADE')
             admin.close()
     print()
     print(

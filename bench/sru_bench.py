@@ -98,7 +98,7 @@ def libgate_database(data: Path, records: int) -> Path:
 
 def start_libgate(
     database: Path, processes: int, threads: int, default_sort: str
-) -> tuple[int, list[subprocess.Popen]]:  # type: ignore[type-arg]
+) -> tuple[int, list[subprocess.Popen[bytes]]]:
     port = free_port()
     listen = "systemd:domain=INET:index=0" if processes > 1 else f"tcp:{port}:interface=127.0.0.1"
     config = OUT / "sru-bench-serve.toml"
@@ -184,7 +184,7 @@ def zebra_directory(data: Path, records: int) -> Path:
     return directory
 
 
-def start_zebra(directory: Path) -> tuple[int, list[subprocess.Popen]]:  # type: ignore[type-arg]
+def start_zebra(directory: Path) -> tuple[int, list[subprocess.Popen[bytes]]]:
     port = free_port()
     # The GFS converts the stored UNIMARC to MARCXML, as libgate does, so both send the same.
     (directory / "yazgfs.xml").write_text(
@@ -301,7 +301,9 @@ def client(
     return results
 
 
-def drive(port: int, path: str, mix: list[tuple[str, str]], connections: int, maximum: int):  # type: ignore[no-untyped-def]
+def drive(
+    port: int, path: str, mix: list[tuple[str, str]], connections: int, maximum: int
+) -> tuple[float, float, float, list[tuple[str, float, int, int]]]:
     warm = 20
     shares = [mix[i::connections] for i in range(connections)]
     jobs = [(port, path, share[:warm] + share, maximum, warm) for share in shares]
@@ -339,7 +341,7 @@ def main() -> int:
     zebra = None if args.skip_zebra else zebra_directory(data, args.records)
     mix = query_mix(database, data, 7, args.per_kind)
     levels = [int(level) for level in args.connections.split(",")]
-    servers: list[tuple[str, int, str, list]] = []  # type: ignore[type-arg]
+    servers: list[tuple[str, int, str, list[subprocess.Popen[bytes]]]] = []
     rows, kinds = [], {}
     try:
         port, processes = start_libgate(database, args.processes, args.threads, args.default_sort)

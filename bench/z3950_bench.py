@@ -51,7 +51,7 @@ LARGE_SET = 1_000_000
 
 def start_libgate(
     database: Path, threads: int, default_sort: str, processes: int
-) -> tuple[int, list[subprocess.Popen]]:  # type: ignore[type-arg]
+) -> tuple[int, list[subprocess.Popen[bytes]]]:
     """`libgate serve` with a Z39.50 listener; with several processes they share one listening
     socket handed over as systemd socket activation does (LISTEN_FDS, fd 3), each association
     living in the process that accepted it."""
@@ -99,7 +99,7 @@ def start_libgate(
     return port, servers
 
 
-def start_zebra(directory: Path) -> tuple[int, subprocess.Popen]:  # type: ignore[type-arg]
+def start_zebra(directory: Path) -> tuple[int, subprocess.Popen[bytes]]:
     port = sru_bench.free_port()
     config = directory / "yazgfs-z3950.xml"
     config.write_text(
@@ -274,7 +274,9 @@ def client(args: tuple[int, list[tuple[str, bytes]], int]) -> Timed:
     return results, began, ended
 
 
-def drive(port: int, mix: list[tuple[str, bytes]], connections: int):  # type: ignore[no-untyped-def]
+def drive(
+    port: int, mix: list[tuple[str, bytes]], connections: int
+) -> tuple[float, float, float, list[tuple[str, float, int, int, int]]]:
     """Searches/s over the span from the first measured search to the last (the warm-up, where
     a cold index reads its first pages, is left out for both servers), p50, p99, results."""
     warm = 20
@@ -311,7 +313,7 @@ def main() -> int:
     database = sru_bench.libgate_database(data, args.records)
     zebra = None if args.skip_zebra else sru_bench.zebra_directory(data, args.records)
     mix = query_mix(database, data, args.per_kind)
-    servers: list[tuple[str, int, str, list[subprocess.Popen]]] = []  # type: ignore[type-arg]
+    servers: list[tuple[str, int, str, list[subprocess.Popen[bytes]]]] = []
     rows, kinds = [], {}
     try:
         port, processes = start_libgate(database, args.threads, args.default_sort, args.processes)

@@ -8,7 +8,7 @@ import sys
 import threading
 
 from gateway.circulation.clock import SystemClock
-from gateway.circulation.engine import DESK, SELF_CHECK, Engine
+from gateway.circulation.engine import DESK, SELF_CHECK, Engine, Result
 from gateway.circulation.policy import Policy
 from gateway.store import open_store
 from tests.circulation_support import SETTINGS
@@ -26,6 +26,7 @@ def hammer(
     for _ in range(rounds):
         action = chooser.choice(["checkout", "checkout", "checkin", "hold", "renew", "cancel"])
         reader, copy = chooser.choice(READERS), chooser.choice(COPIES)
+        outcome: Result
         if action == "checkout":
             outcome = engine.checkout(reader, copy, chooser.choice([DESK, SELF_CHECK]))
         elif action == "checkin":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.config import BUILTIN_PROFILES, HoldingsProfile
+from gateway.config import BUILTIN_PROFILES
+from marc.holdings import HoldingsProfile
 from marc.record import Field, MarcRecord
 from marc.writer import canonical, to_iso2709
 

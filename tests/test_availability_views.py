@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from lxml import etree
 
 from gateway.circulation.availability import ShelfState
 from gateway.circulation.clock import FixedClock
@@ -117,13 +118,13 @@ def cli(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return capsys.readouterr().out
 
 
-def sru_records(service: SruService, query: str, schema: str) -> list[object]:
+def sru_records(service: SruService, query: str, schema: str) -> list[etree._Element]:
     body = urlencode({"query": query, "recordSchema": schema, "maximumRecords": "20"})
     root = xml(service.handle("main", body.encode()).body)
     return list(root.iter("{*}recordData"))
 
 
-def test_every_view_shows_the_same_availability(library, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_every_view_shows_the_same_availability(library, capsys) -> None:
     config, settings, store, engine = library
     expected_counts = {
         r: (1, int(state is ShelfState.AVAILABLE)) for r, (*_, state) in TITLES.items()

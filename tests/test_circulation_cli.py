@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,13 +35,13 @@ def desk(config_file: Path) -> Path:
     return config_file
 
 
-def run_json(config: Path, capsys, *args: str) -> tuple[int, dict]:  # type: ignore[no-untyped-def,type-arg]
+def run_json(config: Path, capsys, *args: str) -> tuple[int, Any]:  # JSON: an object or a list
     capsys.readouterr()
     code = main(["--config", str(config), *args, "--json"])
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_a_day_at_the_desk(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_day_at_the_desk(desk: Path, capsys) -> None:
     code, out = run_json(desk, capsys, "circ", "checkout", "P0001", "54122100600021")
     assert code == OK and out["due_at"]
     code, out = run_json(desk, capsys, "circ", "hold", "P0002", "SHL000000003")
@@ -71,7 +72,7 @@ def test_a_day_at_the_desk(desk: Path, capsys) -> None:  # type: ignore[no-untyp
     assert {n["kind"] for n in out} >= {"hold_placed", "hold_ready", "hold_no_show"}
 
 
-def test_fees_at_the_desk(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_fees_at_the_desk(desk: Path, capsys) -> None:
     code, out = run_json(
         desk,
         capsys,
@@ -111,7 +112,7 @@ def test_fees_at_the_desk(desk: Path, capsys) -> None:  # type: ignore[no-untype
         main(["--config", str(desk), "circ", "fee", "add", "P0001", "1", "--kind", "parking"])
 
 
-def test_english_messages(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_english_messages(desk: Path, capsys) -> None:
     capsys.readouterr()
     assert (
         main(["--config", str(desk), "circ", "checkout", "P0001", "NO-SUCH", "--language", "en"])
@@ -122,7 +123,7 @@ def test_english_messages(desk: Path, capsys) -> None:  # type: ignore[no-untype
 
 def test_patrons_import_reports_bad_rows_and_updates_by_barcode(
     desk: Path, tmp_path: Path, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     path = tmp_path / "p.csv"
     path.write_text(
         "barcode,name,pin,category,email,phone\n"
@@ -145,19 +146,21 @@ def test_patrons_import_reports_bad_rows_and_updates_by_barcode(
     from gateway.store import open_store
 
     with open_store(load_settings(str(desk)).storage.url) as store, store.read() as tx:
-        name, pin_hash = tx.one("SELECT name, pin_hash FROM patrons WHERE barcode = 'P0001'")
+        row = tx.one("SELECT name, pin_hash FROM patrons WHERE barcode = 'P0001'")
+    assert row is not None
+    name, pin_hash = row
     assert name == "张伟（改名）" and check_pin("1234", pin_hash)  # empty pin kept the old one
     assert not check_pin("0000", pin_hash)
 
 
-def test_patrons_file_without_the_header_is_fatal(desk: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_patrons_file_without_the_header_is_fatal(desk: Path, tmp_path: Path, capsys) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("id,name\n1,x\n", encoding="utf-8")
     assert main(["--config", str(desk), "patrons", "import", str(path)]) == FATAL
     assert "lacks barcode" in capsys.readouterr().err
 
 
-def test_status_is_text_for_people_and_json_only_with_the_flag(desk: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_status_is_text_for_people_and_json_only_with_the_flag(desk: Path, capsys) -> None:
     assert main(["--config", str(desk), "circ", "checkout", "P0001", "54122100600021"]) == OK
     capsys.readouterr()
     assert main(["--config", str(desk), "circ", "status", "P0001"]) == OK

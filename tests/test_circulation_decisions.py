@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def library(store: Store, tmp_path: Path) -> tuple[Engine, FixedClock, Store]:
     return engine, clock, store
 
 
-def codes(result) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(result) -> list[str]:
     return [r.code for r in result.reasons]
 
 
@@ -51,7 +52,7 @@ def loan_open(store: Store, barcode: str) -> bool:
         )
 
 
-def events(store: Store, action: str) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+def events(store: Store, action: str) -> list[tuple[str, dict[str, Any]]]:
     with store.read() as tx:
         rows = tx.execute(
             "SELECT channel, details FROM circulation_events WHERE action = ? ORDER BY id",
@@ -63,7 +64,7 @@ def events(store: Store, action: str) -> list[tuple[str, dict]]:  # type: ignore
 # --- offline returns -----------------------------------------------------------------------------
 
 
-def test_an_offline_return_at_a_kiosk_is_recorded_and_trapped_not_refused(library) -> None:  # type: ignore[no-untyped-def]
+def test_an_offline_return_at_a_kiosk_is_recorded_and_trapped_not_refused(library) -> None:
     engine, _, store = library
     assert engine.checkout("A", "O1").ok
     assert engine.place_hold("B", record=("main", "T-ONE")).ok
@@ -76,29 +77,29 @@ def test_an_offline_return_at_a_kiosk_is_recorded_and_trapped_not_refused(librar
     assert offline.trapped_for is not None and offline.trapped_for.barcode == "B"  # R6
     assert offline.pickup_desk == "二楼借书处" and offline.pickup_deadline
     assert not loan_open(store, "O1")
-    assert engine.item_info("O1").state == ShelfState.ON_HOLD_SHELF  # type: ignore[union-attr]
+    assert engine.item_info("O1").state == ShelfState.ON_HOLD_SHELF
     ((channel, details),) = events(store, "checkin")
     assert channel == "selfcheck" and details == {"offline": True}
 
 
-def test_an_offline_return_without_holds_goes_back_on_the_shelf(library) -> None:  # type: ignore[no-untyped-def]
+def test_an_offline_return_without_holds_goes_back_on_the_shelf(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "O1").ok
     back = engine.checkin("O1", SELF_CHECK, offline=True)
     assert back.ok and not back.to_desk and back.trapped_for is None
-    assert engine.item_info("O1").available  # type: ignore[union-attr]
+    assert engine.item_info("O1").available
 
 
-def test_checkin_has_no_desk_trap_switch(library) -> None:  # type: ignore[no-untyped-def]
+def test_checkin_has_no_desk_trap_switch(library) -> None:
     engine, _, _ = library
     with pytest.raises(TypeError):
-        engine.checkin("O1", SELF_CHECK, desk_trap=True)  # type: ignore[call-arg]
+        engine.checkin("O1", SELF_CHECK, desk_trap=True)
 
 
 # --- a held copy returned at a kiosk goes to the desk ---------------------------------------------
 
 
-def test_a_trapped_copy_dropped_at_a_kiosk_is_sent_to_the_desk(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_trapped_copy_dropped_at_a_kiosk_is_sent_to_the_desk(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "O1").ok
     assert engine.place_hold("B", record=("main", "T-ONE")).ok
@@ -107,7 +108,7 @@ def test_a_trapped_copy_dropped_at_a_kiosk_is_sent_to_the_desk(library) -> None:
     assert codes(again) == ["not_on_loan"] and again.to_desk
 
 
-def test_a_copy_of_a_title_with_a_queue_dropped_at_a_kiosk_is_sent_to_the_desk(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_copy_of_a_title_with_a_queue_dropped_at_a_kiosk_is_sent_to_the_desk(library) -> None:
     engine, _, store = library
     assert engine.checkout("A", "W1").ok
     with store.write() as tx:  # W2 went missing; B then holds the title
@@ -122,20 +123,20 @@ def test_a_copy_of_a_title_with_a_queue_dropped_at_a_kiosk_is_sent_to_the_desk(l
 # --- only the desk lifts a block ------------------------------------------------------------------
 
 
-def test_only_the_desk_lifts_a_block(library) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_desk_lifts_a_block(library) -> None:
     engine, _, store = library
     assert engine.block_patron("B", "card lost", channel=SELF_CHECK).ok  # anyone may block
     refused = engine.enable_patron("B", channel=SELF_CHECK)
     assert not refused.ok and codes(refused) == ["enable_at_desk"]
     assert "服务台" in refused.reasons[0].zh and "service desk" in refused.reasons[0].en
-    assert engine.patron_summary("B").patron.status == "blocked"  # type: ignore[union-attr]
+    assert engine.patron_summary("B").patron.status == "blocked"
     assert events(store, "patron_enabled") == []
     enabled = engine.enable_patron("B", channel=DESK)
     assert enabled.ok and enabled.patron is not None and enabled.patron.status == "active"
     assert [channel for channel, _ in events(store, "patron_enabled")] == ["desk"]
 
 
-def test_a_kiosk_enabling_an_unknown_reader_learns_both_obstacles(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_kiosk_enabling_an_unknown_reader_learns_both_obstacles(library) -> None:
     engine, _, _ = library
     assert codes(engine.enable_patron("NOBODY", channel=SELF_CHECK)) == [
         "enable_at_desk",
@@ -147,7 +148,7 @@ def test_a_kiosk_enabling_an_unknown_reader_learns_both_obstacles(library) -> No
 # --- hold status ----------------------------------------------------------------------------------
 
 
-def test_hold_status_reports_a_waiting_and_a_ready_hold(library) -> None:  # type: ignore[no-untyped-def]
+def test_hold_status_reports_a_waiting_and_a_ready_hold(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "O1").ok
     placed = engine.place_hold("B", record=("main", "T-ONE"))
@@ -165,7 +166,7 @@ def test_hold_status_reports_a_waiting_and_a_ready_hold(library) -> None:  # typ
     assert engine.hold_status("C", item_barcode="O1").queue_position == 1
 
 
-def test_hold_status_refuses_with_a_reason(library) -> None:  # type: ignore[no-untyped-def]
+def test_hold_status_refuses_with_a_reason(library) -> None:
     engine, _, _ = library
     none = engine.hold_status("A", record=("main", "T-ONE"))
     assert not none.ok and codes(none) == ["hold_unknown"] and none.reasons[0].rule == "R12"
@@ -177,7 +178,7 @@ def test_hold_status_refuses_with_a_reason(library) -> None:  # type: ignore[no-
 # --- currency in pay_fee --------------------------------------------------------------------------
 
 
-def test_pay_fee_refuses_a_foreign_currency_and_records_nothing(library) -> None:  # type: ignore[no-untyped-def]
+def test_pay_fee_refuses_a_foreign_currency_and_records_nothing(library) -> None:
     engine, _, store = library
     assert engine.add_fee("A", 500).ok
     foreign = engine.pay_fee("A", 500, currency="USD", channel=SELF_CHECK)
@@ -194,7 +195,7 @@ def test_pay_fee_refuses_a_foreign_currency_and_records_nothing(library) -> None
 # --- all the reasons at once ----------------------------------------------------------------------
 
 
-def test_checkout_names_every_obstacle(library) -> None:  # type: ignore[no-untyped-def]
+def test_checkout_names_every_obstacle(library) -> None:
     engine, _, _ = library
     for barcode in ("O1", "X1", "W1"):
         assert engine.checkout("A", barcode).ok  # A (本科生) is at max_loans 3
@@ -206,7 +207,7 @@ def test_checkout_names_every_obstacle(library) -> None:  # type: ignore[no-unty
     assert "不外借" in refused.message("zh") and "limit" in refused.message("en")
 
 
-def test_place_hold_names_every_obstacle(library) -> None:  # type: ignore[no-untyped-def]
+def test_place_hold_names_every_obstacle(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "O1").ok
     assert engine.block_patron("A").ok
@@ -215,7 +216,7 @@ def test_place_hold_names_every_obstacle(library) -> None:  # type: ignore[no-un
     assert [r.rule for r in refused.reasons] == ["", "R3"]
 
 
-def test_renew_names_every_obstacle(library) -> None:  # type: ignore[no-untyped-def]
+def test_renew_names_every_obstacle(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "O1").ok
     assert engine.renew("A", "O1").ok  # the one renewal 本科生 may make
@@ -239,7 +240,7 @@ def test_each_action_declares_its_checks() -> None:
 # --- availability through the policy's predicate --------------------------------------------------
 
 
-def test_a_reading_room_copy_on_the_shelf_is_library_use_only(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_reading_room_copy_on_the_shelf_is_library_use_only(library) -> None:
     engine, _, store = library
     with store.read() as tx:
         record_pk = int(tx.scalar("SELECT record_pk FROM items WHERE barcode = 'R1'"))
@@ -254,7 +255,7 @@ def test_a_reading_room_copy_on_the_shelf_is_library_use_only(library) -> None: 
     assert states == {"M1": ShelfState.ON_LOAN, "M2": ShelfState.AVAILABLE}
 
 
-def test_a_copy_with_another_status_word_is_unavailable(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_copy_with_another_status_word_is_unavailable(library) -> None:
     engine, _, store = library
     with store.write() as tx:
         tx.execute("UPDATE items SET status = '丢失' WHERE barcode = 'X1'")

@@ -17,11 +17,11 @@ def library(store: Store, tmp_path: Path) -> tuple[Engine, FixedClock, Store]:
     return engine, clock, store
 
 
-def codes(outcome) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(outcome) -> list[str]:
     return [r.code for r in outcome.reasons]
 
 
-def rules(outcome) -> list[str]:  # type: ignore[no-untyped-def]
+def rules(outcome) -> list[str]:
     return [r.rule for r in outcome.reasons]
 
 
@@ -35,14 +35,14 @@ def item_status(store: Store, barcode: str) -> str:
         return str(tx.scalar("SELECT status FROM items WHERE barcode = ?", (barcode,)))
 
 
-def test_R1_only_titles_with_a_circulating_copy_accept_holds(library) -> None:  # type: ignore[no-untyped-def]
+def test_R1_only_titles_with_a_circulating_copy_accept_holds(library) -> None:
     engine, _, _ = library
     refused = engine.place_hold("A", record=("main", "T-READ"))
     assert not refused.ok and rules(refused) == ["R1"]
     assert codes(engine.checkout("A", "R1")) == ["item_not_circulating"]
 
 
-def test_R2_no_hold_while_a_copy_is_on_the_shelf(library) -> None:  # type: ignore[no-untyped-def]
+def test_R2_no_hold_while_a_copy_is_on_the_shelf(library) -> None:
     engine, _, _ = library
     refused = engine.place_hold("A", record=("main", "T-TWO"))
     assert rules(refused) == ["R2"] and "直接借阅" in refused.reasons[0].zh
@@ -52,14 +52,14 @@ def test_R2_no_hold_while_a_copy_is_on_the_shelf(library) -> None:  # type: igno
     assert engine.place_hold("A", record=("main", "T-TWO")).ok
 
 
-def test_R3_no_hold_on_a_title_you_have_on_loan(library) -> None:  # type: ignore[no-untyped-def]
+def test_R3_no_hold_on_a_title_you_have_on_loan(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "O1").ok
     assert rules(engine.place_hold("A", record=("main", "T-ONE"))) == ["R3"]
     assert engine.place_hold("B", record=("main", "T-ONE")).ok
 
 
-def test_R4_hold_limit_and_no_second_hold_on_a_title(library) -> None:  # type: ignore[no-untyped-def]
+def test_R4_hold_limit_and_no_second_hold_on_a_title(library) -> None:
     engine, _, _ = library
     for barcode in ("O1", "X1", "M1"):
         assert engine.checkout("D", barcode).ok
@@ -72,7 +72,7 @@ def test_R4_hold_limit_and_no_second_hold_on_a_title(library) -> None:  # type: 
     assert codes(over) == ["too_many_holds"] and rules(over) == ["R4"]
 
 
-def test_R5_no_renewal_when_another_reader_waits(library) -> None:  # type: ignore[no-untyped-def]
+def test_R5_no_renewal_when_another_reader_waits(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "O1").ok
     assert engine.renew("A", "O1").ok
@@ -85,7 +85,7 @@ def test_R5_no_renewal_when_another_reader_waits(library) -> None:  # type: igno
     assert [rules(o) for o in renewals] == [["R5"]]
 
 
-def test_R6_desk_return_traps_for_the_oldest_waiting_hold(library) -> None:  # type: ignore[no-untyped-def]
+def test_R6_desk_return_traps_for_the_oldest_waiting_hold(library) -> None:
     engine, clock, store = library
     assert engine.checkout("A", "O1").ok
     first = engine.place_hold("B", record=("main", "T-ONE"))
@@ -105,7 +105,7 @@ def test_R6_desk_return_traps_for_the_oldest_waiting_hold(library) -> None:  # t
     assert notice is not None and notice[1] == "b@example.cn" and "二楼借书处" in notice[2]
 
 
-def test_R7_self_check_refuses_to_return_a_held_title_and_changes_nothing(library) -> None:  # type: ignore[no-untyped-def]
+def test_R7_self_check_refuses_to_return_a_held_title_and_changes_nothing(library) -> None:
     engine, _, store = library
     assert engine.checkout("A", "O1").ok
     hold = engine.place_hold("B", record=("main", "T-ONE"))
@@ -128,7 +128,7 @@ def test_R7_self_check_refuses_to_return_a_held_title_and_changes_nothing(librar
     assert engine.checkin("O1", DESK).ok  # staff return it by hand
 
 
-def test_self_check_return_without_holds_is_fine(library) -> None:  # type: ignore[no-untyped-def]
+def test_self_check_return_without_holds_is_fine(library) -> None:
     engine, _, store = library
     assert engine.checkout("A", "O1").ok
     assert engine.checkin("O1", SELF_CHECK).ok
@@ -136,7 +136,7 @@ def test_self_check_return_without_holds_is_fine(library) -> None:  # type: igno
     assert codes(engine.checkin("O1", SELF_CHECK)) == ["not_on_loan"]
 
 
-def test_R8_waiting_hold_expires_after_60_days(library) -> None:  # type: ignore[no-untyped-def]
+def test_R8_waiting_hold_expires_after_60_days(library) -> None:
     engine, clock, store = library
     assert engine.checkout("A", "O1").ok
     hold = engine.place_hold("B", record=("main", "T-ONE"))
@@ -150,7 +150,7 @@ def test_R8_waiting_hold_expires_after_60_days(library) -> None:  # type: ignore
         assert tx.scalar("SELECT count(*) FROM notices WHERE kind = 'hold_expired'") == 1
 
 
-def test_R9_ready_hold_not_collected_in_7_days_goes_to_the_next_reader(library) -> None:  # type: ignore[no-untyped-def]
+def test_R9_ready_hold_not_collected_in_7_days_goes_to_the_next_reader(library) -> None:
     engine, clock, store = library
     assert engine.checkout("A", "O1").ok
     first = engine.place_hold("B", record=("main", "T-ONE"))
@@ -167,7 +167,7 @@ def test_R9_ready_hold_not_collected_in_7_days_goes_to_the_next_reader(library) 
     assert item_status(store, "O1") == "归还"  # no one left: back on the shelf
 
 
-def test_R10_pickup_place_is_the_desk_of_the_copys_location(library) -> None:  # type: ignore[no-untyped-def]
+def test_R10_pickup_place_is_the_desk_of_the_copys_location(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "M2").ok  # 综合阅览室-1楼 → 一楼借书处
     assert engine.checkout("C", "M1").ok
@@ -175,7 +175,7 @@ def test_R10_pickup_place_is_the_desk_of_the_copys_location(library) -> None:  #
     assert engine.checkin("M2", DESK).pickup_desk == "一楼借书处"
 
 
-def test_R11_more_than_two_no_shows_suspend_holds_for_60_days(library) -> None:  # type: ignore[no-untyped-def]
+def test_R11_more_than_two_no_shows_suspend_holds_for_60_days(library) -> None:
     engine, clock, store = library
     assert engine.checkout("D", "O1").ok
     for round_number in range(3):
@@ -195,7 +195,7 @@ def test_R11_more_than_two_no_shows_suspend_holds_for_60_days(library) -> None: 
     assert engine.place_hold("B", record=("main", "T-ONE")).ok
 
 
-def test_R11_two_no_shows_do_not_suspend(library) -> None:  # type: ignore[no-untyped-def]
+def test_R11_two_no_shows_do_not_suspend(library) -> None:
     engine, clock, store = library
     assert engine.checkout("D", "O1").ok
     for _ in range(2):
@@ -207,7 +207,7 @@ def test_R11_two_no_shows_do_not_suspend(library) -> None:  # type: ignore[no-un
     assert engine.place_hold("B", record=("main", "T-ONE")).ok
 
 
-def test_R12_cancel_any_time_and_a_ready_copy_moves_on(library) -> None:  # type: ignore[no-untyped-def]
+def test_R12_cancel_any_time_and_a_ready_copy_moves_on(library) -> None:
     engine, _, store = library
     assert engine.checkout("A", "O1").ok
     first = engine.place_hold("B", record=("main", "T-ONE"))
@@ -224,7 +224,7 @@ def test_R12_cancel_any_time_and_a_ready_copy_moves_on(library) -> None:  # type
     assert rules(engine.cancel_hold("B", item_barcode="O1")) == ["R12"]
 
 
-def test_R13_notices_only_with_an_email_and_in_the_same_transaction(library) -> None:  # type: ignore[no-untyped-def]
+def test_R13_notices_only_with_an_email_and_in_the_same_transaction(library) -> None:
     engine, _, store = library
     assert engine.checkout("A", "O1").ok
     assert engine.place_hold("C", record=("main", "T-ONE")).ok  # C has no email
@@ -234,7 +234,7 @@ def test_R13_notices_only_with_an_email_and_in_the_same_transaction(library) -> 
     assert rows == [("hold_placed", "b@example.cn", "预约成功：书名T-ONE")]
 
 
-def test_R14_a_trapped_copy_goes_only_to_its_reader(library) -> None:  # type: ignore[no-untyped-def]
+def test_R14_a_trapped_copy_goes_only_to_its_reader(library) -> None:
     engine, _, store = library
     assert engine.checkout("A", "O1").ok
     hold = engine.place_hold("B", record=("main", "T-ONE"))
@@ -247,7 +247,7 @@ def test_R14_a_trapped_copy_goes_only_to_its_reader(library) -> None:  # type: i
     assert hold_state(store, hold.hold_id) == "fulfilled"
 
 
-def test_R15_suspended_reader_cannot_place_holds(library) -> None:  # type: ignore[no-untyped-def]
+def test_R15_suspended_reader_cannot_place_holds(library) -> None:
     engine, clock, store = library
     assert engine.checkout("A", "O1").ok
     with store.write() as tx:
@@ -260,7 +260,7 @@ def test_R15_suspended_reader_cannot_place_holds(library) -> None:  # type: igno
     assert engine.place_hold("B", record=("main", "T-ONE")).ok
 
 
-def test_loan_limit_and_renewal_limit(library) -> None:  # type: ignore[no-untyped-def]
+def test_loan_limit_and_renewal_limit(library) -> None:
     engine, _, _ = library
     for barcode in ("O1", "X1", "W1"):
         assert engine.checkout("A", barcode).ok
@@ -270,7 +270,7 @@ def test_loan_limit_and_renewal_limit(library) -> None:  # type: ignore[no-untyp
     assert codes(engine.renew("B", "O1")) == ["loan_unknown"]
 
 
-def test_every_action_is_in_the_audit_log(library) -> None:  # type: ignore[no-untyped-def]
+def test_every_action_is_in_the_audit_log(library) -> None:
     engine, _, store = library
     engine.checkout("A", "O1")
     engine.place_hold("B", record=("main", "T-ONE"))
@@ -288,7 +288,7 @@ def test_every_action_is_in_the_audit_log(library) -> None:  # type: ignore[no-u
     ]
 
 
-def test_availability_view(library) -> None:  # type: ignore[no-untyped-def]
+def test_availability_view(library) -> None:
     engine, _, store = library
     engine.checkout("A", "O1")
     engine.place_hold("B", record=("main", "T-ONE"))
@@ -304,7 +304,7 @@ def test_availability_view(library) -> None:  # type: ignore[no-untyped-def]
     assert copy.on_hold_shelf and copy.pickup_desk == "二楼借书处"
 
 
-def test_the_audit_log_is_append_only(library) -> None:  # type: ignore[no-untyped-def]
+def test_the_audit_log_is_append_only(library) -> None:
     engine, _, store = library
     engine.checkout("A", "O1")
     for statement in (

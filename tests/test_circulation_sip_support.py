@@ -8,6 +8,7 @@ import dataclasses
 import json
 import threading
 from pathlib import Path
+from typing import Any, TypedDict, Unpack
 
 import pytest
 
@@ -27,15 +28,15 @@ def library(store: Store, tmp_path: Path) -> tuple[Engine, FixedClock, Store]:
     return engine, clock, store
 
 
-def codes(outcome) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(outcome) -> list[str]:
     return [r.code for r in outcome.reasons]
 
 
-def note_codes(outcome) -> list[str]:  # type: ignore[no-untyped-def]
+def note_codes(outcome) -> list[str]:
     return [r.code for r in outcome.notes]
 
 
-def events(store: Store, action: str) -> list[dict]:  # type: ignore[type-arg]
+def events(store: Store, action: str) -> list[dict[str, Any]]:
     with store.read() as tx:
         rows = tx.execute(
             "SELECT channel, details FROM circulation_events WHERE action = ? ORDER BY id",
@@ -44,9 +45,16 @@ def events(store: Store, action: str) -> list[dict]:  # type: ignore[type-arg]
     return [{"channel": channel, **json.loads(details)} for channel, details in rows]
 
 
-def with_circulation(engine: Engine, **changes: object) -> Engine:
+class Limits(TypedDict, total=False):
+    """The [circulation] settings these tests change."""
+
+    fee_limit: int
+    overdue_limit: int
+
+
+def with_circulation(engine: Engine, **changes: Unpack[Limits]) -> Engine:
     """The same library under a changed [circulation] section."""
-    circulation = dataclasses.replace(SETTINGS.circulation, **changes)  # type: ignore[arg-type]
+    circulation = dataclasses.replace(SETTINGS.circulation, **changes)
     settings = dataclasses.replace(SETTINGS, circulation=circulation)
     return Engine(engine.store, Policy.from_settings(settings), engine.clock)
 
@@ -54,7 +62,7 @@ def with_circulation(engine: Engine, **changes: object) -> Engine:
 # --- fees ------------------------------------------------------------------------------------
 
 
-def test_add_fee_records_it_with_the_configured_currency_and_an_audit_event(library) -> None:  # type: ignore[no-untyped-def]
+def test_add_fee_records_it_with_the_configured_currency_and_an_audit_event(library) -> None:
     engine, _, store = library
     added = engine.add_fee("A", 350, kind="damage", description="书页撕破")
     assert added.ok and added.fee_id is not None and added.balance == 350
@@ -76,7 +84,7 @@ def test_add_fee_records_it_with_the_configured_currency_and_an_audit_event(libr
     assert engine.fees_of("B") == [] and engine.fees_of("NOBODY") == []
 
 
-def test_add_fee_refusals_change_nothing(library) -> None:  # type: ignore[no-untyped-def]
+def test_add_fee_refusals_change_nothing(library) -> None:
     engine, _, store = library
     assert codes(engine.add_fee("NOBODY", 100)) == ["patron_unknown"]
     assert codes(engine.add_fee("A", 0)) == ["fee_amount_invalid"]
@@ -88,7 +96,7 @@ def test_add_fee_refusals_change_nothing(library) -> None:  # type: ignore[no-un
     assert events(store, "fee_added") == []
 
 
-def test_payment_goes_to_open_fees_oldest_first_and_closes_each_paid_fee(library) -> None:  # type: ignore[no-untyped-def]
+def test_payment_goes_to_open_fees_oldest_first_and_closes_each_paid_fee(library) -> None:
     engine, clock, store = library
     first = engine.add_fee("A", 300, kind="overdue")
     clock.advance(hours=1)
@@ -125,7 +133,7 @@ def test_payment_goes_to_open_fees_oldest_first_and_closes_each_paid_fee(library
     assert logged[0]["transaction_id"] == "T-1" and logged[1]["balance"] == 0
 
 
-def test_payment_of_one_named_fee(library) -> None:  # type: ignore[no-untyped-def]
+def test_payment_of_one_named_fee(library) -> None:
     engine, _, _ = library
     older = engine.add_fee("A", 300)
     newer = engine.add_fee("A", 200)
@@ -141,7 +149,7 @@ def test_payment_of_one_named_fee(library) -> None:  # type: ignore[no-untyped-d
     assert codes(engine.pay_fee("A", 100, fee_id=999999)) == ["fee_unknown"]
 
 
-def test_overpayment_and_bad_amounts_are_refused_and_change_nothing(library) -> None:  # type: ignore[no-untyped-def]
+def test_overpayment_and_bad_amounts_are_refused_and_change_nothing(library) -> None:
     engine, _, store = library
     assert codes(engine.pay_fee("A", 100)) == ["no_fees_due"]
     engine.add_fee("A", 300)
@@ -158,7 +166,7 @@ def test_overpayment_and_bad_amounts_are_refused_and_change_nothing(library) -> 
     assert engine.pay_fee("A", 500, transaction_id="T-OVER").balance == 0
 
 
-def test_a_repeated_transaction_id_is_never_paid_twice(library) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeated_transaction_id_is_never_paid_twice(library) -> None:
     engine, _, store = library
     fee = engine.add_fee("A", 1000)
     first = engine.pay_fee("A", 300, transaction_id="SC-42", channel=SELF_CHECK)
@@ -176,7 +184,7 @@ def test_a_repeated_transaction_id_is_never_paid_twice(library) -> None:  # type
     assert engine.pay_fee("A", 100).balance == 500
 
 
-def test_the_database_refuses_a_second_payment_under_one_transaction_id(library) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_refuses_a_second_payment_under_one_transaction_id(library) -> None:
     engine, _, store = library
     fee = engine.add_fee("A", 1000)
     assert engine.pay_fee("A", 100, transaction_id="T-9").ok
@@ -215,7 +223,7 @@ def _pay_at_once(engine: Engine, patron: str, transaction_ids: list[str]) -> lis
     return sorted(results)
 
 
-def test_concurrent_resends_of_one_payment_apply_it_once(library) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_resends_of_one_payment_apply_it_once(library) -> None:
     engine, _, _ = library
     engine.add_fee("A", 3000)
     results = _pay_at_once(engine, "A", ["SAME"] * 6 + [f"OWN-{i}" for i in range(4)])
@@ -223,7 +231,7 @@ def test_concurrent_resends_of_one_payment_apply_it_once(library) -> None:  # ty
     assert engine.fees_of("A")[0].paid == 1500
 
 
-def test_concurrent_payments_never_overpay(library) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_payments_never_overpay(library) -> None:
     engine, _, _ = library
     engine.add_fee("B", 1000)
     results = _pay_at_once(engine, "B", [f"OWN-{i}" for i in range(6)])
@@ -232,7 +240,7 @@ def test_concurrent_payments_never_overpay(library) -> None:  # type: ignore[no-
     assert fee.paid == 900 and fee.outstanding == 100 and fee.closed_at is None
 
 
-def test_fee_limit_refuses_checkout_until_paid_below_it(library) -> None:  # type: ignore[no-untyped-def]
+def test_fee_limit_refuses_checkout_until_paid_below_it(library) -> None:
     engine, _, _ = library
     strict = with_circulation(engine, fee_limit=500)
     strict.add_fee("A", 499)
@@ -257,7 +265,7 @@ def test_fee_limit_refuses_checkout_until_paid_below_it(library) -> None:  # typ
 # --- the reader's account ----------------------------------------------------------------------
 
 
-def test_patron_summary_lists_loans_holds_and_fees(library) -> None:  # type: ignore[no-untyped-def]
+def test_patron_summary_lists_loans_holds_and_fees(library) -> None:
     engine, clock, _ = library
     assert engine.patron_summary("NOBODY") is None
     assert engine.checkout("A", "O1").ok
@@ -300,7 +308,7 @@ def test_patron_summary_lists_loans_holds_and_fees(library) -> None:  # type: ig
     assert not c.too_many_overdue and c.fees == () and c.fees_total == 0
 
 
-def test_patron_summary_flags_at_the_limits_agree_with_the_actions(library) -> None:  # type: ignore[no-untyped-def]
+def test_patron_summary_flags_at_the_limits_agree_with_the_actions(library) -> None:
     engine, _, _ = library
     fresh = engine.patron_summary("A")
     assert fresh is not None
@@ -334,7 +342,7 @@ def test_patron_summary_flags_at_the_limits_agree_with_the_actions(library) -> N
     assert engine.checkout("A", "O1").ok
 
 
-def test_patron_summary_while_suspended_from_holds(library) -> None:  # type: ignore[no-untyped-def]
+def test_patron_summary_while_suspended_from_holds(library) -> None:
     engine, clock, _ = library
     assert engine.checkout("D", "O1").ok
     for _ in range(3):  # R11: a third no-show suspends
@@ -354,7 +362,7 @@ def test_patron_summary_while_suspended_from_holds(library) -> None:  # type: ig
     assert after is not None and not after.hold_denied and after.hold_suspended_until is None
 
 
-def test_block_and_enable_a_reader(library) -> None:  # type: ignore[no-untyped-def]
+def test_block_and_enable_a_reader(library) -> None:
     engine, _, store = library
     assert engine.checkout("A", "O1").ok
     blocked = engine.block_patron("A", "card reported stolen 卡丢失", channel=SELF_CHECK)
@@ -379,7 +387,7 @@ def test_block_and_enable_a_reader(library) -> None:  # type: ignore[no-untyped-
     assert [e["was"] for e in events(store, "patron_enabled")] == ["blocked", "active"]
 
 
-def test_verify_patron_pin(library) -> None:  # type: ignore[no-untyped-def]
+def test_verify_patron_pin(library) -> None:
     engine, _, _ = library
     assert engine.verify_patron_pin("A", "0000") is True
     assert engine.verify_patron_pin("A", "0001") is False
@@ -391,7 +399,7 @@ def test_verify_patron_pin(library) -> None:  # type: ignore[no-untyped-def]
 # --- copies ------------------------------------------------------------------------------------
 
 
-def test_item_info_on_the_shelf_and_not_circulating(library) -> None:  # type: ignore[no-untyped-def]
+def test_item_info_on_the_shelf_and_not_circulating(library) -> None:
     engine, _, _ = library
     assert engine.item_info("NO-SUCH") is None
     shelf = engine.item_info("O1")
@@ -412,7 +420,7 @@ def test_item_info_on_the_shelf_and_not_circulating(library) -> None:  # type: i
     assert not reading_room.available
 
 
-def test_item_info_on_loan_and_trapped(library) -> None:  # type: ignore[no-untyped-def]
+def test_item_info_on_loan_and_trapped(library) -> None:
     engine, _, _ = library
     assert engine.checkout("A", "O1").ok
     assert engine.place_hold("B", record=("main", "T-ONE")).ok
@@ -434,7 +442,7 @@ def test_item_info_on_loan_and_trapped(library) -> None:  # type: ignore[no-unty
     ("status", "state"),
     [("丢失", "lost"), ("缺失", "missing"), ("修补", "in_process"), ("剔旧?", "other")],
 )
-def test_item_info_maps_other_status_words(library, status: str, state: str) -> None:  # type: ignore[no-untyped-def]
+def test_item_info_maps_other_status_words(library, status: str, state: str) -> None:
     engine, _, store = library
     with store.write() as tx:
         copy = storage.copy_by_barcode(tx, "X1")
@@ -445,7 +453,7 @@ def test_item_info_maps_other_status_words(library, status: str, state: str) -> 
     assert info.copy.status == status
 
 
-def test_update_item_properties(library) -> None:  # type: ignore[no-untyped-def]
+def test_update_item_properties(library) -> None:
     engine, _, store = library
     updated = engine.update_item_properties("O1", "书脊破损; spine damaged", channel=SELF_CHECK)
     assert updated.ok and updated.copy is not None

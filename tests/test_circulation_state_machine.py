@@ -21,7 +21,7 @@ from hypothesis.stateful import (
 
 from gateway.circulation import storage
 from gateway.circulation.clock import parse_stamp
-from gateway.circulation.engine import DESK, SELF_CHECK
+from gateway.circulation.engine import DESK, SELF_CHECK, Channel
 from gateway.store import open_store
 from gateway.store.migrate import migrate
 from tests.circulation_support import build_library
@@ -38,7 +38,7 @@ CIRCULATING_TYPES = {"普通外借资料", "参考外借资料"}  # 阅览资料
 ON_SHELF = "归还"
 
 
-def available_by_the_rules(tx, copy: storage.Copy) -> bool:  # type: ignore[no-untyped-def]
+def available_by_the_rules(tx, copy: storage.Copy) -> bool:
     on_loan = tx.scalar(
         "SELECT count(*) FROM loans WHERE item_pk = ? AND returned_at IS NULL", (copy.pk,)
     )
@@ -53,7 +53,7 @@ def available_by_the_rules(tx, copy: storage.Copy) -> bool:  # type: ignore[no-u
     )
 
 
-def machine_for(url_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
+def machine_for(url_factory, tmp_path: Path):
     class Circulation(RuleBasedStateMachine):
         loans = Bundle("loans")  # (reader, copy) pairs that were lent: aim later steps at them
 
@@ -70,7 +70,7 @@ def machine_for(url_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
             self.store.close()
             self.cleanup()
 
-        def _copy_state(self, barcode: str):  # type: ignore[no-untyped-def]
+        def _copy_state(self, barcode: str):
             with self.store.read() as tx:
                 copy = storage.copy_by_barcode(tx, barcode)
                 assert copy is not None
@@ -82,7 +82,7 @@ def machine_for(url_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
             return copy, loan, ready, waiting, available
 
         @rule(target=loans, reader=READERS, barcode=COPIES, channel=CHANNELS)
-        def checkout(self, reader: str, barcode: str, channel: str):  # type: ignore[no-untyped-def]
+        def checkout(self, reader: str, barcode: str, channel: Channel):
             _, _, ready, _, _ = self._copy_state(barcode)
             outcome = self.engine.checkout(reader, barcode, channel)
             if outcome.ok and ready is not None:
@@ -101,15 +101,17 @@ def machine_for(url_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
             self.hold(reader, loan[1])
 
         @rule(loan=loans, channel=CHANNELS)
-        def return_a_loan(self, loan: tuple[str, str], channel: str) -> None:
+        def return_a_loan(self, loan: tuple[str, str], channel: Channel) -> None:
             self.checkin(loan[1], channel)
 
         @rule(reader=READERS, loan=loans, channel=CHANNELS)
-        def borrow_a_returned_copy(self, reader: str, loan: tuple[str, str], channel: str) -> None:
+        def borrow_a_returned_copy(
+            self, reader: str, loan: tuple[str, str], channel: Channel
+        ) -> None:
             self.checkout(reader, loan[1], channel)
 
         @rule(barcode=COPIES, channel=CHANNELS)
-        def checkin(self, barcode: str, channel: str) -> None:
+        def checkin(self, barcode: str, channel: Channel) -> None:
             _, loan, _, waiting, _ = self._copy_state(barcode)
             outcome = self.engine.checkin(barcode, channel)
             if channel == SELF_CHECK and loan is not None and waiting:
@@ -193,19 +195,19 @@ def machine_for(url_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine_name", ["sqlite", "postgresql"])
-def test_random_circulation_keeps_every_rule(engine_name: str, tmp_path: Path, request) -> None:  # type: ignore[no-untyped-def]
+def test_random_circulation_keeps_every_rule(engine_name: str, tmp_path: Path, request) -> None:
     counter = iter(range(10**6))
 
     if engine_name == "sqlite":
 
-        def url_factory():  # type: ignore[no-untyped-def]
+        def url_factory():
             path = tmp_path / f"sm{next(counter)}.db"
             return f"sqlite:///{path}", lambda: None
     else:
         admin = request.getfixturevalue("postgres_admin")
         from tests.conftest import _with_search_path, postgres_base_url
 
-        def url_factory():  # type: ignore[no-untyped-def]
+        def url_factory():
             schema = "sm_" + uuid.uuid4().hex[:10]
             admin.execute(f'CREATE SCHEMA "{schema}"')
             base = postgres_base_url()

@@ -22,7 +22,7 @@ def run(config: Path, *args: str) -> int:
     return main(["--config", str(config), *args])
 
 
-def test_load_writes_report_and_rejects(config_file: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_load_writes_report_and_rejects(config_file: Path, tmp_path: Path, capsys) -> None:
     report_path, rejects_path = tmp_path / "report.json", tmp_path / "rejects.iso"
     code = run(
         config_file,
@@ -58,7 +58,7 @@ def test_clean_load_exits_zero_and_reload_is_unchanged(config_file: Path, tmp_pa
     assert json.loads(report_path.read_text())["total"]["unchanged"] == 7
 
 
-def test_unknown_database_profile_and_encoding_are_fatal(config_file: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_database_profile_and_encoding_are_fatal(config_file: Path, capsys) -> None:
     assert run(config_file, "load", "--database", "nope", str(DEMO)) == EXIT_FATAL
     assert "unknown database 'nope'" in capsys.readouterr().err
     assert run(config_file, "load", "--profile", "nope", str(DEMO)) == EXIT_FATAL
@@ -68,7 +68,7 @@ def test_unknown_database_profile_and_encoding_are_fatal(config_file: Path, caps
     assert run(config_file, "load", "/no/such/file.iso") == EXIT_FATAL
 
 
-def test_bad_config_stops_with_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_bad_config_stops_with_one_line(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[storage]\nurl = "sqlite:///x.db"\ncolour = "blue"\n')
     assert main(["--config", str(bad), "init"]) == EXIT_FATAL
@@ -78,7 +78,7 @@ def test_bad_config_stops_with_one_line(tmp_path: Path, capsys) -> None:  # type
 
 def test_items_import_reports_bad_rows_by_line_and_loads_the_rest(
     config_file: Path, tmp_path: Path, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert run(config_file, "load", str(DEMO)) == EXIT_OK
     csv_path = tmp_path / "items.csv"
     csv_path.write_text(
@@ -116,7 +116,7 @@ def test_items_import_reports_bad_rows_by_line_and_loads_the_rest(
 
 def test_items_import_refuses_a_file_without_the_contract_header(
     config_file: Path, tmp_path: Path, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     csv_path = tmp_path / "bad.csv"
     csv_path.write_text("barcode,record\n1,2\n")
     assert run(config_file, "items", "import", str(csv_path)) == EXIT_FATAL
@@ -220,7 +220,7 @@ def test_serve_starts_the_skeleton_and_names_its_listeners(tmp_path: Path) -> No
     try:
         lines = []
         for _ in range(20):  # until the listeners line; a dead server ends the stream
-            line = process.stdout.readline()  # type: ignore[union-attr]
+            line = process.stdout.readline()
             lines.append(line)
             if not line or "listeners:" in line or "listening:" in line:
                 break

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from gateway.store import Store, open_store
+from gateway.store.engine import Row
 from tests.support import cnmarc, iso
 
 RECORDS = 6000
 
 
-def dump(store: Store) -> tuple[list[tuple], list[tuple]]:  # type: ignore[type-arg]
+def dump(store: Store) -> tuple[list[Row], list[Row]]:
     with store.read() as tx:
         records = tx.execute(
             "SELECT database, record_id, format, marc, bib, title, author, year, digest"

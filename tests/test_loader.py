@@ -32,7 +32,7 @@ def load(
     encoding: str = "auto",
     rejects: io.BytesIO | None = None,
     batch_size: int = 50,
-):  # type: ignore[no-untyped-def]
+):
     options = LoadOptions(
         database=database,
         profile=PROFILES[profile],
@@ -102,7 +102,7 @@ def test_loading_the_same_file_twice_changes_nothing(store: Store) -> None:
     assert [tuple(map(_plain, r)) for r in after] == [tuple(map(_plain, r)) for r in before]
 
 
-def _plain(value):  # type: ignore[no-untyped-def]
+def _plain(value):
     return bytes(value) if isinstance(value, memoryview) else value
 
 
@@ -320,7 +320,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def test_a_killed_worker_loses_no_record(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_killed_worker_loses_no_record(tmp_path: Path, caplog) -> None:
     import os
     import signal
 

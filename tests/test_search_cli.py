@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,13 +36,13 @@ def loaded(config_file: Path) -> Path:
     return config_file
 
 
-def search_json(config: Path, *args: str, capsys) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def search_json(config: Path, *args: str, capsys) -> dict[str, Any]:
     capsys.readouterr()
     assert main(["--config", str(config), "search", "--json", *args]) == EXIT_OK
     return json.loads(capsys.readouterr().out)
 
 
-def test_cql_search_finds_a_chinese_word(loaded: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cql_search_finds_a_chinese_word(loaded: Path, capsys) -> None:
     result = search_json(loaded, "title = 明代", capsys=capsys)
     assert result["total"] == 1
     hit = result["hits"][0]
@@ -49,7 +50,7 @@ def test_cql_search_finds_a_chinese_word(loaded: Path, capsys) -> None:  # type:
     assert (hit["copies"], hit["available"]) == (2, 1)
 
 
-def test_cql_booleans_sort_and_limit(loaded: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cql_booleans_sort_and_limit(loaded: Path, capsys) -> None:
     result = search_json(
         loaded,
         "dc.title = 中国发展报告 and dc.date > 1995 sortBy dc.date/sort.descending",
@@ -62,7 +63,7 @@ def test_cql_booleans_sort_and_limit(loaded: Path, capsys) -> None:  # type: ign
     assert result["total"] >= 3
 
 
-def test_sort_option_overrides(loaded: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_sort_option_overrides(loaded: Path, capsys) -> None:
     result = search_json(
         loaded, "cql.serverChoice = 中国", "--sort", "date:desc", "--limit", "50", capsys=capsys
     )
@@ -70,13 +71,13 @@ def test_sort_option_overrides(loaded: Path, capsys) -> None:  # type: ignore[no
     assert years == sorted(years, reverse=True)
 
 
-def test_human_output(loaded: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_human_output(loaded: Path, capsys) -> None:
     assert main(["--config", str(loaded), "search", 'title exact "红楼梦"']) == EXIT_OK
     out = capsys.readouterr().out
     assert "1 hits in main" in out and "SHL000000003" in out and "[2/2 available]" in out
 
 
-def test_bad_queries_exit_2_with_the_reason(loaded: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_bad_queries_exit_2_with_the_reason(loaded: Path, capsys) -> None:
     assert main(["--config", str(loaded), "search", "title = "]) == EXIT_USAGE
     assert capsys.readouterr().err.strip()
     assert main(["--config", str(loaded), "search", "nosuch.index = x"]) == EXIT_USAGE
@@ -85,7 +86,7 @@ def test_bad_queries_exit_2_with_the_reason(loaded: Path, capsys) -> None:  # ty
     assert "?" in capsys.readouterr().err
 
 
-def test_browse_command(loaded: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_browse_command(loaded: Path, capsys) -> None:
     capsys.readouterr()
     assert (
         main(
@@ -102,7 +103,7 @@ def test_cql_translation_keeps_cql_meaning() -> None:
     assert cql_to_query('dc.title exact "Pride and prejudice"').root == Term(
         "title", "exact", "Pride and prejudice"
     )
-    assert cql_to_query("title == x").root.relation == "exact"  # type: ignore[union-attr]
+    assert cql_to_query("title == x").root.relation == "exact"
     assert cql_to_query("bath.isbn = 7-5037-1744-0").root == Term("isbn", "=", "7-5037-1744-0")
     assert cql_to_query("title = hist*").root == Term("title", "=", "hist", "right")
     assert cql_to_query(r"title = 5\*").root == Term("title", "=", "5*")

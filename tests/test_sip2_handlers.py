@@ -33,7 +33,7 @@ def desk(library: tuple[Engine, FixedClock]) -> Terminal:
     return terminal
 
 
-def screen(message) -> str:  # type: ignore[no-untyped-def]
+def screen(message) -> str:
     return " ".join(message.all("AF"))
 
 
@@ -47,7 +47,7 @@ def test_status_lists_every_message_as_supported(kiosk: Terminal) -> None:
     assert status.get("AO") == "MAIN" and status.get("AN") == "二楼借书处"
 
 
-def test_checkout_item_information_checkin(kiosk: Terminal, library) -> None:  # type: ignore[no-untyped-def]
+def test_checkout_item_information_checkin(kiosk: Terminal, library) -> None:
     engine, _clock = library
     out = kiosk.checkout("A", "O1")
     assert out.command == "12" and out.fixed["ok"] == "1" and out.fixed["desensitize"] == "Y"
@@ -55,7 +55,7 @@ def test_checkout_item_information_checkin(kiosk: Terminal, library) -> None:  #
     assert out.get("AH") == "20260401    090000"  # 30 days, the reader category's loan period
     info = kiosk.item_information("O1")
     assert info.fixed["circulation_status"] == "04" and info.get("AH") == out.get("AH")
-    assert engine.item_info("O1").loan_patron_barcode == "A"  # type: ignore[union-attr]
+    assert engine.item_info("O1").loan_patron_barcode == "A"
     back = kiosk.checkin("O1")
     assert back.fixed["ok"] == "1" and back.fixed["alert"] == "N" and back.get("AA") == "A"
     assert kiosk.item_information("O1").fixed["circulation_status"] == "03"
@@ -72,7 +72,7 @@ def test_refusals_carry_the_engine_reason(kiosk: Terminal) -> None:
     assert missing.fixed["circulation_status"] == "01" and missing.get("AJ") == ""
 
 
-def test_the_hold_day_r5_r7_r6_r14(kiosk: Terminal, desk: Terminal, library) -> None:  # type: ignore[no-untyped-def]
+def test_the_hold_day_r5_r7_r6_r14(kiosk: Terminal, desk: Terminal, library) -> None:
     engine, _clock = library
     assert kiosk.checkout("A", "O1").fixed["ok"] == "1"
     hold = kiosk.hold("+", "B", AB="O1", BY="2")
@@ -113,7 +113,7 @@ def test_an_offline_return_reported_with_no_block_is_recorded_and_trapped(kiosk:
     assert kiosk.item_information("O1").fixed["circulation_status"] == "08"
 
 
-def test_english_screen_messages_for_an_english_account(library) -> None:  # type: ignore[no-untyped-def]
+def test_english_screen_messages_for_an_english_account(library) -> None:
     kiosk = Terminal(*library, language="en")
     kiosk.login()
     refused = kiosk.checkout("A", "R1")
@@ -123,7 +123,7 @@ def test_english_screen_messages_for_an_english_account(library) -> None:  # typ
     assert "读者" in screen(info)
 
 
-def test_patron_information_lists_counts_and_ranges(kiosk: Terminal, library) -> None:  # type: ignore[no-untyped-def]
+def test_patron_information_lists_counts_and_ranges(kiosk: Terminal, library) -> None:
     engine, clock = library
     for item in ("O1", "W1", "X1"):
         assert kiosk.checkout("A", item).fixed["ok"] == "1"
@@ -145,7 +145,7 @@ def test_patron_information_lists_counts_and_ranges(kiosk: Terminal, library) ->
     assert unknown.get("CQ") == "N"
 
 
-def test_pin_checks_are_explicit_and_back_off_per_reader(kiosk: Terminal, library) -> None:  # type: ignore[no-untyped-def]
+def test_pin_checks_are_explicit_and_back_off_per_reader(kiosk: Terminal, library) -> None:
     engine, _clock = library
     assert kiosk.patron_status("A", AD="0000").get("CQ") == "Y"
     assert kiosk.patron_status("A").get("CQ") == "N"  # no PIN sent: never a blank CQ
@@ -210,7 +210,7 @@ def test_a_held_copy_not_on_loan_returned_at_the_kiosk_goes_to_the_desk(
     assert "服务台" in screen(again)
 
 
-def test_hostile_numbers_are_refused_at_once(kiosk: Terminal, library) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_numbers_are_refused_at_once(kiosk: Terminal, library) -> None:
     engine, _clock = library
     engine.add_fee("A", 100)
     fixed = {
@@ -227,7 +227,7 @@ def test_hostile_numbers_are_refused_at_once(kiosk: Terminal, library) -> None: 
     assert ranged.command == "64"
 
 
-def test_fee_paid_is_idempotent_by_transaction_id(kiosk: Terminal, library) -> None:  # type: ignore[no-untyped-def]
+def test_fee_paid_is_idempotent_by_transaction_id(kiosk: Terminal, library) -> None:
     engine, _clock = library
     assert engine.add_fee("A", 500, kind="damage", description="水渍").ok
     fixed = {
@@ -309,7 +309,7 @@ def test_an_unknown_reader_has_one_wording_everywhere(kiosk: Terminal) -> None:
     assert words in screen(kiosk.patron_status("nobody", AD="1234"))  # the PIN check too
 
 
-def test_a_payment_in_another_currency_is_refused_with_the_engine_reason(  # type: ignore[no-untyped-def]
+def test_a_payment_in_another_currency_is_refused_with_the_engine_reason(
     kiosk: Terminal, library
 ) -> None:
     engine, _clock = library
@@ -322,7 +322,7 @@ def test_a_payment_in_another_currency_is_refused_with_the_engine_reason(  # typ
     }
     refused = kiosk.send("37", fixed, BV="5.00", AO="MAIN", AA="A", BK="usd-1")
     assert refused.fixed["payment_accepted"] == "N" and "只接受 CNY 缴费" in screen(refused)
-    assert engine.patron_summary("A").fees_total == 500  # type: ignore[union-attr]
+    assert engine.patron_summary("A").fees_total == 500
 
 
 def test_hold_change_reports_the_hold_from_the_engine(kiosk: Terminal) -> None:

@@ -40,7 +40,7 @@ needs_yaz = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def running_reactor():  # type: ignore[no-untyped-def]
+def running_reactor():
     if not reactor.running:
         thread = threading.Thread(
             target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True
@@ -64,7 +64,7 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="module")
-def base(running_reactor, catalogue: Store) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def base(running_reactor, catalogue: Store) -> Iterator[str]:
     settings = settings_from_dict({"sru": {"max_request_bytes": 4096}})
     pool = ThreadPool(minthreads=1, maxthreads=4, name="sru-test")
     pool.start()
@@ -180,7 +180,7 @@ def test_zoomsh_search_scan_and_holdings(base: str, catalogue: Store) -> None:
     assert re.search(r"^自負と偏見 1$", output, re.MULTILINE)
 
 
-def request(base: str, method: str, path: str, body: bytes = b"", headers=None):  # type: ignore[no-untyped-def]
+def request(base: str, method: str, path: str, body: bytes = b"", headers=None):
     host, port = base.split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     connection.request(method, path, body=body, headers=headers or {})

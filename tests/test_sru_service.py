@@ -47,14 +47,21 @@ def ask(service: SruService, database: str = "main", **params: object) -> etree.
     return xml(reply.body)
 
 
-def sr(service: SruService, query: str, database: str = "main", **params: object):  # type: ignore[no-untyped-def]
+def sr(service: SruService, query: str, database: str = "main", **params: object):
     params.setdefault("version", "1.2")
     params.setdefault("operation", "searchRetrieve")
     return ask(service, database, query=query, **params)
 
 
 def total(root: etree._Element) -> int:
-    return int(root.findtext("{*}numberOfRecords"))
+    return int(text_of(root, "{*}numberOfRecords"))
+
+
+def text_of(element: etree._Element, path: str) -> str:
+    """The text at `path`, which the response must have."""
+    text = element.findtext(path, namespaces=NS)
+    assert text is not None, path
+    return text
 
 
 CJK_QUERIES = [
@@ -118,7 +125,9 @@ def test_unasked_each_record_comes_in_the_marc_schema_that_labels_it_truly(
 
 def test_all_records_for_harvesting(sru: SruService) -> None:
     with sru.store.read() as tx:
-        count = tx.one("SELECT count(*) FROM bib_records WHERE database = 'main'")[0]
+        row = tx.one("SELECT count(*) FROM bib_records WHERE database = 'main'")
+    assert row is not None
+    count = row[0]
     everything = sr(sru, "cql.allRecords = 1", maximumRecords=0)
     assert diagnostics(everything) == [] and total(everything) == count > 0
     without = sr(sru, "cql.allRecords = 1 not dc.title = 猫", maximumRecords=0)
@@ -187,7 +196,7 @@ def test_scan_lists_headings_with_counts(sru: SruService) -> None:
     terms = [
         (
             t.findtext("zs:value", namespaces=NS),
-            int(t.findtext("zs:numberOfRecords", namespaces=NS)),
+            int(text_of(t, "zs:numberOfRecords")),
         )
         for t in root.iterfind("zs:terms/zs:term", NS)
     ]
@@ -212,6 +221,7 @@ def test_availability_change_shows_in_the_next_holdings_record(sru: SruService) 
     assert (before.get("copies"), before.get("available")) == ("2", "2")
     outcome = sru.engine.checkout(READER, "SRU-C1")
     assert outcome.ok, outcome.message("en")
+    assert outcome.due_at is not None  # a checkout that went through has a due date
     after = copies("holdings").find(".//h:holdings", NS)
     assert after.get("available") == "1"
     loaned = after.find("h:copy[@barcode='SRU-C1']", NS)
@@ -314,9 +324,10 @@ def test_paging_past_the_end_and_caps(sru: SruService) -> None:
         max_size=6,
     )
 )
-def test_hostile_parameters_always_get_an_sru_document(sru: SruService, params) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_parameters_always_get_an_sru_document(sru: SruService, params) -> None:
     reply = sru.handle("main", urlencode(params).encode("ascii"))
     root = xml(reply.body)
+    assert isinstance(root.tag, str)  # a parsed document's root is an element, named by str
     assert root.tag.rsplit("}", 1)[1] in (
         "searchRetrieveResponse",
         "scanResponse",

@@ -60,7 +60,7 @@ role = "selfcheck"
         yield sip2_port, sru_port
 
 
-def holdings(port: int) -> dict[str, tuple[str, str | None, str | None]]:
+def holdings(port: int) -> dict[str | None, tuple[str | None, str | None, str | None]]:
     """barcode → (available, status, due date) from the SRU holdings record of RECORD."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     query = urlencode({"query": f"rec.identifier = {RECORD}", "recordSchema": "holdings"})
@@ -91,7 +91,7 @@ def sip2(port: int, *messages: bytes) -> list[bytes]:
     return answers
 
 
-def test_a_sip2_checkout_and_checkin_show_in_the_next_sru_response(ports) -> None:  # type: ignore[no-untyped-def]
+def test_a_sip2_checkout_and_checkin_show_in_the_next_sru_response(ports) -> None:
     sip2_port, sru_port = ports
     assert holdings(sru_port)[COPY][:2] == ("true", "归还")
     now = time.strftime("%Y%m%d    %H%M%S")
