@@ -35,10 +35,8 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 class Connection:
     def __init__(self, factory: Z3950Factory, host: str = "192.0.2.1", port: int = 4321) -> None:
         peer = IPv4Address("TCP", host, port)
-        # Checked rather than trusted: whatever protocol type the factory declares, these
-        # tests drive a Z3950Protocol.
-        protocol: object = factory.buildProtocol(peer)
-        assert isinstance(protocol, Z3950Protocol)
+        protocol = factory.buildProtocol(peer)
+        assert protocol is not None  # a factory may refuse a connection; this one never does
         self.protocol = protocol
         self.transport = StringTransport(peerAddress=peer)
         self.protocol.makeConnection(self.transport)
