@@ -19,7 +19,7 @@ from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from tests import z3950_support as z
 from z3950 import ber
-from z3950.server import Z3950Factory, Z3950Protocol
+from z3950.server import Z3950Factory
 
 
 @pytest.fixture(scope="module")
