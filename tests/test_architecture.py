@@ -13,6 +13,7 @@ planted trees below that prove it can fail.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -259,3 +260,35 @@ def test_relative_imports_resolve_against_their_package() -> None:
     assert names == ["gateway.cli", "gateway.cli.b", "gateway", "gateway.e"]
     package_tree = ast.parse("from . import a\n")
     assert imported_modules(package_tree, "gateway.cli.__init__") == [(1, "gateway.cli")]
+
+
+# A rule id (R1-R15 of reservation-rules.md, I1-I7 of catalogue-and-ill.md) names a decision,
+# and every decision lives in the engine: a front-end or another core module that cites one is
+# deciding it again, or is about to.
+RULE_ID = re.compile(r"\b(?:R(?:1[0-5]|[1-9])|I[1-7])\b")
+RULES_HOME = "gateway/circulation/"
+
+
+def rule_citations(root: Path) -> list[str]:
+    found = []
+    for package in OURS:
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            if relative.startswith(RULES_HOME):
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if RULE_ID.search(line):
+                    found.append(f"{relative}:{number}: {line.strip()}")
+    return found
+
+
+def test_circulation_rules_are_cited_only_in_the_engine() -> None:
+    assert rule_citations(REPO) == []
+
+
+def test_the_rule_citation_check_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "sip2").mkdir()
+    (tmp_path / "sip2" / "handlers.py").write_text("# R7: refuse at a kiosk\nRANGE = 'R16'\n")
+    (tmp_path / "gateway" / "circulation").mkdir(parents=True)
+    (tmp_path / "gateway" / "circulation" / "loans.py").write_text("# R7\n")
+    assert rule_citations(tmp_path) == ["sip2/handlers.py:1: # R7: refuse at a kiosk"]

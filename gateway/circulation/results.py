@@ -167,3 +167,10 @@ class ExpiryReport:
     suspended: int = 0  # R11
     trapped: int = 0  # copies passed to the next hold
     events: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for staff, each count with the rule that made it."""
+        return (
+            f"expired {self.expired} (R8), not collected {self.no_shows} (R9), suspended"
+            f" {self.suspended} (R11), copies passed to the next hold {self.trapped}"
+        )

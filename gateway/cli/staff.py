@@ -371,10 +371,7 @@ def cmd_holds_process(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False, indent=2))
     else:
-        print(
-            f"expired {report.expired} (R8), not collected {report.no_shows} (R9), suspended"
-            f" {report.suspended} (R11), copies passed to the next hold {report.trapped}"
-        )
+        print(report.summary())
         for line in report.events:
             print(f"  {line}")
     return EXIT_OK
@@ -421,7 +418,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("item")
     common(p)
     p = circ_commands.add_parser(
-        "checkin", help="return ITEM at the desk (traps it for a waiting hold, R6)"
+        "checkin", help="return ITEM at the desk (traps it for the oldest waiting hold)"
     )
     p.add_argument("item")
     common(p)
@@ -429,7 +426,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("patron")
     p.add_argument("item")
     common(p)
-    for name, text in (("hold", "place a title-level hold"), ("cancel", "cancel a hold (R12)")):
+    for name, text in (
+        ("hold", "place a title-level hold"),
+        ("cancel", "cancel a hold (any time before checkout)"),
+    ):
         p = circ_commands.add_parser(name, help=text)
         p.add_argument("patron")
         p.add_argument("target", metavar="RECORD_ID|ITEM")
@@ -455,13 +455,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     holds = commands.add_parser("holds", help="hold maintenance")
     holds_commands = holds.add_subparsers(dest="holds_command", required=True, metavar="ACTION")
     p = holds_commands.add_parser(
-        "process", help="apply hold deadlines now (R8, R9, R11); safe to repeat"
+        "process", help="apply hold deadlines now (expiry, no-shows, suspensions); safe to repeat"
     )
     p.add_argument("--as-of", metavar="ISO-8601", help="process as if it were this time")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_holds_process)
 
-    notices = commands.add_parser("notices", help="the notice outbox (R13)")
+    notices = commands.add_parser("notices", help="the notice outbox (emails to readers)")
     notices_commands = notices.add_subparsers(
         dest="notices_command", required=True, metavar="ACTION"
     )
