@@ -26,7 +26,7 @@ from gateway.circulation.engine import (
     HoldResult,
 )
 from gateway.circulation.reasons import reason
-from gateway.circulation.states import Channel, HoldState
+from gateway.circulation.states import Channel, HoldState, LoanState
 from gateway.store import Store
 from tests.circulation_support import FixedClock, build_library
 
@@ -267,3 +267,15 @@ def test_a_copy_with_another_status_word_is_unavailable(library) -> None:
 def test_channels_keep_their_words() -> None:
     assert (DESK, SELF_CHECK, Channel.SYSTEM) == ("desk", "selfcheck", "system")
     assert reason("patron_unknown", patron="X").zh.startswith("读者证号 X")
+
+
+def test_a_readers_loan_is_on_loan_until_its_due_date_then_overdue(library) -> None:
+    engine, clock, _store = library
+    assert engine.checkout("A", "O1").ok
+    summary = engine.patron_summary("A")
+    assert summary is not None
+    assert [loan.state for loan in summary.loans] == [LoanState.ON_LOAN]
+    clock.advance(days=31)  # the 本科生 loan period is 30 days
+    summary = engine.patron_summary("A")
+    assert summary is not None
+    assert [loan.state for loan in summary.loans] == [LoanState.OVERDUE]

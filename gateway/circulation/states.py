@@ -1,5 +1,5 @@
-"""The closed vocabularies of circulation: who acts (channel), where a hold is, where a copy is.
-String enums, so the stored and wire values stay the plain words they always were."""
+"""The closed vocabularies of circulation: who acts (channel), where a hold, a loan and a copy
+are. String enums, so the stored and wire values stay the plain words they always were."""
 
 from __future__ import annotations
 
@@ -26,6 +26,15 @@ class HoldState(StrEnum):
 
 
 OPEN_HOLD_STATES = (HoldState.WAITING, HoldState.READY)
+
+
+class LoanState(StrEnum):
+    """A loan's life: open until its copy comes back (loans.returned_at); an open loan past
+    its due date is overdue (counted by the overdue limit)."""
+
+    ON_LOAN = "on_loan"
+    OVERDUE = "overdue"
+    RETURNED = "returned"
 
 
 class CirculationState(StrEnum):

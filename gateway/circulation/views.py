@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from gateway.circulation.availability import ShelfState
 from gateway.circulation.reasons import Reason
-from gateway.circulation.states import CirculationState, HoldState
+from gateway.circulation.states import CirculationState, HoldState, LoanState
 from gateway.circulation.storage import Copy, Fee, Patron
 from gateway.config import PatronCategory
 
@@ -50,6 +50,11 @@ class LoanView:
     due_at: str
     overdue: bool  # due_at before now
     renewals: int  # renewals made so far
+
+    @property
+    def state(self) -> LoanState:
+        """An open loan, as a reader's account shows it."""
+        return LoanState.OVERDUE if self.overdue else LoanState.ON_LOAN
 
 
 @dataclass(frozen=True, kw_only=True)
