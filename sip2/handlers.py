@@ -86,14 +86,12 @@ TEXTS: dict[str, tuple[str, str]] = {
         "{renewed} renewed, {unrenewed} not.",
     ),
     "session_ended": ("再见。", "Goodbye."),
-    "blocked": ("读者证已停用，请到服务台咨询。", "Your card is blocked; please ask at the desk."),
     "enabled": ("读者证已恢复使用。", "The card is enabled again."),
     "held_copy_to_desk": (
         "该书已被预约，请将书送至服务台。",
         "This book is reserved; please take it to the service desk.",
     ),
     "properties_saved": ("已更新。", "Updated."),
-    "item_unknown": ("条码不是本馆馆藏。", "Not one of our copies."),
     "fees_owed": ("您有未缴费用 {amount}。", "You owe {amount}."),
 }
 
@@ -257,7 +255,7 @@ class Handlers:
         summary = self.engine.patron_summary(reader)
         fixed, fields = self._patron_fields(account, message, language, terminal, summary)
         if summary is not None:
-            fields["AF"] = [text("blocked", language)]
+            fields["AF"] = [reason("patron_blocked").message(language)]
         return codec.build("24", fixed, **fields)
 
     def patron_enable(
@@ -535,7 +533,7 @@ class Handlers:
                 },
                 AB=message.get("AB"),
                 AJ="",
-                AF=[text("item_unknown", language)],
+                AF=[reason("item_unknown", item=message.get("AB")).message(language)],
             )
         status = CIRCULATION_STATUS.get(item.circulation, CIRCULATION_STATUS["other"])
         screen: list[str] = []
