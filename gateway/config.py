@@ -574,7 +574,7 @@ def build_section(cls: type, data: Any, where: str) -> Any:
         # errors: it lists its problems and the first one is reported here.
         first = next(section.problems(), None)
         if first is not None:
-            raise ConfigError(f"{where}.{first[0]}: {first[1]}")
+            raise ConfigError(f"{where}.{first.attribute}: {first.why}")
     return section
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from marc.errors import RecordRejected
 from marc.record import Field, MarcRecord
@@ -42,6 +43,13 @@ class ItemData:
         )
 
 
+class ProfileProblem(NamedTuple):
+    """Something wrong with a holdings profile: the attribute at fault and why."""
+
+    attribute: str
+    why: str
+
+
 @dataclass(frozen=True)
 class HoldingsProfile:
     """Where a source system puts its copies in a MARC record.
@@ -64,17 +72,17 @@ class HoldingsProfile:
     status_map: dict[str, str] = field(default_factory=dict)  # source code -> our status word
     description: str = ""
 
-    def problems(self) -> Iterator[tuple[str, str]]:
-        """What is wrong with the profile, as (attribute, why); nothing when it is usable."""
+    def problems(self) -> Iterator[ProfileProblem]:
+        """What is wrong with the profile; nothing when it is usable."""
         if self.item_tag and len(self.item_tag) != 3:
-            yield "item_tag", f"{self.item_tag!r} is not a 3-character tag"
+            yield ProfileProblem("item_tag", f"{self.item_tag!r} is not a 3-character tag")
         if self.item_tag and not self.barcode:
-            yield "barcode", "a profile with item_tag needs a barcode source"
+            yield ProfileProblem("barcode", "a profile with item_tag needs a barcode source")
         for attribute in TEMPLATE_ATTRIBUTES:
             for template in getattr(self, attribute):
                 problem = check_template(template)
                 if problem:
-                    yield attribute, f"{template!r}: {problem}"
+                    yield ProfileProblem(attribute, f"{template!r}: {problem}")
 
 
 TEMPLATE_ATTRIBUTES = ("barcode", "library", "location", "call_number", "item_type", "status")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import tzinfo
+from typing import NamedTuple
 
 from gateway.circulation.availability import ShelfState, shelf_state_label
 from gateway.circulation.clock import Clock, parse_stamp
@@ -96,6 +97,13 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
+class PinCheck(NamedTuple):
+    """What checking the PIN a request carries found."""
+
+    verified: bool | None  # None: no PIN sent, or this account does not check PINs
+    screen: str | None  # why it failed, for the screen
+
+
 def text(key: str, language: str, **values: object) -> str:
     zh, en = TEXTS[key]
     return (en if language == "en" else zh).format(**values)
@@ -167,19 +175,18 @@ class Handlers:
 
     def _check_pin(
         self, account: Sip2Account, message: Message, language: str, terminal: str
-    ) -> tuple[bool | None, str | None]:
-        """(verified, screen message). verified None: no PIN sent or PINs not checked here."""
+    ) -> PinCheck:
         if not message.get("AD") or not account.verify_patron_pin:
-            return None, None  # no PIN (kiosks send an empty AD when they ask for none)
+            return PinCheck(None, None)  # no PIN (kiosks send an empty AD when they ask none)
         reader = message.get("AA")
         wait = self.pins.wait_seconds(reader, terminal)
         if wait > 0:
-            return False, text("pin_wait", language, minutes=max(1, round(wait / 60)))
+            return PinCheck(False, text("pin_wait", language, minutes=max(1, round(wait / 60))))
         ok = self.engine.verify_patron_pin(reader, message.get("AD"))
         if ok is None:
-            return False, unknown_reader(reader, language)
+            return PinCheck(False, unknown_reader(reader, language))
         self.pins.record(reader, terminal, ok)
-        return ok, None if ok else text("pin_wrong", language)
+        return PinCheck(ok, None if ok else text("pin_wrong", language))
 
     def _status(self, summary: PatronSummary | None) -> str:
         if summary is None:
@@ -206,7 +213,7 @@ class Handlers:
         language: str,
         terminal: str,
         summary: PatronSummary | None,
-        pin: tuple[bool | None, str | None] | None = None,
+        pin: PinCheck | None = None,
     ) -> tuple[dict[str, str], dict[str, str | list[str] | None]]:
         verified, pin_message = pin or self._check_pin(account, message, language, terminal)
         screen: list[str] = []
@@ -265,7 +272,7 @@ class Handlers:
         reader = message.get("AA")
         pin = self._check_pin(account, message, language, terminal)
         screen: list[str] = []
-        if pin[0] is not False:  # a wrong PIN: its own message says why
+        if pin.verified is not False:  # a wrong PIN: its own message says why
             enabled = self.engine.enable_patron(reader, channel=self._channel(account))
             if enabled.ok:
                 screen.append(text("enabled", language))

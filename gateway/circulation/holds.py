@@ -256,9 +256,10 @@ def _resolve_title(
         return copy.record_pk
     if record is None:
         return _Missing(reason("record_unknown", record=""))
-    record_pk = storage.record_pk_by_id(tx, *record)
+    database, record_id = record
+    record_pk = storage.record_pk_by_id(tx, database, record_id)
     if record_pk is None:
-        return _Missing(reason("record_unknown", record=f"{record[0]}/{record[1]}"))
+        return _Missing(reason("record_unknown", record=f"{database}/{record_id}"))
     return record_pk
 
 

@@ -380,16 +380,23 @@ def insert_fee_payment(
     )
 
 
+class RecordedPayment(NamedTuple):
+    """A payment a reader already made under a transaction id."""
+
+    amount: int  # all its parts, minor units
+    fee_id: int  # the first fee it paid
+
+
 def payment_by_transaction(
     tx: Transaction, patron_pk: int, transaction_id: str
-) -> tuple[int, int] | None:
-    """(amount, first fee paid) of the payment a reader made under this transaction id."""
+) -> RecordedPayment | None:
+    """The payment a reader made under this transaction id, if any."""
     row = tx.one(
         "SELECT sum(amount), max(CASE WHEN part = 0 THEN fee_pk END) FROM fee_payments"
         " WHERE patron_pk = ? AND transaction_id = ?",
         (patron_pk, transaction_id),
     )
-    return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+    return RecordedPayment(int(row[0]), int(row[1])) if row and row[0] is not None else None
 
 
 def close_fee(tx: Transaction, fee_pk: int, at: str) -> None:

@@ -107,7 +107,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             rows = repository.record_marc(tx, database.name)
         if args.record_id:
             wanted = set(args.record_id)
-            rows = [r for r in rows if r[0] in wanted]
+            rows = [r for r in rows if r.record_id in wanted]
         out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
             count = export_records(rows, args.format, out)

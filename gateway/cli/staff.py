@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.circulation import storage
-from gateway.circulation.availability import SHELF_STATE_LABELS, ShelfState
+from gateway.circulation.availability import ShelfState, shelf_state_label
 from gateway.circulation.clock import SystemClock
 from gateway.circulation.engine import (
     DESK,
@@ -135,7 +135,11 @@ def outcome_dict(outcome: CircResult) -> dict[str, Any]:
         "patron": person(shown.patron),
         "item": shown.copy.barcode if shown.copy else None,
         "record": (
-            {"database": shown.record[0], "id": shown.record[1], "title": shown.record[2]}
+            {
+                "database": shown.record.database,
+                "id": shown.record.record_id,
+                "title": shown.record.title,
+            }
             if shown.record
             else None
         ),
@@ -347,7 +351,7 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
         elif copy["due_at"]:
             state = f"on loan, due {copy['due_at']}"
         else:
-            state = SHELF_STATE_LABELS[ShelfState(copy["state"])][1].lower()
+            state = shelf_state_label(ShelfState(copy["state"]), "en").lower()
         lines.append(
             f"  {copy['barcode']}  {copy['location']}  {copy['call_number']}"
             f"  {copy['item_type']}  {copy['status']}: {state}"
