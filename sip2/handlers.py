@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from typing import NamedTuple
 
-from gateway.circulation.availability import ShelfState, shelf_state_label
+from gateway.circulation.availability import shelf_state_label
 from gateway.circulation.clock import Clock, parse_stamp
 from gateway.circulation.engine import (
     CancelResult,
@@ -542,11 +542,11 @@ class Handlers:
                 AJ="",
                 AF=[reason("item_unknown", item=message.get("AB")).message(language)],
             )
-        status = CIRCULATION_STATUS.get(item.circulation, CIRCULATION_STATUS["other"])
+        status = CIRCULATION_STATUS.get(item.circulation)
         screen: list[str] = []
-        if item.state is ShelfState.LIBRARY_USE_ONLY:
-            # SIP2 has no "in library use only" status, and "03 available" would tell the
-            # reader it can be borrowed: say "other" and name the engine's shelf state.
+        if status is None:
+            # A state SIP2 has no code for (in library use only): "01 other", and the
+            # engine's words for what the reader is told.
             status = CIRCULATION_STATUS["other"]
             screen.append(shelf_state_label(item.state, language))
         return codec.build(

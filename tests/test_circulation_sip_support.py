@@ -416,7 +416,8 @@ def test_item_info_on_the_shelf_and_not_circulating(library) -> None:
     assert shelf.due_at is None and shelf.loan_patron_barcode is None and shelf.hold_queue == 0
     reading_room = engine.item_info("R1")
     assert reading_room is not None
-    assert (reading_room.circulation, reading_room.circulates) == ("available", False)
+    # The engine says where it is (not "available", which a kiosk would show as 03).
+    assert (reading_room.circulation, reading_room.circulates) == ("library_use_only", False)
     assert not reading_room.available
 
 

@@ -106,7 +106,6 @@ class ItemView:
     author: str
     circulation: CirculationState  # where it is, as SIP2's circulation status says
     circulates: bool  # its item type is open for loan (R1)
-    available: bool  # R2's available copy: circulates, on the shelf, not trapped, not lent
     state: ShelfState  # what a reader is told: a non-circulating copy is library use only
     due_at: str | None
     loan_patron_barcode: str | None
@@ -118,3 +117,8 @@ class ItemView:
     location: str
     call_number: str
     item_type: str
+
+    @property
+    def available(self) -> bool:
+        """R2's available copy: circulates, on the shelf, not trapped, not lent."""
+        return self.state is ShelfState.AVAILABLE
