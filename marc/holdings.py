@@ -68,7 +68,7 @@ class HoldingsProfile:
     call_number: tuple[str, ...] = ()
     item_type: tuple[str, ...] = ()
     status: tuple[str, ...] = ()
-    default_status: str = "归还"  # on shelf, in the library's own word
+    default_status: str = ""  # a copy without a status word; "" = the library's on-shelf word
     status_map: dict[str, str] = field(default_factory=dict)  # source code -> our status word
     description: str = ""
 
@@ -126,9 +126,11 @@ def first_value(templates: tuple[str, ...], item_field: Field, record: MarcRecor
 
 
 def items_from_record(
-    record: MarcRecord, profile: HoldingsProfile
+    record: MarcRecord, profile: HoldingsProfile, on_shelf_status: str
 ) -> tuple[list[ItemData], list[str]]:
-    """Copies the record describes, plus warnings for copies that had to be skipped."""
+    """Copies the record describes, plus warnings for copies that had to be skipped. A copy
+    without a status word gets the profile's default status, else `on_shelf_status` (the
+    library's word for a copy on the shelf, which the caller knows from its config)."""
     if not profile.item_tag:
         return [], []
     items: list[ItemData] = []
@@ -148,7 +150,11 @@ def items_from_record(
             raise RecordRejected(f"barcode {barcode} appears twice in this record")
         seen.add(barcode)
         raw_status = first_value(profile.status, item_field, record)
-        status = profile.status_map.get(raw_status, raw_status) or profile.default_status
+        status = (
+            profile.status_map.get(raw_status, raw_status)
+            or profile.default_status
+            or on_shelf_status
+        )
         items.append(
             ItemData(
                 barcode=barcode,
