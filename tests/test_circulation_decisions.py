@@ -283,6 +283,22 @@ def test_a_copys_circulation_state_comes_from_the_availability_rule(library) -> 
     assert where("剔旧?", "阅览资料") == CirculationState.OTHER
 
 
+def test_a_readers_open_holds_come_in_the_order_they_were_placed(library) -> None:
+    engine, _, _store = library
+    assert engine.checkout("A", "O1").ok
+    assert engine.checkout("A", "M1").ok
+    assert engine.checkout("C", "M2").ok
+    assert engine.place_hold("B", record=("main", "T-ONE")).ok  # waits
+    assert engine.place_hold("B", record=("main", "T-MING")).ok
+    assert engine.checkin("M1", DESK).ok  # trapped for B: ready
+    summary = engine.patron_summary("B")
+    assert summary is not None
+    assert [(h.record_id, h.state) for h in summary.open_holds] == [
+        ("T-ONE", HoldState.WAITING),
+        ("T-MING", HoldState.READY),
+    ]
+
+
 def test_channels_keep_their_words() -> None:
     assert (DESK, SELF_CHECK, Channel.SYSTEM) == ("desk", "selfcheck", "system")
     assert reason("patron_unknown", patron="X").zh.startswith("读者证号 X")

@@ -96,6 +96,13 @@ class PatronSummary:
     hold_suspended_until: str | None  # R11/R15, while in the future
     reasons: tuple[Reason, ...] = ()  # why the denied flags are set, for screen messages
 
+    @property
+    def open_holds(self) -> tuple[HoldView, ...]:
+        """Every open hold, ready or waiting, in the order they were placed."""
+        return tuple(
+            sorted(self.ready_holds + self.waiting_holds, key=lambda h: (h.placed_at, h.id))
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class ItemView:
