@@ -13,6 +13,7 @@ import pytest
 from gateway.cli import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, main
 from gateway.config import load_settings
 from gateway.store import open_store
+from marc.iso2709 import frame_records, parse_structure
 from tests.conftest import FIXTURES, REAL
 
 DEMO = FIXTURES / "marc" / "demo_main.iso"
@@ -186,6 +187,31 @@ needs_yaz = pytest.mark.skipif(
 
 
 @needs_yaz
+def test_export_of_chosen_records(config_file: Path, tmp_path: Path) -> None:
+    assert run(config_file, "load", str(DEMO)) == EXIT_OK
+    exported = tmp_path / "two.iso"
+    chosen = ("SHL000000001", "SHL000000003")
+    assert (
+        run(
+            config_file,
+            "export",
+            "--record-id",
+            chosen[0],
+            "--record-id",
+            chosen[1],
+            "-o",
+            str(exported),
+        )
+        == EXIT_OK
+    )
+    with exported.open("rb") as handle:
+        ids = [
+            next(data for tag, data in parse_structure(chunk).entries if tag == "001").decode()
+            for chunk in frame_records(handle)
+        ]
+    assert ids == list(chosen)
+
+
 def test_export_reads_back_identically_in_yaz_marcdump(config_file: Path, tmp_path: Path) -> None:
     assert (
         run(config_file, "load", "--profile", "bnu", str(REAL / "cnmarc" / "bnu_cnmarc_10_gbk.iso"))
