@@ -176,8 +176,10 @@ class Handlers:
     def _check_pin(
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> PinCheck:
+        """The PIN a request carries, checked by the engine behind the per-terminal back-off."""
         if not message.get("AD") or not account.verify_patron_pin:
-            return PinCheck(None, None)  # no PIN (kiosks send an empty AD when they ask none)
+            # No PIN (kiosks send an empty AD when they ask for none).
+            return PinCheck(None, None)
         reader = message.get("AA")
         wait = self.pins.wait_seconds(reader, terminal)
         if wait > 0:
