@@ -140,11 +140,16 @@ class HoldSettings:
             raise ConfigError(f"{where}.no_show_limit: must be 0 or more")
 
 
+# The on-shelf status word when the config names none; a copy loaded or imported without a
+# status gets the configured word ([circulation] on_shelf_status), this one only by default.
+DEFAULT_ON_SHELF_STATUS = "归还"
+
+
 @dataclass(frozen=True)
 class CirculationSettings:
     """Item status words (the library's own) and defaults for data the config does not name."""
 
-    on_shelf_status: str = "归还"
+    on_shelf_status: str = DEFAULT_ON_SHELF_STATUS
     on_loan_status: str = "借出"
     on_hold_shelf_status: str = "预约到书"
     default_category: str = "本科生"
@@ -574,7 +579,7 @@ def build_section(cls: type, data: Any, where: str) -> Any:
         # errors: it lists its problems and the first one is reported here.
         first = next(section.problems(), None)
         if first is not None:
-            raise ConfigError(f"{where}.{first[0]}: {first[1]}")
+            raise ConfigError(f"{where}.{first.attribute}: {first.why}")
     return section
 
 

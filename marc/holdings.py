@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from marc.errors import RecordRejected
 from marc.record import Field, MarcRecord
@@ -42,6 +43,13 @@ class ItemData:
         )
 
 
+class ProfileProblem(NamedTuple):
+    """Something wrong with a holdings profile: the attribute at fault and why."""
+
+    attribute: str
+    why: str
+
+
 @dataclass(frozen=True)
 class HoldingsProfile:
     """Where a source system puts its copies in a MARC record.
@@ -60,21 +68,21 @@ class HoldingsProfile:
     call_number: tuple[str, ...] = ()
     item_type: tuple[str, ...] = ()
     status: tuple[str, ...] = ()
-    default_status: str = "归还"  # on shelf, in the library's own word
+    default_status: str = ""  # a copy without a status word; "" = the library's on-shelf word
     status_map: dict[str, str] = field(default_factory=dict)  # source code -> our status word
     description: str = ""
 
-    def problems(self) -> Iterator[tuple[str, str]]:
-        """What is wrong with the profile, as (attribute, why); nothing when it is usable."""
+    def problems(self) -> Iterator[ProfileProblem]:
+        """What is wrong with the profile; nothing when it is usable."""
         if self.item_tag and len(self.item_tag) != 3:
-            yield "item_tag", f"{self.item_tag!r} is not a 3-character tag"
+            yield ProfileProblem("item_tag", f"{self.item_tag!r} is not a 3-character tag")
         if self.item_tag and not self.barcode:
-            yield "barcode", "a profile with item_tag needs a barcode source"
+            yield ProfileProblem("barcode", "a profile with item_tag needs a barcode source")
         for attribute in TEMPLATE_ATTRIBUTES:
             for template in getattr(self, attribute):
                 problem = check_template(template)
                 if problem:
-                    yield attribute, f"{template!r}: {problem}"
+                    yield ProfileProblem(attribute, f"{template!r}: {problem}")
 
 
 TEMPLATE_ATTRIBUTES = ("barcode", "library", "location", "call_number", "item_type", "status")
@@ -118,9 +126,11 @@ def first_value(templates: tuple[str, ...], item_field: Field, record: MarcRecor
 
 
 def items_from_record(
-    record: MarcRecord, profile: HoldingsProfile
+    record: MarcRecord, profile: HoldingsProfile, on_shelf_status: str
 ) -> tuple[list[ItemData], list[str]]:
-    """Copies the record describes, plus warnings for copies that had to be skipped."""
+    """Copies the record describes, plus warnings for copies that had to be skipped. A copy
+    without a status word gets the profile's default status, else `on_shelf_status` (the
+    library's word for a copy on the shelf, which the caller knows from its config)."""
     if not profile.item_tag:
         return [], []
     items: list[ItemData] = []
@@ -140,7 +150,11 @@ def items_from_record(
             raise RecordRejected(f"barcode {barcode} appears twice in this record")
         seen.add(barcode)
         raw_status = first_value(profile.status, item_field, record)
-        status = profile.status_map.get(raw_status, raw_status) or profile.default_status
+        status = (
+            profile.status_map.get(raw_status, raw_status)
+            or profile.default_status
+            or on_shelf_status
+        )
         items.append(
             ItemData(
                 barcode=barcode,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import tzinfo
+from typing import NamedTuple
 
-from gateway.circulation.availability import ShelfState, shelf_state_label
+from gateway.circulation.availability import shelf_state_label
 from gateway.circulation.clock import Clock, parse_stamp
 from gateway.circulation.engine import (
     CancelResult,
@@ -86,16 +87,21 @@ TEXTS: dict[str, tuple[str, str]] = {
         "{renewed} renewed, {unrenewed} not.",
     ),
     "session_ended": ("再见。", "Goodbye."),
-    "blocked": ("读者证已停用，请到服务台咨询。", "Your card is blocked; please ask at the desk."),
     "enabled": ("读者证已恢复使用。", "The card is enabled again."),
     "held_copy_to_desk": (
         "该书已被预约，请将书送至服务台。",
         "This book is reserved; please take it to the service desk.",
     ),
     "properties_saved": ("已更新。", "Updated."),
-    "item_unknown": ("条码不是本馆馆藏。", "Not one of our copies."),
     "fees_owed": ("您有未缴费用 {amount}。", "You owe {amount}."),
 }
+
+
+class PinCheck(NamedTuple):
+    """What checking the PIN a request carries found."""
+
+    verified: bool | None  # None: no PIN sent, or this account does not check PINs
+    screen: str | None  # why it failed, for the screen
 
 
 def text(key: str, language: str, **values: object) -> str:
@@ -169,19 +175,20 @@ class Handlers:
 
     def _check_pin(
         self, account: Sip2Account, message: Message, language: str, terminal: str
-    ) -> tuple[bool | None, str | None]:
-        """(verified, screen message). verified None: no PIN sent or PINs not checked here."""
+    ) -> PinCheck:
+        """The PIN a request carries, checked by the engine behind the per-terminal back-off."""
         if not message.get("AD") or not account.verify_patron_pin:
-            return None, None  # no PIN (kiosks send an empty AD when they ask for none)
+            # No PIN (kiosks send an empty AD when they ask for none).
+            return PinCheck(None, None)
         reader = message.get("AA")
         wait = self.pins.wait_seconds(reader, terminal)
         if wait > 0:
-            return False, text("pin_wait", language, minutes=max(1, round(wait / 60)))
+            return PinCheck(False, text("pin_wait", language, minutes=max(1, round(wait / 60))))
         ok = self.engine.verify_patron_pin(reader, message.get("AD"))
         if ok is None:
-            return False, unknown_reader(reader, language)
+            return PinCheck(False, unknown_reader(reader, language))
         self.pins.record(reader, terminal, ok)
-        return ok, None if ok else text("pin_wrong", language)
+        return PinCheck(ok, None if ok else text("pin_wrong", language))
 
     def _status(self, summary: PatronSummary | None) -> str:
         if summary is None:
@@ -208,7 +215,7 @@ class Handlers:
         language: str,
         terminal: str,
         summary: PatronSummary | None,
-        pin: tuple[bool | None, str | None] | None = None,
+        pin: PinCheck | None = None,
     ) -> tuple[dict[str, str], dict[str, str | list[str] | None]]:
         verified, pin_message = pin or self._check_pin(account, message, language, terminal)
         screen: list[str] = []
@@ -257,7 +264,7 @@ class Handlers:
         summary = self.engine.patron_summary(reader)
         fixed, fields = self._patron_fields(account, message, language, terminal, summary)
         if summary is not None:
-            fields["AF"] = [text("blocked", language)]
+            fields["AF"] = [reason("patron_blocked").message(language)]
         return codec.build("24", fixed, **fields)
 
     def patron_enable(
@@ -267,7 +274,7 @@ class Handlers:
         reader = message.get("AA")
         pin = self._check_pin(account, message, language, terminal)
         screen: list[str] = []
-        if pin[0] is not False:  # a wrong PIN: its own message says why
+        if pin.verified is not False:  # a wrong PIN: its own message says why
             enabled = self.engine.enable_patron(reader, channel=self._channel(account))
             if enabled.ok:
                 screen.append(text("enabled", language))
@@ -535,13 +542,13 @@ class Handlers:
                 },
                 AB=message.get("AB"),
                 AJ="",
-                AF=[text("item_unknown", language)],
+                AF=[reason("item_unknown", item=message.get("AB")).message(language)],
             )
-        status = CIRCULATION_STATUS.get(item.circulation, CIRCULATION_STATUS["other"])
+        status = CIRCULATION_STATUS.get(item.circulation)
         screen: list[str] = []
-        if item.state is ShelfState.LIBRARY_USE_ONLY:
-            # SIP2 has no "in library use only" status, and "03 available" would tell the
-            # reader it can be borrowed: say "other" and name the engine's shelf state.
+        if status is None:
+            # A state SIP2 has no code for (in library use only): "01 other", and the
+            # engine's words for what the reader is told.
             status = CIRCULATION_STATUS["other"]
             screen.append(shelf_state_label(item.state, language))
         return codec.build(

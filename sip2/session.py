@@ -12,6 +12,7 @@ import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import NamedTuple
 
 from gateway.config import Sip2Account, Sip2Settings
 from sip2 import codec
@@ -55,6 +56,14 @@ class Authenticate:
     error_detection: bool
 
 
+class Exchange(NamedTuple):
+    """The last request frame answered and the bytes of its answer (replayed when the SC
+    sends the same frame again)."""
+
+    request: bytes
+    response: bytes
+
+
 class Session:
     def __init__(
         self,
@@ -74,7 +83,7 @@ class Session:
         self.account: Sip2Account | None = None
         self.bad_logins = 0
         self.last_response: bytes | None = None  # for 97
-        self._last_exchange: tuple[bytes, bytes] | None = None  # (request frame, response)
+        self._last_exchange: Exchange | None = None
 
     # --- what the adapter calls ----------------------------------------------------------
 
@@ -100,10 +109,10 @@ class Session:
             use_checksum
             and message.command in STATEFUL
             and self._last_exchange is not None
-            and self._last_exchange[0] == frame
+            and self._last_exchange.request == frame
         ):
             # The very same bytes again (same AY and AZ): the SC missed our answer.
-            return Reply(self._last_exchange[1], message.command, "replay")
+            return Reply(self._last_exchange.response, message.command, "replay")
         if message.command == "93":
             return Authenticate(message, use_checksum)
         if message.command == "99":
@@ -148,7 +157,7 @@ class Session:
         data = self._remember(
             response, dispatch.message, dispatch.error_detection, dispatch.account
         )
-        self._last_exchange = (dispatch.frame, data)
+        self._last_exchange = Exchange(dispatch.frame, data)
         return data
 
     def failed(self, dispatch: Dispatch) -> bytes:

@@ -292,3 +292,53 @@ def test_the_rule_citation_check_can_fail(tmp_path: Path) -> None:
     (tmp_path / "gateway" / "circulation").mkdir(parents=True)
     (tmp_path / "gateway" / "circulation" / "loans.py").write_text("# R7\n")
     assert rule_citations(tmp_path) == ["sip2/handlers.py:1: # R7: refuse at a kiosk"]
+
+
+# --- the engine's tables are the engine's ---------------------------------------------------
+
+STORAGE = "gateway.circulation.storage"
+STORAGE_HOME = "gateway/circulation/"
+
+
+def storage_calls_outside_the_engine(root: Path) -> list[str]:
+    """Every use of the engine's SQL functions outside the engine: the staff CLI and the
+    front-ends ask the engine (its data types, capitalised, may be named)."""
+    found = []
+    for package in OURS:
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            if relative.startswith(STORAGE_HOME):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names if alias.name == STORAGE]
+                elif isinstance(node, ast.ImportFrom) and node.module == "gateway.circulation":
+                    names = [alias.name for alias in node.names if alias.name == "storage"]
+                elif isinstance(node, ast.ImportFrom) and node.module == STORAGE:
+                    names = [alias.name for alias in node.names if not alias.name[:1].isupper()]
+                else:
+                    continue
+                found += [f"{relative}:{node.lineno}: {name}" for name in names]
+    return found
+
+
+def test_only_the_engine_uses_its_storage_functions() -> None:
+    assert storage_calls_outside_the_engine(REPO) == []
+
+
+def test_the_storage_check_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "gateway" / "cli").mkdir(parents=True)
+    (tmp_path / "gateway" / "cli" / "staff.py").write_text(
+        "from gateway.circulation import storage\n"
+        "from gateway.circulation.storage import Patron, copy_by_barcode\n"
+        "def f():\n    import gateway.circulation.storage\n"
+    )
+    (tmp_path / "gateway" / "circulation").mkdir()
+    (tmp_path / "gateway" / "circulation" / "loans.py").write_text(
+        "from gateway.circulation import storage\n"
+    )
+    assert storage_calls_outside_the_engine(tmp_path) == [
+        "gateway/cli/staff.py:1: storage",
+        "gateway/cli/staff.py:2: copy_by_barcode",
+        "gateway/cli/staff.py:4: gateway.circulation.storage",
+    ]

@@ -10,6 +10,7 @@ import pytest
 from gateway.catalogue.loading.prepare import Prepared, prepare_chunk
 from marc import charset
 from marc.errors import RecordRejected
+from marc.holdings import HoldingsProfile, items_from_record
 from marc.iso2709 import frame_records, parse_structure
 from tests.conftest import REAL
 from tests.support import BNU_PROFILE, LIBGATE_PROFILE, cnmarc, encoded_gb18030
@@ -164,3 +165,14 @@ def test_encoding_names() -> None:
     assert charset.normalise_encoding_name("cp1251") == "cp1251"
     with pytest.raises(ValueError, match="unknown character encoding"):
         charset.normalise_encoding_name("klingon")
+
+
+def test_a_copy_without_a_status_word_gets_the_word_it_is_given() -> None:
+    record = cnmarc("S1", "无状态", barcodes=("S0001",))
+    no_status = HoldingsProfile(name="t", item_tag="995", barcode=("{$f}",))
+    items, _warnings = items_from_record(record, no_status, "在架")
+    assert [item.status for item in items] == ["在架"]
+    own_default = HoldingsProfile(
+        name="t", item_tag="995", barcode=("{$f}",), default_status="新书"
+    )
+    assert [item.status for item in items_from_record(record, own_default, "在架")[0]] == ["新书"]

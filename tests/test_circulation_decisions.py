@@ -26,7 +26,7 @@ from gateway.circulation.engine import (
     HoldResult,
 )
 from gateway.circulation.reasons import reason
-from gateway.circulation.states import Channel, HoldState, LoanState
+from gateway.circulation.states import Channel, CirculationState, HoldState, LoanState
 from gateway.store import Store
 from tests.circulation_support import FixedClock, build_library
 
@@ -249,6 +249,7 @@ def test_a_reading_room_copy_on_the_shelf_is_library_use_only(library) -> None:
     assert copy.state == ShelfState.LIBRARY_USE_ONLY and not copy.available
     item = engine.item_info("R1")
     assert item is not None and item.state == ShelfState.LIBRARY_USE_ONLY
+    assert item.circulation == CirculationState.LIBRARY_USE_ONLY
     assert not item.available and not item.circulates
     assert engine.checkout("A", "M1").ok
     states = {c.barcode: c.state for c in engine.availability([ming_pk])[ming_pk].copies}
@@ -262,6 +263,40 @@ def test_a_copy_with_another_status_word_is_unavailable(library) -> None:
     item = engine.item_info("X1")
     assert item is not None and item.state == ShelfState.UNAVAILABLE and not item.available
     assert item.circulation == "lost"
+
+
+def test_a_copys_circulation_state_comes_from_the_availability_rule(library) -> None:
+    engine, _, _store = library
+    policy = engine.policy
+    on_shelf = policy.circulation.on_shelf_status
+
+    def where(status: str, item_type: str, on_loan: bool = False, trapped: bool = False):
+        return policy.circulation_state(status, item_type, on_loan=on_loan, trapped=trapped)
+
+    assert where(on_shelf, "普通外借资料") == CirculationState.AVAILABLE
+    assert where(on_shelf, "阅览资料") == CirculationState.LIBRARY_USE_ONLY
+    assert where(on_shelf, "no such type") == CirculationState.LIBRARY_USE_ONLY  # closed
+    assert where(on_shelf, "阅览资料", on_loan=True) == CirculationState.ON_LOAN
+    assert where(on_shelf, "普通外借资料", trapped=True) == CirculationState.ON_HOLD_SHELF
+    assert where(policy.circulation.on_loan_status, "普通外借资料") == CirculationState.ON_LOAN
+    assert where("丢失", "普通外借资料") == CirculationState.LOST
+    assert where("剔旧?", "阅览资料") == CirculationState.OTHER
+
+
+def test_a_readers_open_holds_come_in_the_order_they_were_placed(library) -> None:
+    engine, _, _store = library
+    assert engine.checkout("A", "O1").ok
+    assert engine.checkout("A", "M1").ok
+    assert engine.checkout("C", "M2").ok
+    assert engine.place_hold("B", record=("main", "T-ONE")).ok  # waits
+    assert engine.place_hold("B", record=("main", "T-MING")).ok
+    assert engine.checkin("M1", DESK).ok  # trapped for B: ready
+    summary = engine.patron_summary("B")
+    assert summary is not None
+    assert [(h.record_id, h.state) for h in summary.open_holds] == [
+        ("T-ONE", HoldState.WAITING),
+        ("T-MING", HoldState.READY),
+    ]
 
 
 def test_channels_keep_their_words() -> None:

@@ -184,6 +184,19 @@ def test_a_repeated_transaction_id_is_never_paid_twice(library) -> None:
     assert engine.pay_fee("A", 100).balance == 500
 
 
+def test_a_payment_recorded_under_a_transaction_id_reads_by_name(library) -> None:
+    engine, _, store = library
+    fee = engine.add_fee("A", 1000)
+    assert engine.pay_fee("A", 300, transaction_id="SC-7").ok
+    with store.read() as tx:
+        patron = storage.patron_by_barcode(tx, "A")
+        assert patron is not None
+        recorded = storage.payment_by_transaction(tx, patron.pk, "SC-7")
+        assert storage.payment_by_transaction(tx, patron.pk, "SC-8") is None
+    assert recorded is not None
+    assert (recorded.amount, recorded.fee_id) == (300, fee.fee_id)
+
+
 def test_the_database_refuses_a_second_payment_under_one_transaction_id(library) -> None:
     engine, _, store = library
     fee = engine.add_fee("A", 1000)
@@ -416,7 +429,8 @@ def test_item_info_on_the_shelf_and_not_circulating(library) -> None:
     assert shelf.due_at is None and shelf.loan_patron_barcode is None and shelf.hold_queue == 0
     reading_room = engine.item_info("R1")
     assert reading_room is not None
-    assert (reading_room.circulation, reading_room.circulates) == ("available", False)
+    # The engine says where it is (not "available", which a kiosk would show as 03).
+    assert (reading_room.circulation, reading_room.circulates) == ("library_use_only", False)
     assert not reading_room.available
 
 

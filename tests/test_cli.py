@@ -13,6 +13,7 @@ import pytest
 from gateway.cli import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, main
 from gateway.config import load_settings
 from gateway.store import open_store
+from marc.iso2709 import frame_records, parse_structure
 from tests.conftest import FIXTURES, REAL
 
 DEMO = FIXTURES / "marc" / "demo_main.iso"
@@ -114,6 +115,30 @@ def test_items_import_reports_bad_rows_by_line_and_loads_the_rest(
     assert (again["added"], again["updated"], again["unchanged"]) == (0, 0, 2)
 
 
+def test_copies_without_a_status_get_the_configured_on_shelf_word(
+    config_file: Path, tmp_path: Path
+) -> None:
+    with config_file.open("a", encoding="utf-8") as config:
+        config.write('[circulation]\non_shelf_status = "在架"\n')
+    settings = load_settings(str(config_file))
+    bnu = REAL / "cnmarc" / "bnu_cnmarc_10_utf8.iso"  # its 906 copies carry no status
+    assert run(config_file, "load", "--profile", "bnu", str(bnu)) == EXIT_OK
+    with open_store(settings.storage.url) as store, store.read() as tx:
+        loaded = [row[0] for row in tx.execute("SELECT status FROM items")]
+    assert loaded == ["在架"] * 7
+    csv_path = tmp_path / "items.csv"
+    csv_path.write_text(
+        "barcode,database,record_id,location,call_number,item_type,status\n"
+        "BLANK001,main,SHL000000003,中文书库,I242.47/C12,普通外借资料,\n",
+        encoding="utf-8",
+    )
+    assert run(config_file, "load", str(DEMO)) == EXIT_OK
+    assert run(config_file, "items", "import", str(csv_path)) == EXIT_OK
+    with open_store(settings.storage.url) as store, store.read() as tx:
+        imported = tx.scalar("SELECT status FROM items WHERE barcode = 'BLANK001'")
+    assert imported == "在架"
+
+
 def test_items_import_refuses_a_file_without_the_contract_header(
     config_file: Path, tmp_path: Path, capsys
 ) -> None:
@@ -162,6 +187,31 @@ needs_yaz = pytest.mark.skipif(
 
 
 @needs_yaz
+def test_export_of_chosen_records(config_file: Path, tmp_path: Path) -> None:
+    assert run(config_file, "load", str(DEMO)) == EXIT_OK
+    exported = tmp_path / "two.iso"
+    chosen = ("SHL000000001", "SHL000000003")
+    assert (
+        run(
+            config_file,
+            "export",
+            "--record-id",
+            chosen[0],
+            "--record-id",
+            chosen[1],
+            "-o",
+            str(exported),
+        )
+        == EXIT_OK
+    )
+    with exported.open("rb") as handle:
+        ids = [
+            next(data for tag, data in parse_structure(chunk).entries if tag == "001").decode()
+            for chunk in frame_records(handle)
+        ]
+    assert ids == list(chosen)
+
+
 def test_export_reads_back_identically_in_yaz_marcdump(config_file: Path, tmp_path: Path) -> None:
     assert (
         run(config_file, "load", "--profile", "bnu", str(REAL / "cnmarc" / "bnu_cnmarc_10_gbk.iso"))

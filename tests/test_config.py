@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import ConfigError, Settings, load_settings, settings_from_dict
+from marc.holdings import HoldingsProfile
 
 
 def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,6 +116,17 @@ def test_a_new_holdings_profile_is_configuration() -> None:
     assert settings.profile("bnu").item_tag == "906"
     with pytest.raises(ConfigError, match="unknown holdings profile 'zzz'"):
         settings.profile("zzz")
+
+
+def test_a_holdings_profile_names_what_is_wrong_with_it() -> None:
+    broken = HoldingsProfile(name="x", item_tag="99", location=("{$",))
+    assert [(p.attribute, p.why) for p in broken.problems()] == [
+        ("item_tag", "'99' is not a 3-character tag"),
+        ("barcode", "a profile with item_tag needs a barcode source"),
+        ("location", "'{$': placeholders look like {$b} or {905$s}"),
+    ]
+    with pytest.raises(ConfigError, match=r"holdings_profiles\[0\]\.item_tag: '99' is not"):
+        settings_from_dict({"holdings_profiles": [{"name": "x", "item_tag": "99"}]})
 
 
 def test_the_demo_config_of_make_run_is_valid() -> None:

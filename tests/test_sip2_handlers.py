@@ -9,6 +9,7 @@ import pytest
 
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
+from gateway.circulation.reasons import reason
 from gateway.store import Store
 from tests.circulation_support import build_library
 from tests.sip2_support import NOW, Terminal
@@ -332,3 +333,18 @@ def test_hold_change_reports_the_hold_from_the_engine(kiosk: Terminal) -> None:
     assert same.fixed["ok"] == "1" and same.get("BR") == "1" and same.get("AJ") == "书名T-ONE"
     none = kiosk.hold("*", "C", AB="O1")
     assert none.fixed["ok"] == "0" and "有效预约" in screen(none)
+
+
+def test_an_unknown_copy_has_one_wording_everywhere(kiosk: Terminal) -> None:
+    words = reason("item_unknown", item="no-such-copy").zh
+    assert words in screen(kiosk.item_information("no-such-copy"))
+    assert words in screen(kiosk.checkout("A", "no-such-copy"))
+    assert words in screen(kiosk.checkin("no-such-copy"))
+
+
+def test_a_blocked_card_has_one_wording_everywhere(kiosk: Terminal) -> None:
+    words = reason("patron_blocked").zh
+    fixed = {"card_retained": "N", "transaction_date": NOW}
+    assert screen(kiosk.send("01", fixed, AO="MAIN", AL="card left", AA="B", AC="")) == words
+    assert words in screen(kiosk.checkout("B", "O1"))
+    assert words in screen(kiosk.patron_status("B"))

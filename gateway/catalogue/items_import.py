@@ -23,7 +23,6 @@ REQUIRED_COLUMNS = (
     "item_type",
     "status",
 )
-DEFAULT_STATUS = "归还"
 BATCH_ROWS = 500
 
 
@@ -33,7 +32,11 @@ ItemsFileError = CsvFileError  # the file as a whole cannot be imported
 ItemsImportReport = CsvImportReport
 
 
-def import_items(store: Store, path: Path, databases: set[str]) -> ItemsImportReport:
+def import_items(
+    store: Store, path: Path, databases: set[str], on_shelf_status: str
+) -> ItemsImportReport:
+    """A new copy with a blank status gets `on_shelf_status` ([circulation] on_shelf_status);
+    a known copy with a blank status keeps its own."""
     rows = read_rows(path, REQUIRED_COLUMNS)
     report = ItemsImportReport(path=str(path))
     for start in range(0, len(rows), BATCH_ROWS):
@@ -66,7 +69,7 @@ def import_items(store: Store, path: Path, databases: set[str]) -> ItemsImportRe
                     location=row["location"],
                     call_number=row["call_number"],
                     item_type=row["item_type"],
-                    status=row["status"] or DEFAULT_STATUS,
+                    status=row["status"] or on_shelf_status,
                 )
                 stored = existing.get(item.barcode)
                 if stored is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.catalogue.indexes import IndexDocument, index_document
 from gateway.catalogue.model import BibRecord, ItemData, MappedRecord
@@ -268,13 +268,21 @@ def set_item_status(tx: Transaction, item_pk: int, status: str) -> None:
     tx.execute("UPDATE items SET status = ? WHERE id = ?", (status, item_pk))
 
 
-def record_marc(tx: Transaction, database: str) -> list[tuple[str, str, bytes]]:
-    """(record_id, format, marc) of every record in a database, in load order."""
+class StoredMarc(NamedTuple):
+    """A record as loaded: its id, its MARC format and its ISO 2709 bytes."""
+
+    record_id: str
+    format: str
+    marc: bytes
+
+
+def record_marc(tx: Transaction, database: str) -> list[StoredMarc]:
+    """Every record in a database, in load order."""
     rows = tx.execute(
         "SELECT record_id, format, marc FROM bib_records WHERE database = ? ORDER BY id",
         (database,),
     )
-    return [(r[0], r[1], bytes(r[2])) for r in rows]
+    return [StoredMarc(r[0], r[1], bytes(r[2])) for r in rows]
 
 
 def record_count(tx: Transaction, database: str | None = None) -> int:

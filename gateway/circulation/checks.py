@@ -177,7 +177,7 @@ def suspended_until(patron: Patron, now: datetime) -> str | None:
 
 def copy_circulates(case: CheckoutCase) -> Iterable[Reason]:
     """R1: a copy of a non-circulating type is read in the library, never lent."""
-    if not case.policy.circulates(case.copy.item_type):
+    if not case.policy.availability.circulates(case.copy.item_type):
         yield reason("item_not_circulating", item_type=case.copy.item_type or "-")
 
 
@@ -241,7 +241,7 @@ def renewals_left(case: RenewCase) -> Iterable[Reason]:
 
 def title_has_circulating_copy(case: HoldCase) -> Iterable[Reason]:
     """R1: only titles with a copy of a circulating type accept holds."""
-    if not any(case.policy.circulates(copy.item_type) for copy in case.copies):
+    if not any(case.policy.availability.circulates(copy.item_type) for copy in case.copies):
         yield reason("title_not_holdable")
 
 

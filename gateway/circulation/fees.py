@@ -107,7 +107,7 @@ def pay_fee(
             fee_id,
             targets,
             transaction_id,
-            earlier[0] if earlier is not None else None,
+            earlier.amount if earlier is not None else None,
         )
         refusals = run_checks(PAY_FEE_CHECKS, case)
         if refusals:
@@ -117,8 +117,8 @@ def pay_fee(
                 ok=True,
                 notes=(reason("payment_already_recorded", transaction=transaction_id),),
                 patron=patron,
-                fee_id=earlier[1],
-                amount_paid=earlier[0],
+                fee_id=earlier.fee_id,
+                amount_paid=earlier.amount,
                 balance=owed,
             )
         assert targets

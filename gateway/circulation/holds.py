@@ -175,7 +175,7 @@ def trap_or_shelve(
     """R6 / R9: give the copy to the oldest waiting hold, or put it back on the shelf."""
     policy = core.policy
     at = stamp(now)
-    if not queue or not policy.circulates(copy.item_type):
+    if not queue or not policy.availability.circulates(copy.item_type):
         storage.set_copy_status(tx, copy.pk, policy.circulation.on_shelf_status)
         return None
     hold = queue[0]  # R6: first come, first served
@@ -256,12 +256,13 @@ def _resolve_title(
         return copy.record_pk
     if record is None:
         return _Missing(reason("record_unknown", record=""))
-    record_pk = storage.record_pk_by_id(tx, *record)
+    database, record_id = record
+    record_pk = storage.record_pk_by_id(tx, database, record_id)
     if record_pk is None:
-        return _Missing(reason("record_unknown", record=f"{record[0]}/{record[1]}"))
+        return _Missing(reason("record_unknown", record=f"{database}/{record_id}"))
     return record_pk
 
 
 def _likely_desk(core: EngineCore, copies: list[Copy]) -> str | None:
-    circulating = [c for c in copies if core.policy.circulates(c.item_type)]
+    circulating = [c for c in copies if core.policy.availability.circulates(c.item_type)]
     return core.policy.desk_for(circulating[0].location) if circulating else None

@@ -11,7 +11,7 @@ from gateway.circulation.clock import stamp
 from gateway.circulation.core import EngineCore
 from gateway.circulation.reasons import reason
 from gateway.circulation.results import CopyAvailability, ItemUpdateResult, TitleAvailability
-from gateway.circulation.states import Channel, CirculationState
+from gateway.circulation.states import Channel
 from gateway.circulation.views import ItemView
 from gateway.store import Transaction
 
@@ -28,27 +28,18 @@ def item_info(core: EngineCore, item_barcode: str) -> ItemView | None:
         ready = storage.ready_hold_of_copy(tx, copy.pk)
         borrower = storage.patron_by_pk(tx, loan.patron_pk) if loan else None
         holder = storage.patron_by_pk(tx, ready.patron_pk) if ready else None
-        if loan is not None:
-            circulation = CirculationState.ON_LOAN
-        elif ready is not None:
-            circulation = CirculationState.ON_HOLD_SHELF
-        else:
-            circulation = core.policy.circulation_state(copy.status)
-        shelf = rule.shelf_state(
-            copy.status, copy.item_type, on_loan=loan is not None, trapped=ready is not None
-        )
+        on_loan, trapped = loan is not None, ready is not None
         return ItemView(
             copy=copy,
             database=label.database,
             record_id=label.record_id,
             title=label.title,
             author=storage.record_author(tx, copy.record_pk),
-            circulation=circulation,
-            circulates=rule.circulates(copy.item_type),
-            available=rule.is_available(
-                copy.status, copy.item_type, on_loan=loan is not None, trapped=ready is not None
+            circulation=core.policy.circulation_state(
+                copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
             ),
-            state=shelf,
+            circulates=rule.circulates(copy.item_type),
+            state=rule.shelf_state(copy.status, copy.item_type, on_loan=on_loan, trapped=trapped),
             due_at=loan.due_at if loan else None,
             loan_patron_barcode=borrower.barcode if borrower else None,
             hold_queue=len(storage.waiting_holds(tx, copy.record_pk)),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
-from gateway.circulation.availability import AvailabilityRule
+from gateway.circulation.availability import AvailabilityRule, ShelfState
 from gateway.circulation.states import CirculationState
 from gateway.config import (
     CirculationSettings,
@@ -36,6 +36,14 @@ STATUS_STATES: dict[str, CirculationState] = {
     "编目中": IN_PROCESS,
     "加工中": IN_PROCESS,
     "in process": IN_PROCESS,
+}
+
+
+SHELF_CIRCULATION: dict[ShelfState, CirculationState] = {
+    ShelfState.AVAILABLE: CirculationState.AVAILABLE,
+    ShelfState.LIBRARY_USE_ONLY: CirculationState.LIBRARY_USE_ONLY,
+    ShelfState.ON_LOAN: CirculationState.ON_LOAN,
+    ShelfState.ON_HOLD_SHELF: CirculationState.ON_HOLD_SHELF,
 }
 
 
@@ -71,14 +79,14 @@ class Policy:
             unknown_types_circulate=self.circulation.unknown_item_types_circulate,
         )
 
-    def circulates(self, item_type: str) -> bool:
-        return self.availability.circulates(item_type)
-
-    def circulation_state(self, status: str) -> CirculationState:
-        """Where a copy is from its status word alone (the engine first looks at its open
-        loan and ready hold)."""
-        if status == self.circulation.on_shelf_status:
-            return CirculationState.AVAILABLE
+    def circulation_state(
+        self, status: str, item_type: str, *, on_loan: bool, trapped: bool
+    ) -> CirculationState:
+        """Where a copy is: the availability rule's shelf state, and for a copy neither on
+        the shelf, lent nor trapped, what its status word says."""
+        shelf = self.availability.shelf_state(status, item_type, on_loan=on_loan, trapped=trapped)
+        if shelf is not ShelfState.UNAVAILABLE:
+            return SHELF_CIRCULATION[shelf]
         if status == self.circulation.on_loan_status:
             return CirculationState.ON_LOAN
         if status == self.circulation.on_hold_shelf_status:

@@ -114,7 +114,7 @@ def _set_status(
     tx: Transaction,
     now: datetime,
     patron_pk: int,
-    was: str,
+    was: CardStatus,
     status: CardStatus,
     message: str,
     channel: Channel,

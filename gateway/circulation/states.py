@@ -38,9 +38,12 @@ class LoanState(StrEnum):
 
 
 class CirculationState(StrEnum):
-    """Where a copy is, as a self-check machine reports it (SIP2 circulation status)."""
+    """Where a copy is, as a self-check machine reports it (SIP2 circulation status): the
+    shelf state of the availability rule (availability.py), with a status word's meaning
+    when the copy is neither on the shelf nor lent nor trapped."""
 
-    AVAILABLE = "available"
+    AVAILABLE = "available"  # R2's available copy
+    LIBRARY_USE_ONLY = "library_use_only"  # 在馆阅览: on the shelf, its type does not circulate
     ON_LOAN = "on_loan"
     ON_HOLD_SHELF = "on_hold_shelf"
     IN_PROCESS = "in_process"

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from gateway.circulation.states import HoldState
+from gateway.circulation.states import CardStatus, HoldState
 from gateway.store import Transaction
 from gateway.store.engine import Row
 
@@ -25,7 +25,7 @@ class Patron:
     category: str
     email: str
     phone: str
-    status: str
+    status: CardStatus
     no_show_count: int
     hold_suspended_until: str | None
 
@@ -110,7 +110,7 @@ def patron_by_barcode(tx: Transaction, barcode: str, lock: bool = False) -> Patr
         f"SELECT {PATRON} FROM patrons WHERE barcode = ?" + (tx.for_update if lock else ""),
         (barcode,),
     )
-    return Patron(*row) if row else None
+    return _patron(row) if row else None
 
 
 def patron_by_pk(tx: Transaction, pk: int, lock: bool = False) -> Patron:
@@ -118,7 +118,14 @@ def patron_by_pk(tx: Transaction, pk: int, lock: bool = False) -> Patron:
         f"SELECT {PATRON} FROM patrons WHERE id = ?" + (tx.for_update if lock else ""), (pk,)
     )
     assert row is not None
-    return Patron(*row)
+    return _patron(row)
+
+
+def _patron(row: Row) -> Patron:
+    pk, barcode, name, pin_hash, category, email, phone, status, no_shows, suspended = row
+    return Patron(
+        pk, barcode, name, pin_hash, category, email, phone, CardStatus(status), no_shows, suspended
+    )
 
 
 def copy_by_barcode(tx: Transaction, barcode: str, lock: bool = False) -> Copy | None:
@@ -174,7 +181,7 @@ def set_copy_properties(tx: Transaction, item_pk: int, properties: str) -> None:
     tx.execute("UPDATE items SET properties = ? WHERE id = ?", (properties, item_pk))
 
 
-def set_patron_status(tx: Transaction, patron_pk: int, status: str) -> None:
+def set_patron_status(tx: Transaction, patron_pk: int, status: CardStatus) -> None:
     tx.execute("UPDATE patrons SET status = ? WHERE id = ?", (status, patron_pk))
 
 
@@ -373,16 +380,23 @@ def insert_fee_payment(
     )
 
 
+class RecordedPayment(NamedTuple):
+    """A payment a reader already made under a transaction id."""
+
+    amount: int  # all its parts, minor units
+    fee_id: int  # the first fee it paid
+
+
 def payment_by_transaction(
     tx: Transaction, patron_pk: int, transaction_id: str
-) -> tuple[int, int] | None:
-    """(amount, first fee paid) of the payment a reader made under this transaction id."""
+) -> RecordedPayment | None:
+    """The payment a reader made under this transaction id, if any."""
     row = tx.one(
         "SELECT sum(amount), max(CASE WHEN part = 0 THEN fee_pk END) FROM fee_payments"
         " WHERE patron_pk = ? AND transaction_id = ?",
         (patron_pk, transaction_id),
     )
-    return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+    return RecordedPayment(int(row[0]), int(row[1])) if row and row[0] is not None else None
 
 
 def close_fee(tx: Transaction, fee_pk: int, at: str) -> None:

@@ -96,6 +96,13 @@ class PatronSummary:
     hold_suspended_until: str | None  # R11/R15, while in the future
     reasons: tuple[Reason, ...] = ()  # why the denied flags are set, for screen messages
 
+    @property
+    def open_holds(self) -> tuple[HoldView, ...]:
+        """Every open hold, ready or waiting, in the order they were placed."""
+        return tuple(
+            sorted(self.ready_holds + self.waiting_holds, key=lambda h: (h.placed_at, h.id))
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class ItemView:
@@ -106,7 +113,6 @@ class ItemView:
     author: str
     circulation: CirculationState  # where it is, as SIP2's circulation status says
     circulates: bool  # its item type is open for loan (R1)
-    available: bool  # R2's available copy: circulates, on the shelf, not trapped, not lent
     state: ShelfState  # what a reader is told: a non-circulating copy is library use only
     due_at: str | None
     loan_patron_barcode: str | None
@@ -118,3 +124,8 @@ class ItemView:
     location: str
     call_number: str
     item_type: str
+
+    @property
+    def available(self) -> bool:
+        """R2's available copy: circulates, on the shelf, not trapped, not lent."""
+        return self.state is ShelfState.AVAILABLE

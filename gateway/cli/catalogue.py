@@ -48,6 +48,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         match=args.match,
         batch_size=settings.loader.batch_size,
         workers=_workers(settings.loader.workers),
+        on_shelf_status=settings.circulation.on_shelf_status,
     )
     rejects_handle = open(args.rejects, "wb") if args.rejects else None  # noqa: SIM115
     try:
@@ -86,7 +87,9 @@ def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
     databases = {d.name for d in settings.databases}
     with open_migrated_store(settings.storage) as store:
         try:
-            report = import_items(store, Path(args.file), databases)
+            report = import_items(
+                store, Path(args.file), databases, settings.circulation.on_shelf_status
+            )
             if report.added or report.updated:
                 from gateway.catalogue.repository import searched_tables
 
@@ -107,7 +110,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             rows = repository.record_marc(tx, database.name)
         if args.record_id:
             wanted = set(args.record_id)
-            rows = [r for r in rows if r[0] in wanted]
+            rows = [r for r in rows if r.record_id in wanted]
         out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
             count = export_records(rows, args.format, out)

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.circulation import storage
-from gateway.circulation.availability import SHELF_STATE_LABELS, ShelfState
+from gateway.circulation.availability import ShelfState, shelf_state_label
 from gateway.circulation.clock import SystemClock
 from gateway.circulation.engine import (
     DESK,
@@ -33,7 +32,7 @@ from gateway.circulation.money import format_money, parse_amount
 from gateway.circulation.patrons_import import PatronsFileError, import_patrons
 from gateway.circulation.policy import Policy
 from gateway.circulation.storage import Copy, Patron, RecordLabel
-from gateway.circulation.views import FEE_KINDS
+from gateway.circulation.views import FEE_KINDS, ItemView, PatronSummary
 from gateway.cli.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CliError
 from gateway.config import Settings
 from gateway.notify.outbox import list_notices
@@ -135,7 +134,11 @@ def outcome_dict(outcome: CircResult) -> dict[str, Any]:
         "patron": person(shown.patron),
         "item": shown.copy.barcode if shown.copy else None,
         "record": (
-            {"database": shown.record[0], "id": shown.record[1], "title": shown.record[2]}
+            {
+                "database": shown.record.database,
+                "id": shown.record.record_id,
+                "title": shown.record.title,
+            }
             if shown.record
             else None
         ),
@@ -197,17 +200,16 @@ def cmd_circ(args: argparse.Namespace, settings: Settings) -> int:
         elif args.circ_command == "fees":
             return _fees(engine, args, settings.circulation.currency)
         elif args.circ_command in ("hold", "cancel"):
-            with store.read() as tx:
-                is_item = storage.copy_by_barcode(tx, args.target) is not None
+            # A copy's barcode names its title; anything else is a record id.
             kwargs: dict[str, Any] = (
                 {"item_barcode": args.target}
-                if is_item
+                if engine.item_info(args.target) is not None
                 else {"record": (args.database, args.target)}
             )
             method = engine.place_hold if args.circ_command == "hold" else engine.cancel_hold
             outcome = method(args.patron, channel=DESK, **kwargs)
         else:
-            return _status(store, engine, args)
+            return _status(engine, args)
     return _print(outcome, args.json, language, settings.circulation.currency)
 
 
@@ -238,71 +240,78 @@ def _fees(engine: Engine, args: argparse.Namespace, currency: str) -> int:
     return EXIT_OK
 
 
-def _status(store: Store, engine: Engine, args: argparse.Namespace) -> int:
-    data: dict[str, Any]
-    with store.read() as tx:
-        patron = storage.patron_by_barcode(tx, args.target)
-        if patron is not None:
-            loans = storage.open_loans_of_patron(tx, patron.pk)
-            holds = storage.open_holds_of_patron(tx, patron.pk)
-            data = {
-                "patron": {
-                    "barcode": patron.barcode,
-                    "name": patron.name,
-                    "category": patron.category,
-                    "status": patron.status,
-                    "no_show_count": patron.no_show_count,
-                    "hold_suspended_until": patron.hold_suspended_until,
-                },
-                "loans": [
-                    {
-                        "item": storage.copy_by_pk(tx, loan.item_pk).barcode,
-                        "title": storage.record_label(tx, loan.record_pk)[2],
-                        "due_at": loan.due_at,
-                        "renewals": loan.renewals,
-                    }
-                    for loan in loans
-                ],
-                "holds": [
-                    {
-                        "id": h.id,
-                        "title": storage.record_label(tx, h.record_pk)[2],
-                        "state": h.state,
-                        "placed_at": h.placed_at,
-                        "expires_at": h.expires_at,
-                        "pickup_deadline": h.pickup_deadline,
-                        "pickup_desk": h.pickup_desk,
-                    }
-                    for h in holds
-                ],
-            }
-        else:
-            copy = storage.copy_by_barcode(tx, args.target)
-            if copy is None:
-                print(
-                    f"libgate circ status: {args.target} is neither a reader nor a copy",
-                    file=sys.stderr,
-                )
-                return EXIT_REFUSED
-            record_pk = copy.record_pk
-            data = {"item": copy.barcode, "record": storage.record_label(tx, record_pk)[1:]}
-    if patron is None:
-        title = engine.availability([record_pk])[record_pk]
-        shown: dict[str, Any] = asdict(title)
-        for shown_copy, copy_availability in zip(shown["copies"], title.copies, strict=True):
-            # The JSON keeps its original keys in their order; the shelf state comes last.
-            state = shown_copy.pop("state")
-            shown_copy["available"] = copy_availability.available
-            for key in ("due_at", "on_hold_shelf", "pickup_desk"):
-                shown_copy[key] = shown_copy.pop(key)
-            shown_copy["state"] = str(state)
-        data["availability"] = shown
+def _status(engine: Engine, args: argparse.Namespace) -> int:
+    summary = engine.patron_summary(args.target)
+    if summary is not None:
+        data = _reader_status(summary)
+    else:
+        item = engine.item_info(args.target)
+        if item is None:
+            print(
+                f"libgate circ status: {args.target} is neither a reader nor a copy",
+                file=sys.stderr,
+            )
+            return EXIT_REFUSED
+        data = _copy_status(engine, item)
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for line in _status_lines(data):
             print(line)
     return EXIT_OK
+
+
+def _reader_status(summary: PatronSummary) -> dict[str, Any]:
+    patron = summary.patron
+    return {
+        "patron": {
+            "barcode": patron.barcode,
+            "name": patron.name,
+            "category": patron.category,
+            "status": patron.status,
+            "no_show_count": patron.no_show_count,
+            "hold_suspended_until": patron.hold_suspended_until,
+        },
+        "loans": [
+            {
+                "item": loan.item_barcode,
+                "title": loan.title,
+                "due_at": loan.due_at,
+                "renewals": loan.renewals,
+            }
+            for loan in summary.loans
+        ],
+        "holds": [
+            {
+                "id": h.id,
+                "title": h.title,
+                "state": h.state,
+                "placed_at": h.placed_at,
+                "expires_at": h.expires_at,
+                "pickup_deadline": h.pickup_deadline,
+                "pickup_desk": h.pickup_desk,
+            }
+            for h in summary.open_holds
+        ],
+    }
+
+
+def _copy_status(engine: Engine, item: ItemView) -> dict[str, Any]:
+    record_pk = item.copy.record_pk
+    title = engine.availability([record_pk])[record_pk]
+    shown: dict[str, Any] = asdict(title)
+    for shown_copy, copy_availability in zip(shown["copies"], title.copies, strict=True):
+        # The JSON keeps its original keys in their order; the shelf state comes last.
+        state = shown_copy.pop("state")
+        shown_copy["available"] = copy_availability.available
+        for key in ("due_at", "on_hold_shelf", "pickup_desk"):
+            shown_copy[key] = shown_copy.pop(key)
+        shown_copy["state"] = str(state)
+    return {
+        "item": item.copy.barcode,
+        "record": [item.record_id, item.title],
+        "availability": shown,
+    }
 
 
 def _status_lines(data: dict[str, Any]) -> list[str]:
@@ -347,7 +356,7 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
         elif copy["due_at"]:
             state = f"on loan, due {copy['due_at']}"
         else:
-            state = SHELF_STATE_LABELS[ShelfState(copy["state"])][1].lower()
+            state = shelf_state_label(ShelfState(copy["state"]), "en").lower()
         lines.append(
             f"  {copy['barcode']}  {copy['location']}  {copy['call_number']}"
             f"  {copy['item_type']}  {copy['status']}: {state}"

@@ -20,7 +20,7 @@ from gateway.catalogue.loading.batch import MATCH_MODES, Entry, store_batch
 from gateway.catalogue.loading.parallel import prepare_all
 from gateway.catalogue.loading.prepare import looks_unimarc_record, prepare_record
 from gateway.catalogue.loading.report import FileReport, LoadReport
-from gateway.config import DatabaseSettings
+from gateway.config import DEFAULT_ON_SHELF_STATUS, DatabaseSettings
 from gateway.store import Store
 from gateway.store.engine import DataRefused, IntegrityViolation
 from marc.errors import RecordRejected
@@ -39,6 +39,7 @@ class LoadOptions:
     match: str = "001"
     batch_size: int = 500
     workers: int = 0  # processes preparing records; 0 = in this process
+    on_shelf_status: str = DEFAULT_ON_SHELF_STATUS  # [circulation]: a copy with no status
 
 
 @dataclass
@@ -124,6 +125,7 @@ class Loader:
             options.encoding,
             options.profile,
             options.workers,
+            options.on_shelf_status,
         ):
             entry = Entry(chunk.number, chunk.offset, chunk.data)
             if isinstance(outcome, str):
@@ -146,7 +148,11 @@ class Loader:
                 )
                 try:
                     entry.prepared = prepare_record(
-                        item, record_format, self.options.profile, "utf-8"
+                        item,
+                        record_format,
+                        self.options.profile,
+                        "utf-8",
+                        on_shelf_status=self.options.on_shelf_status,
                     )
                 except RecordRejected as rejected:
                     entry.reject_reason = rejected.reason

@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 from gateway.catalogue.loading.prepare import Prepared, prepare_chunk
+from gateway.config import DEFAULT_ON_SHELF_STATUS
 from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile
 from marc.iso2709 import Chunk
@@ -36,24 +37,41 @@ STOP_GRACE_SECONDS = 5.0
 log = logging.getLogger("libgate.loader")
 
 
-def prepare_one(chunk: Chunk, fmt: str, encoding: str, profile: HoldingsProfile) -> Preparation:
+@dataclass(frozen=True)
+class PrepareSettings:
+    """How every record of a load is prepared (sent to each worker process)."""
+
+    fmt: str
+    encoding: str
+    profile: HoldingsProfile
+    on_shelf_status: str  # for copies without a status word ([circulation] on_shelf_status)
+
+
+def prepare_one(
+    chunk: Chunk,
+    fmt: str,
+    encoding: str,
+    profile: HoldingsProfile,
+    on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
+) -> Preparation:
     try:
-        return prepare_chunk(chunk, fmt, encoding, profile)
+        return prepare_chunk(chunk, fmt, encoding, profile, on_shelf_status)
     except RecordRejected as rejected:
         return rejected.reason
     except Exception as error:  # a bug of ours must not lose the record: reject it, say why
         return f"internal error while reading the record: {error!r}"
 
 
-def _prepare_batch(
-    chunks: list[Chunk], fmt: str, encoding: str, profile: HoldingsProfile
-) -> list[Preparation]:
-    return [prepare_one(chunk, fmt, encoding, profile) for chunk in chunks]
+def _prepare_batch(chunks: list[Chunk], settings: PrepareSettings) -> list[Preparation]:
+    return [
+        prepare_one(
+            chunk, settings.fmt, settings.encoding, settings.profile, settings.on_shelf_status
+        )
+        for chunk in chunks
+    ]
 
 
-def _worker_main(
-    conn: Connection, fmt: str, encoding: str, profile: HoldingsProfile, loader_pid: int
-) -> None:
+def _worker_main(conn: Connection, settings: PrepareSettings, loader_pid: int) -> None:
     threading.Thread(target=_exit_with_loader, args=(loader_pid,), daemon=True).start()
     while True:
         try:
@@ -62,7 +80,7 @@ def _worker_main(
             return  # the loader closed our pipe: nothing more to do
         if batch is None:
             return
-        conn.send(_prepare_batch(batch, fmt, encoding, profile))
+        conn.send(_prepare_batch(batch, settings))
 
 
 def _exit_with_loader(loader_pid: int) -> None:
@@ -104,15 +122,15 @@ class _Worker:
 class _WorkerPool:
     """Workers each preparing one batch at a time; results come back keyed by batch number."""
 
-    def __init__(self, size: int, fmt: str, encoding: str, profile: HoldingsProfile) -> None:
-        self.settings = (fmt, encoding, profile)
+    def __init__(self, size: int, settings: PrepareSettings) -> None:
+        self.settings = settings
         context = multiprocessing.get_context("forkserver")
         self.workers: list[_Worker] = []
         for _ in range(size):
             ours, theirs = context.Pipe(duplex=True)
             process = context.Process(
                 target=_worker_main,
-                args=(theirs, fmt, encoding, profile, os.getpid()),
+                args=(theirs, settings, os.getpid()),
                 daemon=True,
                 name="libgate-prepare",
             )
@@ -167,7 +185,7 @@ class _WorkerPool:
         if worker.busy_with is None:
             return {}
         batch = self.batches.pop(worker.busy_with)
-        return {worker.busy_with: _prepare_batch(batch, *self.settings)}
+        return {worker.busy_with: _prepare_batch(batch, self.settings)}
 
     def close(self) -> None:
         for worker in self.workers:
@@ -184,14 +202,21 @@ class _WorkerPool:
 
 
 def prepare_all(
-    chunks: Iterable[Chunk], fmt: str, encoding: str, profile: HoldingsProfile, workers: int
+    chunks: Iterable[Chunk],
+    fmt: str,
+    encoding: str,
+    profile: HoldingsProfile,
+    workers: int,
+    on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
 ) -> Iterator[tuple[Chunk, Preparation]]:
-    """Each chunk with its outcome, in file order."""
+    """Each chunk with its outcome, in file order; a copy without a status word gets
+    `on_shelf_status` (the loader passes the configured one)."""
+    settings = PrepareSettings(fmt, encoding, profile, on_shelf_status)
     if workers <= 0:
         for chunk in chunks:
-            yield chunk, prepare_one(chunk, fmt, encoding, profile)
+            yield chunk, prepare_one(chunk, fmt, encoding, profile, on_shelf_status)
         return
-    pool = _WorkerPool(workers, fmt, encoding, profile)
+    pool = _WorkerPool(workers, settings)
     batches = enumerate(_batches(chunks))
     submitted: dict[int, list[Chunk]] = {}
     finished: dict[int, list[Preparation]] = {}
@@ -215,7 +240,7 @@ def prepare_all(
                 number, batch = item
                 submitted[number] = batch
                 if worker is None:
-                    finished[number] = _prepare_batch(batch, fmt, encoding, profile)
+                    finished[number] = _prepare_batch(batch, settings)
                 else:
                     finished |= pool.submit(worker, number, batch)
             while next_number in finished:

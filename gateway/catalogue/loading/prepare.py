@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gateway.catalogue.indexes import index_document
 from gateway.catalogue.model import MappedRecord
+from gateway.config import DEFAULT_ON_SHELF_STATUS
 from marc import charset
 from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile, items_from_record
@@ -43,7 +44,13 @@ def looks_unimarc_record(record: MarcRecord) -> bool:
     return "200" in tags
 
 
-def prepare_chunk(chunk: Chunk, fmt: str, encoding: str, profile: HoldingsProfile) -> Prepared:
+def prepare_chunk(
+    chunk: Chunk,
+    fmt: str,
+    encoding: str,
+    profile: HoldingsProfile,
+    on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
+) -> Prepared:
     raw = parse_structure(chunk)
     is_unimarc = fmt == "unimarc" or (fmt == "auto" and charset.looks_unimarc(raw))
     decision = charset.decide(raw, is_unimarc, encoding)
@@ -57,6 +64,7 @@ def prepare_chunk(chunk: Chunk, fmt: str, encoding: str, profile: HoldingsProfil
         decision.encoding,
         decision.note,
         warnings,
+        on_shelf_status,
     )
 
 
@@ -67,10 +75,13 @@ def prepare_record(
     encoding: str,
     encoding_note: str | None = None,
     warnings: list[str] | None = None,
+    on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
 ) -> Prepared:
+    """A record ready to store; a copy without a status word gets `on_shelf_status` (the
+    loader passes the configured [circulation] on_shelf_status)."""
     stored = canonical(record, fmt)
     bib = map_unimarc(stored) if fmt == "unimarc" else map_marc21(stored)
-    items, item_warnings = items_from_record(stored, profile)
+    items, item_warnings = items_from_record(stored, profile, on_shelf_status)
     try:
         marc = to_iso2709(stored, fmt)
     except ValueError as error:
