@@ -29,6 +29,12 @@ class DataRefused(StoreError):
     """The engine refused a value (e.g. PostgreSQL and a NUL character in text)."""
 
 
+class RetryableConflict(StoreError):
+    """The database gave up a transaction because a concurrent one conflicted with it
+    (PostgreSQL: a deadlock or a serialisation failure). Nothing of it was committed, and
+    running the same work again from the start can succeed."""
+
+
 class Transaction(ABC):
     """One open transaction. `for_update` is appended to SELECTs whose rows a decision writes."""
 
@@ -101,4 +107,3 @@ def split_statements(script: str) -> Iterator[str]:
     rest = "\n".join(statement).strip()
     if rest and not all(line.strip().startswith("--") for line in rest.splitlines()):
         yield rest
-
