@@ -24,7 +24,6 @@ from gateway.store.engine import (
     Transaction,
 )
 
-
 # The errors after which PostgreSQL has rolled the transaction back and a fresh attempt can
 # succeed: SQLSTATE 40P01 and 40001.
 CONFLICTS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
