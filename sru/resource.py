@@ -20,7 +20,7 @@ from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
-from gateway.services import ThreadPoolService, as_server_reactor
+from gateway.services import ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
 from sru.request import AUTO_SCHEMA, Limits
 from sru.response import diagnostic_response, serialize
@@ -30,7 +30,6 @@ from sru.versions import HIGHEST
 
 log = logging.getLogger("libgate.sru")
 FORM = b"application/x-www-form-urlencoded"
-SQLITE_MAX_THREADS = 4  # the cap SIP2 and Z39.50 put on their engine threads on SQLite
 
 
 def _refusal(number: int, details: str, message: str) -> bytes:
@@ -236,9 +235,7 @@ def sru_services(
     settings: Settings, store: Store, engine: Engine
 ) -> tuple[MultiService, list[str]]:
     """The SRU listeners from `[sru] listen`, under their thread pool's service."""
-    threads = settings.sru.threads
-    if store.dialect == "sqlite":  # as SIP2 and Z39.50: one writer, more threads only contend
-        threads = min(threads, SQLITE_MAX_THREADS)
+    threads = engine_threads(store, settings.storage, settings.sru.threads)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="sru")
     site = build_site(settings, store, engine, pool)
     service = ThreadPoolService(pool)
