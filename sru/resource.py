@@ -22,6 +22,7 @@ from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
 from gateway.services import ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
+from sru.diagnostics import Diagnostic
 from sru.request import AUTO_SCHEMA, Limits
 from sru.response import diagnostic_response, serialize
 from sru.resultsets import ResultSetStore
@@ -33,8 +34,6 @@ FORM = b"application/x-www-form-urlencoded"
 
 
 def _refusal(number: int, details: str, message: str) -> bytes:
-    from sru.diagnostics import Diagnostic
-
     return serialize(
         diagnostic_response(HIGHEST, "searchRetrieve", Diagnostic(number, details, message))
     )

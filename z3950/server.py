@@ -19,7 +19,7 @@ from typing import Any
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import reactor as default_reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IDelayedCall, ITransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -228,8 +228,6 @@ class Z3950Factory(Factory[Z3950Protocol]):
         """Catalogue work runs off the reactor thread; protocol tests pass no pool and get a
         direct call."""
         if self.pool is None:
-            from twisted.internet.defer import maybeDeferred
-
             return maybeDeferred(function, *args)
         return deferToThreadPool(self.reactor, self.pool, function, *args)
 
