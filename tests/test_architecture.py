@@ -304,7 +304,10 @@ def _text_of(node: ast.AST) -> str | None:
         return node.value
     if isinstance(node, ast.JoinedStr):
         return "".join(
-            part.value if isinstance(part, ast.Constant) else "x" for part in node.values
+            part.value
+            if isinstance(part, ast.Constant) and isinstance(part.value, str)
+            else "x"
+            for part in node.values
         )
     return None
 
@@ -330,7 +333,7 @@ def sql_in_front_ends(root: Path) -> list[str]:
                     if method in QUERY_METHODS or (method == "insert" and sql_first):
                         found.append(f"{path}:{node.lineno}: calls .{method}()")
                 text = None if id(node) in inside_fstrings else _text_of(node)
-                if text is not None and SQL_STATEMENT.search(text):
+                if isinstance(node, ast.expr) and text and SQL_STATEMENT.search(text):
                     found.append(f"{path}:{node.lineno}: SQL {text.strip()[:40]!r}")
     return sorted(found, key=lambda place: (place.split(":")[0], int(place.split(":")[1])))
 
