@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from twisted.application import strports
 from twisted.application.service import MultiService
+from twisted.internet import reactor, threads
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
@@ -73,8 +74,6 @@ class DatabaseResource(resource.Resource):
         return self._dispatch(request, body + (b"&" + query if query else b""))
 
     def _dispatch(self, request: server.Request, raw: bytes) -> int | bytes:
-        from twisted.internet import reactor, threads
-
         if len(raw) > self.max_bytes:
             return self._too_large(request)
         host = request.getRequestHostname().decode("ascii", "replace")
