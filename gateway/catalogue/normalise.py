@@ -20,6 +20,8 @@ import functools
 import re
 import unicodedata
 
+import opencc
+
 # Scripts written without spaces: CJK ideographs (+ ext. A, compatibility), kana, hangul.
 CJK_CHAR = (
     "\u3005\u3006\u3007\u303b"  # 々 〆 〇 〻
@@ -41,8 +43,6 @@ KATAKANA_MIDDLE_DOTS = dict.fromkeys(map(ord, "・·･"), " ")
 def _t2s_table() -> dict[int, str]:
     """Traditional → simplified, character by character (context-free, so a query and the
     text it should find always fold the same way)."""
-    import opencc
-
     converter = opencc.OpenCC("t2s.json")
     ranges = [(0x3400, 0x4DC0), (0x4E00, 0xA000), (0x20000, 0x2A6E0)]
     table: dict[int, str] = {}
@@ -95,18 +95,14 @@ def is_cjk(word: str) -> bool:
 
 
 @functools.cache
-def _pinyin() -> object:
-    import pypinyin
-
-    return pypinyin
-
-
-@functools.cache
 def _han_key(ch: str) -> str:
     """Pinyin with tone number of one character (most common reading; cached: pypinyin
     costs ~30 µs a call and a catalogue uses a few thousand distinct characters)."""
-    pypinyin = _pinyin()
-    syllables = pypinyin.lazy_pinyin(ch, style=pypinyin.Style.TONE3, neutral_tone_with_five=True)  # type: ignore[attr-defined]
+    # Imported on first use: pypinyin loads its dictionaries on import (~0.3 s, python -X
+    # importtime), which only sorting and browsing headings with Han characters need.
+    import pypinyin
+
+    syllables = pypinyin.lazy_pinyin(ch, style=pypinyin.Style.TONE3, neutral_tone_with_five=True)
     syllable = syllables[0] if syllables else ch
     return syllable if syllable != ch else f"~{ch}"
 
