@@ -182,6 +182,23 @@ def test_postgres_serialisation_failure_is_a_retryable_conflict(postgres_url: st
             assert tx.scalar("SELECT n FROM counters WHERE id = 1") == 1
 
 
+def test_postgres_serialisation_failure_at_commit_is_a_retryable_conflict(
+    postgres_url: str,
+) -> None:
+    with open_store(postgres_url) as store:
+        _counter_table(store)
+        with pytest.raises(RetryableConflict), store.write() as first:  # raised by COMMIT
+            first.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+            first.execute("SELECT n FROM counters WHERE id = 2")
+            first.execute("UPDATE counters SET n = 1 WHERE id = 1")
+            with store.write() as second:  # the mirror image: a write skew
+                second.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                second.execute("SELECT n FROM counters WHERE id = 1")
+                second.execute("UPDATE counters SET n = 1 WHERE id = 2")
+        with store.read() as tx:
+            assert tx.execute("SELECT id, n FROM counters ORDER BY id") == [(1, 0), (2, 1)]
+
+
 def test_postgres_deadlock_is_a_retryable_conflict(postgres_url: str) -> None:
     with open_store(postgres_url) as store:
         _counter_table(store)
