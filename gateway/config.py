@@ -8,11 +8,14 @@ reads their field types, so adding a setting is adding a field.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
 import typing
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,9 +282,6 @@ class Sip2Account:
     verify_patron_pin: bool = True  # checkout/renew/hold need the reader's PIN (AD) if sent
 
     def validate(self, where: str) -> None:
-        import codecs
-        import ipaddress
-
         if not self.login:
             raise ConfigError(f"{where}.login: must not be empty")
         if self.role not in SIP2_ROLES:
@@ -330,8 +330,6 @@ class Sip2Settings:
         if self.max_frame_bytes < 256:
             raise ConfigError(f"{where}.max_frame_bytes: at least 256, got {self.max_frame_bytes}")
         if self.timezone:
-            import zoneinfo
-
             try:
                 zoneinfo.ZoneInfo(self.timezone)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -450,8 +448,6 @@ class Z3950Settings:
             raise ConfigError(
                 f"{where}.default_sort: {self.default_sort!r} is not relevance or record"
             )
-        import codecs
-
         try:
             codecs.lookup(self.legacy_encoding)
         except LookupError:

@@ -33,7 +33,7 @@ from twisted.python.threadpool import ThreadPool
 from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Account, Sip2Settings
-from gateway.services import ThreadPoolService
+from gateway.services import ThreadPoolService, engine_threads
 from sip2.accounts import Accounts
 from sip2.codec import Message
 from sip2.framing import Framer
@@ -285,34 +285,14 @@ class Sip2Factory(Factory[Sip2Protocol]):
         return deferToThreadPool(IReactorFromThreads(self.reactor), self.pool, function, *args)
 
 
-# SQLite serialises writes on the store's one writer connection and answers a read in tens of
-# microseconds, so threads beyond a few only fight the reactor for the GIL: with 50 connections
-# on 2 cores (bench/sip2_bench.py) 16 threads gave about half the read-only messages/s of 4 and
-# fewer checkouts. On PostgreSQL a thread beyond the connection pool can only queue for a
-# connection: 16 threads on the default pool of 8 gave 20-40 % fewer messages/s than 8.
-SQLITE_MAX_THREADS = 4
-
-
-def engine_threads(settings: Settings, engine: Engine) -> int:
-    """Threads for engine calls: `[sip2] threads`, at most SQLITE_MAX_THREADS on SQLite and
-    at most `[storage] pool_size` on PostgreSQL."""
-    dialect = getattr(engine.store, "dialect", "")
-    if dialect == "sqlite":
-        return min(settings.sip2.threads, SQLITE_MAX_THREADS)
-    if dialect == "postgresql":
-        return min(settings.sip2.threads, max(1, settings.storage.pool_size))
-    return settings.sip2.threads
-
-
 def build_sip2_service(
     settings: Settings, engine: Engine, clock: Clock, reactor: IReactorTime | None = None
 ) -> tuple[MultiService, list[str]]:
     """The SIP2 listeners from `[sip2] listen`, all sharing one factory and thread pool."""
     sip2 = settings.sip2
     reactor = reactor or default_reactor
-    pool = ThreadPool(
-        minthreads=1, maxthreads=engine_threads(settings, engine), name="libgate-sip2"
-    )
+    threads = engine_threads(engine.store, settings.storage, sip2.threads)
+    pool = ThreadPool(minthreads=1, maxthreads=threads, name="libgate-sip2")
     handlers = Handlers(
         engine,
         clock,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from twisted.application import strports
 from twisted.application.service import MultiService
+from twisted.internet import reactor, threads
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
@@ -20,8 +21,9 @@ from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
-from gateway.services import ThreadPoolService, as_server_reactor
+from gateway.services import ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
+from sru.diagnostics import Diagnostic
 from sru.request import AUTO_SCHEMA, Limits
 from sru.response import diagnostic_response, serialize
 from sru.resultsets import ResultSetStore
@@ -30,12 +32,9 @@ from sru.versions import HIGHEST
 
 log = logging.getLogger("libgate.sru")
 FORM = b"application/x-www-form-urlencoded"
-SQLITE_MAX_THREADS = 4  # the cap SIP2 and Z39.50 put on their engine threads on SQLite
 
 
 def _refusal(number: int, details: str, message: str) -> bytes:
-    from sru.diagnostics import Diagnostic
-
     return serialize(
         diagnostic_response(HIGHEST, "searchRetrieve", Diagnostic(number, details, message))
     )
@@ -75,8 +74,6 @@ class DatabaseResource(resource.Resource):
         return self._dispatch(request, body + (b"&" + query if query else b""))
 
     def _dispatch(self, request: server.Request, raw: bytes) -> int | bytes:
-        from twisted.internet import reactor, threads
-
         if len(raw) > self.max_bytes:
             return self._too_large(request)
         host = request.getRequestHostname().decode("ascii", "replace")
@@ -236,9 +233,7 @@ def sru_services(
     settings: Settings, store: Store, engine: Engine
 ) -> tuple[MultiService, list[str]]:
     """The SRU listeners from `[sru] listen`, under their thread pool's service."""
-    threads = settings.sru.threads
-    if store.dialect == "sqlite":  # as SIP2 and Z39.50: one writer, more threads only contend
-        threads = min(threads, SQLITE_MAX_THREADS)
+    threads = engine_threads(store, settings.storage, settings.sru.threads)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="sru")
     site = build_site(settings, store, engine, pool)
     service = ThreadPoolService(pool)

@@ -18,7 +18,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.catalogue.query import Query
 from gateway.retrieval import ResultSet
 
 
@@ -44,23 +43,18 @@ class ResultSetStore:
         self._sets: OrderedDict[str, tuple[SruResultSet, float]] = OrderedDict()
         self._lock = threading.Lock()  # requests run in a thread pool
 
-    def put(
-        self,
-        database: str,
-        query: Query,
-        total: int,
-        record_pks: list[int],
-        ttl: int,
-        available_only: bool = False,
-    ) -> SruResultSet:
-        # Unguessable ids: a partner must not read another partner's result set by counting.
+    def keep(self, found: ResultSet, ttl: int) -> SruResultSet:
+        """Keep a search's result set (its first `max_records` hits) under a new id. The hits
+        are packed as 64-bit integers: a quarter of the memory of a tuple of ints, which
+        counts with `result_sets` sets of `result_set_max_records` hits each."""
         result = SruResultSet(
+            # Unguessable ids: a partner must not read another partner's set by counting.
             name=secrets.token_urlsafe(9),
-            database=database,
-            query=query,
-            total=total,
-            record_pks=array("q", record_pks[: self.max_records]),
-            available_only=available_only,
+            database=found.database,
+            query=found.query,
+            total=found.total,
+            record_pks=array("q", found.record_pks[: self.max_records]),
+            available_only=found.available_only,
             ttl=ttl,
         )
         with self._lock:
@@ -69,17 +63,6 @@ class ResultSetStore:
             while len(self._sets) > self.max_sets:
                 self._sets.popitem(last=False)
         return result
-
-    def keep(self, found: ResultSet, ttl: int) -> SruResultSet:
-        """Keep a search's result set (its first `max_records` hits) under a new id."""
-        return self.put(
-            found.database,
-            found.query,
-            found.total,
-            list(found.record_pks),
-            ttl,
-            found.available_only,
-        )
 
     def get(self, set_id: str, database: str) -> SruResultSet | None:
         """The set, its TTL started again; None when unknown, expired or another database's."""

@@ -19,8 +19,7 @@ from twisted.python.threadpool import ThreadPool
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.config import Sip2Account, Sip2Settings
-from gateway.store import Store
-from gateway.store.engine import open_store
+from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from sip2 import codec
 from sip2.handlers import Handlers

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.config import SIP2_ERROR_DETECTION, SIP2_ROLES, SIP2_TERMINATORS, Sip2Account
-from gateway.store import Store
-from gateway.store.engine import open_store
+from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from sip2 import codec
 from sip2.accounts import Sip2Role, role_of

@@ -16,6 +16,7 @@ from gateway.circulation.engine import CopyAvailability, TitleAvailability
 from gateway.config import Settings
 from gateway.records import xml as records
 from gateway.records.schemas import SCHEMAS
+from gateway.retrieval import ResultSet
 from sru.diagnostics import Diagnostic
 from sru.explain import zeerex
 from sru.request import Limits
@@ -29,7 +30,7 @@ from sru.response import (
     serialize,
     surrogate,
 )
-from sru.resultsets import ResultSetStore
+from sru.resultsets import ResultSetStore, SruResultSet
 from sru.versions import V1_1, V1_2, V2_0
 from tests.conftest import FIXTURES
 from tests.sru_support import NS, xml
@@ -200,8 +201,13 @@ def test_result_sets_expire_and_stay_bounded() -> None:
     now = [0.0]
     store = ResultSetStore(max_sets=2, max_records=3, clock=lambda: now[0])
     query = Query(Term("any", "all", "cat"))
-    first = store.put("main", query, 10, list(range(10)), ttl=60)
+
+    def keep(total: int, record_pks: list[int], ttl: int = 60) -> SruResultSet:
+        return store.keep(ResultSet("", "main", query, total, tuple(record_pks)), ttl)
+
+    first = keep(10, list(range(10)))
     assert list(first.record_pks) == [0, 1, 2] and first.total == 10
+    assert first.query == query and first.ttl == 60
     now[0] = 50
     assert store.get(first.id, "main") is first  # use starts the TTL again
     now[0] = 100
@@ -209,12 +215,19 @@ def test_result_sets_expire_and_stay_bounded() -> None:
     assert store.get(first.id, "japanese") is None
     now[0] = 161
     assert store.get(first.id, "main") is None  # idle longer than its TTL
-    a = store.put("main", query, 1, [1], ttl=60)
-    b = store.put("main", query, 1, [2], ttl=60)
-    c = store.put("main", query, 1, [3], ttl=60)
+    a = keep(1, [1])
+    b = keep(1, [2])
+    c = keep(1, [3])
     assert store.get(a.id, "main") is None and len(store) == 2  # least recently used went
     assert store.get(b.id, "main") and store.get(c.id, "main")
-    assert len({store.put("main", query, 0, [], 1).id for _ in range(50)}) == 50
+    assert len({keep(0, [], ttl=1).id for _ in range(50)}) == 50
+
+
+def test_a_kept_result_set_keeps_the_availability_limit() -> None:
+    store = ResultSetStore(max_sets=2, max_records=3)
+    query = Query(Term("any", "all", "cat"))
+    kept = store.keep(ResultSet("", "main", query, 2, (7, 9), available_only=True), ttl=60)
+    assert kept.available_only and kept.kept(1, 2) == [7, 9]
 
 
 def test_record_cache_serves_the_same_xml_until_the_record_changes() -> None:

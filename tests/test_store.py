@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.store import Store, StoreError, open_store
-from gateway.store.engine import IntegrityViolation, split_statements
+from gateway.store.engine import IntegrityViolation, RetryableConflict, split_statements
 from gateway.store.migrate import current_version, migrate, schema_files
 from gateway.store.sqlite import sqlite_path
 
@@ -161,3 +161,65 @@ def test_schema_files_split_into_statements() -> None:
         split_statements("-- c\nCREATE TABLE a (x INT);\n\nCREATE INDEX i ON a (x);\n")
     )
     assert statements == ["CREATE TABLE a (x INT);", "CREATE INDEX i ON a (x);"]
+
+
+def _counter_table(store: Store) -> None:
+    with store.write() as tx:
+        tx.execute("CREATE TABLE counters (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        tx.execute("INSERT INTO counters (id, n) VALUES (1, 0), (2, 0)")
+
+
+def test_postgres_serialisation_failure_is_a_retryable_conflict(postgres_url: str) -> None:
+    with open_store(postgres_url) as store:
+        _counter_table(store)
+        with pytest.raises(RetryableConflict), store.write() as first:
+            first.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            first.execute("SELECT n FROM counters WHERE id = 1")  # takes the snapshot
+            with store.write() as second:
+                second.execute("UPDATE counters SET n = n + 1 WHERE id = 1")
+            first.execute("UPDATE counters SET n = n + 10 WHERE id = 1")
+        with store.read() as tx:
+            assert tx.scalar("SELECT n FROM counters WHERE id = 1") == 1
+
+
+def test_postgres_serialisation_failure_at_commit_is_a_retryable_conflict(
+    postgres_url: str,
+) -> None:
+    with open_store(postgres_url) as store:
+        _counter_table(store)
+        with pytest.raises(RetryableConflict), store.write() as first:  # raised by COMMIT
+            first.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+            first.execute("SELECT n FROM counters WHERE id = 2")
+            first.execute("UPDATE counters SET n = 1 WHERE id = 1")
+            with store.write() as second:  # the mirror image: a write skew
+                second.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                second.execute("SELECT n FROM counters WHERE id = 1")
+                second.execute("UPDATE counters SET n = 1 WHERE id = 2")
+        with store.read() as tx:
+            assert tx.execute("SELECT id, n FROM counters ORDER BY id") == [(1, 0), (2, 1)]
+
+
+def test_postgres_deadlock_is_a_retryable_conflict(postgres_url: str) -> None:
+    with open_store(postgres_url) as store:
+        _counter_table(store)
+        both_hold_one = threading.Barrier(2, timeout=10)
+        errors: list[BaseException] = []
+
+        def lock(first: int, second: int) -> None:
+            try:
+                with store.write() as tx:
+                    tx.execute("UPDATE counters SET n = n + 1 WHERE id = ?", (first,))
+                    both_hold_one.wait()
+                    tx.execute("UPDATE counters SET n = n + 1 WHERE id = ?", (second,))
+            except BaseException as error:  # noqa: BLE001 - collected and asserted below
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=lock, args=(1, 2)),
+            threading.Thread(target=lock, args=(2, 1)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [type(error) for error in errors] == [RetryableConflict]

@@ -37,7 +37,6 @@ from z3950.messages import RetrievalRecord
 
 FULL = "F"
 BRIEF = "B"
-MARC_SYNTAXES = frozenset({oids.UNIMARC, oids.USMARC})
 SUPPORTED_SYNTAXES = frozenset(
     {oids.UNIMARC, oids.USMARC, oids.XML_TEXT, oids.XML_APPLICATION, oids.SUTRS, oids.OPAC}
 )

@@ -19,7 +19,7 @@ from typing import Any
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import reactor as default_reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IDelayedCall, ITransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -29,7 +29,7 @@ from twisted.python.threadpool import ThreadPool
 
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Z3950Settings
-from gateway.services import ThreadPoolService, as_server_reactor
+from gateway.services import ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
 from z3950 import ber, codec
 from z3950.messages import CLOSE_PROTOCOL_ERROR, CLOSE_RESOURCES, CLOSE_SYSTEM_PROBLEM, Close
@@ -38,7 +38,6 @@ from z3950.session import NEW, Limits, Reply, Session
 
 log = logging.getLogger("libgate.z3950")
 MAX_QUEUED_APDUS = 32  # requests pipelined ahead of their answers; more is a flood
-SQLITE_MAX_THREADS = 4  # one writer, fast reads: more threads only contend for the GIL
 
 
 class Z3950Protocol(Protocol):
@@ -229,8 +228,6 @@ class Z3950Factory(Factory[Z3950Protocol]):
         """Catalogue work runs off the reactor thread; protocol tests pass no pool and get a
         direct call."""
         if self.pool is None:
-            from twisted.internet.defer import maybeDeferred
-
             return maybeDeferred(function, *args)
         return deferToThreadPool(self.reactor, self.pool, function, *args)
 
@@ -254,9 +251,7 @@ def build_z3950_service(
     """The listeners of `[z3950] listen`, sharing one factory and thread pool."""
     z3950 = settings.z3950
     reactor = reactor or default_reactor
-    threads = z3950.threads
-    if getattr(store, "dialect", "") == "sqlite":
-        threads = min(threads, SQLITE_MAX_THREADS)
+    threads = engine_threads(store, settings.storage, z3950.threads)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="libgate-z3950")
     codec.schema()  # compile the ASN.1 module now, not in the first client's Init
     factory = Z3950Factory(

@@ -30,6 +30,7 @@ from z3950.codec import ApduError
 from z3950.diagnostics import Diagnostic, Z3950Error
 from z3950.messages import (
     CLOSE_FINISHED,
+    CLOSE_LACK_OF_ACTIVITY,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_SYSTEM_PROBLEM,
     DELETE_NOT_ALL,
@@ -118,10 +119,6 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (OPEN, "close"): CLOSED,
     **{(OPEN, operation): OPEN for operation in OPERATIONS},
 }
-
-
-class ProtocolViolation(Exception):
-    """The peer broke the protocol; the reply is Close (protocolError)."""
 
 
 def decoder(legacy_encoding: str, utf8: bool = False) -> Callable[[bytes], str]:
@@ -558,7 +555,9 @@ class Session:
         """The Close (lackOfActivity) the adapter sends when the association has been idle too
         long, or no Init came in time."""
         self.state = CLOSED
-        return codec.encode(Close(close_reason=7, diagnostic_information=detail), self.version)
+        return codec.encode(
+            Close(close_reason=CLOSE_LACK_OF_ACTIVITY, diagnostic_information=detail), self.version
+        )
 
 
 # Each handler takes the request type it is keyed by; a dict cannot say that per entry, so the

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.catalogue.model import BibRecord
-from gateway.catalogue.normalise import is_cjk, normalise, words
+from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
 
 KEYWORD = "keyword"
 EXACT = "exact"
@@ -125,8 +125,6 @@ class IndexDocument:
 
 
 def index_document(bib: BibRecord) -> IndexDocument:
-    from gateway.catalogue.normalise import sort_key
-
     keyword = {name: token_stream(source(bib)) for name, source in KEYWORD_SOURCES.items()}
     exact = [("clc", normalise(v)) for v in bib.clc] + [
         ("language", normalise(v)) for v in bib.languages

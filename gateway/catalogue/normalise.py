@@ -7,10 +7,11 @@ removed, and traditional Chinese folded onto simplified with OpenCC's character 
 ICU chain turns it into カラス); only *Latin* combining marks are dropped, never the kana
 voicing marks.
 
-Tokens: Latin-script text splits into words; CJK text (Han, kana, hangul) has no spaces, so
-each run yields its characters (unigrams) and overlapping character pairs (bigrams). A
-one-character query looks up a unigram; a longer CJK word looks up its bigrams and is then
-confirmed as a contiguous substring, so characters scattered through a title never match.
+Words: Latin-script text splits into words; CJK text (Han, kana, hangul) has no spaces, so
+each run is one word here. The index (`gateway.catalogue.indexes.token_stream`) writes a CJK
+run as its chain of overlapping bigrams and, after it, its single characters; a longer CJK
+query word is searched as the phrase of its bigrams, so characters scattered through a title
+never match.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator
+
+import opencc
 
 # Scripts written without spaces: CJK ideographs (+ ext. A, compatibility), kana, hangul.
 CJK_CHAR = (
@@ -41,8 +43,6 @@ KATAKANA_MIDDLE_DOTS = dict.fromkeys(map(ord, "・·･"), " ")
 def _t2s_table() -> dict[int, str]:
     """Traditional → simplified, character by character (context-free, so a query and the
     text it should find always fold the same way)."""
-    import opencc
-
     converter = opencc.OpenCC("t2s.json")
     ranges = [(0x3400, 0x4DC0), (0x4E00, 0xA000), (0x20000, 0x2A6E0)]
     table: dict[int, str] = {}
@@ -91,64 +91,18 @@ def is_cjk(word: str) -> bool:
     return bool(IS_CJK.match(word))
 
 
-def ngrams(run: str) -> Iterator[str]:
-    """Unigrams and overlapping bigrams of a CJK run."""
-    yield from run
-    for i in range(len(run) - 1):
-        yield run[i : i + 2]
-
-
-def index_tokens(text: str) -> set[str]:
-    """Every token a text is findable by."""
-    tokens: set[str] = set()
-    for word in words(text):
-        if is_cjk(word):
-            tokens.update(ngrams(word))
-        else:
-            tokens.add(word)
-    return tokens
-
-
-def query_tokens(word: str) -> list[str]:
-    """Tokens that must all be present for a normalised query word to match.
-
-    A CJK word of n characters needs its n-1 bigrams (one unigram when n = 1); a Latin word is
-    itself. The caller confirms multi-bigram CJK words by substring (`needs_confirmation`).
-    """
-    if is_cjk(word):
-        if len(word) == 1:
-            return [word]
-        return list(dict.fromkeys(word[i : i + 2] for i in range(len(word) - 1)))
-    return [word]
-
-
-def needs_confirmation(word: str) -> bool:
-    return is_cjk(word) and len(word) > 2
-
-
-def searchable_text(values: list[str]) -> str:
-    """Normalised text of a field for phrase and substring checks: words separated by single
-    spaces, values separated by ` | ` so that a phrase never spans two values."""
-    parts = [" ".join(words(v)) for v in values]
-    return " " + " | ".join(p for p in parts if p) + " "
-
-
 # --- sort keys (browse order and sorting) --------------------------------------------------
-
-
-@functools.cache
-def _pinyin() -> object:
-    import pypinyin
-
-    return pypinyin
 
 
 @functools.cache
 def _han_key(ch: str) -> str:
     """Pinyin with tone number of one character (most common reading; cached: pypinyin
     costs ~30 µs a call and a catalogue uses a few thousand distinct characters)."""
-    pypinyin = _pinyin()
-    syllables = pypinyin.lazy_pinyin(ch, style=pypinyin.Style.TONE3, neutral_tone_with_five=True)  # type: ignore[attr-defined]
+    # Imported on first use: pypinyin loads its dictionaries on import (~0.3 s, python -X
+    # importtime), which only sorting and browsing headings with Han characters need.
+    import pypinyin
+
+    syllables = pypinyin.lazy_pinyin(ch, style=pypinyin.Style.TONE3, neutral_tone_with_five=True)
     syllable = syllables[0] if syllables else ch
     return syllable if syllable != ch else f"~{ch}"
 

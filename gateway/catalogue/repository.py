@@ -295,13 +295,6 @@ def item_count(tx: Transaction) -> int:
     return int(tx.scalar("SELECT count(*) FROM items"))
 
 
-def items_of_record(tx: Transaction, record_pk: int) -> list[StoredItem]:
-    rows = tx.execute(
-        f"SELECT {ITEM_COLUMNS} FROM items WHERE record_pk = ? ORDER BY barcode", (record_pk,)
-    )
-    return [StoredItem(*row) for row in rows]
-
-
 def start_load_run(tx: Transaction, database: str, command: str, started_at: str) -> int:
     return tx.insert(
         "INSERT INTO load_runs (started_at, database, command) VALUES (?, ?, ?)",

@@ -42,10 +42,46 @@ class BrowseEntry:
     count: int
 
 
-def _from(tx: Transaction, needs_docs: bool) -> str:
-    if tx.dialect == "postgresql" and needs_docs:
-        return "bib_records r JOIN search_docs d ON d.record_pk = r.id"
-    return "bib_records r"
+@dataclass(frozen=True)
+class _Planned:
+    """A query planned in one transaction: the plan, the tables its conditions read, and its
+    WHERE clause limited to one database, with the parameters of both."""
+
+    built: Plan
+    source: str
+    where: str
+    params: list[object]
+
+    def count(self, tx: Transaction) -> int:
+        """The exact number of hits."""
+        if self.built.fts_match is not None:
+            sql = "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?"
+            return int(tx.scalar(sql, [self.built.fts_match]))
+        return int(tx.scalar(f"SELECT count(*) FROM {self.source} WHERE {self.where}", self.params))
+
+    def page(self, tx: Transaction, columns: str, limit: int, offset: int) -> list[Row]:
+        """`columns` of hits `offset+1 … offset+limit` in result order (plans without an FTS
+        order)."""
+        built = self.built
+        return tx.execute(
+            f"SELECT {columns} FROM {self.source}{built.rank_join} WHERE {self.where}"
+            f" ORDER BY {built.order_by} LIMIT ? OFFSET ?",
+            [*built.rank_params, *self.params, *built.order_params, limit, offset],
+        )
+
+
+def _planned(
+    tx: Transaction,
+    query: Query,
+    database: str,
+    availability: AvailabilityRule,
+    available_only: bool,
+) -> _Planned:
+    built = plan(query, tx.dialect, database, available=availability if available_only else None)
+    source = "bib_records r"
+    if tx.dialect == "postgresql" and built.needs_docs:
+        source = "bib_records r JOIN search_docs d ON d.record_pk = r.id"
+    return _Planned(built, source, f"r.database = ? AND {built.where}", [database, *built.params])
 
 
 def search(
@@ -64,25 +100,17 @@ def search(
     if limit < 0 or limit > MAX_PAGE or offset < 0:
         raise QueryError(f"page size must be 0..{MAX_PAGE} and the offset not negative")
     with store.read() as tx:
-        limit_to = availability if available_only else None
-        built = plan(query, tx.dialect, database, available=limit_to)
-        source = _from(tx, built.needs_docs)
-        where = f"r.database = ? AND {built.where}"
-        params = [database, *built.params]
-        total = -1
-        if count:
-            total = _count(tx, built, source, where, params)
+        planned = _planned(tx, query, database, availability, available_only)
+        total = planned.count(tx) if count else -1
         rows: list[Row] = []
         if limit and (total != 0):
-            if built.fts_order is not None:
-                keys = _fts_page(tx, built, limit, offset)
+            if planned.built.fts_order is not None:
+                keys = _fts_page(tx, planned.built, limit, offset)
                 found = {row[0]: row for row in _hit_rows(tx, keys)}
                 rows = [found[key] for key in keys if key in found]
             else:
-                rows = tx.execute(
-                    f"SELECT r.id, r.record_id, r.title, r.author, r.year FROM {source}"
-                    f"{built.rank_join} WHERE {where} ORDER BY {built.order_by} LIMIT ? OFFSET ?",
-                    [*built.rank_params, *params, *built.order_params, limit, offset],
+                rows = planned.page(
+                    tx, "r.id, r.record_id, r.title, r.author, r.year", limit, offset
                 )
         counts = _availability(tx, [row[0] for row in rows], availability)
     hits = tuple(
@@ -108,29 +136,14 @@ def search_ids(
     if limit < 0 or limit > MAX_RESULT_IDS:
         raise QueryError(f"a result set keeps 0..{MAX_RESULT_IDS} records")
     with store.read() as tx:
-        limit_to = availability if available_only else None
-        built = plan(query, tx.dialect, database, available=limit_to)
-        source = _from(tx, built.needs_docs)
-        where = f"r.database = ? AND {built.where}"
-        params = [database, *built.params]
-        total = _count(tx, built, source, where, params)
+        planned = _planned(tx, query, database, availability, available_only)
+        total = planned.count(tx)
         if not (limit and total):
             return total, []
-        if built.fts_order is not None:
-            return total, _fts_page(tx, built, limit, 0)
-        rows = tx.execute(
-            f"SELECT r.id FROM {source}{built.rank_join} WHERE {where}"
-            f" ORDER BY {built.order_by} LIMIT ?",
-            [*built.rank_params, *params, *built.order_params, limit],
-        )
+        if planned.built.fts_order is not None:
+            return total, _fts_page(tx, planned.built, limit, 0)
+        rows = planned.page(tx, "r.id", limit, 0)
     return total, [int(row[0]) for row in rows]
-
-
-def _count(tx: Transaction, built: Plan, source: str, where: str, params: list[object]) -> int:
-    if built.fts_match is not None:
-        sql = "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?"
-        return int(tx.scalar(sql, [built.fts_match]))
-    return int(tx.scalar(f"SELECT count(*) FROM {source} WHERE {where}", params))
 
 
 def _fts_page(tx: Transaction, built: Plan, limit: int, offset: int) -> list[int]:

@@ -11,7 +11,7 @@ from typing import TypeVar
 from gateway.circulation.clock import Clock
 from gateway.circulation.policy import Policy
 from gateway.store import Store, Transaction
-from gateway.store.engine import IntegrityViolation
+from gateway.store.engine import RetryableConflict
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 5
@@ -24,26 +24,16 @@ class EngineCore:
     clock: Clock
 
     def write(self, work: Callable[[Transaction, datetime], T]) -> T:
-        """Run `work` in a write transaction; PostgreSQL deadlocks and serialisation
-        failures are retried, and a constraint violation is a refusal, never half a change."""
+        """Run `work` in a write transaction; a conflict the store says is worth retrying (a
+        PostgreSQL deadlock or serialisation failure) runs it again, and a constraint
+        violation is a refusal, never half a change."""
         attempts = 0
         while True:
             attempts += 1
             try:
                 with self.store.write() as tx:
                     return work(tx, self.clock.now())
-            except IntegrityViolation:
-                raise
-            except Exception as error:  # noqa: BLE001 - only retryable engine errors loop
-                if attempts < MAX_ATTEMPTS and _retryable(error):
+            except RetryableConflict:
+                if attempts < MAX_ATTEMPTS:
                     continue
                 raise
-
-
-def _retryable(error: Exception) -> bool:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover
-        return False
-    cause = error.__cause__ or error
-    return isinstance(cause, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)

@@ -25,9 +25,6 @@ class HoldState(StrEnum):
     NO_SHOW = "no_show"  # not collected within the pickup period (R9)
 
 
-OPEN_HOLD_STATES = (HoldState.WAITING, HoldState.READY)
-
-
 class LoanState(StrEnum):
     """A loan's life: open until its copy comes back (loans.returned_at); an open loan past
     its due date is overdue (counted by the overdue limit)."""

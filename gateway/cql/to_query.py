@@ -25,6 +25,7 @@ from gateway.catalogue.query import (
 )
 from gateway.cql import ast, scope
 from gateway.cql.mapping import CQL_SET, INDEX_MAP, SORT_MAP
+from gateway.cql.parser import parse
 from gateway.cql.scope import Scope
 
 RELATION_MAP = {
@@ -227,8 +228,6 @@ def to_query(parsed: ast.CQLQuery) -> Query:
 
 def cql_to_query(text: str) -> Query:
     """Parse CQL text and translate it; raises CQLSyntaxError or a QueryError."""
-    from gateway.cql.parser import parse
-
     return to_query(parse(text))
 
 

@@ -29,6 +29,12 @@ class DataRefused(StoreError):
     """The engine refused a value (e.g. PostgreSQL and a NUL character in text)."""
 
 
+class RetryableConflict(StoreError):
+    """The database gave up a transaction because a concurrent one conflicted with it
+    (PostgreSQL: a deadlock or a serialisation failure). Nothing of it was committed, and
+    running the same work again from the start can succeed."""
+
+
 class Transaction(ABC):
     """One open transaction. `for_update` is appended to SELECTs whose rows a decision writes."""
 
@@ -101,16 +107,3 @@ def split_statements(script: str) -> Iterator[str]:
     rest = "\n".join(statement).strip()
     if rest and not all(line.strip().startswith("--") for line in rest.splitlines()):
         yield rest
-
-
-def open_store(url: str, *, busy_timeout_ms: int = 10000, pool_size: int = 8) -> Store:
-    """Open the store a URL names (`sqlite:///path.db`, `postgresql://...`)."""
-    if url.startswith("sqlite:"):
-        from gateway.store.sqlite import SqliteStore, sqlite_path
-
-        return SqliteStore(sqlite_path(url), busy_timeout_ms=busy_timeout_ms)
-    if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
-        from gateway.store.postgres import PostgresStore
-
-        return PostgresStore(url, pool_size=pool_size)
-    raise StoreError(f"storage url {url!r}: use sqlite:///path.db or postgresql://...")

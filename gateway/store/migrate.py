@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from importlib import resources
 
 from gateway.store.engine import Store, StoreError, split_statements
@@ -77,6 +77,4 @@ def migrate(store: Store) -> list[int]:
 
 
 def _now() -> str:
-    from datetime import datetime
-
     return datetime.now(UTC).isoformat(timespec="seconds")

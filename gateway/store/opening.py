@@ -1,11 +1,26 @@
-"""Opening the store the configuration names, for every entry point (the CLI commands and
-`serve`), so none of them has to reach into another to get a store."""
+"""Opening a store: the engine a URL names (`open_store`), and the store the configuration
+names, for every entry point (the CLI commands and `serve`), so none of them has to reach into
+another to get a store."""
 
 from __future__ import annotations
 
 from gateway.config import StorageSettings
-from gateway.store.engine import Store, open_store
+from gateway.store.engine import Store, StoreError
 from gateway.store.migrate import migrate
+from gateway.store.sqlite import SqliteStore, sqlite_path
+
+
+def open_store(url: str, *, busy_timeout_ms: int = 10000, pool_size: int = 8) -> Store:
+    """Open the store a URL names (`sqlite:///path.db`, `postgresql://...`)."""
+    if url.startswith("sqlite:"):
+        return SqliteStore(sqlite_path(url), busy_timeout_ms=busy_timeout_ms)
+    if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
+        # Imported here on purpose: psycopg and its pool take ~0.2 s to import (python -X
+        # importtime), which every SQLite site would otherwise pay on each `libgate` command.
+        from gateway.store.postgres import PostgresStore
+
+        return PostgresStore(url, pool_size=pool_size)
+    raise StoreError(f"storage url {url!r}: use sqlite:///path.db or postgresql://...")
 
 
 def open_configured_store(storage: StorageSettings) -> Store:

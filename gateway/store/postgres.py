@@ -17,11 +17,16 @@ from psycopg import pq
 from gateway.store.engine import (
     DataRefused,
     IntegrityViolation,
+    RetryableConflict,
     Row,
     Store,
     StoreError,
     Transaction,
 )
+
+# The errors after which PostgreSQL has rolled the transaction back and a fresh attempt can
+# succeed: SQLSTATE 40P01 and 40001.
+CONFLICTS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 def to_pyformat(sql: str) -> str:
@@ -46,6 +51,8 @@ class PostgresTransaction(Transaction):
             raise IntegrityViolation(str(error)) from error
         except psycopg.DataError as error:
             raise DataRefused(str(error)) from error
+        except CONFLICTS as error:
+            raise RetryableConflict(str(error)) from error
         # The result status, not cursor.description: description builds column objects on
         # every statement (13% of a SIP2 handler's time in bench/sip2_bench.py).
         result = cursor.pgresult
@@ -57,6 +64,8 @@ class PostgresTransaction(Transaction):
                 cursor.executemany(to_pyformat(sql), list(rows))
         except psycopg.errors.IntegrityError as error:
             raise IntegrityViolation(str(error)) from error
+        except CONFLICTS as error:
+            raise RetryableConflict(str(error)) from error
 
     def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         rows = self.execute(sql.rstrip().rstrip(";") + " RETURNING id", params)
@@ -94,8 +103,11 @@ class PostgresStore(Store):
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
             raise StoreError(f"PostgreSQL unavailable at {_redact(self.url)}: {error}") from error
         try:
-            with connection.transaction():
-                yield PostgresTransaction(connection)
+            try:
+                with connection.transaction():
+                    yield PostgresTransaction(connection)
+            except CONFLICTS as error:  # at COMMIT: statements raise RetryableConflict
+                raise RetryableConflict(str(error)) from error
         except BaseException as error:
             connection_context.__exit__(type(error), error, error.__traceback__)
             raise
