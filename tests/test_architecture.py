@@ -173,9 +173,7 @@ def import_cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 
 def test_the_layers_point_one_way() -> None:
     violations = find_violations(REPO)
-    assert not violations, "imports that point the wrong way:\n" + "\n".join(
-        map(str, violations)
-    )
+    assert not violations, "imports that point the wrong way:\n" + "\n".join(map(str, violations))
 
 
 def test_no_import_cycles_even_through_function_local_imports() -> None:
@@ -198,9 +196,7 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path: Path) -> 
         (tmp_path / name).write_text(text, encoding="utf-8")
     graph = module_graph(tmp_path)
     assert graph["gateway.cli.staff"] == {"gateway", "gateway.app"}
-    assert import_cycles(graph) == [
-        frozenset({"gateway.app", "gateway.cli", "gateway.cli.staff"})
-    ]
+    assert import_cycles(graph) == [frozenset({"gateway.app", "gateway.cli", "gateway.cli.staff"})]
 
 
 def test_the_checker_sees_every_kind_of_import_and_every_rule(tmp_path: Path) -> None:
@@ -354,9 +350,7 @@ def _text_of(node: ast.AST) -> str | None:
         return node.value
     if isinstance(node, ast.JoinedStr):
         return "".join(
-            part.value
-            if isinstance(part, ast.Constant) and isinstance(part.value, str)
-            else "x"
+            part.value if isinstance(part, ast.Constant) and isinstance(part.value, str) else "x"
             for part in node.values
         )
     return None

@@ -146,7 +146,9 @@ class _WorkerPool:
     def busy(self) -> int:
         return sum(1 for w in self.workers if w.busy_with is not None)
 
-    def submit(self, worker: _Worker, number: int, batch: list[Chunk]) -> dict[int, list[Preparation]]:
+    def submit(
+        self, worker: _Worker, number: int, batch: list[Chunk]
+    ) -> dict[int, list[Preparation]]:
         """Hand a batch to a worker; if it is already dead, prepare the batch here instead."""
         self.batches[number] = batch
         worker.busy_with = number
