@@ -226,7 +226,7 @@ def test_throttle_doubles_the_delay_up_to_the_cap_and_forgives() -> None:
 
 
 def test_a_throttled_login_is_refused_without_a_check_and_logged_once(
-    library: Any, caplog: pytest.LogCaptureFixture
+    library: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="libgate.sip2")
     factory = make_factory(library, login_failures_before_delay=2, max_bad_logins=100)
@@ -237,7 +237,7 @@ def test_a_throttled_login_is_refused_without_a_check_and_logged_once(
         checks.append(args)
         return authenticate(*args)
 
-    factory.accounts.authenticate = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(factory.accounts, "authenticate", counting)
     protocol, transport = connect(factory, "127.0.0.2")
     for attempt in range(20):
         protocol.dataReceived(f"9300CNsc|COguess{attempt}|\r".encode())
