@@ -148,6 +148,8 @@ class DescriptorGuard:
         self.margin = margin
         self.count = count
         self.burst = BurstLog(logger or logging.getLogger("libgate"))
+        self.now = time.monotonic
+        self._counted: tuple[float, int] | None = None  # (when, open) of the last count
 
     @staticmethod
     def limit() -> int:
@@ -156,10 +158,18 @@ class DescriptorGuard:
 
     def exhausted(self, listener: str = "", peer: str = "") -> bool:
         """True (and logged once per burst) when a new connection must be refused."""
+        limit = self.limit()
+        now = self.now()
+        if self._counted is not None:
+            # Counting /proc/self/fd costs time per open descriptor: far from the limit, a
+            # count a few milliseconds old is good enough for a burst of accepts.
+            when, used_then = self._counted
+            if now - when < 0.05 and used_then < limit - 4 * self.margin:
+                return False
         used = self.count()
         if used is None:
             return False
-        limit = self.limit()
+        self._counted = (now, used)
         if used < limit - self.margin:
             return False
         self.burst.refused(

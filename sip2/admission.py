@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.config import Sip2Settings
 
@@ -125,6 +126,18 @@ class LoginQueue:
     def finished(self, peer_host: str) -> None:
         self.waiting -= 1
         _decrement(self.per_address, peer_host)
+
+
+class Throttle(Protocol):
+    """What the adapter asks of a login throttle. `LoginThrottle` keeps the counts in this
+    process's memory; a store-backed one (shared by every process, kept over restarts) fits
+    the same three calls, run in the auth pool rather than on the reactor thread."""
+
+    def wait(self, peer_host: str, login: str) -> float: ...
+
+    def failed(self, peer_host: str, login: str) -> None: ...
+
+    def succeeded(self, peer_host: str, login: str) -> None: ...
 
 
 @dataclass

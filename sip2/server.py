@@ -35,7 +35,7 @@ from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Account, Sip2Settings
 from gateway.services import DESCRIPTORS, BurstLog, ThreadPoolService, engine_threads
 from sip2.accounts import Accounts
-from sip2.admission import ConnectionCaps, LoginQueue, LoginThrottle, TrustedNetworks
+from sip2.admission import ConnectionCaps, LoginQueue, LoginThrottle, Throttle, TrustedNetworks
 from sip2.codec import Message
 from sip2.framing import Framer
 from sip2.handlers import Handlers
@@ -363,7 +363,7 @@ class Sip2Factory(Factory[Sip2Protocol]):
         trusted = TrustedNetworks(settings.trusted_networks)
         self.caps = ConnectionCaps(settings, trusted)
         self.login_queue = LoginQueue(settings, trusted)
-        self.throttle = LoginThrottle(settings, trusted)
+        self.throttle: Throttle = LoginThrottle(settings, trusted)
         self.engine_waiting = 0  # engine calls handed to the pool and not answered yet
         self.refusals = BurstLog(log)
         self.busy_refusals = BurstLog(log)

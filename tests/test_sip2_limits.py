@@ -273,3 +273,15 @@ def test_the_new_keys_are_checked() -> None:
         settings_from_dict({"sip2": {"max_queued_logins": 0}})
     with pytest.raises(ConfigError, match="descriptor_margin"):
         settings_from_dict({"service": {"descriptor_margin": 0}})
+
+
+def test_a_failed_login_on_a_logged_in_socket_counts_it_as_pre_login_again(library: Any) -> None:
+    factory = make_factory(library)
+    protocol, _transport = connect(factory, "127.0.0.2")
+    protocol.dataReceived(LOGIN)
+    assert factory.caps.unauthenticated == 0 and factory.active == 1
+    protocol.dataReceived(b"9300CNsc|COwrong|\r")
+    assert factory.caps.unauthenticated_per_address == {"127.0.0.2": 1}
+    protocol.connectionLost()
+    assert factory.caps.unauthenticated == 0 and factory.active == 0
+    assert factory.caps.per_address == {} and factory.caps.unauthenticated_per_address == {}
