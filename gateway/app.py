@@ -27,7 +27,7 @@ from gateway.circulation.policy import Policy
 from gateway.circulation.results import ExpiryReport
 from gateway.config import Settings
 from gateway.notify.sender import NoticeSender
-from gateway.services import as_server_reactor
+from gateway.services import DESCRIPTORS, as_server_reactor, raise_descriptor_limit
 from gateway.store import Store, open_migrated_store
 from sip2.server import build_sip2_service
 from sru.resource import sru_services
@@ -107,6 +107,14 @@ def serve(settings: Settings) -> int:
         level=settings.service.log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    soft, hard = raise_descriptor_limit()
+    DESCRIPTORS.margin = settings.service.descriptor_margin
+    log.info(
+        "file descriptor limit %d (hard %d); new connections are refused %d before it",
+        soft,
+        hard,
+        DESCRIPTORS.margin,
     )
     store = open_migrated_store(settings.storage)
     with store.read() as tx:

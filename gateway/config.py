@@ -76,8 +76,12 @@ class LoaderSettings:
 @dataclass(frozen=True)
 class ServiceSettings:
     log_level: str = "info"
+    # New connections on every listener are refused when fewer descriptors than this are left
+    # under the process's limit (which `serve` raises to the hard limit at start).
+    descriptor_margin: int = 64
 
     def validate(self, where: str) -> None:
+        _positive(self.descriptor_margin, f"{where}.descriptor_margin")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(
                 f"{where}.log_level: {self.log_level!r} is not debug/info/warning/error"
@@ -313,7 +317,21 @@ class Sip2Settings:
     listen: tuple[str, ...] = ("tcp:6001:interface=127.0.0.1",)  # Twisted endpoint strings
     idle_timeout: int = 900  # seconds without a message; kiosks poll 99 every 5-7 minutes
     login_timeout: int = 60  # seconds to send a good 93
-    max_connections: int = 256
+    max_connections: int = 256  # sockets at once, logged in or not
+    max_connections_per_address: int = 32  # sockets at once from one address
+    # Sockets that have not logged in yet: a small budget, globally and per address, so
+    # silent sockets can never take the places of logged-in kiosks.
+    max_unauthenticated: int = 32
+    max_unauthenticated_per_address: int = 4
+    # Kiosk networks (CIDR): exempt from the per-address and pre-login caps, their logins
+    # never wait behind other addresses' and are never delayed by failures from elsewhere.
+    trusted_networks: tuple[str, ...] = ()
+    auth_threads: int = 2  # terminal-password checks (scrypt) run in this separate pool
+    max_queued_logins: int = 16  # waiting password checks; a login beyond gets 940 at once
+    max_queued_logins_per_address: int = 2
+    max_queued_requests: int = 64  # waiting engine calls; a message beyond gets 96 at once
+    login_failures_before_delay: int = 5  # per address and per account
+    login_delay_max_seconds: int = 60  # the cap of the exponential delay
     max_frame_bytes: int = 8192  # a longer frame is not SIP2: 96, then the rest is skipped
     max_bad_logins: int = 3
     timezone: str = ""  # SIP2 dates are local time here; "" = the machine's zone
@@ -323,8 +341,29 @@ class Sip2Settings:
     accounts: tuple[Sip2Account, ...] = ()
 
     def validate(self, where: str) -> None:
-        for name in ("idle_timeout", "login_timeout", "max_connections", "max_bad_logins"):
+        for name in (
+            "idle_timeout",
+            "login_timeout",
+            "max_connections",
+            "max_bad_logins",
+            "max_connections_per_address",
+            "max_unauthenticated",
+            "max_unauthenticated_per_address",
+            "auth_threads",
+            "max_queued_logins",
+            "max_queued_logins_per_address",
+            "max_queued_requests",
+            "login_failures_before_delay",
+            "login_delay_max_seconds",
+        ):
             _positive(getattr(self, name), f"{where}.{name}")
+        for index, network in enumerate(self.trusted_networks):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{where}.trusted_networks[{index}]: {network!r} is not an address or network"
+                ) from None
         _positive(self.threads, f"{where}.threads")
         _positive(self.pin_backoff_max_seconds, f"{where}.pin_backoff_max_seconds")
         if self.max_frame_bytes < 256:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from twisted.application.service import MultiService
@@ -57,20 +63,136 @@ class ThreadPoolService(MultiService):
     # The base methods are called by name, not through super(): MultiService is unannotated,
     # and mypy's `untyped_calls_exclude` does not cover calls through super().
 
-    def __init__(self, pool: ThreadPool) -> None:
+    def __init__(self, pool: ThreadPool, *more_pools: ThreadPool) -> None:
         MultiService.__init__(self)
         self.pool = pool
+        self.pools = (pool, *more_pools)  # e.g. SIP2's separate pool for password checks
 
     def startService(self) -> None:
-        self.pool.start()
+        for pool in self.pools:
+            pool.start()
         MultiService.startService(self)
 
     def stopService(self) -> Deferred[None]:
         deferred: Deferred[None] = MultiService.stopService(self)
 
         def stop_pool(result: object) -> object:
-            self.pool.stop()
+            for pool in self.pools:
+                pool.stop()
             return result
 
         deferred.addBoth(stop_pool)
         return deferred
+
+
+# --- refusals logged once per burst, and the process's descriptor budget ---------------------
+
+
+class BurstLog:
+    """One log line per burst of refusals, not one per refused connection: the first refusal
+    of a burst is logged, the next ones within `window` seconds are only counted, and the
+    count is reported with the first refusal after the window. A flood of 10,000 sockets thus
+    writes a line every `window` seconds, not 10,000 lines."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        window: float = 10.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.window = window
+        self.now = now
+        self._burst_started: float | None = None
+        self.suppressed = 0
+
+    def refused(self, text: str, *args: object) -> bool:
+        """Log `text % args` if it opens a burst (returns True), else count it."""
+        now = self.now()
+        if self._burst_started is not None and now - self._burst_started < self.window:
+            self.suppressed += 1
+            return False
+        earlier, self.suppressed = self.suppressed, 0
+        self._burst_started = now
+        suffix = f" ({earlier} more refused in the previous burst)" if earlier else ""
+        self.logger.warning(
+            text + "%s; further refusals for %.0f s are counted, not logged",
+            *args,
+            suffix,
+            self.window,
+        )
+        return True
+
+
+def open_descriptors() -> int | None:
+    """Descriptors this process has open now (None where /proc/self/fd does not exist)."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # listdir's own descriptor
+    except OSError:
+        return None
+
+
+class DescriptorGuard:
+    """Process-wide: every listener asks `exhausted()` before taking a new connection, and
+    refuses it when fewer than `margin` descriptors are left under the soft RLIMIT_NOFILE.
+    The margin keeps room for what existing connections still need (the database, a log
+    file, a TLS handshake), so a flood of new sockets is refused before they suffer; without
+    it accept() fails with EMFILE for every protocol at once and nothing says why."""
+
+    def __init__(
+        self,
+        margin: int = 64,
+        count: Callable[[], int | None] = open_descriptors,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.margin = margin
+        self.count = count
+        self.burst = BurstLog(logger or logging.getLogger("libgate"))
+        self.now = time.monotonic
+        self._counted: tuple[float, int] | None = None  # (when, open) of the last count
+
+    @staticmethod
+    def limit() -> int:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+    def exhausted(self, listener: str = "", peer: str = "") -> bool:
+        """True (and logged once per burst) when a new connection must be refused."""
+        limit = self.limit()
+        now = self.now()
+        if self._counted is not None:
+            # Counting /proc/self/fd costs time per open descriptor: far from the limit, a
+            # count a few milliseconds old is good enough for a burst of accepts.
+            when, used_then = self._counted
+            if now - when < 0.05 and used_then < limit - 4 * self.margin:
+                return False
+        used = self.count()
+        if used is None:
+            return False
+        self._counted = (now, used)
+        if used < limit - self.margin:
+            return False
+        self.burst.refused(
+            "%s peer=%s refused: %d of %d file descriptors open (margin %d)",
+            listener or "listener",
+            peer or "?",
+            used,
+            limit,
+            self.margin,
+        )
+        return True
+
+
+DESCRIPTORS = DescriptorGuard()  # the one guard of this process; `serve` sets its margin
+
+
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (the usual soft 1,024 is what a slow
+    trickle of sockets exhausts first); returns (soft, hard) as now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        # Some platforms cap the soft limit lower (macOS OPEN_MAX): then keep what is set.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft, hard

@@ -33,8 +33,9 @@ from twisted.python.threadpool import ThreadPool
 from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Account, Sip2Settings
-from gateway.services import ThreadPoolService, engine_threads
+from gateway.services import DESCRIPTORS, BurstLog, ThreadPoolService, engine_threads
 from sip2.accounts import Accounts
+from sip2.admission import ConnectionCaps, LoginQueue, LoginThrottle, Throttle, TrustedNetworks
 from sip2.codec import Message
 from sip2.framing import Framer
 from sip2.handlers import Handlers
@@ -88,13 +89,17 @@ class Sip2Protocol(Protocol):
         factory = self.factory
         peer = self._transport.getPeer()
         self.peer = str(getattr(peer, "host", peer))
-        if factory.active >= factory.settings.max_connections:
-            log.warning("sip2 peer=%s refused: %d connections open", self.peer, factory.active)
-            self.closing = True
-            self._transport.loseConnection()
+        if DESCRIPTORS.exhausted("sip2", self.peer):
+            self._refuse()
             return
-        factory.active += 1
+        refusal = factory.caps.refusal(self.peer)
+        if refusal is not None:
+            factory.refusals.refused("sip2 peer=%s refused: %s", self.peer, refusal)
+            self._refuse()
+            return
+        factory.caps.opened(self.peer)
         self.counted = True
+        self.counted_logged_in = False
         self.session = Session(
             factory.settings,
             factory.accounts,
@@ -106,6 +111,10 @@ class Sip2Protocol(Protocol):
         self.framer = Framer(factory.settings.max_frame_bytes)
         self._arm(factory.settings.login_timeout, "login timeout")
 
+    def _refuse(self) -> None:
+        self.closing = True
+        self._transport.loseConnection()
+
     @property
     def _transport(self) -> ITransport:
         """The connection's transport, there from `makeConnection` on."""
@@ -114,7 +123,7 @@ class Sip2Protocol(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if getattr(self, "counted", False):
-            self.factory.active -= 1
+            self.factory.caps.closed(self.peer, self.counted_logged_in)
             self.counted = False
         self.closing = True
         for timer in (self.timer, self.partial_timer):
@@ -169,21 +178,26 @@ class Sip2Protocol(Protocol):
             if isinstance(step, Reply):
                 self._send(step, started)
                 continue
-            self.busy = True
             if isinstance(step, Authenticate):
-                checked = self.factory.call_in_thread(
-                    self.factory.accounts.authenticate,
-                    step.message.get("CN"),
-                    step.message.get("CO"),
+                if self._check_login(step, started):
+                    return
+                continue
+            factory = self.factory
+            if factory.engine_waiting >= factory.settings.max_queued_requests:
+                # The engine is behind: 96 now (the SC resends, as after any 96) rather than
+                # an answer later than the SC's own timeout. 96 is valid for every request;
+                # the offline flags exist only in 98, which a checkout cannot be answered with.
+                factory.busy_refusals.refused(
+                    "sip2 peer=%s command=%s answered 96: %d engine calls waiting"
+                    " (max_queued_requests)",
                     self.peer,
+                    step.message.command,
+                    factory.engine_waiting,
                 )
-                checked.addCallbacks(
-                    self._authenticated,
-                    self._login_failed,
-                    callbackArgs=(step, started),
-                    errbackArgs=(step, started),
-                )
-                return
+                self._transport.write(self.session.failed(step))
+                continue
+            self.busy = True
+            factory.engine_waiting += 1
             terminal = f"{step.account.login}@{self.peer}"
             deferred = self.factory.call_in_thread(
                 self.factory.handlers.handle, step.account, step.message, terminal
@@ -195,6 +209,60 @@ class Sip2Protocol(Protocol):
                 errbackArgs=(step, started),
             )
             return
+
+    def _check_login(self, step: Authenticate, started: float) -> bool:
+        """Start a 93's password check in the auth pool (True), or refuse it at once with 940
+        (False) when the login is throttled or the auth queue is full: a refusal without a
+        check costs no thread and is logged once per burst, not per attempt."""
+        assert self.session is not None
+        factory = self.factory
+        login = step.message.get("CN")
+        wait = factory.throttle.wait(self.peer, login)
+        if wait > 0:
+            factory.throttle_refusals.refused(
+                "sip2 peer=%s account=%s login throttled for %.1f s after failed logins",
+                self.peer,
+                login or "-",
+                wait,
+            )
+        elif not factory.login_queue.admit(self.peer):
+            factory.queue_refusals.refused(
+                "sip2 peer=%s login refused: %d password checks waiting (max_queued_logins)",
+                self.peer,
+                factory.login_queue.waiting,
+            )
+        else:
+            self.busy = True
+            factory.login_queue.started(self.peer)
+            checked = factory.call_auth(
+                factory.accounts.authenticate, login, step.message.get("CO"), self.peer
+            )
+            checked.addCallbacks(
+                self._authenticated,
+                self._login_failed,
+                callbackArgs=(step, started),
+                errbackArgs=(step, started),
+            )
+            return True
+        was_logged_in = self.session.account is not None
+        reply = self.session.logged_in(step, None)
+        self._login_state(was_logged_in)
+        self._transport.write(reply.data)
+        if reply.close:
+            self._close()
+        return False
+
+    def _login_state(self, was_logged_in: bool) -> None:
+        """Move this socket between the pre-login and logged-in counts after a 93."""
+        assert self.session is not None
+        now_logged_in = self.session.account is not None
+        if not getattr(self, "counted", False) or now_logged_in == was_logged_in:
+            return
+        if now_logged_in:
+            self.factory.caps.logged_in(self.peer)
+        else:
+            self.factory.caps.logged_out(self.peer)
+        self.counted_logged_in = now_logged_in
 
     def _send(self, reply: Reply, started: float) -> None:
         assert self.session is not None
@@ -210,9 +278,19 @@ class Sip2Protocol(Protocol):
     ) -> None:
         assert self.session is not None
         self.busy = False
+        factory = self.factory
+        factory.login_queue.finished(self.peer)
+        login = step.message.get("CN")
+        if account is None:
+            factory.throttle.failed(self.peer, login)
+        else:
+            factory.throttle.succeeded(self.peer, login)
         if self.closing:
             return
-        self._send(self.session.logged_in(step, account), started)
+        was_logged_in = self.session.account is not None
+        reply = self.session.logged_in(step, account)
+        self._login_state(was_logged_in)
+        self._send(reply, started)
         self._next()
 
     def _login_failed(self, failure: Failure, step: Authenticate, started: float) -> None:
@@ -222,6 +300,7 @@ class Sip2Protocol(Protocol):
     def _answered(self, response: Message, step: Dispatch, started: float) -> None:
         assert self.session is not None
         self.busy = False
+        self.factory.engine_waiting -= 1
         if self.closing:
             return
         self._transport.write(self.session.respond(step, response))
@@ -238,6 +317,7 @@ class Sip2Protocol(Protocol):
             failure.getTraceback(),
         )
         self.busy = False
+        self.factory.engine_waiting -= 1
         if self.closing:
             return
         assert self.session is not None
@@ -269,20 +349,42 @@ class Sip2Factory(Factory[Sip2Protocol]):
         pool: ThreadPool,
         reactor: IReactorTime | None = None,
         library_name: str = "",
+        auth_pool: ThreadPool | None = None,
     ) -> None:
         self.settings = settings
         self.accounts = Accounts(settings)
         self.handlers = handlers
         self.clock = clock
         self.pool = pool
+        self.auth_pool = auth_pool
         self.reactor: IReactorTime = reactor or default_reactor
         self.zone = handlers.zone
         self.library_name = library_name
-        self.active = 0
+        trusted = TrustedNetworks(settings.trusted_networks)
+        self.caps = ConnectionCaps(settings, trusted)
+        self.login_queue = LoginQueue(settings, trusted)
+        self.throttle: Throttle = LoginThrottle(settings, trusted)
+        self.engine_waiting = 0  # engine calls handed to the pool and not answered yet
+        self.refusals = BurstLog(log)
+        self.busy_refusals = BurstLog(log)
+        self.queue_refusals = BurstLog(log)
+        self.throttle_refusals = BurstLog(log)
+
+    @property
+    def active(self) -> int:
+        """Connections open now."""
+        return self.caps.active
 
     def call_in_thread(self, function: Callable[..., Result], *args: object) -> Deferred[Result]:
         """Engine work runs off the reactor thread (protocol tests swap in a direct call)."""
         return deferToThreadPool(IReactorFromThreads(self.reactor), self.pool, function, *args)
+
+    def call_auth(self, function: Callable[..., Result], *args: object) -> Deferred[Result]:
+        """Password checks run in their own small pool, so a login flood queues there and
+        never in front of a logged-in terminal's circulation messages."""
+        if self.auth_pool is None:
+            return self.call_in_thread(function, *args)
+        return deferToThreadPool(IReactorFromThreads(self.reactor), self.auth_pool, function, *args)
 
 
 def build_sip2_service(
@@ -293,6 +395,7 @@ def build_sip2_service(
     reactor = reactor or default_reactor
     threads = engine_threads(engine.store, settings.storage, sip2.threads)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="libgate-sip2")
+    auth_pool = ThreadPool(minthreads=1, maxthreads=sip2.auth_threads, name="libgate-sip2-auth")
     handlers = Handlers(
         engine,
         clock,
@@ -302,9 +405,15 @@ def build_sip2_service(
         default_database=settings.databases[0].name,
     )
     factory = Sip2Factory(
-        sip2, handlers, clock, pool, reactor, library_name=settings.databases[0].title
+        sip2,
+        handlers,
+        clock,
+        pool,
+        reactor,
+        library_name=settings.databases[0].title,
+        auth_pool=auth_pool,
     )
-    service = ThreadPoolService(pool)
+    service = ThreadPoolService(pool, auth_pool)
     described = []
     for listen in sip2.listen:
         endpoint = _endpoint_from_string(reactor, listen)

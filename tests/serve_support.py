@@ -3,6 +3,7 @@ waits until every listener accepts, and a stop that checks the log holds no trac
 
 from __future__ import annotations
 
+import resource
 import socket
 import subprocess
 import sys
@@ -22,14 +23,23 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_gateway(config: Path, ports: Sequence[int]) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `libgate --config CONFIG serve` until the block ends; its log is beside CONFIG."""
+def running_gateway(
+    config: Path, ports: Sequence[int], descriptor_limit: int | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `libgate --config CONFIG serve` until the block ends; its log is beside CONFIG.
+    `descriptor_limit` lowers the process's hard (and soft) RLIMIT_NOFILE before it starts."""
     log_path = config.with_suffix(".log")
+
+    def limit_descriptors() -> None:
+        if descriptor_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (descriptor_limit, descriptor_limit))
+
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=limit_descriptors,
         )
         try:
             deadline = time.monotonic() + START_SECONDS

@@ -1,0 +1,216 @@
+"""Who may take a SIP2 connection, a password check and a login attempt, counted per address:
+the connection caps (global, per address, and the smaller pre-login budget), and the login
+throttle (an exponential delay per address and per account after failures).
+
+Nothing here touches a socket or a thread; the adapter (sip2/server.py) asks and reports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.config import Sip2Settings
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedNetworks:
+    """`[sip2] trusted_networks`: the library's own kiosk networks."""
+
+    def __init__(self, networks: tuple[str, ...]) -> None:
+        self.networks: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(network, strict=False) for network in networks
+        )
+
+    def __contains__(self, peer_host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer_host)
+        except ValueError:
+            return False  # a UNIX socket or an unknown peer: never trusted
+        return any(address in network for network in self.networks)
+
+
+class ConnectionCaps:
+    """Sockets open now, all and not yet logged in, globally and per address.
+
+    A socket counts as pre-login from connect until its good 93, and again if a failed 93
+    logs it out. Pre-login sockets have their own small budget (`max_unauthenticated`, and per
+    address), below `max_connections`, so silent sockets can hold at most that many places:
+    the rest stay for logged-in kiosks. Trusted networks skip the per-address and pre-login
+    caps (a library's kiosks all sit behind one NAT address at times), not the global one."""
+
+    def __init__(self, settings: Sip2Settings, trusted: TrustedNetworks) -> None:
+        self.settings = settings
+        self.trusted = trusted
+        self.active = 0
+        self.unauthenticated = 0
+        self.per_address: Counter[str] = Counter()
+        self.unauthenticated_per_address: Counter[str] = Counter()
+
+    def refusal(self, peer_host: str) -> str | None:
+        """Why a new connection from `peer_host` is refused, or None to take it."""
+        settings = self.settings
+        if self.active >= settings.max_connections:
+            return f"{self.active} connections open (max_connections)"
+        if peer_host in self.trusted:
+            return None
+        if self.per_address[peer_host] >= settings.max_connections_per_address:
+            return (
+                f"{self.per_address[peer_host]} connections from this address"
+                " (max_connections_per_address)"
+            )
+        if self.unauthenticated >= settings.max_unauthenticated:
+            return f"{self.unauthenticated} connections not logged in (max_unauthenticated)"
+        if self.unauthenticated_per_address[peer_host] >= settings.max_unauthenticated_per_address:
+            return (
+                f"{self.unauthenticated_per_address[peer_host]} connections not logged in from"
+                " this address (max_unauthenticated_per_address)"
+            )
+        return None
+
+    def opened(self, peer_host: str) -> None:
+        self.active += 1
+        self.per_address[peer_host] += 1
+        self._pre_login(peer_host, +1)
+
+    def logged_in(self, peer_host: str) -> None:
+        self._pre_login(peer_host, -1)
+
+    def logged_out(self, peer_host: str) -> None:
+        self._pre_login(peer_host, +1)
+
+    def closed(self, peer_host: str, was_logged_in: bool) -> None:
+        self.active -= 1
+        _decrement(self.per_address, peer_host)
+        if not was_logged_in:
+            self._pre_login(peer_host, -1)
+
+    def _pre_login(self, peer_host: str, change: int) -> None:
+        self.unauthenticated += change
+        if change > 0:
+            self.unauthenticated_per_address[peer_host] += change
+        else:
+            _decrement(self.unauthenticated_per_address, peer_host)
+
+
+class LoginQueue:
+    """Password checks waiting for or running in the auth pool, globally and per address:
+    beyond `max_queued_logins` (or the per-address share) a 93 is refused at once instead of
+    waiting. Trusted networks have no per-address share and the global bound is theirs too,
+    plus the auth threads' worth, so a kiosk's login never waits behind a flood."""
+
+    def __init__(self, settings: Sip2Settings, trusted: TrustedNetworks) -> None:
+        self.settings = settings
+        self.trusted = trusted
+        self.waiting = 0
+        self.per_address: Counter[str] = Counter()
+
+    def admit(self, peer_host: str) -> bool:
+        settings = self.settings
+        if peer_host in self.trusted:
+            return self.waiting < settings.max_queued_logins + settings.auth_threads * 4
+        return (
+            self.waiting < settings.max_queued_logins
+            and self.per_address[peer_host] < settings.max_queued_logins_per_address
+        )
+
+    def started(self, peer_host: str) -> None:
+        self.waiting += 1
+        self.per_address[peer_host] += 1
+
+    def finished(self, peer_host: str) -> None:
+        self.waiting -= 1
+        _decrement(self.per_address, peer_host)
+
+
+class Throttle(Protocol):
+    """What the adapter asks of a login throttle. `LoginThrottle` keeps the counts in this
+    process's memory; a store-backed one (shared by every process, kept over restarts) fits
+    the same three calls, run in the auth pool rather than on the reactor thread."""
+
+    def wait(self, peer_host: str, login: str) -> float: ...
+
+    def failed(self, peer_host: str, login: str) -> None: ...
+
+    def succeeded(self, peer_host: str, login: str) -> None: ...
+
+
+@dataclass
+class Failures:
+    count: int = 0
+    last: float = 0.0
+
+
+class LoginThrottle:
+    """Failed logins per address and per account, in this process's memory.
+
+    After `login_failures_before_delay` failures, each further attempt must wait a delay that
+    doubles with every failure up to `login_delay_max_seconds`; an attempt inside the delay is
+    refused without a password check. The count is forgiven once a delay's worth of time (at
+    least the cap) has passed without a failure, and cleared by a good login. Failures of an
+    account count only from untrusted addresses, and a trusted address is never held back by
+    the account's count: guessing from elsewhere cannot lock a library's kiosk out."""
+
+    def __init__(
+        self,
+        settings: Sip2Settings,
+        trusted: TrustedNetworks,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.free = settings.login_failures_before_delay
+        self.cap = float(settings.login_delay_max_seconds)
+        self.trusted = trusted
+        self.now = now
+        self.by_address: dict[str, Failures] = {}
+        self.by_account: dict[str, Failures] = {}
+
+    def wait(self, peer_host: str, login: str) -> float:
+        """Seconds before `login` from `peer_host` may be checked (0: check it now)."""
+        waits = [self._wait(self.by_address, peer_host)]
+        if peer_host not in self.trusted:
+            waits.append(self._wait(self.by_account, login))
+        return max(waits)
+
+    def failed(self, peer_host: str, login: str) -> None:
+        self._count(self.by_address, peer_host)
+        if peer_host not in self.trusted:
+            self._count(self.by_account, login)
+
+    def succeeded(self, peer_host: str, login: str) -> None:
+        self.by_address.pop(peer_host, None)
+        self.by_account.pop(login, None)
+
+    def delay_after(self, count: int) -> float:
+        if count < self.free:
+            return 0.0
+        return float(min(self.cap, 2 ** (count - self.free)))
+
+    def _wait(self, table: dict[str, Failures], key: str) -> float:
+        failures = table.get(key)
+        if failures is None:
+            return 0.0
+        elapsed = self.now() - failures.last
+        if elapsed >= max(self.cap, self.delay_after(failures.count)) * 2:
+            del table[key]  # forgiven: quiet for twice the cap
+            return 0.0
+        return max(0.0, self.delay_after(failures.count) - elapsed)
+
+    def _count(self, table: dict[str, Failures], key: str) -> None:
+        self._wait(table, key)  # forgets an old, forgiven count first
+        failures = table.setdefault(key, Failures())
+        failures.count += 1
+        failures.last = self.now()
+        if len(table) > 100_000:  # a spray of addresses: drop the oldest half, not the memory
+            for stale in sorted(table, key=lambda k: table[k].last)[: len(table) // 2]:
+                del table[stale]
+
+
+def _decrement(counter: Counter[str], key: str) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]

@@ -1,0 +1,321 @@
+"""Attacks on a real `libgate serve` (its own process, real sockets, 127.0.0.x only): the
+attackers are bound to 127.0.0.2 and 127.0.0.3, the kiosks to 127.0.0.1. Under each attack a
+logged-in kiosk's item lookups (17) keep p99 under 500 ms and a fresh kiosk logs in within 2 s.
+"""
+
+from __future__ import annotations
+
+import selectors
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.circulation.pins import hash_pin
+from gateway.cli import main as libgate
+from tests.serve_support import free_port, running_gateway
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+COPY = "54122100600051"
+NOW = "20260302    090000"
+KIOSK = "127.0.0.1"
+ATTACKERS = ("127.0.0.2", "127.0.0.3")
+P99_BOUND = 0.5
+LOGIN_BOUND = 2.0
+
+
+@pytest.fixture(scope="module")
+def loaded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A catalogue with copies, made once; each test serves its own copy of the file."""
+    home = tmp_path_factory.mktemp("floods")
+    config = home / "libgate.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{home / "base.db"}"\n', encoding="utf-8")
+    for args in (
+        ["init"],
+        ["load", "--database", "main", str(FIXTURES / "marc" / "demo_main.iso")],
+    ):
+        assert libgate(["--config", str(config), *args]) == 0
+    return home / "base.db"
+
+
+def write_config(home: Path, database: Path, port: int, sip2_extra: str = "") -> Path:
+    shutil.copy(database, home / "served.db")
+    config = home / "libgate.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "sqlite:///{home / "served.db"}"
+
+[sru]
+listen = []
+
+[z3950]
+listen = []
+
+[sip2]
+listen = ["tcp:{port}:interface=0.0.0.0"]
+{sip2_extra}
+
+[[sip2.accounts]]
+login = "kiosk"
+password = "{hash_pin("kiosk-pw")}"
+role = "selfcheck"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+class Kiosk:
+    """A blocking SC on 127.0.0.1 that reads one CR-terminated answer per request."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket()
+        self.sock.settimeout(10)
+        self.sock.bind((KIOSK, 0))
+        self.sock.connect(("127.0.0.1", port))
+        self.buffer = b""
+
+    def exchange(self, frame: bytes) -> bytes:
+        self.sock.sendall(frame)
+        while b"\r" not in self.buffer:
+            data = self.sock.recv(4096)
+            if not data:
+                raise ConnectionError("closed by the server")
+            self.buffer += data
+        answer, _, self.buffer = self.buffer.partition(b"\r")
+        return answer
+
+    def login(self) -> bytes:
+        return self.exchange(b"9300CNkiosk|COkiosk-pw|\r")
+
+    def lookup(self) -> bytes:
+        return self.exchange(f"17{NOW}AOMAIN|AB{COPY}|\r".encode())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Flood(threading.Thread):
+    """`per_source` sockets from each attacker address, kept open (reopened 50 ms after the
+    server closes one). Each sends `payload` on connect and again after every answer; with no
+    payload the sockets stay silent."""
+
+    def __init__(self, port: int, per_source: int, payload: bytes | None) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.per_source = per_source
+        self.payload = payload
+        self.stop = threading.Event()
+        self.answers = 0
+        self.opened = 0
+        self.open_now = 0
+        self.selector = selectors.DefaultSelector()
+
+    def _open(self, source: str) -> None:
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.bind((source, 0))
+        sock.connect_ex(("127.0.0.1", self.port))
+        self.opened += 1
+        self.open_now += 1
+        self.selector.register(sock, selectors.EVENT_WRITE, [source, False])
+
+    def _close(self, sock: socket.socket, source: str, reopen: list[tuple[float, str]]) -> None:
+        self.selector.unregister(sock)
+        sock.close()
+        self.open_now -= 1
+        reopen.append((time.monotonic() + 0.05, source))
+
+    def run(self) -> None:
+        reopen: list[tuple[float, str]] = []
+        for source in ATTACKERS:
+            for _ in range(self.per_source):
+                self._open(source)
+        while not self.stop.is_set():
+            now = time.monotonic()
+            due = [entry for entry in reopen if entry[0] <= now]
+            for entry in due:
+                reopen.remove(entry)
+                self._open(entry[1])
+            for key, events in self.selector.select(timeout=0.05):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                source, connected = key.data
+                try:
+                    if events & selectors.EVENT_WRITE and not connected:
+                        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                            self._close(sock, source, reopen)
+                            continue
+                        key.data[1] = True
+                        self.selector.modify(sock, selectors.EVENT_READ, key.data)
+                        if self.payload is not None:
+                            sock.send(self.payload)
+                    elif events & selectors.EVENT_READ:
+                        data = sock.recv(4096)
+                        if not data:
+                            self._close(sock, source, reopen)
+                            continue
+                        self.answers += data.count(b"\r")
+                        if self.payload is not None:
+                            sock.send(self.payload)
+                except OSError:
+                    self._close(sock, source, reopen)
+        for key in list(self.selector.get_map().values()):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            sock.close()
+        self.selector.close()
+
+
+@pytest.fixture
+def flood_stopper() -> Iterator[list[Flood]]:
+    floods: list[Flood] = []
+    yield floods
+    for flood in floods:
+        flood.stop.set()
+        flood.join(10)
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def lookups_while(kiosk: Kiosk, seconds: float) -> list[float]:
+    timings = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        started = time.monotonic()
+        assert kiosk.lookup().startswith(b"18")
+        timings.append(time.monotonic() - started)
+        time.sleep(0.02)
+    return timings
+
+
+def fresh_login_seconds(port: int) -> float:
+    started = time.monotonic()
+    kiosk = Kiosk(port)
+    try:
+        assert kiosk.login() == b"941"
+        return time.monotonic() - started
+    finally:
+        kiosk.close()
+
+
+def test_a_login_flood_does_not_slow_a_logged_in_kiosk(
+    loaded_database: Path, tmp_path: Path, flood_stopper: list[Flood]
+) -> None:
+    port = free_port()
+    # No throttle here (failures never delay): the flood reaches the scrypt checks, and the
+    # auth pool's isolation and bounded queue alone must keep circulation fast.
+    config = write_config(tmp_path, loaded_database, port, "login_failures_before_delay = 1000000")
+    with running_gateway(config, [port]):
+        kiosk = Kiosk(port)
+        assert kiosk.login() == b"941"
+        flood = Flood(port, per_source=60, payload=b"9300CNkiosk|COguess|\r")
+        flood_stopper.append(flood)
+        flood.start()
+        time.sleep(1.0)
+        timings = lookups_while(kiosk, 3.0)
+        login = fresh_login_seconds(port)
+        answers = flood.answers
+        flood.stop.set()
+        flood.join(10)
+        kiosk.close()
+    log = config.with_suffix(".log").read_text("utf-8")
+    assert answers > 100, "the flood never got going"
+    assert "password checks waiting" in log  # the bounded auth queue answered some at once
+    assert p99(timings) < P99_BOUND, (p99(timings), len(timings))
+    assert login < LOGIN_BOUND
+
+
+def test_guessing_is_throttled_and_a_trusted_kiosk_still_logs_in(
+    loaded_database: Path, tmp_path: Path, flood_stopper: list[Flood]
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, loaded_database, port, 'trusted_networks = ["127.0.0.1/32"]')
+    with running_gateway(config, [port]):
+        kiosk = Kiosk(port)
+        assert kiosk.login() == b"941"
+        flood = Flood(port, per_source=40, payload=b"9300CNkiosk|COguess|\r")
+        flood_stopper.append(flood)
+        flood.start()
+        time.sleep(1.5)
+        timings = lookups_while(kiosk, 2.0)
+        login = fresh_login_seconds(port)
+        answers = flood.answers
+        flood.stop.set()
+        flood.join(10)
+        kiosk.close()
+    log = config.with_suffix(".log").read_text("utf-8")
+    assert answers > 100
+    checked = log.count("command=93 outcome=bad-login")
+    # Five failures per address open the delay, then at most one check per delay (1, 2 s…):
+    # a handful of password checks over 4 s instead of one per attempt.
+    assert checked <= 2 * (5 + 4), checked
+    assert 1 <= log.count("login throttled") <= 4  # one line per throttled burst
+    assert p99(timings) < P99_BOUND
+    assert login < LOGIN_BOUND
+
+
+def test_silent_sockets_do_not_keep_a_kiosk_out(
+    loaded_database: Path, tmp_path: Path, flood_stopper: list[Flood]
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, loaded_database, port)
+    with running_gateway(config, [port]):
+        kiosk = Kiosk(port)
+        assert kiosk.login() == b"941"
+        flood = Flood(port, per_source=150, payload=None)  # 300 silent sockets
+        flood_stopper.append(flood)
+        flood.start()
+        time.sleep(1.5)
+        timings = lookups_while(kiosk, 1.5)
+        logins = [fresh_login_seconds(port) for _ in range(3)]
+        opened = flood.opened
+        flood.stop.set()
+        flood.join(10)
+        kiosk.close()
+    log = config.with_suffix(".log").read_text("utf-8")
+    assert opened >= 300
+    assert "max_unauthenticated_per_address" in log
+    assert log.count("refused:") <= 4  # one line per burst, not one per socket
+    assert p99(timings) < P99_BOUND
+    assert max(logins) < LOGIN_BOUND
+
+
+def test_near_the_descriptor_limit_new_connections_are_refused_first(
+    loaded_database: Path, tmp_path: Path, flood_stopper: list[Flood]
+) -> None:
+    port = free_port()
+    # Every cap of SIP2's own out of the way: only the descriptor guard stands.
+    config = write_config(
+        tmp_path,
+        loaded_database,
+        port,
+        'trusted_networks = ["127.0.0.0/8"]\nmax_connections = 5000',
+    )
+    with running_gateway(config, [port], descriptor_limit=200):
+        kiosk = Kiosk(port)
+        assert kiosk.login() == b"941"
+        flood = Flood(port, per_source=150, payload=None)
+        flood_stopper.append(flood)
+        flood.start()
+        time.sleep(2.0)
+        timings = lookups_while(kiosk, 1.0)
+        flood.stop.set()
+        flood.join(10)
+        time.sleep(0.5)
+        login = fresh_login_seconds(port)  # the flood gone, connections are taken again
+        kiosk.close()
+    log = config.with_suffix(".log").read_text("utf-8")
+    assert "file descriptor limit 200 (hard 200)" in log
+    assert 1 <= log.count("file descriptors open") <= 2, log[-3000:]
+    assert "Too many open files" not in log
+    assert p99(timings) < P99_BOUND
+    assert login < LOGIN_BOUND
