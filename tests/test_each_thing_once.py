@@ -345,3 +345,15 @@ def test_concurrent_holds_process_runs_all_succeed_and_act_once(
         assert sum(report[count] for report in reports) == one_report[count], count
     assert sorted(e for report in reports for e in report["events"]) == sorted(one_report["events"])
     assert _state(store) == one_state
+
+
+def test_the_claim_lease_outlasts_one_smtp_attempt() -> None:
+    from gateway.config import ConfigError, settings_from_dict
+
+    assert NoticeSettings().claim_lease_seconds == 300
+    assert (
+        settings_from_dict({"notices": {"claim_lease_seconds": 120}}).notices.claim_lease_seconds
+        == 120
+    )
+    with pytest.raises(ConfigError, match="claim_lease_seconds"):
+        settings_from_dict({"notices": {"claim_lease_seconds": 60}})
