@@ -182,6 +182,10 @@ class CirculationSettings:
             raise ConfigError(f"{where}.overdue_limit: must be 0 (no limit) or more")
 
 
+# How long one SMTP attempt may take before the sender gives up on it (a silent server).
+SMTP_ATTEMPT_TIMEOUT_SECONDS = 60
+
+
 @dataclass(frozen=True)
 class NoticeSettings:
     """Sending notices: SMTP through Twisted's mail client, retried with backoff."""
@@ -196,6 +200,10 @@ class NoticeSettings:
     send_every_seconds: int = 30
     max_attempts: int = 8  # then the notice is `failed` and listed for staff
     first_retry_seconds: int = 60  # doubles each attempt, at most six hours
+    # A sender claims each notice before sending it; another process may take over a claim
+    # this old (its sender crashed). Longer than one SMTP attempt may take, so a slow but live
+    # sender is never overtaken.
+    claim_lease_seconds: int = 300
 
     def validate(self, where: str) -> None:
         if not 0 < self.smtp_port < 65536:
@@ -204,6 +212,11 @@ class NoticeSettings:
             raise ConfigError(f"{where}.from_address: {self.from_address!r} is not an address")
         for key in ("send_every_seconds", "max_attempts", "first_retry_seconds"):
             _positive(getattr(self, key), f"{where}.{key}")
+        if self.claim_lease_seconds <= SMTP_ATTEMPT_TIMEOUT_SECONDS:
+            raise ConfigError(
+                f"{where}.claim_lease_seconds: must be more than one SMTP attempt's"
+                f" {SMTP_ATTEMPT_TIMEOUT_SECONDS} s, or a slow send could be sent twice"
+            )
 
 
 DEFAULT_CATEGORIES: tuple[PatronCategory, ...] = (

@@ -1,5 +1,11 @@
 """Hold deadlines: a waiting hold too old expires (R8), a ready hold not collected is a no-show
-(R9) and passes its copy on, and too many no-shows suspend a reader from holds (R11)."""
+(R9) and passes its copy on, and too many no-shows suspend a reader from holds (R11).
+
+Several runs may work at once (`libgate holds process` by cron while `serve` runs its own
+schedule, or several `serve` processes on one PostgreSQL). Each deadline is one unit of work
+in its own transaction; the run that takes the title's lock first applies it, and any other
+finds, under the same lock, that the hold has changed and moves on to the next deadline. So
+nobody fails part-way and the result is the one a single run gives."""
 
 from __future__ import annotations
 
@@ -33,18 +39,27 @@ def _next_expiry(core: EngineCore, tx: Transaction, as_of: datetime, report: Exp
     ready = storage.due_pickup_deadline(tx, limit)
     if waiting is None and ready is None:
         return False
+    due: Hold | None = ready
     if ready is None or (
         waiting is not None and waiting.expires_at <= (ready.pickup_deadline or "")
     ):
-        assert waiting is not None
-        _expire_request(core, tx, waiting, report)
+        due = waiting
+    assert due is not None
+    # The hold was read without a lock; every decision about a title's holds takes the title's
+    # lock first, so the hold as it is once we hold that lock is the one that counts. If
+    # another run (or a checkout, a cancellation) got to it first, this deadline is theirs:
+    # look again rather than apply it twice.
+    storage.lock_title(tx, due.record_pk)
+    if storage.hold_by_id(tx, due.id) != due:
+        return True
+    if due is waiting:
+        _expire_request(core, tx, due, report)
     else:
-        _no_show(core, tx, ready, report)
+        _no_show(core, tx, due, report)
     return True
 
 
 def _expire_request(core: EngineCore, tx: Transaction, hold: Hold, report: ExpiryReport) -> None:
-    storage.lock_title(tx, hold.record_pk)
     at = hold.expires_at
     storage.close_hold(tx, hold.id, HoldState.EXPIRED, at)  # R8
     patron = storage.patron_by_pk(tx, hold.patron_pk)
@@ -66,7 +81,6 @@ def _expire_request(core: EngineCore, tx: Transaction, hold: Hold, report: Expir
 def _no_show(core: EngineCore, tx: Transaction, hold: Hold, report: ExpiryReport) -> None:
     assert hold.pickup_deadline is not None and hold.item_pk is not None
     policy = core.policy
-    storage.lock_title(tx, hold.record_pk)
     at = hold.pickup_deadline
     moment = parse_stamp(at)
     storage.close_hold(tx, hold.id, HoldState.NO_SHOW, at)  # R9

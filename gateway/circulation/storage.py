@@ -250,6 +250,11 @@ def waiting_holds(tx: Transaction, record_pk: int) -> list[Hold]:
     return [_hold(r) for r in rows]
 
 
+def hold_by_id(tx: Transaction, hold_id: int) -> Hold | None:
+    row = tx.one(f"SELECT {HOLD} FROM holds WHERE id = ?", (hold_id,))
+    return _hold(row) if row else None
+
+
 def ready_hold_of_copy(tx: Transaction, item_pk: int) -> Hold | None:
     row = tx.one(f"SELECT {HOLD} FROM holds WHERE item_pk = ? AND state = 'ready'", (item_pk,))
     return _hold(row) if row else None

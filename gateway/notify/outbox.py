@@ -1,5 +1,12 @@
-"""The outbox table: which notices are due, and recording each attempt. Synchronous SQL, run
-from the reactor's thread pool."""
+"""The outbox table: which notices are due, claiming one for sending, and recording each
+attempt. Synchronous SQL, run from the reactor's thread pool.
+
+Several `serve` processes may share one database, so a sender claims a notice before sending
+it: the claim names the sender and lasts a lease, and no other sender takes a notice under a
+live claim. A sender that dies holding a claim only delays its notice until the lease ends.
+PostgreSQL takes the claim with `FOR UPDATE SKIP LOCKED` (two senders never wait on, or both
+take, one row); SQLite's write transactions are already one at a time across processes
+(`BEGIN IMMEDIATE`)."""
 
 from __future__ import annotations
 
@@ -28,21 +35,35 @@ class Notice:
 COLUMNS = "id, kind, to_address, subject, body, attempts, state, last_error, created_at"
 
 
-def due_notices(store: Store, now: datetime, limit: int = 50) -> list[Notice]:
-    with store.read() as tx:
-        rows = tx.execute(
+def claim_next(store: Store, now: datetime, sender: str, lease: timedelta) -> Notice | None:
+    """Claim the next due notice nobody holds a live claim on, for `lease`; None when there
+    is none. Only the claimant sends it (until the lease ends)."""
+    at = stamp(now)
+    with store.write() as tx:
+        # PostgreSQL: a row another sender is claiming right now is passed over, not waited
+        # for; one it has claimed and committed fails the claimed_until test.
+        skip_locked = f"{tx.for_update} SKIP LOCKED" if tx.for_update else ""
+        row = tx.one(
             f"SELECT {COLUMNS} FROM notices WHERE state = 'queued' AND next_attempt_at <= ?"
-            " ORDER BY next_attempt_at, id LIMIT ?",
-            (stamp(now), limit),
+            " AND (claimed_until IS NULL OR claimed_until <= ?)"
+            f" ORDER BY next_attempt_at, id LIMIT 1{skip_locked}",
+            (at, at),
         )
-    return [Notice(*row) for row in rows]
+        if row is None:
+            return None
+        notice = Notice(*row)
+        tx.execute(
+            "UPDATE notices SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+            (sender, stamp(now + lease), notice.id),
+        )
+    return notice
 
 
 def mark_sent(store: Store, notice_id: int, now: datetime) -> None:
     with store.write() as tx:
         tx.execute(
             "UPDATE notices SET state = 'sent', sent_at = ?, attempts = attempts + 1,"
-            " last_error = '' WHERE id = ?",
+            " last_error = '', claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             (stamp(now), notice_id),
         )
 
@@ -61,8 +82,8 @@ def mark_failed_attempt(
     state = "failed" if attempts >= max_attempts else "queued"
     with store.write() as tx:
         tx.execute(
-            "UPDATE notices SET attempts = ?, state = ?, next_attempt_at = ?, last_error = ?"
-            " WHERE id = ?",
+            "UPDATE notices SET attempts = ?, state = ?, next_attempt_at = ?, last_error = ?,"
+            " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             (attempts, state, stamp(now + delay), error[:500], notice.id),
         )
     return state

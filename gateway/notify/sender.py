@@ -1,5 +1,9 @@
 """The sending loop: due notices out through Twisted's SMTP client, one attempt each per pass.
 
+Each notice is claimed just before it is sent (`outbox.claim_next`), one at a time, so the
+claim's lease only has to outlast one SMTP attempt (`SEND_TIMEOUT_SECONDS`), and several
+processes sending at once share the work instead of sending a notice twice.
+
 Failures are logged and retried with backoff (`outbox.mark_failed_attempt`); after
 `max_attempts` a notice is `failed` and `libgate notices list --failed` shows it to staff.
 """
@@ -7,7 +11,11 @@ Failures are logged and retried with backoff (`outbox.mark_failed_attempt`); aft
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Generator
+from datetime import timedelta
 from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
@@ -19,13 +27,19 @@ from twisted.internet.interfaces import IReactorTCP
 from twisted.mail import smtp
 
 from gateway.circulation.clock import Clock
-from gateway.config import NoticeSettings
+from gateway.config import SMTP_ATTEMPT_TIMEOUT_SECONDS, NoticeSettings
 from gateway.notify import outbox
 from gateway.services import as_server_reactor
 from gateway.store import Store
 
 log = logging.getLogger("libgate.notices")
-SEND_TIMEOUT_SECONDS = 60
+SEND_TIMEOUT_SECONDS = SMTP_ATTEMPT_TIMEOUT_SECONDS
+PASS_LIMIT = 50  # notices per pass, so one pass never runs for ever behind a busy queue
+
+
+def sender_name() -> str:
+    """Who holds a claim, for staff reading the table: host, process, and which sender."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def render_message(notice: outbox.Notice, from_address: str) -> bytes:
@@ -46,19 +60,26 @@ class NoticeSender:
         self.settings = settings
         self.clock = clock
         self.reactor = as_server_reactor(reactor)
+        self.name = sender_name()
+        self.lease = timedelta(seconds=settings.claim_lease_seconds)
 
     @defer.inlineCallbacks
     def send_due(self) -> Generator[Deferred[Any], Any, tuple[int, int]]:
-        """One pass: every due notice gets one attempt. Returns (sent, failed attempts)."""
-        notices: list[outbox.Notice] = yield threads.deferToThreadPool(
-            self.reactor,
-            self.reactor.getThreadPool(),
-            outbox.due_notices,
-            self.store,
-            self.clock.now(),
-        )
+        """One pass: every due notice this sender claims gets one attempt (at most
+        `PASS_LIMIT`). Returns (sent, failed attempts)."""
         sent = failed = 0
-        for notice in notices:
+        for _ in range(PASS_LIMIT):
+            notice: outbox.Notice | None = yield threads.deferToThreadPool(
+                self.reactor,
+                self.reactor.getThreadPool(),
+                outbox.claim_next,
+                self.store,
+                self.clock.now(),
+                self.name,
+                self.lease,
+            )
+            if notice is None:
+                break
             try:
                 yield self._send(notice)
             except Exception as error:  # noqa: BLE001 - every SMTP failure is recorded and retried
