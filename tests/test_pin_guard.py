@@ -24,15 +24,14 @@ OTHER_KIOSK = PinSource("127.0.0.4", "sc2@127.0.0.4", Channel.SELF_CHECK)
 DESK = PinSource("127.0.0.5", "desk@127.0.0.5", Channel.DESK)
 
 
-def with_backoff(engine: Engine, store: Store, clock: FixedClock, **pins: object) -> Engine:
-    policy = replace(engine.policy, pins=replace(engine.policy.pins, **pins))
-    return Engine(store, policy, clock)
+def with_backoff(engine: Engine, store: Store, clock: FixedClock, pins: PinBackoff) -> Engine:
+    return Engine(store, replace(engine.policy, pins=pins), clock)
 
 
 @pytest.fixture
 def library(store: Store, tmp_path: Path) -> tuple[Engine, FixedClock]:
     engine, clock = build_library(store, tmp_path)
-    return with_backoff(engine, store, clock, threshold=3, cap_seconds=16), clock
+    return with_backoff(engine, store, clock, PinBackoff(threshold=3, cap_seconds=16)), clock
 
 
 def verdicts(engine: Engine, pin: str, source: PinSource, times: int) -> list[PinVerdict]:
@@ -64,7 +63,7 @@ def test_the_right_pin_clears_its_own_failures(library) -> None:
 
 def test_failures_are_forgiven_after_the_window(store: Store, library) -> None:
     engine, clock = library
-    engine = with_backoff(engine, store, clock, forgiveness_seconds=60)
+    engine = with_backoff(engine, store, clock, replace(engine.policy.pins, forgiveness_seconds=60))
     assert verdicts(engine, "9", KIOSK, 3) == [WRONG] * 3
     assert engine.check_patron_pin("A", "0000", KIOSK).verdict is WAIT
     clock.advance(seconds=61)
@@ -93,7 +92,8 @@ def test_every_process_and_a_restart_see_the_same_failures(
 
 def test_guessing_elsewhere_never_locks_out_a_trusted_terminal(store: Store, library) -> None:
     engine, clock = library
-    engine = with_backoff(engine, store, clock, trusted_networks=("127.0.0.1/32",))
+    trusting = replace(engine.policy.pins, trusted_networks=("127.0.0.1/32",))
+    engine = with_backoff(engine, store, clock, trusting)
     assert verdicts(engine, "9", ATTACKER, 3) == [WRONG] * 3
     for _ in range(5):  # the attacker keeps trying through its back-off
         assert engine.check_patron_pin("A", "1234", ATTACKER).verdict is WAIT

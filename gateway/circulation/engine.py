@@ -213,9 +213,7 @@ class Engine:
         """The PIN alone, with no back-off: for callers that are not a terminal."""
         return readers.verify_patron_pin(self._core, patron_barcode, pin)
 
-    def check_patron_pin(
-        self, patron_barcode: str, pin: str, source: PinSource
-    ) -> PinCheckResult:
+    def check_patron_pin(self, patron_barcode: str, pin: str, source: PinSource) -> PinCheckResult:
         """A terminal's PIN check, behind the back-off every process shares (pin_guard.py)."""
         return check_patron_pin(self._core, patron_barcode, pin, source)
 

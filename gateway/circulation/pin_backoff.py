@@ -24,8 +24,7 @@ class PinBackoff:
         except ValueError:
             return False
         return any(
-            host in ipaddress.ip_network(network, strict=False)
-            for network in self.trusted_networks
+            host in ipaddress.ip_network(network, strict=False) for network in self.trusted_networks
         )
 
     def delay_seconds(self, failures: int, threshold: int) -> int:
