@@ -80,11 +80,12 @@ def check_patron_pin(
     backoff = core.policy.pins
     trusted = source.channel is Channel.DESK or backoff.trusts(source.address)
     threshold = max(1, backoff.threshold)
-    counters = [_Counter(patron_barcode, source.address, threshold)]
+    address = source.address or "?"  # never ANY: an address we could not read is one address
+    counters = [_Counter(patron_barcode, address, threshold)]
     if not trusted:
         counters += [
             _Counter(patron_barcode, ANY, threshold),
-            _Counter(ANY, source.address, threshold * ADDRESS_FACTOR),
+            _Counter(ANY, address, threshold * ADDRESS_FACTOR),
         ]
 
     def reserve(tx: Transaction, now: datetime) -> _Reservation | PinCheckResult:
@@ -97,7 +98,7 @@ def check_patron_pin(
         own = 0
         for counter in counters:
             failures, last = _counted(tx, counter, now, backoff.forgiveness_seconds)
-            if counter.source == source.address and counter.reader == patron_barcode:
+            if counter is counters[0]:  # (reader, this address)
                 own = failures
             if failures and last is not None:
                 until = last + timedelta(seconds=backoff.delay_seconds(failures, counter.threshold))
