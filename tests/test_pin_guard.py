@@ -13,7 +13,9 @@ from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.circulation.pin_backoff import PinBackoff
 from gateway.circulation.pin_guard import PinSource, PinVerdict
+from gateway.circulation.policy import Policy
 from gateway.circulation.states import Channel
+from gateway.config import ConfigError, settings_from_dict
 from gateway.store import Store, open_store
 from tests.circulation_support import build_library
 
@@ -129,3 +131,30 @@ def test_an_unknown_reader_is_said_and_counts_nothing(store: Store, library) -> 
     assert engine.check_patron_pin("nobody", "1", ATTACKER).verdict is PinVerdict.UNKNOWN_READER
     with store.read() as tx:
         assert tx.scalar("SELECT count(*) FROM pin_failures") == 0
+
+
+def test_the_back_off_is_configured_in_sip2_and_circulation() -> None:
+    settings = settings_from_dict(
+        {
+            "sip2": {"pin_failures_before_backoff": 5, "pin_backoff_max_seconds": 60},
+            "circulation": {
+                "pin_forgiveness_seconds": 600,
+                "pin_trusted_networks": ["10.1.0.0/16", "2001:db8::/32"],
+            },
+        }
+    )
+    pins = Policy.from_settings(settings).pins
+    assert (pins.threshold, pins.cap_seconds, pins.forgiveness_seconds) == (5, 60, 600)
+    assert pins.trusts("10.1.2.3") and pins.trusts("2001:db8::1")
+    assert not pins.trusts("10.2.0.1") and not pins.trusts("not an address")
+    defaults = Policy.from_settings(settings_from_dict({})).pins
+    assert (defaults.threshold, defaults.cap_seconds, defaults.forgiveness_seconds) == (
+        3,
+        900,
+        3600,
+    )
+    assert defaults.trusted_networks == ()
+    with pytest.raises(ConfigError, match=r"circulation.pin_trusted_networks\[0\]"):
+        settings_from_dict({"circulation": {"pin_trusted_networks": ["10.1.0.0/33"]}})
+    with pytest.raises(ConfigError, match="circulation.pin_forgiveness_seconds"):
+        settings_from_dict({"circulation": {"pin_forgiveness_seconds": 0}})
