@@ -166,6 +166,12 @@ class CirculationSettings:
     currency: str = "CNY"  # ISO 4217 code of new fees; amounts are minor units (fen)
     fee_limit: int = 0  # fen: owing this much or more refuses checkout; 0 = no limit
     overdue_limit: int = 0  # this many overdue loans or more refuses checkout; 0 = no limit
+    # Wrong reader PINs: failures older than this are forgiven (the back-off's threshold and
+    # cap are [sip2] pin_failures_before_backoff and pin_backoff_max_seconds).
+    pin_forgiveness_seconds: int = 3600
+    # CIDR networks of the library's own terminals: a reader's right PIN from here is never
+    # refused because of wrong PINs sent from other addresses (desk accounts always are).
+    pin_trusted_networks: tuple[str, ...] = ()
 
     def validate(self, where: str) -> None:
         words = (self.on_shelf_status, self.on_loan_status, self.on_hold_shelf_status)
@@ -180,6 +186,15 @@ class CirculationSettings:
             raise ConfigError(f"{where}.fee_limit: must be 0 (no limit) or more")
         if self.overdue_limit < 0:
             raise ConfigError(f"{where}.overdue_limit: must be 0 (no limit) or more")
+        _positive(self.pin_forgiveness_seconds, f"{where}.pin_forgiveness_seconds")
+        for index, network in enumerate(self.pin_trusted_networks):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{where}.pin_trusted_networks[{index}]: {network!r} is not an address"
+                    " or network"
+                ) from None
 
 
 # How long one SMTP attempt may take before the sender gives up on it (a silent server).
@@ -349,7 +364,7 @@ class Sip2Settings:
     max_bad_logins: int = 3
     timezone: str = ""  # SIP2 dates are local time here; "" = the machine's zone
     threads: int = 16  # engine calls run in this many threads
-    pin_failures_before_backoff: int = 3  # per reader, over SIP2 only
+    pin_failures_before_backoff: int = 3  # per reader and address, kept in the store
     pin_backoff_max_seconds: int = 900
     accounts: tuple[Sip2Account, ...] = ()
 

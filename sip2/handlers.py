@@ -21,6 +21,7 @@ from gateway.circulation.engine import (
     RenewResult,
 )
 from gateway.circulation.money import format_amount, parse_amount
+from gateway.circulation.pin_guard import PinSource, PinVerdict
 from gateway.circulation.reasons import Reason, reason
 from gateway.circulation.states import Channel, HoldState
 from gateway.circulation.views import PatronSummary
@@ -28,7 +29,6 @@ from gateway.config import Sip2Account
 from sip2 import codec
 from sip2.accounts import Sip2Role, role_of
 from sip2.codec import Message
-from sip2.pin_guard import PinGuard
 from sip2.session import language_of
 from sip2.spec import (
     ALERT_HOLD_HERE,
@@ -124,14 +124,12 @@ class Handlers:
         engine: Engine,
         clock: Clock,
         zone: tzinfo,
-        pin_guard: PinGuard,
         currency: str = "CNY",
         default_database: str = "main",
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.zone = zone
-        self.pins = pin_guard
         self.currency = currency
         self.default_database = default_database
         self._table: dict[str, Callable[[Sip2Account, Message, str, str], Message]] = {
@@ -176,19 +174,22 @@ class Handlers:
     def _check_pin(
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> PinCheck:
-        """The PIN a request carries, checked by the engine behind the per-terminal back-off."""
+        """The PIN a request carries, checked by the engine behind the back-off it keeps in
+        the store for every process (`terminal`: login@address)."""
         if not message.get("AD") or not account.verify_patron_pin:
             # No PIN (kiosks send an empty AD when they ask for none).
             return PinCheck(None, None)
         reader = message.get("AA")
-        wait = self.pins.wait_seconds(reader, terminal)
-        if wait > 0:
-            return PinCheck(False, text("pin_wait", language, minutes=max(1, round(wait / 60))))
-        ok = self.engine.verify_patron_pin(reader, message.get("AD"))
-        if ok is None:
+        source = PinSource(terminal.rpartition("@")[2], terminal, self._channel(account))
+        result = self.engine.check_patron_pin(reader, message.get("AD"), source)
+        if result.verdict is PinVerdict.RIGHT:
+            return PinCheck(True, None)
+        if result.verdict is PinVerdict.UNKNOWN_READER:
             return PinCheck(False, unknown_reader(reader, language))
-        self.pins.record(reader, terminal, ok)
-        return PinCheck(ok, None if ok else text("pin_wrong", language))
+        if result.verdict is PinVerdict.BACKING_OFF:
+            minutes = max(1, round(result.wait_seconds / 60))
+            return PinCheck(False, text("pin_wait", language, minutes=minutes))
+        return PinCheck(False, text("pin_wrong", language))
 
     def _status(self, summary: PatronSummary | None) -> str:
         if summary is None:
@@ -218,6 +219,8 @@ class Handlers:
         pin: PinCheck | None = None,
     ) -> tuple[dict[str, str], dict[str, str | list[str] | None]]:
         verified, pin_message = pin or self._check_pin(account, message, language, terminal)
+        if verified is False and summary is not None:
+            return self._withheld(account, message, language, pin_message)
         screen: list[str] = []
         if summary is None:
             screen.append(unknown_reader(message.get("AA"), language))
@@ -243,6 +246,26 @@ class Handlers:
             "BH": self.currency if summary else None,
             "BV": self._money(summary.fees_total) if summary else None,
             "AF": screen,
+        }
+        return fixed, fields
+
+    def _withheld(
+        self, account: Sip2Account, message: Message, language: str, pin_message: str | None
+    ) -> tuple[dict[str, str], dict[str, str | list[str] | None]]:
+        """A wrong PIN (or one not checked while the back-off runs) learns that it is invalid
+        and nothing else: no name, no flags, no fees, no items (issue 11)."""
+        fixed = {
+            "patron_status": UNKNOWN_PATRON_STATUS,
+            "language": LANGUAGE_CODES.get(language, "000"),
+            "transaction_date": self._now(),
+        }
+        fields: dict[str, str | list[str] | None] = {
+            "AO": account.institution,
+            "AA": message.get("AA"),
+            "AE": "",
+            "BL": "Y",  # a request without a PIN says as much: hiding it here would hide nothing
+            "CQ": "N",
+            "AF": [pin_message or text("pin_wrong", language)],
         }
         return fixed, fields
 
@@ -302,8 +325,11 @@ class Handlers:
     def patron_information(
         self, account: Sip2Account, message: Message, language: str, terminal: str
     ) -> Message:
+        pin = self._check_pin(account, message, language, terminal)
         summary = self.engine.patron_summary(message.get("AA"))
-        fixed, fields = self._patron_fields(account, message, language, terminal, summary)
+        fixed, fields = self._patron_fields(account, message, language, terminal, summary, pin)
+        if pin.verified is False:
+            summary = None  # a wrong PIN gets no lists, no counts, no limits, no contacts
         lists: dict[str, list[str]] = {code: [] for code in SUMMARY_LISTS}
         if summary is not None:
             lists["AS"] = [h.item_barcode or h.title for h in summary.ready_holds]

@@ -39,7 +39,6 @@ from sip2.admission import ConnectionCaps, LoginQueue, LoginThrottle, Throttle, 
 from sip2.codec import Message
 from sip2.framing import Framer
 from sip2.handlers import Handlers
-from sip2.pin_guard import PinGuard
 from sip2.session import Authenticate, Dispatch, Reply, Session
 
 log = logging.getLogger("libgate.sip2")
@@ -400,7 +399,6 @@ def build_sip2_service(
         engine,
         clock,
         local_zone(sip2.timezone),
-        PinGuard(sip2.pin_failures_before_backoff, sip2.pin_backoff_max_seconds),
         currency=settings.circulation.currency,
         default_database=settings.databases[0].name,
     )

@@ -15,18 +15,9 @@ from sip2 import codec
 from sip2.accounts import Accounts
 from sip2.codec import Message
 from sip2.handlers import Handlers
-from sip2.pin_guard import PinGuard
 from sip2.session import Authenticate, Reply, Session
 
 NOW = "20260302    090000"
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.value = 1000.0
-
-    def __call__(self) -> float:
-        return self.value
 
 
 class Terminal:
@@ -40,7 +31,6 @@ class Terminal:
         *,
         accounts: tuple[Sip2Account, ...] | None = None,
         peer: str = "127.0.0.1",
-        pin_guard: PinGuard | None = None,
         **account: Any,
     ) -> None:
         if accounts is None:
@@ -49,10 +39,7 @@ class Terminal:
             )
         self.settings = Sip2Settings(accounts=accounts)
         self.session = Session(self.settings, Accounts(self.settings), peer, clock.now, UTC)
-        self.monotonic = FakeMonotonic()
-        self.handlers = Handlers(
-            engine, clock, UTC, pin_guard or PinGuard(3, 900, now=self.monotonic)
-        )
+        self.handlers = Handlers(engine, clock, UTC)
         self.sequence = 0
         self.closed = False
         self.encoding = accounts[0].encoding if accounts else "utf-8"
@@ -68,7 +55,8 @@ class Terminal:
         if isinstance(step, Reply):
             self.closed = self.closed or step.close
             return step.data
-        response = self.handlers.handle(step.account, step.message, "sc@127.0.0.1")
+        terminal = f"{step.account.login}@{self.session.peer_host}"
+        response = self.handlers.handle(step.account, step.message, terminal)
         return self.session.respond(step, response)
 
     def frame(self, command: str, fixed: dict[str, str] | None = None, **fields: Any) -> bytes:

@@ -3,6 +3,7 @@ through the codec, the session and the handlers (no sockets)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.circulation.reasons import reason
 from gateway.store import Store
+from sip2 import codec
 from tests.circulation_support import build_library
 from tests.sip2_support import NOW, Terminal
 
@@ -147,7 +149,7 @@ def test_patron_information_lists_counts_and_ranges(kiosk: Terminal, library) ->
 
 
 def test_pin_checks_are_explicit_and_back_off_per_reader(kiosk: Terminal, library) -> None:
-    engine, _clock = library
+    engine, clock = library
     assert kiosk.patron_status("A", AD="0000").get("CQ") == "Y"
     assert kiosk.patron_status("A").get("CQ") == "N"  # no PIN sent: never a blank CQ
     assert kiosk.patron_status("A", AD="9").get("CQ") == "N"
@@ -159,7 +161,7 @@ def test_pin_checks_are_explicit_and_back_off_per_reader(kiosk: Terminal, librar
     assert refused.fixed["ok"] == "0"
     # The lockout is SIP2's alone: the desk still lends to A.
     assert engine.checkout("A", "O1").ok
-    kiosk.monotonic.value += 10  # the back-off after three failures is 2 s
+    clock.advance(seconds=10)  # the back-off after three failures is 2 s (kept in the store)
     assert kiosk.patron_status("A", AD="0000").get("CQ") == "Y"
     assert kiosk.checkout("A", "W1", AD="bad").fixed["ok"] == "0"
 
@@ -348,3 +350,63 @@ def test_a_blocked_card_has_one_wording_everywhere(kiosk: Terminal) -> None:
     assert screen(kiosk.send("01", fixed, AO="MAIN", AL="card left", AA="B", AC="")) == words
     assert words in screen(kiosk.checkout("B", "O1"))
     assert words in screen(kiosk.patron_status("B"))
+
+
+def test_a_wrong_pin_discloses_nothing_but_invalid(kiosk: Terminal, library) -> None:
+    engine, _clock = library
+    assert kiosk.checkout("A", "O1").fixed["ok"] == "1"
+    assert engine.add_fee("A", 500, description="水渍").ok
+    every_list = "YYYYYY    "
+    right = kiosk.patron_information("A", summary=" " * 10, AD="0000")
+    assert right.get("AE") == "甲" and right.get("BV") == "5.00"  # what a wrong PIN must not see
+    assert right.fixed["charged_items_count"] == "0001"
+    unknown_words = reason("patron_unknown", patron="A").zh  # not this either: A is known
+    for attempt in range(4):  # wrong, wrong, wrong, then refused during the back-off
+        for reply in (
+            kiosk.patron_status("A", AD="9999"),
+            kiosk.patron_information("A", summary=every_list, AD="9999"),
+        ):
+            assert reply.get("CQ") == "N"
+            assert reply.get("AE") == ""
+            assert reply.fixed["patron_status"] == "YYYY          "
+            assert [code for code, _ in reply.fields if code in FORBIDDEN] == []
+            encoded = kiosk_bytes(reply)
+            assert "甲".encode() not in encoded and b"O1" not in encoded and b"5.00" not in encoded
+            assert len(reply.all("AF")) == 1 and unknown_words not in screen(reply)
+            if reply.command == "64":
+                counts = [value for name, value in reply.fixed.items() if name.endswith("_count")]
+                assert counts and set(counts) == {"0000"}
+        assert ("分钟" in screen(reply)) == (attempt >= 1)  # the third failure starts it
+
+
+FORBIDDEN = {"BH", "BV", "AS", "AT", "AU", "AV", "BU", "CD", "BZ", "CA", "CB", "BE", "BF", "BD"}
+
+
+def kiosk_bytes(message) -> bytes:
+    return codec.encode(message, "utf-8", sequence=0, error_detection=False)
+
+
+def test_a_trusted_terminal_keeps_working_while_another_address_guesses(
+    store: Store, library
+) -> None:
+    engine, clock = library
+    pins = replace(engine.policy.pins, trusted_networks=("127.0.0.1/32",))
+    engine = Engine(store, replace(engine.policy, pins=pins), clock)
+    attacker = Terminal(engine, clock, peer="127.0.0.2")
+    library_kiosk = Terminal(engine, clock, peer="127.0.0.1")
+    stranger_kiosk = Terminal(engine, clock, peer="127.0.0.3")
+    desk = Terminal(engine, clock, role="desk", peer="127.0.0.3")
+    for terminal in (attacker, library_kiosk, stranger_kiosk, desk):
+        assert terminal.login().fixed["ok"] == "1"
+    for guess in range(6):
+        assert attacker.patron_status("A", AD=f"{guess:04d}9").get("CQ") == "N"
+    assert "分钟" in screen(attacker.patron_status("A", AD="0000"))  # the attacker waits
+    # The reader at the library's own kiosk, and at any desk, is not locked out ...
+    ok = library_kiosk.patron_information("A", AD="0000")
+    assert ok.get("CQ") == "Y" and ok.get("AE") == "甲"
+    assert library_kiosk.checkout("A", "O1", AD="0000").fixed["ok"] == "1"
+    assert desk.patron_status("A", AD="0000").get("CQ") == "Y"
+    # ... a kiosk outside the trusted networks shares the reader's back-off (the trade-off) ...
+    assert stranger_kiosk.patron_status("A", AD="0000").get("CQ") == "N"
+    # ... and the attacker is still waiting.
+    assert attacker.patron_status("A", AD="0000").get("CQ") == "N"

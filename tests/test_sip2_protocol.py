@@ -23,7 +23,6 @@ from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from sip2 import codec
 from sip2.handlers import Handlers
-from sip2.pin_guard import PinGuard
 from sip2.server import PARTIAL_FRAME_SECONDS, Result, Sip2Factory
 from sip2.spec import ANSWERED_BY
 from tests.circulation_support import build_library
@@ -67,7 +66,7 @@ def make_factory(
         max_frame_bytes=settings.pop("max_frame_bytes", 1024),
         max_connections=settings.pop("max_connections", 4),
     )
-    handlers = Handlers(engine, clock, UTC, PinGuard(3, 900))
+    handlers = Handlers(engine, clock, UTC)
     factory = DirectFactory(sip2, handlers, clock, pool=ThreadPool(), reactor=reactor)
     return factory, reactor
 

@@ -13,6 +13,7 @@ Where the rules live:
 - expiry.py: R8, R9, R11
 - fees.py: fees and payments (currency, overpayment, idempotent resends)
 - readers.py: account summary, PIN, block and lift a block (desk only)
+- pin_guard.py: a terminal's PIN check behind the back-off kept in the store
 - items.py: item information, availability (R2, through the policy's predicate)
 - checks.py: every check, and the list each action runs
 """
@@ -24,6 +25,7 @@ from datetime import datetime
 from gateway.circulation import expiry, fees, holds, items, loans, readers
 from gateway.circulation.clock import Clock
 from gateway.circulation.core import EngineCore
+from gateway.circulation.pin_guard import PinCheckResult, PinSource, check_patron_pin
 from gateway.circulation.policy import Policy
 from gateway.circulation.results import (
     BlockResult,
@@ -208,7 +210,12 @@ class Engine:
         return readers.patron_summary(self._core, patron_barcode)
 
     def verify_patron_pin(self, patron_barcode: str, pin: str) -> bool | None:
+        """The PIN alone, with no back-off: for callers that are not a terminal."""
         return readers.verify_patron_pin(self._core, patron_barcode, pin)
+
+    def check_patron_pin(self, patron_barcode: str, pin: str, source: PinSource) -> PinCheckResult:
+        """A terminal's PIN check, behind the back-off every process shares (pin_guard.py)."""
+        return check_patron_pin(self._core, patron_barcode, pin, source)
 
     def block_patron(
         self, patron_barcode: str, message: str = "", channel: Channel = DESK

@@ -7,6 +7,7 @@ from datetime import timedelta
 from functools import cached_property
 
 from gateway.circulation.availability import AvailabilityRule, ShelfState
+from gateway.circulation.pin_backoff import PinBackoff
 from gateway.circulation.states import CirculationState
 from gateway.config import (
     CirculationSettings,
@@ -55,6 +56,7 @@ class Policy:
     desks: dict[str, str]
     holds: HoldSettings
     circulation: CirculationSettings
+    pins: PinBackoff = PinBackoff()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -65,6 +67,12 @@ class Policy:
             desks={loc.name: loc.desk for loc in settings.locations},
             holds=settings.holds,
             circulation=settings.circulation,
+            pins=PinBackoff(
+                threshold=settings.sip2.pin_failures_before_backoff,
+                cap_seconds=settings.sip2.pin_backoff_max_seconds,
+                forgiveness_seconds=settings.circulation.pin_forgiveness_seconds,
+                trusted_networks=settings.circulation.pin_trusted_networks,
+            ),
         )
 
     def category(self, name: str) -> PatronCategory:

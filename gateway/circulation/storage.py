@@ -474,3 +474,48 @@ def update_patron_details(tx: Transaction, patron_pk: int, details: PatronDetail
         " WHERE id = ?",
         (details.name, details.pin_hash, details.category, details.email, details.phone, patron_pk),
     )
+
+
+# --- wrong reader PINs (pin_guard.py) ---------------------------------------------------------
+
+
+def pin_failures(tx: Transaction, reader: str, source: str) -> tuple[int, str] | None:
+    """(failures, last failure's stamp) of one back-off counter, if it has a row."""
+    row = tx.one(
+        "SELECT failures, last_failure FROM pin_failures WHERE reader = ? AND source = ?",
+        (reader, source),
+    )
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def add_pin_failure(
+    tx: Transaction, reader: str, source: str, now: str, forgotten_before: str, terminal: str
+) -> None:
+    """One more failure on a counter; one whose last failure is forgotten starts again at 1."""
+    tx.execute(
+        "INSERT INTO pin_failures"
+        " (reader, source, failures, window_start, last_failure, last_terminal)"
+        " VALUES (?, ?, 1, ?, ?, ?)"
+        " ON CONFLICT (reader, source) DO UPDATE SET"
+        " failures = CASE WHEN pin_failures.last_failure < ? THEN 1"
+        " ELSE pin_failures.failures + 1 END,"
+        " window_start = CASE WHEN pin_failures.last_failure < ? THEN excluded.window_start"
+        " ELSE pin_failures.window_start END,"
+        " last_failure = excluded.last_failure, last_terminal = excluded.last_terminal",
+        (reader, source, now, now, terminal, forgotten_before, forgotten_before),
+    )
+
+
+def take_back_pin_failures(tx: Transaction, reader: str, source: str, count: int) -> None:
+    tx.execute(
+        "UPDATE pin_failures SET failures = CASE WHEN failures > ? THEN failures - ? ELSE 0 END"
+        " WHERE reader = ? AND source = ?",
+        (count, count, reader, source),
+    )
+
+
+def drop_spent_pin_failures(tx: Transaction, forgotten_before: str) -> None:
+    """Rows that count nothing any more: emptied, or forgiven."""
+    tx.execute(
+        "DELETE FROM pin_failures WHERE failures = 0 OR last_failure < ?", (forgotten_before,)
+    )
