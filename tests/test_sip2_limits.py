@@ -24,7 +24,6 @@ from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from sip2.admission import LoginThrottle, TrustedNetworks
 from sip2.handlers import Handlers
-from sip2.pin_guard import PinGuard
 from sip2.server import Result, Sip2Factory, Sip2Protocol
 from tests.circulation_support import build_library
 from tests.sip2_support import NOW
@@ -72,7 +71,7 @@ class HeldFactory(Sip2Factory):
 def make_factory(library: tuple[Engine, FixedClock], **settings: Any) -> HeldFactory:
     engine, clock = library
     sip2 = Sip2Settings(accounts=(Sip2Account(login="sc", password="pw"),), **settings)
-    handlers = Handlers(engine, clock, UTC, PinGuard(3, 900))
+    handlers = Handlers(engine, clock, UTC)
     return HeldFactory(sip2, handlers, clock, pool=ThreadPool(), reactor=task.Clock())
 
 
