@@ -23,21 +23,32 @@ from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
 from gateway.services import ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
-from sru.diagnostics import Diagnostic
+from sru.channel import Deadlines, LimitedSite, raw_refusal, refusal_document
+from sru.limits import ConnectionCounter
 from sru.request import AUTO_SCHEMA, Limits
-from sru.response import diagnostic_response, serialize
 from sru.resultsets import ResultSetStore
 from sru.service import Reply, SruService
-from sru.versions import HIGHEST
 
 log = logging.getLogger("libgate.sru")
 FORM = b"application/x-www-form-urlencoded"
 
 
-def _refusal(number: int, details: str, message: str) -> bytes:
-    return serialize(
-        diagnostic_response(HIGHEST, "searchRetrieve", Diagnostic(number, details, message))
-    )
+_refusal = refusal_document
+
+
+class WorkQueue:
+    """The requests handed to the thread pool and not yet answered, bounded: past `threads +
+    max_waiting` a request is refused at once (HTTP 503, diagnostic 2) rather than queued
+    behind work nobody may still want. Used from the reactor thread only."""
+
+    def __init__(self, pool: ThreadPool, max_waiting: int) -> None:
+        self.pool = pool
+        self.max_waiting = max_waiting
+        self.in_flight = 0
+        self.dropped = 0  # requests whose client had gone before a thread took them
+
+    def full(self) -> bool:
+        return self.in_flight >= self.pool.max + self.max_waiting
 
 
 class DatabaseResource(resource.Resource):
@@ -47,11 +58,11 @@ class DatabaseResource(resource.Resource):
 
     # Resource.__init__ is called by name: Twisted leaves it unannotated and mypy's
     # untyped-call exclusion for twisted does not reach calls through super().
-    def __init__(self, name: str, service: SruService, pool: ThreadPool, max_bytes: int) -> None:
+    def __init__(self, name: str, service: SruService, queue: WorkQueue, max_bytes: int) -> None:
         resource.Resource.__init__(self)
         self.name = name
         self.service = service
-        self.pool = pool
+        self.queue = queue
         self.max_bytes = max_bytes
 
     def render_GET(self, request: server.Request) -> int | bytes:
@@ -76,16 +87,35 @@ class DatabaseResource(resource.Resource):
     def _dispatch(self, request: server.Request, raw: bytes) -> int | bytes:
         if len(raw) > self.max_bytes:
             return self._too_large(request)
+        if self.queue.full():
+            request.setResponseCode(503)
+            request.setHeader(b"retry-after", b"1")
+            return self._immediate(request, 2, "", "System temporarily unavailable: too busy")
         host = request.getRequestHostname().decode("ascii", "replace")
         port = request.getHost().port
-        deferred = threads.deferToThreadPool(
-            as_server_reactor(reactor), self.pool, self.service.handle, self.name, raw, host, port
-        )
         finished = request.notifyFinish()
         gone: list[bool] = []
         finished.addErrback(lambda _failure: gone.append(True))
+        queue = self.queue
 
-        def write(reply: Reply) -> None:
+        def work() -> Reply | None:
+            if gone:  # the client went away while the request waited: nobody wants it
+                return None
+            return self.service.handle(self.name, raw, host, port)
+
+        queue.in_flight += 1
+        deferred = threads.deferToThreadPool(as_server_reactor(reactor), queue.pool, work)
+
+        def done(result: object) -> object:
+            queue.in_flight -= 1
+            return result
+
+        deferred.addBoth(done)
+
+        def write(reply: Reply | None) -> None:
+            if reply is None:
+                queue.dropped += 1
+                return
             if gone:  # the client went away while we searched
                 return
             request.setResponseCode(reply.status)
@@ -175,15 +205,15 @@ class CappedRequest(server.Request):
         if self._refused:
             return
         self._refused = True
-        body = _refusal(6, "request", f"the request is larger than {self.max_bytes} bytes")
         assert self.channel is not None and self.channel.transport is not None  # still open
         transport = self.channel.transport
         transport.write(
-            b"HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\n"
-            b"Content-Type: text/xml; charset=UTF-8\r\nContent-Length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
-            + body
+            raw_refusal(
+                b"413 Request Entity Too Large",
+                6,
+                "request",
+                f"the request is larger than {self.max_bytes} bytes",
+            )
         )
         transport.loseConnection()
 
@@ -205,7 +235,7 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
-def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> server.Site:
+def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> LimitedSite:
     service = SruService(
         store,
         engine,
@@ -214,11 +244,19 @@ def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPoo
         ResultSetStore(settings.sru.result_sets, settings.sru.result_set_max_records),
         RecordCache(settings.sru.record_cache),
     )
-    max_bytes = settings.sru.max_request_bytes
+    sru = settings.sru
+    max_bytes = sru.max_request_bytes
+    queue = WorkQueue(pool, sru.max_queued)
     databases = {
-        d.name: DatabaseResource(d.name, service, pool, max_bytes) for d in settings.databases
+        d.name: DatabaseResource(d.name, service, queue, max_bytes) for d in settings.databases
     }
-    site = server.Site(Root(databases))
+    counter = ConnectionCounter(
+        sru.max_connections, sru.max_connections_per_address, sru.uncapped_networks
+    )
+    deadlines = Deadlines(sru.header_timeout, sru.body_timeout, sru.keepalive_timeout)
+    # The request line holds the whole query of a GET: it may be as long as a request may be,
+    # plus the method, path and version; longer gets 414 with an SRU document.
+    site = LimitedSite(Root(databases), counter, deadlines, max(16384, max_bytes + 1024))
     site.displayTracebacks = False  # a partner never sees a traceback
     cap = max_bytes
 
