@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from twisted.application import strports
 from twisted.application.service import MultiService
-from twisted.internet import reactor, threads
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
@@ -21,34 +20,20 @@ from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
-from gateway.services import ThreadPoolService, as_server_reactor, engine_threads
+from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
 from sru.channel import Deadlines, LimitedSite, raw_refusal, refusal_document
-from sru.limits import ConnectionCounter
+from sru.limits import ConnectionCounter, address_key
 from sru.request import AUTO_SCHEMA, Limits
 from sru.resultsets import ResultSetStore
 from sru.service import Reply, SruService
+from sru.workqueue import WorkQueue
 
 log = logging.getLogger("libgate.sru")
 FORM = b"application/x-www-form-urlencoded"
 
 
 _refusal = refusal_document
-
-
-class WorkQueue:
-    """The requests handed to the thread pool and not yet answered, bounded: past `threads +
-    max_waiting` a request is refused at once (HTTP 503, diagnostic 2) rather than queued
-    behind work nobody may still want. Used from the reactor thread only."""
-
-    def __init__(self, pool: ThreadPool, max_waiting: int) -> None:
-        self.pool = pool
-        self.max_waiting = max_waiting
-        self.in_flight = 0
-        self.dropped = 0  # requests whose client had gone before a thread took them
-
-    def full(self) -> bool:
-        return self.in_flight >= self.pool.max + self.max_waiting
 
 
 class DatabaseResource(resource.Resource):
@@ -58,7 +43,9 @@ class DatabaseResource(resource.Resource):
 
     # Resource.__init__ is called by name: Twisted leaves it unannotated and mypy's
     # untyped-call exclusion for twisted does not reach calls through super().
-    def __init__(self, name: str, service: SruService, queue: WorkQueue, max_bytes: int) -> None:
+    def __init__(
+        self, name: str, service: SruService, queue: WorkQueue[Reply | None], max_bytes: int
+    ) -> None:
         resource.Resource.__init__(self)
         self.name = name
         self.service = service
@@ -87,7 +74,8 @@ class DatabaseResource(resource.Resource):
     def _dispatch(self, request: server.Request, raw: bytes) -> int | bytes:
         if len(raw) > self.max_bytes:
             return self._too_large(request)
-        if self.queue.full():
+        address = request.getClientAddress()
+        if not self.queue.admit(address_key(str(getattr(address, "host", address)))):
             request.setResponseCode(503)
             request.setHeader(b"retry-after", b"1")
             return self._immediate(request, 2, "", "System temporarily unavailable: too busy")
@@ -103,14 +91,7 @@ class DatabaseResource(resource.Resource):
                 return None
             return self.service.handle(self.name, raw, host, port)
 
-        queue.in_flight += 1
-        deferred = threads.deferToThreadPool(as_server_reactor(reactor), queue.pool, work)
-
-        def done(result: object) -> object:
-            queue.in_flight -= 1
-            return result
-
-        deferred.addBoth(done)
+        deferred = queue.submit(address_key(str(getattr(address, "host", address))), work)
 
         def write(reply: Reply | None) -> None:
             if reply is None:
@@ -246,7 +227,7 @@ def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPoo
     )
     sru = settings.sru
     max_bytes = sru.max_request_bytes
-    queue = WorkQueue(pool, sru.max_queued)
+    queue: WorkQueue[Reply | None] = WorkQueue(pool, sru.max_queued)
     databases = {
         d.name: DatabaseResource(d.name, service, queue, max_bytes) for d in settings.databases
     }

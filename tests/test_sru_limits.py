@@ -363,17 +363,26 @@ def block_pool(pool: ThreadPool, threads: int) -> threading.Event:
     return release
 
 
+def send_get(source: str, port: int, path: str) -> socket.socket:
+    sock = connect_from(source, port)
+    sock.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
+    return sock
+
+
 def test_a_full_queue_answers_503_and_diagnostic_2_at_once(serve: Callable[..., Server]) -> None:
-    server = serve(threads=1, max_queued=2, header_timeout=30)
+    server = serve(threads=1, max_queued=4, header_timeout=30)
     release = block_pool(server.pool, 1)
+    cat = query(query="dc.title = 猫")
     waiting = []
     try:
-        for _ in range(3):  # the pool's one thread + 2 waiting: all accepted
-            sock = connect_from(ATTACKER, server.port)
-            sock.sendall(b"GET " + query(query="dc.title = 猫").encode() + b" HTTP/1.0\r\n\r\n")
-            waiting.append(sock)
-        time.sleep(0.3)
-        status, body, took = partner_get(server.port, query(query="dc.title = 猫"))
+        # One runs (its thread is busy) and 4 wait: 2 from each attacker, half the queue each.
+        for source in (ATTACKER, ATTACKER, ATTACKER, OTHER_ATTACKER, OTHER_ATTACKER):
+            waiting.append(send_get(source, server.port, cat))
+            time.sleep(0.05)
+        refused_third = send_get(ATTACKER, server.port, cat)  # past its address's share
+        assert b" 503 " in read_all(refused_third).split(b"\r\n", 1)[0]
+        refused_third.close()
+        status, body, took = partner_get(server.port, cat)  # the queue is full for everyone
         assert status == 503
         assert [n for n, _d in diagnostics(xml(body))] == [2]
         assert took < PARTNER_P99
@@ -382,6 +391,36 @@ def test_a_full_queue_answers_503_and_diagnostic_2_at_once(serve: Callable[..., 
     for sock in waiting:  # the queued ones are answered once the pool frees up
         assert read_all(sock).split(b"\r\n", 1)[0].endswith(b" 200 OK")
         sock.close()
+
+
+def test_the_queue_takes_addresses_in_turn(serve: Callable[..., Server]) -> None:
+    server = serve(threads=1, max_queued=40, header_timeout=30)
+    release = block_pool(server.pool, 1)
+    heavy = query(query="cql.allRecords = 1", maximumRecords="100", recordSchema="marcxml")
+    flood = [send_get(ATTACKER, server.port, heavy) for _ in range(15)]  # live, not abandoned
+    time.sleep(0.3)
+    answered: list[float] = []
+
+    def partner_query() -> None:
+        status, _body, _took = partner_get(server.port, query(query="dc.title = 猫"))
+        assert status == 200
+        answered.append(time.monotonic())
+
+    partner = threading.Thread(target=partner_query)
+    partner.start()
+    time.sleep(0.3)
+    began = time.monotonic()
+    release.set()
+    flood_done = []
+    for sock in flood:
+        read_all(sock)
+        flood_done.append(time.monotonic() - began)
+        sock.close()
+    partner.join(30)
+    # The partner ran after at most two of the flood (the one already in the pool, and one
+    # turn), not after all fifteen.
+    partner_finished = answered[0] - began
+    assert partner_finished < flood_done[3], (partner_finished, flood_done)
 
 
 def test_abandoned_queries_are_dropped_not_searched(serve: Callable[..., Server]) -> None:
@@ -399,6 +438,10 @@ def test_abandoned_queries_are_dropped_not_searched(serve: Callable[..., Server]
     times = partner_timings(server.port, 10)
     assert p99(times) < PARTNER_P99 * 2, times  # the first waits for the drained queue
     queue = server.site.resource.databases["main"].queue
+    for _ in range(100):  # the partner went in turn with the backlog: let the backlog drain
+        if not queue.running and not queue.waiting_count:
+            break
+        time.sleep(0.05)
     assert queue.dropped >= 140
 
 
