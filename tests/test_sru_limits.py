@@ -7,6 +7,7 @@ its deadline plus 2 s."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import socket
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,16 +25,20 @@ from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python.threadpool import ThreadPool
 
+from gateway.cli import main as libgate
 from gateway.config import ConfigError, settings_from_dict
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from sru.limits import BurstLog, ConnectionCounter, address_key
 from sru.request import Limits, parse_request
 from sru.resource import build_site
+from tests.conftest import FIXTURES
+from tests.serve_support import free_port, running_gateway
 from tests.sru_support import build_engine, diagnostics, load_catalogue, xml
 
 ATTACKER = "127.0.0.2"
 OTHER_ATTACKER = "127.0.0.3"
+DEMO = FIXTURES / "marc" / "demo_main.iso"
 PARTNER_P99 = 0.5  # seconds
 SLACK = 2.0  # seconds past a deadline before a slow client must be gone
 
@@ -492,3 +498,73 @@ def test_limit_settings_are_checked() -> None:
     ):
         with pytest.raises(ConfigError):
             settings_from_dict({"sru": bad})
+
+
+# --- the whole server -----------------------------------------------------------------------
+
+
+def test_libgate_serve_under_an_sru_slowloris_keeps_sru_and_sip2_answering(
+    tmp_path: Path,
+) -> None:
+    """The issue's attack on `libgate serve` itself: 300 slow sockets from two addresses on
+    the SRU port. Most are refused by the per-address cap, the rest closed at the header
+    deadline; SIP2 logs a kiosk in and SRU answers 127.0.0.1 meanwhile, and the log says so
+    in a few lines, not hundreds."""
+    sip2_port, sru_port = free_port(), free_port()
+    config = tmp_path / "libgate.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "sqlite:///{tmp_path / "library.db"}"
+
+[notices]
+enabled = false
+
+[sru]
+listen = ["tcp:{sru_port}:interface=127.0.0.1"]
+header_timeout = 2
+
+[sip2]
+listen = ["tcp:{sip2_port}:interface=127.0.0.1"]
+
+[z3950]
+listen = []
+
+[[sip2.accounts]]
+login = "kiosk"
+password = "kiosk-pw"
+location = "一楼自助借还机"
+role = "selfcheck"
+""",
+        encoding="utf-8",
+    )
+    assert libgate(["--config", str(config), "load", "--database", "main", str(DEMO)]) == 0
+    with running_gateway(config, [sip2_port, sru_port]):
+        slow = [
+            sock
+            for source in (ATTACKER, OTHER_ATTACKER)
+            for sock in (connect_or_none(source, sru_port) for _ in range(150))
+            if sock is not None
+        ]
+        began = time.monotonic()  # the last one connected: every deadline runs from before
+        for sock in slow:
+            with contextlib.suppress(OSError):
+                sock.send(b"G")
+        sru_times = partner_timings(sru_port, 10)
+        login_began = time.monotonic()
+        with socket.create_connection(("127.0.0.1", sip2_port), timeout=5) as kiosk:
+            kiosk.sendall(b"9300CNkiosk|COkiosk-pw|\r")
+            assert kiosk.recv(64).startswith(b"941")
+        login_took = time.monotonic() - login_began
+        deadline = began + 2 + SLACK
+        still_open = [
+            s for s in slow if not closed_by_server(s, max(0.05, deadline - time.monotonic()))
+        ]
+        for sock in slow:
+            sock.close()
+    assert not still_open
+    assert p99(sru_times) < PARTNER_P99, sru_times
+    assert login_took < 2
+    logged = config.with_suffix(".log").read_text("utf-8")
+    assert 1 <= logged.count("SRU refusing connections") <= 2
+    assert 1 <= logged.count("SRU closing slow connections") <= 2
