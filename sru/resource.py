@@ -2,7 +2,8 @@
 `/japanese`), GET and POST (form-encoded), each request answered by `SruService` in a thread.
 
 The request size is capped before anything is parsed: a Content-Length over the cap, or a body
-that grows past it, is refused at once and the connection closed.
+that grows past it, is refused at once and the connection closed. Connections and their
+deadlines are sru/channel.py's; the bounded, per-address work queue is sru/workqueue.py's.
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ from sru.workqueue import WorkQueue
 
 log = logging.getLogger("libgate.sru")
 FORM = b"application/x-www-form-urlencoded"
-
-
-_refusal = refusal_document
 
 
 class DatabaseResource(resource.Resource):
@@ -74,8 +72,9 @@ class DatabaseResource(resource.Resource):
     def _dispatch(self, request: server.Request, raw: bytes) -> int | bytes:
         if len(raw) > self.max_bytes:
             return self._too_large(request)
-        address = request.getClientAddress()
-        if not self.queue.admit(address_key(str(getattr(address, "host", address)))):
+        peer = request.getClientAddress()
+        address = address_key(str(getattr(peer, "host", peer)))
+        if not self.queue.admit(address):
             request.setResponseCode(503)
             request.setHeader(b"retry-after", b"1")
             return self._immediate(request, 2, "", "System temporarily unavailable: too busy")
@@ -91,7 +90,7 @@ class DatabaseResource(resource.Resource):
                 return None
             return self.service.handle(self.name, raw, host, port)
 
-        deferred = queue.submit(address_key(str(getattr(address, "host", address))), work)
+        deferred = queue.submit(address, work)
 
         def write(reply: Reply | None) -> None:
             if reply is None:
@@ -109,7 +108,7 @@ class DatabaseResource(resource.Resource):
             if not gone:
                 request.setResponseCode(500)
                 request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
-                request.write(_refusal(1, "", "General system error"))
+                request.write(refusal_document(1, "", "General system error"))
                 request.finish()
 
         deferred.addCallbacks(write, fail)
@@ -117,7 +116,7 @@ class DatabaseResource(resource.Resource):
 
     def _immediate(self, request: server.Request, number: int, details: str, message: str) -> bytes:
         request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
-        return _refusal(number, details, message)
+        return refusal_document(number, details, message)
 
     def _too_large(self, request: server.Request) -> bytes:
         request.setResponseCode(413)
@@ -136,7 +135,9 @@ class NotFound(resource.Resource):
     def render(self, request: server.Request) -> bytes:
         request.setResponseCode(404)
         request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
-        return _refusal(1, "database", f"no such database; SRU bases: /{', /'.join(self.known)}")
+        return refusal_document(
+            1, "database", f"no such database; SRU bases: /{', /'.join(self.known)}"
+        )
 
 
 class Root(resource.Resource):
