@@ -429,8 +429,32 @@ class SruSettings:
     max_request_bytes: int = 16384  # URL query or POST body; larger requests are refused
     record_cache: int = 10000  # built records kept (MARCXML, DC; never holdings); 0 = none
     threads: int = 8  # search and record building run in this many threads
+    # Requests waiting for a thread beyond those running; past it: HTTP 503, diagnostic 2.
+    max_queued: int = 32
+    max_connections: int = 256  # open at once; more are closed at once (one log line a burst)
+    max_connections_per_address: int = 32  # from one IPv4 address or IPv6 /64
+    uncapped_networks: tuple[str, ...] = ()  # CIDR networks the per-address cap skips
+    header_timeout: int = 10  # seconds for the request line and headers, however they trickle
+    body_timeout: int = 30  # seconds for a POST body after the headers
+    keepalive_timeout: int = 15  # seconds a kept-alive connection may wait for its next request
 
     def validate(self, where: str) -> None:
+        for name in (
+            "max_queued",
+            "max_connections",
+            "max_connections_per_address",
+            "header_timeout",
+            "body_timeout",
+            "keepalive_timeout",
+        ):
+            _positive(getattr(self, name), f"{where}.{name}")
+        for index, network in enumerate(self.uncapped_networks):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{where}.uncapped_networks[{index}]: {network!r} is not an address or network"
+                ) from None
         for name in (
             "default_records",
             "max_records",

@@ -57,6 +57,8 @@ XML_MEDIA_TYPES = ("application/sru+xml", "application/xml", "text/xml", "*/*", 
 # break out of its quoted pseudo-attribute.
 _STYLESHEET = re.compile(r"^[!#-&(-;=?-\[\]-~]{1,1024}$")  # printable ASCII but space " ' < > \
 _INTEGER = re.compile(r"^[0-9]{1,9}$")
+_DIGITS = re.compile(r"^[0-9]+$")
+_LARGEST = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,24 @@ def _integer(
     return int(text)
 
 
+def _count(single: Mapping[str, str], name: str, default: int, minimum: int, refuse: Refuse) -> int:
+    """A number of records or terms wanted: any size, as the caller caps it (clients send
+    2147483647 for "all"). Past the largest 32-bit value it reads as that value, so no giant
+    integer is ever built from hostile digits."""
+    text = single.get(name)
+    if text is None:
+        return default
+    text = text.strip()
+    wrong = f"{text[:20]!r} is not a whole number of at least {minimum}"
+    if not _DIGITS.match(text):
+        raise refuse(6, name, wrong)
+    digits = text.lstrip("0") or "0"
+    value = min(int(digits), _LARGEST) if len(digits) <= 10 else _LARGEST
+    if value < minimum:
+        raise refuse(6, name, wrong)
+    return value
+
+
 def _search_retrieve(
     single: Mapping[str, str],
     version: Version,
@@ -282,7 +302,7 @@ def _search_retrieve(
         raise refuse(72, "recordXPath")
     warnings: list[Diagnostic] = []
     start = _integer(single, "startRecord", 1, 1, refuse)
-    maximum = _integer(single, "maximumRecords", limits.default_records, 0, refuse)
+    maximum = _count(single, "maximumRecords", limits.default_records, 0, refuse)
     if maximum > limits.max_records:
         warnings.append(
             Diagnostic(
@@ -362,7 +382,7 @@ def _scan(
     if clause is None:
         raise refuse(7, "scanClause")
     warnings: list[Diagnostic] = []
-    maximum = _integer(single, "maximumTerms", limits.default_terms, 1, refuse)
+    maximum = _count(single, "maximumTerms", limits.default_terms, 1, refuse)
     if maximum > limits.max_terms:
         warnings.append(
             Diagnostic(

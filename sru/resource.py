@@ -2,7 +2,8 @@
 `/japanese`), GET and POST (form-encoded), each request answered by `SruService` in a thread.
 
 The request size is capped before anything is parsed: a Content-Length over the cap, or a body
-that grows past it, is refused at once and the connection closed.
+that grows past it, is refused at once and the connection closed. Connections and their
+deadlines are sru/channel.py's; the bounded, per-address work queue is sru/workqueue.py's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Sequence
 
 from twisted.application import strports
 from twisted.application.service import MultiService
-from twisted.internet import reactor, threads
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
@@ -21,23 +21,17 @@ from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
-from gateway.services import ThreadPoolService, as_server_reactor, engine_threads
+from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
-from sru.diagnostics import Diagnostic
+from sru.channel import Deadlines, LimitedSite, raw_refusal, refusal_document
+from sru.limits import ConnectionCounter, address_key
 from sru.request import AUTO_SCHEMA, Limits
-from sru.response import diagnostic_response, serialize
 from sru.resultsets import ResultSetStore
 from sru.service import Reply, SruService
-from sru.versions import HIGHEST
+from sru.workqueue import WorkQueue
 
 log = logging.getLogger("libgate.sru")
 FORM = b"application/x-www-form-urlencoded"
-
-
-def _refusal(number: int, details: str, message: str) -> bytes:
-    return serialize(
-        diagnostic_response(HIGHEST, "searchRetrieve", Diagnostic(number, details, message))
-    )
 
 
 class DatabaseResource(resource.Resource):
@@ -47,11 +41,13 @@ class DatabaseResource(resource.Resource):
 
     # Resource.__init__ is called by name: Twisted leaves it unannotated and mypy's
     # untyped-call exclusion for twisted does not reach calls through super().
-    def __init__(self, name: str, service: SruService, pool: ThreadPool, max_bytes: int) -> None:
+    def __init__(
+        self, name: str, service: SruService, queue: WorkQueue[Reply | None], max_bytes: int
+    ) -> None:
         resource.Resource.__init__(self)
         self.name = name
         self.service = service
-        self.pool = pool
+        self.queue = queue
         self.max_bytes = max_bytes
 
     def render_GET(self, request: server.Request) -> int | bytes:
@@ -76,16 +72,30 @@ class DatabaseResource(resource.Resource):
     def _dispatch(self, request: server.Request, raw: bytes) -> int | bytes:
         if len(raw) > self.max_bytes:
             return self._too_large(request)
+        peer = request.getClientAddress()
+        address = address_key(str(getattr(peer, "host", peer)))
+        if not self.queue.admit(address):
+            request.setResponseCode(503)
+            request.setHeader(b"retry-after", b"1")
+            return self._immediate(request, 2, "", "System temporarily unavailable: too busy")
         host = request.getRequestHostname().decode("ascii", "replace")
         port = request.getHost().port
-        deferred = threads.deferToThreadPool(
-            as_server_reactor(reactor), self.pool, self.service.handle, self.name, raw, host, port
-        )
         finished = request.notifyFinish()
         gone: list[bool] = []
         finished.addErrback(lambda _failure: gone.append(True))
+        queue = self.queue
 
-        def write(reply: Reply) -> None:
+        def work() -> Reply | None:
+            if gone:  # the client went away while the request waited: nobody wants it
+                return None
+            return self.service.handle(self.name, raw, host, port)
+
+        deferred = queue.submit(address, work)
+
+        def write(reply: Reply | None) -> None:
+            if reply is None:
+                queue.dropped += 1
+                return
             if gone:  # the client went away while we searched
                 return
             request.setResponseCode(reply.status)
@@ -98,7 +108,7 @@ class DatabaseResource(resource.Resource):
             if not gone:
                 request.setResponseCode(500)
                 request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
-                request.write(_refusal(1, "", "General system error"))
+                request.write(refusal_document(1, "", "General system error"))
                 request.finish()
 
         deferred.addCallbacks(write, fail)
@@ -106,7 +116,7 @@ class DatabaseResource(resource.Resource):
 
     def _immediate(self, request: server.Request, number: int, details: str, message: str) -> bytes:
         request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
-        return _refusal(number, details, message)
+        return refusal_document(number, details, message)
 
     def _too_large(self, request: server.Request) -> bytes:
         request.setResponseCode(413)
@@ -125,7 +135,9 @@ class NotFound(resource.Resource):
     def render(self, request: server.Request) -> bytes:
         request.setResponseCode(404)
         request.setHeader(b"content-type", b"text/xml; charset=UTF-8")
-        return _refusal(1, "database", f"no such database; SRU bases: /{', /'.join(self.known)}")
+        return refusal_document(
+            1, "database", f"no such database; SRU bases: /{', /'.join(self.known)}"
+        )
 
 
 class Root(resource.Resource):
@@ -175,15 +187,15 @@ class CappedRequest(server.Request):
         if self._refused:
             return
         self._refused = True
-        body = _refusal(6, "request", f"the request is larger than {self.max_bytes} bytes")
         assert self.channel is not None and self.channel.transport is not None  # still open
         transport = self.channel.transport
         transport.write(
-            b"HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\n"
-            b"Content-Type: text/xml; charset=UTF-8\r\nContent-Length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
-            + body
+            raw_refusal(
+                b"413 Request Entity Too Large",
+                6,
+                "request",
+                f"the request is larger than {self.max_bytes} bytes",
+            )
         )
         transport.loseConnection()
 
@@ -205,7 +217,7 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
-def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> server.Site:
+def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> LimitedSite:
     service = SruService(
         store,
         engine,
@@ -214,11 +226,19 @@ def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPoo
         ResultSetStore(settings.sru.result_sets, settings.sru.result_set_max_records),
         RecordCache(settings.sru.record_cache),
     )
-    max_bytes = settings.sru.max_request_bytes
+    sru = settings.sru
+    max_bytes = sru.max_request_bytes
+    queue: WorkQueue[Reply | None] = WorkQueue(pool, sru.max_queued)
     databases = {
-        d.name: DatabaseResource(d.name, service, pool, max_bytes) for d in settings.databases
+        d.name: DatabaseResource(d.name, service, queue, max_bytes) for d in settings.databases
     }
-    site = server.Site(Root(databases))
+    counter = ConnectionCounter(
+        sru.max_connections, sru.max_connections_per_address, sru.uncapped_networks
+    )
+    deadlines = Deadlines(sru.header_timeout, sru.body_timeout, sru.keepalive_timeout)
+    # The request line holds the whole query of a GET: it may be as long as a request may be,
+    # plus the method, path and version; longer gets 414 with an SRU document.
+    site = LimitedSite(Root(databases), counter, deadlines, max(16384, max_bytes + 1024))
     site.displayTracebacks = False  # a partner never sees a traceback
     cap = max_bytes
 
