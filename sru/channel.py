@@ -26,6 +26,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
+from gateway.services import DESCRIPTORS
 from sru.diagnostics import Diagnostic
 from sru.limits import BurstLog, ConnectionCounter
 from sru.response import diagnostic_response, serialize
@@ -99,6 +100,9 @@ class SruChannel(http.HTTPChannel):
     def connectionMade(self) -> None:
         peer = self.transport.getPeer() if self.transport is not None else None
         self.peer_host = str(getattr(peer, "host", peer))
+        if DESCRIPTORS.exhausted("sru", self.peer_host):  # logged once per burst by the guard
+            self._abort()
+            return
         refused = self.site.connections.admit(self.peer_host)
         if refused is not None:
             self.site.refusal_log.note(refused)

@@ -29,7 +29,7 @@ from twisted.python.threadpool import ThreadPool
 
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Z3950Settings
-from gateway.services import ThreadPoolService, as_server_reactor, engine_threads
+from gateway.services import DESCRIPTORS, ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
 from z3950 import ber, codec
 from z3950.messages import CLOSE_PROTOCOL_ERROR, CLOSE_RESOURCES, CLOSE_SYSTEM_PROBLEM, Close
@@ -70,6 +70,9 @@ class Z3950Protocol(Protocol):
         host = getattr(peer, "host", None)
         self.host = None if host is None else str(host)  # None: not IP (a Unix socket)
         self.peer = f"{host or peer}:{getattr(peer, 'port', '')}"
+        if DESCRIPTORS.exhausted("z3950", self.peer):  # logged once per burst by the guard
+            self._transport.loseConnection()  # nothing was read or written yet
+            return
         if factory.active >= factory.settings.max_sessions:
             log.warning("z3950 peer=%s refused: %d sessions open", self.peer, factory.active)
             self._send_close(CLOSE_RESOURCES, "too many sessions; try again later")
