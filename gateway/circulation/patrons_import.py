@@ -117,7 +117,8 @@ def _write(store: Store, writes: list[_PlannedWrite], report: PatronsImportRepor
             while (
                 done + len(outcomes) < len(writes)
                 and len(outcomes) < WRITE_BATCH_ROWS
-                and time.monotonic() - started < WRITE_BATCH_SECONDS
+                # at least one row, even when the process was descheduled right after BEGIN
+                and (not outcomes or time.monotonic() - started < WRITE_BATCH_SECONDS)
             ):
                 outcomes.append(_apply(tx, writes[done + len(outcomes)]))
         done += len(outcomes)
