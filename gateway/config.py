@@ -64,11 +64,15 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class LoaderSettings:
-    batch_size: int = 500  # records per committed transaction
+    batch_size: int = 500  # records per committed transaction (at most, on SQLite)
     workers: int = -1  # processes preparing records: -1 = one per core (none on one core), 0 = none
+    # SQLite: each batch is sized to hold the only write lock about this long, so a kiosk's
+    # checkout during a load waits well under a second.
+    batch_target_ms: int = 100
 
     def validate(self, where: str) -> None:
         _positive(self.batch_size, f"{where}.batch_size")
+        _positive(self.batch_target_ms, f"{where}.batch_target_ms")
         if self.workers < -1 or self.workers > 64:
             raise ConfigError(f"{where}.workers: {self.workers} is not -1 (auto), 0 or 1..64")
 

@@ -3,19 +3,38 @@
 Header row (a contract): `barcode,name,pin,category,email,phone` (UTF-8; extra columns are
 allowed). Re-import updates by barcode; an empty pin keeps the stored one. A bad row is
 reported with its line number and the reason; the other rows still load.
+
+An import must not stop circulation. On SQLite a write transaction holds the database's only
+write lock, and a PIN hash or check (scrypt) costs ~50 ms, so the import works in two steps
+per slice of the file:
+1. plan, holding no lock: read the stored readers in one short read transaction, then decide
+   each row, hashing a PIN only for a new reader or a changed PIN (checking a given PIN against
+   the stored hash is a scrypt too, and it is done here as well). An unchanged reader needs no
+   write at all, so an unchanged nightly re-import never takes the write lock;
+2. write the planned rows in short transactions (`WRITE_BATCH_ROWS` rows, and never longer
+   than `WRITE_BATCH_SECONDS`), with no hashing inside.
+Between the two steps another writer may change a reader of the file. Each planned row is
+re-read in the write transaction and written as the file says (last writer wins): the
+planned hash is always a hash of the file's PIN whatever was stored, and an empty PIN keeps
+the hash stored at write time, so the result is what a re-run of the import would give.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gateway.circulation import storage
 from gateway.circulation.pins import check_pin, hash_pin
 from gateway.circulation.policy import Policy
 from gateway.csv_input import CsvFileError, CsvImportReport, read_rows
-from gateway.store import Store
+from gateway.store import Store, Transaction
 
 REQUIRED_COLUMNS = ("barcode", "name", "pin", "category", "email", "phone")
+PLAN_SLICE_ROWS = 200  # rows read and decided together, outside any write transaction
+WRITE_BATCH_ROWS = 100  # at most this many readers per write transaction ...
+WRITE_BATCH_SECONDS = 0.05  # ... and no more rows once a transaction has run this long
 
 
 PatronsFileError = CsvFileError  # the file as a whole cannot be imported
@@ -24,39 +43,117 @@ PatronsFileError = CsvFileError  # the file as a whole cannot be imported
 PatronsImportReport = CsvImportReport
 
 
+@dataclass(frozen=True)
+class _PlannedWrite:
+    """A reader the file adds or changes, with its PIN already hashed."""
+
+    barcode: str
+    details: storage.PatronDetails
+    keep_pin: bool  # the file's pin is empty: keep whatever hash is stored when writing
+
+
 def import_patrons(store: Store, path: Path, policy: Policy) -> PatronsImportReport:
     rows = read_rows(path, REQUIRED_COLUMNS)
     report = PatronsImportReport(path=str(path))
-    for start in range(0, len(rows), 200):
-        with store.write() as tx:
-            for line, row in rows[start : start + 200]:
-                report.rows += 1
-                problem = _problem(row, policy)
-                if problem:
-                    report.errors.append(
-                        {"line": line, "barcode": row.get("barcode", ""), "reason": problem}
-                    )
-                    continue
-                existing = storage.patron_by_barcode(tx, row["barcode"])
-                if existing is None:
-                    new_hash = hash_pin(row["pin"]) if row["pin"] else ""
-                    storage.insert_patron(tx, row["barcode"], _details(row, new_hash))
-                    report.added += 1
-                    continue
-                pin_same = not row["pin"] or check_pin(row["pin"], existing.pin_hash)
-                stored = (existing.name, existing.category, existing.email, existing.phone)
-                if pin_same and stored == (
-                    row["name"],
-                    row["category"],
-                    row["email"],
-                    row["phone"],
-                ):
-                    report.unchanged += 1
-                    continue
-                new_hash = existing.pin_hash if pin_same else hash_pin(row["pin"])
-                storage.update_patron_details(tx, existing.pk, _details(row, new_hash))
-                report.updated += 1
+    for start in range(0, len(rows), PLAN_SLICE_ROWS):
+        writes = _plan_slice(store, rows[start : start + PLAN_SLICE_ROWS], policy, report)
+        _write(store, writes, report)
     return report
+
+
+def _plan_slice(
+    store: Store,
+    rows: list[tuple[int, dict[str, str]]],
+    policy: Policy,
+    report: PatronsImportReport,
+) -> list[_PlannedWrite]:
+    """Decide each row of a slice; returns the rows that need a write, in file order."""
+    valid: list[dict[str, str]] = []
+    for line, row in rows:
+        report.rows += 1
+        problem = _problem(row, policy)
+        if problem:
+            report.errors.append(
+                {"line": line, "barcode": row.get("barcode", ""), "reason": problem}
+            )
+        else:
+            valid.append(row)
+    with store.read() as tx:
+        known = {row["barcode"]: _stored_details(tx, row["barcode"]) for row in valid}
+    # Hashing from here on: no transaction is open. `known` follows the planned writes, so a
+    # barcode twice in the file is decided as if the first row were already stored.
+    writes: list[_PlannedWrite] = []
+    for row in valid:
+        stored = known[row["barcode"]]
+        planned = _plan_row(row, stored)
+        if planned is None:
+            report.unchanged += 1
+            continue
+        writes.append(planned)
+        kept = stored.pin_hash if planned.keep_pin and stored else planned.details.pin_hash
+        known[row["barcode"]] = replace(planned.details, pin_hash=kept)
+    return writes
+
+
+def _plan_row(row: dict[str, str], stored: storage.PatronDetails | None) -> _PlannedWrite | None:
+    """The write a row needs, or None when the stored reader already says the same."""
+    pin = row["pin"]
+    if stored is None:
+        return _PlannedWrite(row["barcode"], _details(row, hash_pin(pin) if pin else ""), not pin)
+    pin_same = not pin or check_pin(pin, stored.pin_hash)
+    wanted = _details(row, stored.pin_hash if pin_same else hash_pin(pin))
+    if wanted == stored:
+        return None
+    return _PlannedWrite(row["barcode"], wanted, not pin)
+
+
+def _write(store: Store, writes: list[_PlannedWrite], report: PatronsImportReport) -> None:
+    """Planned rows in short write transactions; counts only what was committed."""
+    done = 0
+    while done < len(writes):
+        outcomes: list[str] = []
+        with store.write() as tx:
+            started = time.monotonic()
+            while (
+                done + len(outcomes) < len(writes)
+                and len(outcomes) < WRITE_BATCH_ROWS
+                # at least one row, even when the process was descheduled right after BEGIN
+                and (not outcomes or time.monotonic() - started < WRITE_BATCH_SECONDS)
+            ):
+                outcomes.append(_apply(tx, writes[done + len(outcomes)]))
+        done += len(outcomes)
+        for outcome in outcomes:
+            setattr(report, outcome, getattr(report, outcome) + 1)
+
+
+def _apply(tx: Transaction, planned: _PlannedWrite) -> str:
+    """Write one planned reader as the file says; returns added, updated or unchanged."""
+    current = storage.patron_by_barcode(tx, planned.barcode)
+    if current is None:
+        storage.insert_patron(tx, planned.barcode, planned.details)
+        return "added"
+    details = planned.details
+    if planned.keep_pin:
+        details = replace(details, pin_hash=current.pin_hash)
+    if details == _details_of(current):
+        return "unchanged"
+    storage.update_patron_details(tx, current.pk, details)
+    return "updated"
+
+
+def _stored_details(tx: Transaction, barcode: str) -> storage.PatronDetails | None:
+    patron = storage.patron_by_barcode(tx, barcode)
+    return _details_of(patron) if patron else None
+
+
+def _details_of(patron: storage.Patron) -> storage.PatronDetails:
+    return storage.PatronDetails(
+        name=patron.name,
+        pin_hash=patron.pin_hash,
+        category=patron.category,
+        email=patron.email,
+        phone=patron.phone,
+    )
 
 
 def _details(row: dict[str, str], pin_hash: str) -> storage.PatronDetails:

@@ -80,9 +80,11 @@ class Store(ABC):
     def analyze(self, tables: tuple[str, ...]) -> None:
         """Refresh the query planner's statistics after a bulk change. Without them SQLite
         assumes an equality on an index's first column matches ~10 rows and, on a 100k-record
-        catalogue, scans a whole database instead of looking up one ISBN (25 ms vs 0.5 ms)."""
-        with self.write() as tx:
-            for table in tables:
+        catalogue, scans a whole database instead of looking up one ISBN (25 ms vs 0.5 ms).
+        One transaction per table: on SQLite each holds the only write lock, and a kiosk's
+        checkout waits between them for less time."""
+        for table in tables:
+            with self.write() as tx:
                 tx.execute(f"ANALYZE {table}")
 
     def __enter__(self) -> Store:

@@ -4,12 +4,19 @@ A deferred transaction that reads and then writes fails at once with SQLITE_BUSY
 when another connection committed in between, whatever the busy timeout; `BEGIN IMMEDIATE`
 takes the write lock first, so it waits instead. All writes in a process share one
 connection behind a lock; reads use one connection per thread.
+
+Waiting for the write lock is done here, not by SQLite's busy handler: that one sleeps ever
+longer between tries (up to 100 ms), so a process committing batch after batch (a catalogue
+load) takes the lock again in the short gap between two batches while a kiosk's checkout
+sleeps, and the checkout waited seconds behind a load of 500-record batches. Trying again
+every `WRITE_LOCK_POLL_SECONDS` catches those gaps.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +29,8 @@ from gateway.store.engine import (
     StoreError,
     Transaction,
 )
+
+WRITE_LOCK_POLL_SECONDS = 0.002
 
 
 def sqlite_path(url: str) -> str:
@@ -88,6 +97,8 @@ class SqliteStore(Store):
         mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise StoreError(f"{path}: SQLite refused WAL mode (got {mode})")
+        # Only BEGIN IMMEDIATE ever waits on the writer; `_begin_immediate` does the waiting.
+        self._writer.execute("PRAGMA busy_timeout=0")
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -114,13 +125,27 @@ class SqliteStore(Store):
     def write(self) -> Iterator[Transaction]:
         with self._write_lock:
             connection = self._writer
-            connection.execute("BEGIN IMMEDIATE")
+            self._begin_immediate(connection)
             try:
                 yield SqliteTransaction(connection)
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+
+    def _begin_immediate(self, connection: sqlite3.Connection) -> None:
+        """Take the write lock, trying every few milliseconds for up to the busy timeout;
+        then "database is locked", as SQLite's own waiting would say."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            time.sleep(WRITE_LOCK_POLL_SECONDS)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:

@@ -1,6 +1,12 @@
 """The batch load pipeline: frame → prepare (`prepare`, `parallel`) → match and store
 (`batch`), committed in batches, counted in the report (`report`).
 
+On SQLite a batch's transaction holds the database's only write lock, and a kiosk's checkout
+waits for it. So on SQLite the loader sizes its batches by time: it measures how long each
+batch held the lock and sizes the next one to hold it about `batch_target_ms` (never more
+records than `batch_size`). On PostgreSQL writers lock rows, not the database, and batches
+stay `batch_size` records (fewer round trips).
+
 Crash safety comes from two facts: a batch is one transaction (never a half-written record),
 and storing is idempotent (a record whose digest is already stored is "unchanged"). So after
 kill -9 at any moment, rerunning the same command ends in the same database as a clean load.
@@ -28,6 +34,7 @@ from marc.holdings import HoldingsProfile
 from marc.iso2709 import frame_records
 from marc.xml_input import looks_like_xml, read_xml_records
 
+FIRST_TIMED_BATCH = 50  # SQLite: records in the first batch, before any batch was timed
 ProgressCallback = Callable[[int], None]  # bytes of the current file processed so far
 
 
@@ -37,7 +44,8 @@ class LoadOptions:
     profile: HoldingsProfile
     encoding: str = "auto"
     match: str = "001"
-    batch_size: int = 500
+    batch_size: int = 500  # the most records in one transaction
+    batch_target_ms: int = 100  # SQLite: how long one batch should hold the write lock
     workers: int = 0  # processes preparing records; 0 = in this process
     on_shelf_status: str = DEFAULT_ON_SHELF_STATUS  # [circulation]: a copy with no status
 
@@ -70,6 +78,10 @@ class Loader:
         self.rejects = rejects
         self.on_progress = on_progress
         self.on_file_start = on_file_start
+        self._batch_limit = options.batch_size
+        if store.dialect == "sqlite":
+            # Start small: the first batch's time tells how large the next ones may be.
+            self._batch_limit = min(options.batch_size, FIRST_TIMED_BATCH)
 
     def load(self, paths: list[Path], command: str = "load") -> LoadReport:
         report = LoadReport(
@@ -108,7 +120,7 @@ class Loader:
             for entry in entries:
                 file_report.framed += 1
                 batch.append(entry)
-                if len(batch) >= self.options.batch_size:
+                if len(batch) >= self._batch_limit:
                     self._finish_batch(batch, file_report)
                     batch = []
                     if self.on_progress is not None and entry.offset is not None:
@@ -158,11 +170,22 @@ class Loader:
                     entry.reject_reason = rejected.reason
             yield entry
 
+    def _size_next_batch(self, records: int, held_seconds: float) -> None:
+        """SQLite: as many records as fit in `batch_target_ms` at this batch's pace, at most
+        twice as many as this batch (one quick batch is no promise), within `batch_size`."""
+        if self.store.dialect != "sqlite" or records == 0:
+            return
+        per_record = max(held_seconds, 1e-6) / records
+        fitting = int(self.options.batch_target_ms / 1000 / per_record)
+        self._batch_limit = max(1, min(fitting, 2 * records, self.options.batch_size))
+
     def _finish_batch(self, batch: list[Entry], report: FileReport) -> None:
         ready = [e for e in batch if e.prepared is not None]
         try:
+            started = time.perf_counter()
             with self.store.write() as tx:
                 store_batch(tx, ready, self.options.database.name, self.options.match)
+            self._size_next_batch(len(batch), time.perf_counter() - started)
         except (IntegrityViolation, DataRefused):
             # A constraint we did not foresee: store one record per transaction to find the
             # culprit, so that only it is rejected (with the database's words).
