@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
+from twisted.internet import reactor
 
 from gateway.catalogue.loading.loader import Loader, LoadOptions
 from gateway.circulation.clock import FixedClock
@@ -14,7 +18,8 @@ from gateway.circulation.engine import Engine
 from gateway.circulation.policy import Policy
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings, Settings
 from gateway.records.xml import RecordCache
-from gateway.store import Store
+from gateway.store import Store, open_store
+from gateway.store.migrate import migrate
 from sru.request import Limits
 from sru.resultsets import ResultSetStore
 from sru.service import SruService
@@ -103,3 +108,26 @@ def diagnostics(root: etree._Element) -> list[tuple[int, str]]:
 def control_numbers(root: etree._Element) -> list[str]:
     """001 of every MARC record in a response, in order."""
     return [field.text or "" for field in root.iter("{*}controlfield") if field.get("tag") == "001"]
+
+
+def reactor_in_thread() -> Any:
+    """Twisted's global reactor, running in a daemon thread (started once per test process),
+    for tests that drive real sockets from the test thread."""
+    if not reactor.running:
+        thread = threading.Thread(
+            target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True
+        )
+        thread.start()
+        for _ in range(200):
+            if reactor.running:
+                break
+            time.sleep(0.01)
+    return reactor
+
+
+def catalogue_store(path: Path) -> Store:
+    """A migrated SQLite store under `path` holding the test catalogue."""
+    store = open_store(f"sqlite:///{path / 'sru.db'}")
+    migrate(store)
+    load_catalogue(store, path)
+    return store

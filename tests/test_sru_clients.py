@@ -10,14 +10,11 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
-from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python.threadpool import ThreadPool
@@ -26,10 +23,17 @@ from gateway.catalogue.search import search
 from gateway.circulation.policy import Policy
 from gateway.config import Settings, settings_from_dict
 from gateway.cql.to_query import cql_to_query
-from gateway.store import Store, open_store
-from gateway.store.migrate import migrate
+from gateway.store import Store
 from sru.resource import build_site
-from tests.sru_support import NS, READER, build_engine, diagnostics, load_catalogue, xml
+from tests.sru_support import (
+    NS,
+    READER,
+    build_engine,
+    catalogue_store,
+    diagnostics,
+    reactor_in_thread,
+    xml,
+)
 
 RULE = Policy.from_settings(Settings()).availability  # the default policy's R2
 
@@ -41,24 +45,12 @@ needs_yaz = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def running_reactor():
-    if not reactor.running:
-        thread = threading.Thread(
-            target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True
-        )
-        thread.start()
-        for _ in range(200):
-            if reactor.running:
-                break
-            time.sleep(0.01)
-    return reactor
+    return reactor_in_thread()
 
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path = tmp_path_factory.mktemp("sru")
-    store = open_store(f"sqlite:///{path / 'sru.db'}")
-    migrate(store)
-    load_catalogue(store, path)
+    store = catalogue_store(tmp_path_factory.mktemp("sru"))
     yield store
     store.close()
 

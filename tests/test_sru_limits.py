@@ -20,21 +20,25 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python.threadpool import ThreadPool
 
 from gateway.cli import main as libgate
 from gateway.config import ConfigError, settings_from_dict
-from gateway.store import Store, open_store
-from gateway.store.migrate import migrate
+from gateway.store import Store
 from sru.limits import BurstLog, ConnectionCounter, address_key
 from sru.request import Limits, parse_request
 from sru.resource import build_site
 from tests.conftest import FIXTURES
 from tests.serve_support import free_port, running_gateway
-from tests.sru_support import build_engine, diagnostics, load_catalogue, xml
+from tests.sru_support import (
+    build_engine,
+    catalogue_store,
+    diagnostics,
+    reactor_in_thread,
+    xml,
+)
 
 ATTACKER = "127.0.0.2"
 OTHER_ATTACKER = "127.0.0.3"
@@ -45,24 +49,12 @@ SLACK = 2.0  # seconds past a deadline before a slow client must be gone
 
 @pytest.fixture(scope="module")
 def running_reactor() -> Any:
-    if not reactor.running:
-        thread = threading.Thread(
-            target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True
-        )
-        thread.start()
-        for _ in range(200):
-            if reactor.running:
-                break
-            time.sleep(0.01)
-    return reactor
+    return reactor_in_thread()
 
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    path = tmp_path_factory.mktemp("sru-limits")
-    store = open_store(f"sqlite:///{path / 'sru.db'}")
-    migrate(store)
-    load_catalogue(store, path)
+    store = catalogue_store(tmp_path_factory.mktemp("sru-limits"))
     yield store
     store.close()
 
