@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
-import ipaddress
 import os
 import tomllib
 import types
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.networks import parse_network
 from marc.holdings import HoldingsProfile
 
 DEFAULT_CONFIG_NAME = "libgate.toml"
@@ -191,14 +191,7 @@ class CirculationSettings:
         if self.overdue_limit < 0:
             raise ConfigError(f"{where}.overdue_limit: must be 0 (no limit) or more")
         _positive(self.pin_forgiveness_seconds, f"{where}.pin_forgiveness_seconds")
-        for index, network in enumerate(self.pin_trusted_networks):
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ConfigError(
-                    f"{where}.pin_trusted_networks[{index}]: {network!r} is not an address"
-                    " or network"
-                ) from None
+        _check_networks(self.pin_trusted_networks, f"{where}.pin_trusted_networks")
 
 
 # How long one SMTP attempt may take before the sender gives up on it (a silent server).
@@ -335,13 +328,7 @@ class Sip2Account:
             codecs.lookup(self.encoding)
         except LookupError:
             raise ConfigError(f"{where}.encoding: unknown encoding {self.encoding!r}") from None
-        for index, network in enumerate(self.allowed_addresses):
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ConfigError(
-                    f"{where}.allowed_addresses[{index}]: {network!r} is not an address or network"
-                ) from None
+        _check_networks(self.allowed_addresses, f"{where}.allowed_addresses")
 
 
 @dataclass(frozen=True)
@@ -389,13 +376,7 @@ class Sip2Settings:
             "login_delay_max_seconds",
         ):
             _positive(getattr(self, name), f"{where}.{name}")
-        for index, network in enumerate(self.trusted_networks):
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ConfigError(
-                    f"{where}.trusted_networks[{index}]: {network!r} is not an address or network"
-                ) from None
+        _check_networks(self.trusted_networks, f"{where}.trusted_networks")
         _positive(self.threads, f"{where}.threads")
         _positive(self.pin_backoff_max_seconds, f"{where}.pin_backoff_max_seconds")
         if self.max_frame_bytes < 256:
@@ -452,13 +433,7 @@ class SruSettings:
             "keepalive_timeout",
         ):
             _positive(getattr(self, name), f"{where}.{name}")
-        for index, network in enumerate(self.uncapped_networks):
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ConfigError(
-                    f"{where}.uncapped_networks[{index}]: {network!r} is not an address or network"
-                ) from None
+        _check_networks(self.uncapped_networks, f"{where}.uncapped_networks")
         for name in (
             "default_records",
             "max_records",
@@ -609,6 +584,16 @@ SECTIONS: dict[str, tuple[type, bool]] = {
 def _positive(value: int, where: str) -> None:
     if value <= 0:
         raise ConfigError(f"{where}: must be a positive number, got {value}")
+
+
+def _check_networks(networks: tuple[str, ...], where: str) -> None:
+    for index, network in enumerate(networks):
+        try:
+            parse_network(network)
+        except ValueError:
+            raise ConfigError(
+                f"{where}[{index}]: {network!r} is not an address or network"
+            ) from None
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

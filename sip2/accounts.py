@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from enum import StrEnum
 
 from gateway.circulation.pins import check_pin, hash_pin
 from gateway.config import Sip2Account, Sip2Settings
+from gateway.networks import Networks
 
 HASHED_PREFIX = "scrypt$"
 
@@ -32,16 +32,8 @@ def password_matches(given: str, stored: str) -> bool:
 
 
 def address_allowed(account: Sip2Account, peer_host: str) -> bool:
-    if not account.allowed_addresses:
-        return True
-    try:
-        address = ipaddress.ip_address(peer_host)
-    except ValueError:
-        return False  # not an IP peer (a UNIX socket): only accounts open to anywhere
-    return any(
-        address in ipaddress.ip_network(network, strict=False)
-        for network in account.allowed_addresses
-    )
+    # Not an IP peer (a UNIX socket): only accounts open to anywhere.
+    return not account.allowed_addresses or peer_host in Networks(account.allowed_addresses)
 
 
 class Accounts:

@@ -7,7 +7,6 @@ Nothing here touches a socket or a thread; the adapter (sip2/server.py) asks and
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,24 +14,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.config import Sip2Settings
+from gateway.networks import Networks
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class TrustedNetworks:
-    """`[sip2] trusted_networks`: the library's own kiosk networks."""
-
-    def __init__(self, networks: tuple[str, ...]) -> None:
-        self.networks: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(network, strict=False) for network in networks
-        )
-
-    def __contains__(self, peer_host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(peer_host)
-        except ValueError:
-            return False  # a UNIX socket or an unknown peer: never trusted
-        return any(address in network for network in self.networks)
+# `[sip2] trusted_networks`: the library's own kiosk networks (a UNIX socket or an unknown
+# peer is never trusted).
+TrustedNetworks = Networks
 
 
 class ConnectionCaps:

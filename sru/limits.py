@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from gateway.networks import Networks
+
 
 def address_key(host: str) -> str:
     """The unit the per-address cap counts: the IPv4 address, or the IPv6 /64."""
@@ -37,23 +39,16 @@ class ConnectionCounter:
     def __init__(self, total: int, per_address: int, uncapped: Sequence[str] = ()) -> None:
         self.total = total
         self.per_address = per_address
-        self.uncapped = [ipaddress.ip_network(n, strict=False) for n in uncapped]
+        self.uncapped = Networks(uncapped)
         self.open = 0
         self.by_address: Counter[str] = Counter()
-
-    def _capped(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return True
-        return not any(address in network for network in self.uncapped)
 
     def admit(self, host: str) -> str | None:
         """None if the connection is let in (and counted), else the reason it is refused."""
         if self.open >= self.total:
             return f"{self.open} connections open, the most allowed (max_connections)"
         key = address_key(host)
-        if self._capped(host) and self.by_address[key] >= self.per_address:
+        if host not in self.uncapped and self.by_address[key] >= self.per_address:
             return (
                 f"{self.by_address[key]} connections open from {key}, the most allowed from one"
                 " address (max_connections_per_address)"

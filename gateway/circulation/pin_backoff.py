@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from gateway.networks import Networks
 
 ADDRESS_FACTOR = 5  # one address may fail this many times more, over all readers, than on one
 
@@ -17,15 +18,14 @@ class PinBackoff:
     cap_seconds: int = 900
     forgiveness_seconds: int = 3600
     trusted_networks: tuple[str, ...] = ()
+    # Parsed once from `trusted_networks` (validated with the config), not at every PIN check.
+    _trusted: Networks = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_trusted", Networks(self.trusted_networks))
 
     def trusts(self, address: str) -> bool:
-        try:
-            host = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(
-            host in ipaddress.ip_network(network, strict=False) for network in self.trusted_networks
-        )
+        return address in self._trusted
 
     def delay_seconds(self, failures: int, threshold: int) -> int:
         """How long after the last of `failures` failures the next check must wait."""
