@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,45 @@ def fresh_login_seconds(port: int) -> float:
         kiosk.close()
 
 
+@dataclass(frozen=True)
+class UnderFlood:
+    """What a logged-in kiosk on 127.0.0.1 saw while `flood` ran from 127.0.0.2/3."""
+
+    timings: list[float]  # item lookups (17) of the logged-in kiosk
+    logins: list[float]  # seconds a fresh kiosk took to log in
+    answers: int  # replies the flood got
+    opened: int  # sockets the flood opened
+    log: str  # the gateway's log
+
+
+def kiosk_under_flood(
+    config: Path,
+    port: int,
+    flood: Flood,
+    flood_stopper: list[Flood],
+    *,
+    settle: float,
+    measure: float,
+    logins: int = 1,
+) -> UnderFlood:
+    """Serve `config`, log a kiosk in, start `flood`, let it settle, then time the kiosk's
+    lookups for `measure` seconds and `logins` fresh logins, and stop the flood."""
+    with running_gateway(config, [port]):
+        kiosk = Kiosk(port)
+        assert kiosk.login() == b"941"
+        flood_stopper.append(flood)
+        flood.start()
+        time.sleep(settle)
+        timings = lookups_while(kiosk, measure)
+        login_seconds = [fresh_login_seconds(port) for _ in range(logins)]
+        answers, opened = flood.answers, flood.opened
+        flood.stop.set()
+        flood.join(10)
+        kiosk.close()
+    log = config.with_suffix(".log").read_text("utf-8")
+    return UnderFlood(timings, login_seconds, answers, opened, log)
+
+
 def test_a_login_flood_does_not_slow_a_logged_in_kiosk(
     loaded_database: Path, tmp_path: Path, flood_stopper: list[Flood]
 ) -> None:
@@ -214,24 +254,12 @@ def test_a_login_flood_does_not_slow_a_logged_in_kiosk(
     # No throttle here (failures never delay): the flood reaches the scrypt checks, and the
     # auth pool's isolation and bounded queue alone must keep circulation fast.
     config = write_config(tmp_path, loaded_database, port, "login_failures_before_delay = 1000000")
-    with running_gateway(config, [port]):
-        kiosk = Kiosk(port)
-        assert kiosk.login() == b"941"
-        flood = Flood(port, per_source=60, payload=b"9300CNkiosk|COguess|\r")
-        flood_stopper.append(flood)
-        flood.start()
-        time.sleep(1.0)
-        timings = lookups_while(kiosk, 3.0)
-        login = fresh_login_seconds(port)
-        answers = flood.answers
-        flood.stop.set()
-        flood.join(10)
-        kiosk.close()
-    log = config.with_suffix(".log").read_text("utf-8")
-    assert answers > 100, "the flood never got going"
-    assert "password checks waiting" in log  # the bounded auth queue answered some at once
-    assert p99(timings) < P99_BOUND, (p99(timings), len(timings))
-    assert login < LOGIN_BOUND
+    flood = Flood(port, per_source=60, payload=b"9300CNkiosk|COguess|\r")
+    seen = kiosk_under_flood(config, port, flood, flood_stopper, settle=1.0, measure=3.0)
+    assert seen.answers > 100, "the flood never got going"
+    assert "password checks waiting" in seen.log  # the bounded auth queue answered some at once
+    assert p99(seen.timings) < P99_BOUND, (p99(seen.timings), len(seen.timings))
+    assert seen.logins[0] < LOGIN_BOUND
 
 
 def test_guessing_is_throttled_and_a_trusted_kiosk_still_logs_in(
@@ -239,28 +267,17 @@ def test_guessing_is_throttled_and_a_trusted_kiosk_still_logs_in(
 ) -> None:
     port = free_port()
     config = write_config(tmp_path, loaded_database, port, 'trusted_networks = ["127.0.0.1/32"]')
-    with running_gateway(config, [port]):
-        kiosk = Kiosk(port)
-        assert kiosk.login() == b"941"
-        flood = Flood(port, per_source=40, payload=b"9300CNkiosk|COguess|\r")
-        flood_stopper.append(flood)
-        flood.start()
-        time.sleep(1.5)
-        timings = lookups_while(kiosk, 2.0)
-        login = fresh_login_seconds(port)
-        answers = flood.answers
-        flood.stop.set()
-        flood.join(10)
-        kiosk.close()
-    log = config.with_suffix(".log").read_text("utf-8")
-    assert answers > 100
+    flood = Flood(port, per_source=40, payload=b"9300CNkiosk|COguess|\r")
+    seen = kiosk_under_flood(config, port, flood, flood_stopper, settle=1.5, measure=2.0)
+    log = seen.log
+    assert seen.answers > 100
     checked = log.count("command=93 outcome=bad-login")
     # Five failures per address open the delay, then at most one check per delay (1, 2 s…):
     # a handful of password checks over 4 s instead of one per attempt.
     assert checked <= 2 * (5 + 4), checked
     assert 1 <= log.count("login throttled") <= 4  # one line per throttled burst
-    assert p99(timings) < P99_BOUND
-    assert login < LOGIN_BOUND
+    assert p99(seen.timings) < P99_BOUND
+    assert seen.logins[0] < LOGIN_BOUND
 
 
 def test_silent_sockets_do_not_keep_a_kiosk_out(
@@ -268,25 +285,13 @@ def test_silent_sockets_do_not_keep_a_kiosk_out(
 ) -> None:
     port = free_port()
     config = write_config(tmp_path, loaded_database, port)
-    with running_gateway(config, [port]):
-        kiosk = Kiosk(port)
-        assert kiosk.login() == b"941"
-        flood = Flood(port, per_source=150, payload=None)  # 300 silent sockets
-        flood_stopper.append(flood)
-        flood.start()
-        time.sleep(1.5)
-        timings = lookups_while(kiosk, 1.5)
-        logins = [fresh_login_seconds(port) for _ in range(3)]
-        opened = flood.opened
-        flood.stop.set()
-        flood.join(10)
-        kiosk.close()
-    log = config.with_suffix(".log").read_text("utf-8")
-    assert opened >= 300
-    assert "max_unauthenticated_per_address" in log
-    assert log.count("refused:") <= 4  # one line per burst, not one per socket
-    assert p99(timings) < P99_BOUND
-    assert max(logins) < LOGIN_BOUND
+    flood = Flood(port, per_source=150, payload=None)  # 300 silent sockets
+    seen = kiosk_under_flood(config, port, flood, flood_stopper, settle=1.5, measure=1.5, logins=3)
+    assert seen.opened >= 300
+    assert "max_unauthenticated_per_address" in seen.log
+    assert seen.log.count("refused:") <= 4  # one line per burst, not one per socket
+    assert p99(seen.timings) < P99_BOUND
+    assert max(seen.logins) < LOGIN_BOUND
 
 
 def test_near_the_descriptor_limit_new_connections_are_refused_first(
