@@ -22,6 +22,39 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def sip2_and_sru_config(home: Path, sip2_port: int, sru_port: int, sru_extra: str = "") -> Path:
+    """A config serving SIP2 (one kiosk account, `kiosk` / `kiosk-pw`) and SRU on 127.0.0.1,
+    over a SQLite library in `home`, without Z39.50 or notices; `sru_extra` goes in [sru]."""
+    config = home / "libgate.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "sqlite:///{home / "library.db"}"
+
+[notices]
+enabled = false
+
+[sru]
+listen = ["tcp:{sru_port}:interface=127.0.0.1"]
+{sru_extra}
+
+[sip2]
+listen = ["tcp:{sip2_port}:interface=127.0.0.1"]
+
+[z3950]
+listen = []
+
+[[sip2.accounts]]
+login = "kiosk"
+password = "kiosk-pw"
+location = "一楼自助借还机"
+role = "selfcheck"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
 @contextmanager
 def running_gateway(
     config: Path, ports: Sequence[int], descriptor_limit: int | None = None

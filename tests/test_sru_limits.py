@@ -31,7 +31,7 @@ from sru.limits import BurstLog, ConnectionCounter, address_key
 from sru.request import Limits, parse_request
 from sru.resource import build_site
 from tests.conftest import FIXTURES
-from tests.serve_support import free_port, running_gateway
+from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
 from tests.sru_support import (
     build_engine,
     catalogue_store,
@@ -503,33 +503,7 @@ def test_libgate_serve_under_an_sru_slowloris_keeps_sru_and_sip2_answering(
     deadline; SIP2 logs a kiosk in and SRU answers 127.0.0.1 meanwhile, and the log says so
     in a few lines, not hundreds."""
     sip2_port, sru_port = free_port(), free_port()
-    config = tmp_path / "libgate.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "sqlite:///{tmp_path / "library.db"}"
-
-[notices]
-enabled = false
-
-[sru]
-listen = ["tcp:{sru_port}:interface=127.0.0.1"]
-header_timeout = 2
-
-[sip2]
-listen = ["tcp:{sip2_port}:interface=127.0.0.1"]
-
-[z3950]
-listen = []
-
-[[sip2.accounts]]
-login = "kiosk"
-password = "kiosk-pw"
-location = "一楼自助借还机"
-role = "selfcheck"
-""",
-        encoding="utf-8",
-    )
+    config = sip2_and_sru_config(tmp_path, sip2_port, sru_port, "header_timeout = 2")
     assert libgate(["--config", str(config), "load", "--database", "main", str(DEMO)]) == 0
     with running_gateway(config, [sip2_port, sru_port]):
         slow = [

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.cli import main as libgate
 from tests.conftest import FIXTURES
-from tests.serve_support import free_port, running_gateway
+from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
 from tests.sru_support import NS, xml
 
 RECORD = "SHL000000005"  # 万历十五年: two circulating copies on the shelf
@@ -25,32 +25,7 @@ COPY = "54122100600041"
 def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
     home = tmp_path_factory.mktemp("sru_sip2")
     sip2_port, sru_port = free_port(), free_port()
-    config = home / "libgate.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "sqlite:///{home / "library.db"}"
-
-[notices]
-enabled = false
-
-[sru]
-listen = ["tcp:{sru_port}:interface=127.0.0.1"]
-
-[sip2]
-listen = ["tcp:{sip2_port}:interface=127.0.0.1"]
-
-[z3950]
-listen = []
-
-[[sip2.accounts]]
-login = "kiosk"
-password = "kiosk-pw"
-location = "一楼自助借还机"
-role = "selfcheck"
-""",
-        encoding="utf-8",
-    )
+    config = sip2_and_sru_config(home, sip2_port, sru_port)
     for args in (
         ["load", "--database", "main", str(FIXTURES / "marc" / "demo_main.iso")],
         ["patrons", "import", str(FIXTURES / "patrons" / "demo_patrons.csv")],
