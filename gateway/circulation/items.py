@@ -92,12 +92,9 @@ def update_item_properties(
     """Keep free text about a copy (SIP2 19 Item Status Update); circulation ignores it."""
 
     def work(tx: Transaction, now: datetime) -> ItemUpdateResult:
-        found = storage.copy_by_barcode(tx, item_barcode)
-        if found is None:
+        copy = storage.lock_copy(tx, item_barcode)
+        if copy is None:
             return ItemUpdateResult(ok=False, reasons=(reason("item_unknown", item=item_barcode),))
-        storage.lock_title(tx, found.record_pk)
-        copy = storage.copy_by_barcode(tx, item_barcode, lock=True)
-        assert copy is not None
         storage.set_copy_properties(tx, copy.pk, properties)
         storage.log_event(
             tx,

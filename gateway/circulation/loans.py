@@ -33,12 +33,9 @@ def checkout(
     core: EngineCore, patron_barcode: str, item_barcode: str, channel: Channel
 ) -> CheckoutResult:
     def work(tx: Transaction, now: datetime) -> CheckoutResult:
-        found = storage.copy_by_barcode(tx, item_barcode)
-        if found is None:
+        copy = storage.lock_copy(tx, item_barcode)
+        if copy is None:
             return CheckoutResult(ok=False, reasons=(reason("item_unknown", item=item_barcode),))
-        storage.lock_title(tx, found.record_pk)
-        copy = storage.copy_by_barcode(tx, item_barcode, lock=True)
-        assert copy is not None
         patron = storage.patron_by_barcode(tx, patron_barcode, lock=True)
         if patron is None:
             return CheckoutResult(
@@ -112,14 +109,11 @@ def checkin(core: EngineCore, item_barcode: str, channel: Channel, offline: bool
     answer, `to_desk` says when the copy must go to the service desk rather than the shelf."""
 
     def work(tx: Transaction, now: datetime) -> CheckinResult:
-        found = storage.copy_by_barcode(tx, item_barcode)
-        if found is None:
+        copy = storage.lock_copy(tx, item_barcode)
+        if copy is None:
             return CheckinResult(
                 ok=False, reasons=(reason("item_unknown", item=item_barcode),), offline=offline
             )
-        storage.lock_title(tx, found.record_pk)
-        copy = storage.copy_by_barcode(tx, item_barcode, lock=True)
-        assert copy is not None
         record = storage.record_label(tx, copy.record_pk)
         loan = storage.open_loan_of_copy(tx, copy.pk)
         queue = storage.waiting_holds(tx, copy.record_pk)

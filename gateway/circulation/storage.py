@@ -156,6 +156,17 @@ def lock_title(tx: Transaction, record_pk: int) -> None:
         tx.execute("SELECT id FROM bib_records WHERE id = ?" + tx.for_update, (record_pk,))
 
 
+def lock_copy(tx: Transaction, barcode: str) -> Copy | None:
+    """The copy with `barcode`, locked in the engine's order: its title first, then the copy
+    (read again under its lock). None if there is no such copy. SQLite's one writer already
+    serialises every decision, so there the first read is the answer."""
+    found = copy_by_barcode(tx, barcode)
+    if found is None or not tx.for_update:
+        return found
+    lock_title(tx, found.record_pk)
+    return copy_by_barcode(tx, barcode, lock=True)
+
+
 def record_pk_by_id(tx: Transaction, database: str, record_id: str) -> int | None:
     value = tx.scalar(
         "SELECT id FROM bib_records WHERE database = ? AND record_id = ?", (database, record_id)
