@@ -3,6 +3,7 @@ waits until every listener accepts, and a stop that checks the log holds no trac
 
 from __future__ import annotations
 
+import random
 import resource
 import socket
 import subprocess
@@ -15,11 +16,32 @@ from pathlib import Path
 START_SECONDS = 30
 
 
+def _ephemeral_ports() -> range:
+    """The range the kernel hands out to outgoing sockets (Linux; a usual default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
 def free_port() -> int:
-    """A port nobody listens on now (the server binds it a moment later)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nobody listens on now (the server binds it a moment later).
+
+    It is taken from below the ephemeral range: a port the kernel picked with bind(0) can be
+    given, a moment later, to one of the hundreds of client sockets a flood test opens, and the
+    server then fails to bind it (CI saw exactly that)."""
+    ephemeral = _ephemeral_ports()
+    candidates = range(20000, max(20001, min(ephemeral.start, 32768)))
+    for _ in range(200):
+        port = random.choice(candidates)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def sip2_and_sru_config(home: Path, sip2_port: int, sru_port: int, sru_extra: str = "") -> Path:

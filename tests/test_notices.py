@@ -23,6 +23,7 @@ from gateway.notify.sender import NoticeSender
 from gateway.services import as_server_reactor
 from gateway.store import Store
 from tests.circulation_support import build_library
+from tests.serve_support import free_port
 
 
 def _one_pass(running_reactor: object, sender: NoticeSender) -> tuple[int, int]:
@@ -61,16 +62,10 @@ def smtp_server():
         def handle_message(self, message):
             received.append(message)
 
-    controller = Controller(Collect(), hostname="127.0.0.1", port=_free_port())
+    controller = Controller(Collect(), hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller.port, received
     controller.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _queue_a_notice(store: Store, tmp_path: Path):
@@ -110,7 +105,7 @@ def test_R13_a_dead_server_never_fails_circulation(
     store: Store, tmp_path: Path, running_reactor
 ) -> None:
     engine, clock = _queue_a_notice(store, tmp_path)
-    settings = NoticeSettings(smtp_port=_free_port(), max_attempts=2, first_retry_seconds=60)
+    settings = NoticeSettings(smtp_port=free_port(), max_attempts=2, first_retry_seconds=60)
     sender = NoticeSender(store, settings, clock, running_reactor)
     assert _one_pass(running_reactor, sender) == (0, 1)
     (notice,) = outbox.list_notices(store, failed_only=True)
