@@ -309,6 +309,9 @@ class Sip2Account:
     status_before_login: bool = False  # answer 99 from this account's addresses before 93
     send_hold_patron: bool = True  # desk checkin that traps names the hold patron (CY/DA)
     verify_patron_pin: bool = True  # checkout/renew/hold need the reader's PIN (AD) if sent
+    # Every reader request must carry the PIN (AD): without it nothing about the reader is
+    # told and nothing is done, as with a wrong PIN (for SCs that always ask for one).
+    require_patron_pin: bool = False
 
     def validate(self, where: str) -> None:
         if not self.login:

@@ -46,6 +46,7 @@ UNKNOWN_PATRON_STATUS = "YYYY" + " " * 10
 # Screen messages of the gateway itself (the engine's reasons carry their own).
 TEXTS: dict[str, tuple[str, str]] = {
     "pin_wrong": ("密码错误，请重新输入。", "Wrong PIN; please try again."),
+    "pin_required": ("请输入密码。", "Please enter your PIN."),
     "pin_wait": (
         "密码错误次数过多，请 {minutes} 分钟后再试，或到服务台咨询。",
         "Too many wrong PINs; try again in {minutes} minutes or ask at the desk.",
@@ -176,8 +177,13 @@ class Handlers:
     ) -> PinCheck:
         """The PIN a request carries, checked by the engine behind the back-off it keeps in
         the store for every process (`terminal`: login@address)."""
-        if not message.get("AD") or not account.verify_patron_pin:
-            # No PIN (kiosks send an empty AD when they ask for none).
+        if not account.verify_patron_pin:
+            return PinCheck(None, None)
+        if not message.get("AD"):
+            # No PIN: kiosks send an empty AD when they ask for none, unless the library
+            # says every request must carry one.
+            if account.require_patron_pin:
+                return PinCheck(False, text("pin_required", language))
             return PinCheck(None, None)
         reader = message.get("AA")
         source = PinSource(terminal.rpartition("@")[2], terminal, self._channel(account))

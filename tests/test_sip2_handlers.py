@@ -202,6 +202,27 @@ def test_an_empty_pin_field_is_no_pin(kiosk: Terminal) -> None:
     assert kiosk.patron_status("A", AD="0000").get("CQ") == "Y"  # and no back-off
 
 
+def test_require_patron_pin_refuses_a_request_without_one_and_tells_nothing(library) -> None:
+    strict = Terminal(*library, require_patron_pin=True)
+    assert strict.login().fixed["ok"] == "1"
+    engine, _clock = library
+    assert engine.add_fee("A", 500, description="水渍").ok
+    for reply in (
+        strict.patron_status("A"),
+        strict.patron_status("A", AD=""),
+        strict.patron_information("A", summary="YYYYYY    "),
+    ):
+        assert reply.get("CQ") == "N" and reply.get("AE") == ""
+        assert [code for code, _ in reply.fields if code in FORBIDDEN] == []
+        assert "请输入密码" in screen(reply)
+    refused = strict.checkout("A", "O1")
+    assert refused.fixed["ok"] == "0" and "请输入密码" in screen(refused)
+    assert engine.item_info("O1").loan_patron_barcode is None
+    # Not a wrong PIN: no back-off follows, and the right PIN works at once.
+    assert strict.patron_status("A", AD="0000").get("AE") == "甲"
+    assert strict.checkout("A", "O1", AD="0000").fixed["ok"] == "1"
+
+
 def test_a_held_copy_not_on_loan_returned_at_the_kiosk_goes_to_the_desk(
     kiosk: Terminal, desk: Terminal
 ) -> None:
