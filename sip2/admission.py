@@ -1,17 +1,14 @@
-"""Who may take a SIP2 connection, a password check and a login attempt, counted per address:
-the connection caps (global, per address, and the smaller pre-login budget), and the login
-throttle (an exponential delay per address and per account after failures).
+"""Who may take a SIP2 connection and a password check, counted per address: the connection
+caps (global, per address, and the smaller pre-login budget) and the auth queue. The login
+throttle (a delay per address and per account after failures) is kept in the store, shared by
+every process: gateway/login_failures.py.
 
 Nothing here touches a socket or a thread; the adapter (sip2/server.py) asks and reports.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 from gateway.config import Sip2Settings
 from gateway.networks import Networks
@@ -112,88 +109,6 @@ class LoginQueue:
     def finished(self, peer_host: str) -> None:
         self.waiting -= 1
         _decrement(self.per_address, peer_host)
-
-
-class Throttle(Protocol):
-    """What the adapter asks of a login throttle. `LoginThrottle` keeps the counts in this
-    process's memory; a store-backed one (shared by every process, kept over restarts) fits
-    the same three calls, run in the auth pool rather than on the reactor thread."""
-
-    def wait(self, peer_host: str, login: str) -> float: ...
-
-    def failed(self, peer_host: str, login: str) -> None: ...
-
-    def succeeded(self, peer_host: str, login: str) -> None: ...
-
-
-@dataclass
-class Failures:
-    count: int = 0
-    last: float = 0.0
-
-
-class LoginThrottle:
-    """Failed logins per address and per account, in this process's memory.
-
-    After `login_failures_before_delay` failures, each further attempt must wait a delay that
-    doubles with every failure up to `login_delay_max_seconds`; an attempt inside the delay is
-    refused without a password check. The count is forgiven once a delay's worth of time (at
-    least the cap) has passed without a failure, and cleared by a good login. Failures of an
-    account count only from untrusted addresses, and a trusted address is never held back by
-    the account's count: guessing from elsewhere cannot lock a library's kiosk out."""
-
-    def __init__(
-        self,
-        settings: Sip2Settings,
-        trusted: TrustedNetworks,
-        now: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.free = settings.login_failures_before_delay
-        self.cap = float(settings.login_delay_max_seconds)
-        self.trusted = trusted
-        self.now = now
-        self.by_address: dict[str, Failures] = {}
-        self.by_account: dict[str, Failures] = {}
-
-    def wait(self, peer_host: str, login: str) -> float:
-        """Seconds before `login` from `peer_host` may be checked (0: check it now)."""
-        waits = [self._wait(self.by_address, peer_host)]
-        if peer_host not in self.trusted:
-            waits.append(self._wait(self.by_account, login))
-        return max(waits)
-
-    def failed(self, peer_host: str, login: str) -> None:
-        self._count(self.by_address, peer_host)
-        if peer_host not in self.trusted:
-            self._count(self.by_account, login)
-
-    def succeeded(self, peer_host: str, login: str) -> None:
-        self.by_address.pop(peer_host, None)
-        self.by_account.pop(login, None)
-
-    def delay_after(self, count: int) -> float:
-        if count < self.free:
-            return 0.0
-        return float(min(self.cap, 2 ** (count - self.free)))
-
-    def _wait(self, table: dict[str, Failures], key: str) -> float:
-        failures = table.get(key)
-        if failures is None:
-            return 0.0
-        elapsed = self.now() - failures.last
-        if elapsed >= max(self.cap, self.delay_after(failures.count)) * 2:
-            del table[key]  # forgiven: quiet for twice the cap
-            return 0.0
-        return max(0.0, self.delay_after(failures.count) - elapsed)
-
-    def _count(self, table: dict[str, Failures], key: str) -> None:
-        self._wait(table, key)  # forgets an old, forgiven count first
-        failures = table.setdefault(key, Failures())
-        failures.count += 1
-        failures.last = self.now()
-        if len(table) > 100_000:  # a spray of addresses: drop the oldest half, not the memory
-            for stale in sorted(table, key=lambda k: table[k].last)[: len(table) // 2]:
-                del table[stale]
 
 
 def _decrement(counter: Counter[str], key: str) -> None:

@@ -9,7 +9,9 @@ import time
 import zoneinfo
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, tzinfo
+from functools import partial
 from typing import TypeVar
 
 from twisted.application.internet import StreamServerEndpointService
@@ -33,9 +35,10 @@ from twisted.python.threadpool import ThreadPool
 from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Account, Sip2Settings
+from gateway.login_failures import Delays, LoginBackoff, LoginFailures, Verdict
 from gateway.services import DESCRIPTORS, BurstLog, ThreadPoolService, engine_threads
 from sip2.accounts import Accounts
-from sip2.admission import ConnectionCaps, LoginQueue, LoginThrottle, Throttle, TrustedNetworks
+from sip2.admission import ConnectionCaps, LoginQueue, TrustedNetworks
 from sip2.codec import Message
 from sip2.framing import Framer
 from sip2.handlers import Handlers
@@ -216,14 +219,9 @@ class Sip2Protocol(Protocol):
         assert self.session is not None
         factory = self.factory
         login = step.message.get("CN")
-        wait = factory.throttle.wait(self.peer, login)
+        wait = factory.delays.wait(self.peer, login)
         if wait > 0:
-            factory.throttle_refusals.refused(
-                "sip2 peer=%s account=%s login throttled for %.1f s after failed logins",
-                self.peer,
-                login or "-",
-                wait,
-            )
+            self._log_throttled(login, wait)
         elif not factory.login_queue.admit(self.peer):
             factory.queue_refusals.refused(
                 "sip2 peer=%s login refused: %d password checks waiting (max_queued_logins)",
@@ -234,7 +232,10 @@ class Sip2Protocol(Protocol):
             self.busy = True
             factory.login_queue.started(self.peer)
             checked = factory.call_auth(
-                factory.accounts.authenticate, login, step.message.get("CO"), self.peer
+                factory.logins.attempt,
+                self.peer,
+                login,
+                partial(factory.accounts.authenticate, login, step.message.get("CO"), self.peer),
             )
             checked.addCallbacks(
                 self._authenticated,
@@ -272,29 +273,41 @@ class Sip2Protocol(Protocol):
         elif reply.command == "93" and self.session.account is not None:
             self._arm(self.factory.settings.idle_timeout, "idle")
 
+    def _log_throttled(self, login: str, wait: float) -> None:
+        self.factory.throttle_refusals.refused(
+            "sip2 peer=%s account=%s login throttled for %.1f s after failed logins",
+            self.peer,
+            login or "-",
+            wait,
+        )
+
     def _authenticated(
-        self, account: Sip2Account | None, step: Authenticate, started: float
+        self, verdict: Verdict[Sip2Account], step: Authenticate, started: float
     ) -> None:
         assert self.session is not None
         self.busy = False
         factory = self.factory
         factory.login_queue.finished(self.peer)
         login = step.message.get("CN")
-        if account is None:
-            factory.throttle.failed(self.peer, login)
-        else:
-            factory.throttle.succeeded(self.peer, login)
+        account = verdict.checked
+        if verdict.throttled is not None:
+            factory.delays.remember(self.peer, login, verdict.throttled)
+            self._log_throttled(login, verdict.throttled.wait)
+        elif account is not None:
+            factory.delays.forget(self.peer)
         if self.closing:
             return
         was_logged_in = self.session.account is not None
         reply = self.session.logged_in(step, account)
+        if verdict.throttled is not None:  # refused unchecked: not a wrong password
+            reply = replace(reply, outcome="throttled")
         self._login_state(was_logged_in)
         self._send(reply, started)
         self._next()
 
     def _login_failed(self, failure: Failure, step: Authenticate, started: float) -> None:
         log.error("sip2 peer=%s login check failed: %s", self.peer, failure.getTraceback())
-        self._authenticated(None, step, started)
+        self._authenticated(Verdict(), step, started)
 
     def _answered(self, response: Message, step: Dispatch, started: float) -> None:
         assert self.session is not None
@@ -362,7 +375,13 @@ class Sip2Factory(Factory[Sip2Protocol]):
         trusted = TrustedNetworks(settings.trusted_networks)
         self.caps = ConnectionCaps(settings, trusted)
         self.login_queue = LoginQueue(settings, trusted)
-        self.throttle: Throttle = LoginThrottle(settings, trusted)
+        # Failed logins are counted in the store, shared by every process; `delays` remembers
+        # the delays it imposed, so a flood inside one is refused without a thread or query.
+        backoff = LoginBackoff(
+            settings.login_failures_before_delay, float(settings.login_delay_max_seconds)
+        )
+        self.logins = LoginFailures(handlers.engine.store, "sip2", backoff, trusted)
+        self.delays = Delays(trusted)
         self.engine_waiting = 0  # engine calls handed to the pool and not answered yet
         self.refusals = BurstLog(log)
         self.busy_refusals = BurstLog(log)

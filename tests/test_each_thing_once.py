@@ -27,6 +27,7 @@ from gateway.notify import outbox
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from tests.circulation_support import START, build_library
+from tests.serve_support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -59,15 +60,13 @@ def smtp_server() -> Iterator[tuple[int, list[Any]]]:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
-    from tests.test_notices import _free_port
-
     received: list[Any] = []
 
     class Collect(Message):
         def handle_message(self, message):
             received.append(message)
 
-    controller = Controller(Collect(), hostname="127.0.0.1", port=_free_port())
+    controller = Controller(Collect(), hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller.port, received
     controller.stop()

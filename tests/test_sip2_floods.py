@@ -324,3 +324,47 @@ def test_near_the_descriptor_limit_new_connections_are_refused_first(
     assert "Too many open files" not in log
     assert p99(timings) < P99_BOUND
     assert login < LOGIN_BOUND
+
+
+def guess(port: int, source: str, tries: int) -> list[bytes]:
+    """`tries` wrong logins from `source`, a new connection whenever the server closes one."""
+    answers: list[bytes] = []
+    while len(answers) < tries:
+        with socket.create_connection(
+            ("127.0.0.1", port), timeout=10, source_address=(source, 0)
+        ) as sock:
+            buffer = b""
+            while len(answers) < tries:
+                try:
+                    sock.sendall(b"9300CNkiosk|COguess|\r")
+                    while b"\r" not in buffer:
+                        data = sock.recv(4096)
+                        if not data:
+                            raise ConnectionError
+                        buffer += data
+                except (ConnectionError, OSError):
+                    break
+                answer, _, buffer = buffer.partition(b"\r")
+                answers.append(answer)
+    return answers
+
+
+def test_two_gateways_on_one_store_share_the_login_throttle(
+    loaded_database: Path, tmp_path: Path
+) -> None:
+    """Failed logins are counted in the store: guesses at one process are held back at the
+    other, which refuses the very next try without checking it."""
+    first_home, second_home = tmp_path / "first", tmp_path / "second"
+    first_home.mkdir()
+    second_home.mkdir()
+    first_port, second_port = free_port(), free_port()
+    first = write_config(first_home, loaded_database, first_port)
+    second = write_config(second_home, loaded_database, second_port)
+    shared = first.read_text("utf-8").split("\n[sru]")[0]  # the first's [storage]
+    second.write_text(shared + "\n[sru]" + second.read_text("utf-8").split("\n[sru]")[1])
+    with running_gateway(first, [first_port]), running_gateway(second, [second_port]):
+        assert guess(first_port, ATTACKERS[0], 6) == [b"940"] * 6
+        assert guess(second_port, ATTACKERS[0], 1) == [b"940"]
+    second_log = second.with_suffix(".log").read_text("utf-8")
+    assert "login throttled" in second_log
+    assert "outcome=bad-login" not in second_log  # refused before any password check

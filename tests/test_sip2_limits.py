@@ -19,10 +19,10 @@ from twisted.python.threadpool import ThreadPool
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Sip2Account, Sip2Settings, settings_from_dict
+from gateway.login_failures import Verdict
 from gateway.services import BurstLog, DescriptorGuard
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
-from sip2.admission import LoginThrottle, TrustedNetworks
 from sip2.handlers import Handlers
 from sip2.server import Result, Sip2Factory, Sip2Protocol
 from tests.circulation_support import build_library
@@ -178,7 +178,7 @@ def test_a_full_auth_queue_answers_a_login_at_once(library: Any) -> None:
     assert late_transport.value() == b"940\r"  # the global bound
     held = factory.held
     factory.hold_auth = False
-    held[-1].callback(factory.accounts.authenticate("sc", "pw", "127.0.0.1"))
+    held[-1].callback(Verdict(checked=factory.accounts.authenticate("sc", "pw", "127.0.0.1")))
     assert transport.value() == b"941\r" and factory.login_queue.waiting == 2
 
 
@@ -202,26 +202,6 @@ def test_a_full_engine_queue_answers_96_at_once(library: Any) -> None:
     transport.clear()
     protocol.dataReceived(ITEM)
     assert transport.value().startswith(b"18")
-
-
-def test_throttle_doubles_the_delay_up_to_the_cap_and_forgives() -> None:
-    now = [0.0]
-    settings = Sip2Settings(login_failures_before_delay=3, login_delay_max_seconds=8)
-    throttle = LoginThrottle(settings, TrustedNetworks(("10.0.0.0/8",)), now=lambda: now[0])
-    waits = []
-    for _ in range(8):
-        throttle.failed("192.0.2.1", "kiosk")
-        waits.append(throttle.wait("192.0.2.1", "kiosk"))
-    assert waits == [0, 0, 1, 2, 4, 8, 8, 8]
-    # The account is held back for other untrusted addresses, never for a trusted one.
-    assert throttle.wait("192.0.2.99", "kiosk") == 8
-    assert throttle.wait("10.1.1.1", "kiosk") == 0
-    now[0] = 5
-    assert throttle.wait("192.0.2.1", "kiosk") == 3
-    now[0] = 17
-    assert throttle.wait("192.0.2.1", "kiosk") == 0  # forgiven after twice the cap
-    throttle.failed("10.1.1.1", "kiosk")  # a trusted address's failure: its own count only
-    assert throttle.by_account == {}
 
 
 def test_a_throttled_login_is_refused_without_a_check_and_logged_once(
