@@ -222,7 +222,7 @@ def test_a_throttled_login_is_refused_without_a_check_and_logged_once(
         protocol.dataReceived(f"9300CNsc|COguess{attempt}|\r".encode())
     assert transport.value() == b"940\r" * 20
     assert len(checks) == 2
-    throttled = [r for r in caplog.records if "throttled" in r.getMessage()]
+    throttled = [r for r in caplog.records if "login throttled" in r.getMessage()]
     assert len(throttled) == 1
     kiosk, kiosk_transport = connect(factory, "127.0.0.1")
     kiosk.dataReceived(b"9300CNother|COx|\r")  # another account from another address
