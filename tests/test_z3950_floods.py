@@ -104,11 +104,15 @@ class Client:
         self.sock.close()
 
 
-def sessions_while(port: int, seconds: float) -> list[float]:
-    """Seconds each fresh session took to connect, Init and search, for `seconds`."""
-    timings = []
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
+def sessions_while(port: int, seconds: float, at_least: int = 150) -> list[float]:
+    """Seconds each fresh session took to connect, Init and search, for `seconds` and at least
+    `at_least` sessions (a p99 of fewer is only the maximum; 10 s at most on a busy machine)."""
+    timings: list[float] = []
+    began = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - began
+        if elapsed >= 10 or (elapsed >= seconds and len(timings) >= at_least):
+            return timings
         started = time.monotonic()
         client = Client(port)
         try:
@@ -117,8 +121,7 @@ def sessions_while(port: int, seconds: float) -> list[float]:
         finally:
             client.close()
         timings.append(time.monotonic() - started)
-        time.sleep(0.02)
-    return timings
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -146,6 +149,7 @@ def partner_under_flood(
     with running_gateway(config, [port]):
         working = Client(port)
         working.init()
+        working.search()  # the first search warms the catalogue's caches, flood or not
         flood_stopper.append(flood)
         flood.start()
         time.sleep(1.5)
