@@ -476,11 +476,24 @@ class SruSettings:
 class Z3950Settings:
     """The Z39.50 target (z3950/): databases are the catalogue databases by name."""
 
-    listen: tuple[str, ...] = ("tcp:2100:interface=127.0.0.1",)  # Twisted endpoint strings
+    # Twisted endpoint strings. Twisted's accept queue is 50 by default: under a flood of
+    # connects a full queue drops a partner's SYN, and its connect waits for the 1 s resend.
+    listen: tuple[str, ...] = ("tcp:2100:interface=127.0.0.1:backlog=1024",)
     idle_timeout: int = 600  # seconds without an APDU before Close (lackOfActivity)
     init_timeout: int = 30  # seconds from connecting to a complete Init APDU, else Close
     max_sessions: int = 100  # associations at once; more are sent Close (resources)
-    max_sessions_per_peer: int = 20  # connections at once from one address (the rest: Close)
+    # Connections at once from one IPv4 address or IPv6 /64 (the rest: Close).
+    max_sessions_per_peer: int = 20
+    # Connections without an accepted Init yet: a small budget, globally and per address, so
+    # silent sockets can never take the places of working sessions.
+    max_uninitialised: int = 32
+    max_uninitialised_per_peer: int = 8
+    # Partner networks (CIDR), e.g. a union catalogue's fan-out: exempt from the per-address
+    # and pre-Init caps, never from max_sessions.
+    trusted_networks: tuple[str, ...] = ()
+    # APDUs waiting for a search thread (beyond those running), all sessions together; one
+    # more is answered with Close (resources) at once instead of waiting.
+    max_queued_requests: int = 32
     max_result_sets: int = 10  # result sets per session; past it the least recently used goes
     result_set_max_records: int = 100  # record ids kept per set; later pages search again
     preferred_message_size: int = 1048576  # the most we agree to in Init, bytes
@@ -500,6 +513,9 @@ class Z3950Settings:
             "init_timeout",
             "max_sessions",
             "max_sessions_per_peer",
+            "max_uninitialised",
+            "max_uninitialised_per_peer",
+            "max_queued_requests",
             "max_result_sets",
             "result_set_max_records",
             "max_present",
@@ -507,6 +523,7 @@ class Z3950Settings:
             "threads",
         ):
             _positive(getattr(self, name), f"{where}.{name}")
+        _check_networks(self.trusted_networks, f"{where}.trusted_networks")
         if self.preferred_message_size < 4096:
             raise ConfigError(f"{where}.preferred_message_size: at least 4096")
         if self.exceptional_record_size < self.preferred_message_size:

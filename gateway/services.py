@@ -14,6 +14,7 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.python.threadpool import ThreadPool
 
+from gateway.burst_log import BurstLog
 from gateway.config import StorageSettings
 from gateway.store import Store
 
@@ -85,43 +86,7 @@ class ThreadPoolService(MultiService):
         return deferred
 
 
-# --- refusals logged once per burst, and the process's descriptor budget ---------------------
-
-
-class BurstLog:
-    """One log line per burst of refusals, not one per refused connection: the first refusal
-    of a burst is logged, the next ones within `window` seconds are only counted, and the
-    count is reported with the first refusal after the window. A flood of 10,000 sockets thus
-    writes a line every `window` seconds, not 10,000 lines."""
-
-    def __init__(
-        self,
-        logger: logging.Logger,
-        window: float = 10.0,
-        now: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.logger = logger
-        self.window = window
-        self.now = now
-        self._burst_started: float | None = None
-        self.suppressed = 0
-
-    def refused(self, text: str, *args: object) -> bool:
-        """Log `text % args` if it opens a burst (returns True), else count it."""
-        now = self.now()
-        if self._burst_started is not None and now - self._burst_started < self.window:
-            self.suppressed += 1
-            return False
-        earlier, self.suppressed = self.suppressed, 0
-        self._burst_started = now
-        suffix = f" ({earlier} more refused in the previous burst)" if earlier else ""
-        self.logger.warning(
-            text + "%s; further refusals for %.0f s are counted, not logged",
-            *args,
-            suffix,
-            self.window,
-        )
-        return True
+# --- the process's descriptor budget --------------------------------------------------------
 
 
 def open_descriptors() -> int | None:
@@ -147,7 +112,10 @@ class DescriptorGuard:
     ) -> None:
         self.margin = margin
         self.count = count
-        self.burst = BurstLog(logger or logging.getLogger("libgate"))
+        # No reactor clock: the guard is built at import, before any reactor is chosen.
+        self.burst = BurstLog(
+            logger or logging.getLogger("libgate"), "connections refused near the descriptor limit"
+        )
         self.now = time.monotonic
         self._counted: tuple[float, int] | None = None  # (when, open) of the last count
 
@@ -172,7 +140,7 @@ class DescriptorGuard:
         self._counted = (now, used)
         if used < limit - self.margin:
             return False
-        self.burst.refused(
+        self.burst.note(
             "%s peer=%s refused: %d of %d file descriptors open (margin %d)",
             listener or "listener",
             peer or "?",

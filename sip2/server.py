@@ -32,13 +32,15 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from gateway.admission import Cap, Caps, ConnectionCaps, single_address
+from gateway.burst_log import BurstLog
 from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Account, Sip2Settings
 from gateway.login_failures import Delays, LoginBackoff, LoginFailures, Verdict
-from gateway.services import DESCRIPTORS, BurstLog, ThreadPoolService, engine_threads
+from gateway.services import DESCRIPTORS, ThreadPoolService, engine_threads
 from sip2.accounts import Accounts
-from sip2.admission import ConnectionCaps, LoginQueue, TrustedNetworks
+from sip2.admission import LoginQueue, TrustedNetworks
 from sip2.codec import Message
 from sip2.framing import Framer
 from sip2.handlers import Handlers
@@ -96,7 +98,7 @@ class Sip2Protocol(Protocol):
             return
         refusal = factory.caps.refusal(self.peer)
         if refusal is not None:
-            factory.refusals.refused("sip2 peer=%s refused: %s", self.peer, refusal)
+            factory.refusals.note("sip2 peer=%s refused: %s", self.peer, refusal)
             self._refuse()
             return
         factory.caps.opened(self.peer)
@@ -189,7 +191,7 @@ class Sip2Protocol(Protocol):
                 # The engine is behind: 96 now (the SC resends, as after any 96) rather than
                 # an answer later than the SC's own timeout. 96 is valid for every request;
                 # the offline flags exist only in 98, which a checkout cannot be answered with.
-                factory.busy_refusals.refused(
+                factory.busy_refusals.note(
                     "sip2 peer=%s command=%s answered 96: %d engine calls waiting"
                     " (max_queued_requests)",
                     self.peer,
@@ -223,7 +225,7 @@ class Sip2Protocol(Protocol):
         if wait > 0:
             self._log_throttled(login, wait)
         elif not factory.login_queue.admit(self.peer):
-            factory.queue_refusals.refused(
+            factory.queue_refusals.note(
                 "sip2 peer=%s login refused: %d password checks waiting (max_queued_logins)",
                 self.peer,
                 factory.login_queue.waiting,
@@ -274,7 +276,7 @@ class Sip2Protocol(Protocol):
             self._arm(self.factory.settings.idle_timeout, "idle")
 
     def _log_throttled(self, login: str, wait: float) -> None:
-        self.factory.throttle_refusals.refused(
+        self.factory.throttle_refusals.note(
             "sip2 peer=%s account=%s login throttled for %.1f s after failed logins",
             self.peer,
             login or "-",
@@ -373,7 +375,7 @@ class Sip2Factory(Factory[Sip2Protocol]):
         self.zone = handlers.zone
         self.library_name = library_name
         trusted = TrustedNetworks(settings.trusted_networks)
-        self.caps = ConnectionCaps(settings, trusted)
+        self.caps = ConnectionCaps(connection_caps(settings), trusted, single_address)
         self.login_queue = LoginQueue(settings, trusted)
         # Failed logins are counted in the store, shared by every process; `delays` remembers
         # the delays it imposed, so a flood inside one is refused without a thread or query.
@@ -383,10 +385,20 @@ class Sip2Factory(Factory[Sip2Protocol]):
         self.logins = LoginFailures(handlers.engine.store, "sip2", backoff, trusted)
         self.delays = Delays(trusted)
         self.engine_waiting = 0  # engine calls handed to the pool and not answered yet
-        self.refusals = BurstLog(log)
-        self.busy_refusals = BurstLog(log)
-        self.queue_refusals = BurstLog(log)
-        self.throttle_refusals = BurstLog(log)
+        timers = self.reactor
+        self.refusals = BurstLog(log, "sip2 refused connections", clock=timers)
+        self.busy_refusals = BurstLog(log, "sip2 messages answered 96, engine busy", clock=timers)
+        self.queue_refusals = BurstLog(log, "sip2 logins refused, auth queue full", clock=timers)
+        self.throttle_refusals = BurstLog(log, "sip2 logins throttled", clock=timers)
+
+    def stopFactory(self) -> None:
+        for burst in (
+            self.refusals,
+            self.busy_refusals,
+            self.queue_refusals,
+            self.throttle_refusals,
+        ):
+            burst.stop()
 
     @property
     def active(self) -> int:
@@ -403,6 +415,18 @@ class Sip2Factory(Factory[Sip2Protocol]):
         if self.auth_pool is None:
             return self.call_in_thread(function, *args)
         return deferToThreadPool(IReactorFromThreads(self.reactor), self.auth_pool, function, *args)
+
+
+def connection_caps(settings: Sip2Settings) -> Caps:
+    """`[sip2]`'s connection caps; pending means not logged in (no good 93 yet)."""
+    return Caps(
+        connections=Cap(settings.max_connections, "max_connections"),
+        per_address=Cap(settings.max_connections_per_address, "max_connections_per_address"),
+        pending=Cap(settings.max_unauthenticated, "max_unauthenticated"),
+        pending_per_address=Cap(
+            settings.max_unauthenticated_per_address, "max_unauthenticated_per_address"
+        ),
+    )
 
 
 def build_sip2_service(

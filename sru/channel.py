@@ -26,9 +26,10 @@ from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
+from gateway.admission import ConnectionCaps
+from gateway.burst_log import BurstLog
 from gateway.services import DESCRIPTORS
 from sru.diagnostics import Diagnostic
-from sru.limits import BurstLog, ConnectionCounter
 from sru.response import diagnostic_response, serialize
 from sru.versions import HIGHEST
 
@@ -64,7 +65,7 @@ class Deadlines:
 
 class SruChannel(http.HTTPChannel):
     """An HTTP connection with fixed header, body and keep-alive deadlines (see the module),
-    admitted or refused by its site's connection counter."""
+    admitted or refused by its site's connection caps (gateway/admission.py)."""
 
     site: LimitedSite  # set by Site.buildProtocol
     peer_host = ""
@@ -94,7 +95,9 @@ class SruChannel(http.HTTPChannel):
 
     def _expired(self, phase: str) -> None:
         self._deadline = None
-        self.site.slow_log.note(f"{self.peer_host} took too long ({phase})")
+        self.site.slow_log.note(
+            "SRU closing slow connections: %s took too long (%s)", self.peer_host, phase
+        )
         self._abort()  # a slow client may not read a polite close either
 
     def connectionMade(self) -> None:
@@ -103,11 +106,13 @@ class SruChannel(http.HTTPChannel):
         if DESCRIPTORS.exhausted("sru", self.peer_host):  # logged once per burst by the guard
             self._abort()
             return
-        refused = self.site.connections.admit(self.peer_host)
+        connections = self.site.connections
+        refused = connections.refusal(self.peer_host)
         if refused is not None:
-            self.site.refusal_log.note(refused)
+            self.site.refusal_log.note("SRU refusing connections: %s", refused)
             self._abort()
             return
+        connections.opened(self.peer_host)
         self.admitted = True
         self.MAX_LENGTH = self.site.max_line_bytes
         self.totalHeadersSize = self.site.max_line_bytes + 16384
@@ -152,7 +157,7 @@ class SruChannel(http.HTTPChannel):
         self._disarm()
         if self.admitted:
             self.admitted = False
-            self.site.connections.release(self.peer_host)
+            self.site.connections.closed(self.peer_host, was_logged_in=False)  # SRU has no login
         http.HTTPChannel.connectionLost(self, reason)
 
 
@@ -169,7 +174,7 @@ class LimitedSite(server.Site):
     def __init__(
         self,
         root: resource.Resource,
-        connections: ConnectionCounter,
+        connections: ConnectionCaps,
         deadlines: Deadlines,
         max_line_bytes: int,
         clock: IReactorTime | None = None,
@@ -181,8 +186,8 @@ class LimitedSite(server.Site):
         self.deadlines = deadlines
         self.max_line_bytes = max_line_bytes
         self.clock = clock if clock is not None else cast(IReactorTime, reactor)
-        self.refusal_log = BurstLog(log, "SRU refusing connections", self.clock)
-        self.slow_log = BurstLog(log, "SRU closing slow connections", self.clock)
+        self.refusal_log = BurstLog(log, "SRU refusing connections", clock=self.clock)
+        self.slow_log = BurstLog(log, "SRU closing slow connections", clock=self.clock)
 
     def stopFactory(self) -> None:
         self.refusal_log.stop()

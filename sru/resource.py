@@ -17,14 +17,15 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
+from gateway.admission import Cap, Caps, ConnectionCaps, address_key
 from gateway.circulation.engine import Engine
-from gateway.config import ConfigError, Settings
+from gateway.config import ConfigError, Settings, SruSettings
+from gateway.networks import Networks
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
 from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
 from sru.channel import Deadlines, LimitedSite, raw_refusal, refusal_document
-from sru.limits import ConnectionCounter, address_key
 from sru.request import AUTO_SCHEMA, Limits
 from sru.resultsets import ResultSetStore
 from sru.service import Reply, SruService
@@ -217,6 +218,14 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+def connection_caps(sru: SruSettings) -> Caps:
+    """`[sru]`'s connection caps: in all and per address; no login, so no pending budget."""
+    return Caps(
+        connections=Cap(sru.max_connections, "max_connections"),
+        per_address=Cap(sru.max_connections_per_address, "max_connections_per_address"),
+    )
+
+
 def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> LimitedSite:
     service = SruService(
         store,
@@ -232,13 +241,11 @@ def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPoo
     databases = {
         d.name: DatabaseResource(d.name, service, queue, max_bytes) for d in settings.databases
     }
-    counter = ConnectionCounter(
-        sru.max_connections, sru.max_connections_per_address, sru.uncapped_networks
-    )
+    connections = ConnectionCaps(connection_caps(sru), Networks(sru.uncapped_networks))
     deadlines = Deadlines(sru.header_timeout, sru.body_timeout, sru.keepalive_timeout)
     # The request line holds the whole query of a GET: it may be as long as a request may be,
     # plus the method, path and version; longer gets 414 with an SRU document.
-    site = LimitedSite(Root(databases), counter, deadlines, max(16384, max_bytes + 1024))
+    site = LimitedSite(Root(databases), connections, deadlines, max(16384, max_bytes + 1024))
     site.displayTracebacks = False  # a partner never sees a traceback
     cap = max_bytes
 

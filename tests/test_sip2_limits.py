@@ -20,7 +20,7 @@ from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Sip2Account, Sip2Settings, settings_from_dict
 from gateway.login_failures import Verdict
-from gateway.services import BurstLog, DescriptorGuard
+from gateway.services import DescriptorGuard
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
 from sip2.handlers import Handlers
@@ -91,7 +91,7 @@ def test_silent_sockets_from_one_address_cannot_keep_a_kiosk_out(library: Any) -
     assert not transport.disconnecting
     kiosk.dataReceived(LOGIN)
     assert transport.value() == b"941\r"
-    assert factory.caps.unauthenticated == 3 and factory.active == 4
+    assert factory.caps.pending == 3 and factory.active == 4
     # Logged in, the kiosk no longer uses the pre-login budget: another one fits.
     assert not connect(factory, "127.0.0.1")[1].disconnecting
     silent[0][0].connectionLost()
@@ -110,7 +110,7 @@ def test_logged_in_kiosks_keep_their_places_when_the_pre_login_budget_is_full(
         kiosks[-1][0].dataReceived(LOGIN)
     for host in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
         connect(factory, host)
-    assert factory.caps.unauthenticated == 2 and factory.active == 5
+    assert factory.caps.pending == 2 and factory.active == 5
     protocol, transport = kiosks[0]
     protocol.dataReceived(ITEM)
     assert transport.value().startswith(b"941\r18") and not transport.disconnecting
@@ -149,16 +149,6 @@ def test_refused_connections_log_one_line_per_burst(
     assert len(refusals) == 1
     assert "max_unauthenticated_per_address" in refusals[0].getMessage()
     assert factory.refusals.suppressed == 198
-
-
-def test_burst_log_reports_the_count_with_the_next_burst(caplog: pytest.LogCaptureFixture) -> None:
-    now = [0.0]
-    burst = BurstLog(logging.getLogger("libgate.test"), window=10, now=lambda: now[0])
-    assert burst.refused("refused %s", "a")
-    assert not any(burst.refused("refused %s", "b") for _ in range(5))
-    now[0] = 11
-    assert burst.refused("refused %s", "c")
-    assert "5 more refused" in caplog.records[-1].getMessage()
 
 
 def test_a_full_auth_queue_answers_a_login_at_once(library: Any) -> None:
@@ -258,9 +248,9 @@ def test_a_failed_login_on_a_logged_in_socket_counts_it_as_pre_login_again(libra
     factory = make_factory(library)
     protocol, _transport = connect(factory, "127.0.0.2")
     protocol.dataReceived(LOGIN)
-    assert factory.caps.unauthenticated == 0 and factory.active == 1
+    assert factory.caps.pending == 0 and factory.active == 1
     protocol.dataReceived(b"9300CNsc|COwrong|\r")
-    assert factory.caps.unauthenticated_per_address == {"127.0.0.2": 1}
+    assert factory.caps.pending_per_address == {"127.0.0.2": 1}
     protocol.connectionLost()
-    assert factory.caps.unauthenticated == 0 and factory.active == 0
-    assert factory.caps.per_address == {} and factory.caps.unauthenticated_per_address == {}
+    assert factory.caps.pending == 0 and factory.active == 0
+    assert factory.caps.per_address == {} and factory.caps.pending_per_address == {}

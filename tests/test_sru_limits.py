@@ -24,12 +24,13 @@ from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python.threadpool import ThreadPool
 
+from gateway.admission import ConnectionCaps
 from gateway.cli import main as libgate
 from gateway.config import ConfigError, settings_from_dict
+from gateway.networks import Networks
 from gateway.store import Store
-from sru.limits import BurstLog, ConnectionCounter, address_key
 from sru.request import Limits, parse_request
-from sru.resource import build_site
+from sru.resource import build_site, connection_caps
 from tests.conftest import FIXTURES
 from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
 from tests.sru_support import (
@@ -446,38 +447,22 @@ def test_abandoned_queries_are_dropped_not_searched(serve: Callable[..., Server]
 # --- the pieces ---------------------------------------------------------------------------
 
 
-def test_address_key_counts_ipv4_hosts_and_ipv6_64s() -> None:
-    assert address_key("127.0.0.2") == "127.0.0.2"
-    assert address_key("2001:db8:1:2::5") == address_key("2001:db8:1:2:ffff::9")
-    assert address_key("2001:db8:1:2::5") != address_key("2001:db8:1:3::5")
-    assert address_key("::ffff:10.0.0.1") == "10.0.0.1"
-
-
 def test_uncapped_networks_skip_the_per_address_cap_not_the_global_one() -> None:
-    counter = ConnectionCounter(total=5, per_address=2, uncapped=("10.1.0.0/16",))
-    assert counter.admit("10.9.0.1") is None and counter.admit("10.9.0.1") is None
-    assert "max_connections_per_address" in (counter.admit("10.9.0.1") or "")
-    assert all(counter.admit("10.1.2.3") is None for _ in range(3))
-    assert "max_connections" in (counter.admit("10.1.2.3") or "")
-    counter.release("10.1.2.3")
-    assert counter.admit("10.1.2.3") is None
+    sru = settings_from_dict({"sru": {"max_connections": 5, "max_connections_per_address": 2}}).sru
+    caps = ConnectionCaps(connection_caps(sru), Networks(["10.1.0.0/16"]))
 
+    def admit(host: str) -> str | None:
+        refusal = caps.refusal(host)
+        if refusal is None:
+            caps.opened(host)
+        return refusal
 
-def test_burst_log_logs_the_start_and_a_summary(caplog: pytest.LogCaptureFixture) -> None:
-    from twisted.internet.task import Clock
-
-    clock = Clock()
-    burst = BurstLog(logging.getLogger("libgate.sru.test"), "refusing", clock, quiet=10)
-    with caplog.at_level(logging.WARNING, logger="libgate.sru.test"):
-        for _ in range(500):
-            burst.note("too many")
-            clock.advance(0.01)
-        clock.advance(11)
-        burst.note("again")
-    messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 3
-    assert "500 in the burst" in messages[1]
-    assert "again" in messages[2]
+    assert admit("10.9.0.1") is None and admit("10.9.0.1") is None
+    assert "max_connections_per_address" in (admit("10.9.0.1") or "")
+    assert all(admit("10.1.2.3") is None for _ in range(3))
+    assert "max_connections" in (admit("10.1.2.3") or "")
+    caps.closed("10.1.2.3", was_logged_in=False)
+    assert admit("10.1.2.3") is None
 
 
 def test_limit_settings_are_checked() -> None:

@@ -1,15 +1,18 @@
 """The Twisted adapter over an in-memory transport and a fake clock: APDUs arriving in pieces
 or back to back, a stream that is not BER, an oversize APDU, a long indefinite-length APDU
 dribbled in (framed without rescanning), idle and pre-Init timeouts, the session limits (in
-all and per address) and APDUs we do not serve."""
+all, per address, the pre-Init budget, trusted networks), the bounded work queue, and APDUs we
+do not serve."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any, TypedDict, Unpack
 
 import pytest
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.protocol import connectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -20,6 +23,7 @@ from gateway.store.migrate import migrate
 from tests import z3950_support as z
 from z3950 import ber
 from z3950.server import Z3950Factory
+from z3950.session import Reply
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +72,11 @@ class Limits(TypedDict, total=False):
     init_timeout: int
     max_sessions: int
     max_sessions_per_peer: int
+    max_uninitialised: int
+    max_uninitialised_per_peer: int
+    trusted_networks: tuple[str, ...]
+    max_queued_requests: int
+    threads: int
     max_request_bytes: int
 
 
@@ -266,7 +275,7 @@ def test_a_connection_that_sends_no_init_is_closed_after_init_timeout(catalogue:
     clock.advance(2)
     assert greeted.answers()[0][1]["closeReason"] == 7 and greeted.closed()
     greeted.protocol.connectionLost(connectionDone)
-    assert factory.active == 0 and factory.per_peer == {}
+    assert factory.active == 0 and factory.caps.per_address == {} and factory.caps.pending == 0
 
 
 def test_sessions_per_peer_address(catalogue: Store) -> None:
@@ -275,19 +284,23 @@ def test_sessions_per_peer_address(catalogue: Store) -> None:
     third = Connection(factory, "192.0.2.7", 3)
     [(name, value)] = third.answers()
     assert name == "close" and value["closeReason"] == 4 and third.closed()
-    assert value["diagnosticInformation"] == b"too many sessions from your address"
+    assert value["diagnosticInformation"] == (
+        b"too many sessions: 2 connections open from 192.0.2.7, the most from one address"
+        b" (max_sessions_per_peer); try again later"
+    )
     third.protocol.connectionLost(connectionDone)
     elsewhere = Connection(factory, "198.51.100.1")  # another address is not held up
     elsewhere.send(z.init())
     assert elsewhere.answers()[0][0] == "initResponse"
-    assert factory.per_peer == {"192.0.2.7": 2, "198.51.100.1": 1} and factory.active == 3
+    assert factory.caps.per_address == {"192.0.2.7": 2, "198.51.100.1": 1}
+    assert factory.active == 3
     first.protocol.connectionLost(connectionDone)
     again = Connection(factory, "192.0.2.7", 4)
     again.send(z.init())
     assert again.answers()[0][0] == "initResponse"
     for connection in (second, again, elsewhere):
         connection.protocol.connectionLost(connectionDone)
-    assert factory.per_peer == {} and factory.active == 0
+    assert factory.caps.per_address == {} and factory.active == 0
 
 
 def test_timeout_and_per_peer_settings() -> None:
@@ -296,5 +309,156 @@ def test_timeout_and_per_peer_settings() -> None:
     read = settings_from_dict({"z3950": {"init_timeout": 5, "max_sessions_per_peer": 3}})
     assert (read.z3950.init_timeout, read.z3950.max_sessions_per_peer) == (5, 3)
     for name in ("init_timeout", "max_sessions_per_peer"):
+        with pytest.raises(ConfigError, match=f"z3950.{name}: must be a positive number"):
+            settings_from_dict({"z3950": {name: 0}})
+
+
+def test_connections_without_init_have_a_small_budget(catalogue: Store) -> None:
+    factory = factory_for(
+        catalogue,
+        Clock(),
+        max_sessions=20,
+        max_sessions_per_peer=10,
+        max_uninitialised=5,
+        max_uninitialised_per_peer=3,
+    )
+    silent = [Connection(factory, "192.0.2.7", n) for n in range(10)]
+    assert [c.closed() for c in silent] == [False] * 3 + [True] * 7
+    [(name, value)] = silent[3].answers()
+    assert name == "close" and value["closeReason"] == 4
+    assert b"3 connections without Init from 192.0.2.7" in value["diagnosticInformation"]
+    assert b"(max_uninitialised_per_peer)" in value["diagnosticInformation"]
+    for refused in silent[3:]:
+        refused.protocol.connectionLost(connectionDone)
+    others = [Connection(factory, "198.51.100.1"), Connection(factory, "198.51.100.2")]
+    blocked = Connection(factory, "198.51.100.3")  # the budget in all is full
+    assert blocked.closed()
+    assert b"(max_uninitialised)" in blocked.answers()[0][1]["diagnosticInformation"]
+    blocked.protocol.connectionLost(connectionDone)
+    # An answered Init leaves the budget at once: a partner gets in and works.
+    others[0].send(z.init())
+    assert others[0].answers()[0][0] == "initResponse"
+    assert factory.caps.pending == 4 and factory.active == 5
+    partner = Connection(factory, "203.0.113.5")
+    partner.send(z.init())
+    partner.send(z.search(z.term("猫", use=4)))
+    assert [name for name, _ in partner.answers()] == ["initResponse", "searchResponse"]
+    for connection in [*silent[:3], *others, partner]:
+        connection.protocol.connectionLost(connectionDone)
+    assert factory.caps.pending == 0 and factory.active == 0
+    assert factory.caps.pending_per_address == {} and factory.caps.per_address == {}
+
+
+def test_a_rejected_init_leaves_the_connection_counted_as_without_init(catalogue: Store) -> None:
+    factory = factory_for(catalogue, Clock())
+    connection = Connection(factory)
+    connection.send(z.init(versions=(5,)))  # no version in common: Init refused, then Close
+    assert connection.answers()[0][0] == "initResponse" and connection.closed()
+    assert factory.caps.pending == 1
+    connection.protocol.connectionLost(connectionDone)
+    assert factory.caps.pending == 0 and factory.active == 0
+
+
+def test_trusted_networks_skip_both_per_address_caps_not_max_sessions(catalogue: Store) -> None:
+    factory = factory_for(
+        catalogue,
+        Clock(),
+        max_sessions=8,
+        max_sessions_per_peer=2,
+        max_uninitialised=5,
+        max_uninitialised_per_peer=1,
+        trusted_networks=("192.0.2.0/24",),
+    )
+    silent = [Connection(factory, "192.0.2.7", n) for n in range(3)]  # past the per-peer 1
+    working = [Connection(factory, "192.0.2.7", n) for n in range(3, 6)]  # past the per-peer 2
+    for connection in working:
+        connection.send(z.init())
+        assert connection.answers()[0][0] == "initResponse"
+    assert not any(c.closed() for c in silent + working)
+    assert factory.caps.per_address == {"192.0.2.7": 6} and factory.caps.pending == 3
+    # Trusted connections still count in the budgets, which bind everyone else.
+    untrusted = [Connection(factory, "198.51.100.1", n) for n in range(2)]
+    assert [c.closed() for c in untrusted] == [False, True]
+    detail = untrusted[1].answers()[0][1]["diagnosticInformation"]
+    assert b"(max_uninitialised_per_peer)" in detail
+    untrusted[1].protocol.connectionLost(connectionDone)
+    eighth = Connection(factory, "192.0.2.8")
+    assert not eighth.closed()
+    ninth = Connection(factory, "192.0.2.9")  # past max_sessions, trusted or not
+    assert ninth.closed()
+    assert b"(max_sessions)" in ninth.answers()[0][1]["diagnosticInformation"]
+
+
+class StalledFactory(Z3950Factory):
+    """A factory whose thread pool never runs anything while `stalled`: each APDU handed to it
+    waits in `held`, as behind slow searches on every thread, until `catch_up`."""
+
+    stalled = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held: list[tuple[Callable[..., Reply], tuple[Any, ...], Deferred[Reply]]] = []
+
+    def call_in_thread(self, function: Callable[..., Reply], *args: Any) -> Deferred[Reply]:
+        if not self.stalled:
+            return maybeDeferred(function, *args)
+        waiting: Deferred[Reply] = Deferred()
+        self.held.append((function, args, waiting))
+        return waiting
+
+    def catch_up(self) -> None:
+        self.stalled = False
+        held, self.held = self.held, []
+        for function, args, waiting in held:
+            waiting.callback(function(*args))
+
+
+def test_a_full_work_queue_is_answered_with_close_at_once_and_logged_once(
+    catalogue: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="libgate.z3950")
+    factory = StalledFactory(
+        Z3950Settings(listen=(), threads=2, max_queued_requests=3),
+        z.catalogue_service(catalogue),
+        pool=None,
+        reactor=Clock(),
+    )
+    # Two APDUs on the threads and three waiting: the most the queue takes.
+    taken = [Connection(factory, f"192.0.2.{n}") for n in range(1, 6)]
+    for connection in taken:
+        connection.send(z.init())
+    assert factory.in_flight == 5 and not any(c.answers() or c.closed() for c in taken)
+    late = [Connection(factory, f"198.51.100.{n}") for n in range(1, 21)]
+    for connection in late:
+        connection.send(z.init())
+        [(name, value)] = connection.answers()
+        assert name == "close" and value["closeReason"] == 4 and connection.closed()
+        assert value["diagnosticInformation"] == (
+            b"server busy: too many requests waiting; try later"
+        )
+        connection.protocol.connectionLost(connectionDone)
+    assert factory.in_flight == 5 and len(factory.held) == 5  # nothing was queued for them
+    refusals = [r.getMessage() for r in caplog.records if "max_queued_requests" in r.getMessage()]
+    assert len(refusals) == 1 and "3 APDUs waiting for a search thread" in refusals[0]
+    # The pool catches up: every waiting APDU is answered, and new work is taken again.
+    factory.catch_up()
+    assert all(c.answers()[0][0] == "initResponse" for c in taken)
+    assert factory.in_flight == 0
+    taken[0].send(z.search(z.term("猫", use=4)))
+    assert taken[0].answers()[0][0] == "searchResponse"
+
+
+def test_the_new_limit_settings_are_read_and_checked() -> None:
+    defaults = Z3950Settings()
+    assert (defaults.max_uninitialised, defaults.max_uninitialised_per_peer) == (32, 8)
+    assert (defaults.trusted_networks, defaults.max_queued_requests) == ((), 32)
+    read = settings_from_dict(
+        {"z3950": {"trusted_networks": ["10.1.0.0/16", "2001:db8::/48"], "max_uninitialised": 4}}
+    )
+    assert read.z3950.trusted_networks == ("10.1.0.0/16", "2001:db8::/48")
+    assert read.z3950.max_uninitialised == 4
+    with pytest.raises(ConfigError, match=r"z3950.trusted_networks\[0\]: 'partners'"):
+        settings_from_dict({"z3950": {"trusted_networks": ["partners"]}})
+    for name in ("max_uninitialised", "max_uninitialised_per_peer", "max_queued_requests"):
         with pytest.raises(ConfigError, match=f"z3950.{name}: must be a positive number"):
             settings_from_dict({"z3950": {name: 0}})

@@ -3,9 +3,16 @@ the association's `Session` in a thread pool, one `transport.write` per answer; 
 the session limits.
 
 A connection holds a session slot from the moment it connects, so it has `init_timeout`
-(short) to send a complete Init and only then `idle_timeout` between APDUs; one address may
-hold at most `max_sessions_per_peer` of the `max_sessions` slots. Silent sockets cannot keep
-everyone else out for long.
+(short) to send a complete Init and only then `idle_timeout` between APDUs. The slots are
+counted by `gateway.admission.ConnectionCaps`: one address (IPv4, or IPv6 /64) may hold at most
+`max_sessions_per_peer` of the `max_sessions`, and connections without an accepted Init have
+their own small budget (`max_uninitialised`, `max_uninitialised_per_peer`), so silent sockets
+cannot keep working sessions out; `trusted_networks` skip both per-address caps.
+
+APDUs waiting for a search thread are bounded too (`max_queued_requests`, all sessions
+together): one more is answered with Close (resources) at once, since a partner's client
+times out long before a deep backlog would reach its request. Refusals of either kind are
+logged once per burst.
 """
 
 from __future__ import annotations
@@ -27,14 +34,17 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from gateway.admission import Cap, Caps, ConnectionCaps
+from gateway.burst_log import BurstLog
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Z3950Settings
+from gateway.networks import Networks
 from gateway.services import DESCRIPTORS, ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
 from z3950 import ber, codec
 from z3950.messages import CLOSE_PROTOCOL_ERROR, CLOSE_RESOURCES, CLOSE_SYSTEM_PROBLEM, Close
 from z3950.service import CatalogueService
-from z3950.session import NEW, Limits, Reply, Session
+from z3950.session import NEW, OPEN, Limits, Reply, Session
 
 log = logging.getLogger("libgate.z3950")
 MAX_QUEUED_APDUS = 32  # requests pipelined ahead of their answers; more is a flood
@@ -49,10 +59,11 @@ class Z3950Protocol(Protocol):
         self.queue: deque[bytes] = deque()
         self.busy = False
         self.closing = False
-        self.counted = False
+        self.counted = False  # in the factory's connection caps
+        self.initialised = False  # counted there as past Init (no longer pending)
         self.timer: IDelayedCall | None = None
         self.peer = "?"
-        self.host: str | None = None  # the peer's IP address: the per-peer count's key
+        self.host = "?"  # the peer's IP address (else its description): what the caps count
         self.framer: ber.Framer | None = None
 
     @property
@@ -68,23 +79,17 @@ class Z3950Protocol(Protocol):
         factory = self.factory
         peer = self._transport.getPeer()
         host = getattr(peer, "host", None)
-        self.host = None if host is None else str(host)  # None: not IP (a Unix socket)
+        self.host = str(peer if host is None else host)
         self.peer = f"{host or peer}:{getattr(peer, 'port', '')}"
         if DESCRIPTORS.exhausted("z3950", self.peer):  # logged once per burst by the guard
             self._transport.loseConnection()  # nothing was read or written yet
             return
-        if factory.active >= factory.settings.max_sessions:
-            log.warning("z3950 peer=%s refused: %d sessions open", self.peer, factory.active)
-            self._send_close(CLOSE_RESOURCES, "too many sessions; try again later")
+        refusal = factory.caps.refusal(self.host)
+        if refusal is not None:
+            factory.refusals.note("z3950 peer=%s refused: %s", self.peer, refusal)
+            self._send_close(CLOSE_RESOURCES, f"too many sessions: {refusal}; try again later")
             return
-        from_peer = factory.per_peer.get(self.host, 0) if self.host is not None else 0
-        if from_peer >= factory.settings.max_sessions_per_peer:
-            log.warning("z3950 peer=%s refused: %d sessions open from it", self.peer, from_peer)
-            self._send_close(CLOSE_RESOURCES, "too many sessions from your address")
-            return
-        factory.active += 1
-        if self.host is not None:
-            factory.per_peer[self.host] = from_peer + 1
+        factory.caps.opened(self.host)
         self.counted = True
         self.session = Session(factory.service, factory.limits, self.peer)
         self.framer = ber.Framer(factory.settings.max_request_bytes)
@@ -92,14 +97,7 @@ class Z3950Protocol(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.counted:
-            factory = self.factory
-            factory.active -= 1
-            if self.host is not None:
-                left = factory.per_peer.get(self.host, 1) - 1
-                if left > 0:
-                    factory.per_peer[self.host] = left
-                else:
-                    factory.per_peer.pop(self.host, None)
+            self.factory.caps.closed(self.host, self.initialised)
             self.counted = False
         self.closing = True
         if self.timer is not None and self.timer.active():
@@ -173,8 +171,18 @@ class Z3950Protocol(Protocol):
         assert self.session is not None
         if self.busy or not self.queue or self.closing:
             return
+        factory = self.factory
+        if factory.in_flight >= factory.threads + factory.settings.max_queued_requests:
+            factory.busy_refusals.note(
+                "z3950 peer=%s closed: %d APDUs waiting for a search thread (max_queued_requests)",
+                self.peer,
+                factory.in_flight - factory.threads,
+            )
+            self._send_close(CLOSE_RESOURCES, "server busy: too many requests waiting; try later")
+            return
         apdu = self.queue.popleft()
         self.busy = True
+        factory.in_flight += 1
         started = time.perf_counter()
         deferred = self.factory.call_in_thread(self.session.handle, apdu)
         deferred.addCallbacks(
@@ -183,6 +191,7 @@ class Z3950Protocol(Protocol):
 
     def _answered(self, reply: Reply, started: float) -> None:
         self.busy = False
+        self.factory.in_flight -= 1
         if self.closing:
             return
         if reply.data:
@@ -198,13 +207,22 @@ class Z3950Protocol(Protocol):
             self._lose()
             return
         if reply.operation == "initRequest":
+            self._counted_as_initialised()
             self._start_timer()  # Init answered: the idle timeout from now on
         self._next()
+
+    def _counted_as_initialised(self) -> None:
+        """An accepted Init moves the connection out of the pre-Init budget (once)."""
+        assert self.session is not None
+        if self.counted and not self.initialised and self.session.state == OPEN:
+            self.factory.caps.logged_in(self.host)
+            self.initialised = True
 
     def _failed(self, failure: Failure, started: float) -> None:
         # Session.handle catches everything it can; this is a bug in the adapter's path.
         log.error("z3950 peer=%s failed: %s", self.peer, failure.getTraceback())
         self.busy = False
+        self.factory.in_flight -= 1
         if not self.closing:
             self._send_close(CLOSE_SYSTEM_PROBLEM, "system error")
 
@@ -223,9 +241,22 @@ class Z3950Factory(Factory[Z3950Protocol]):
         self.service = service
         self.limits = limits_from(settings)
         self.pool = pool
+        # Threads that take APDUs at once; protocol tests pass no pool (direct calls).
+        self.threads = pool.max if pool is not None else settings.threads
         self.reactor = as_server_reactor(reactor or default_reactor)
-        self.active = 0
-        self.per_peer: dict[str, int] = {}  # open sessions by peer address
+        self.caps = ConnectionCaps(connection_caps(settings), Networks(settings.trusted_networks))
+        self.in_flight = 0  # APDUs handed to the pool and not answered yet
+        self.refusals = BurstLog(log, "z3950 refused connections", clock=self.reactor)
+        self.busy_refusals = BurstLog(log, "z3950 sessions closed, busy", clock=self.reactor)
+
+    @property
+    def active(self) -> int:
+        """Connections open now."""
+        return self.caps.active
+
+    def stopFactory(self) -> None:
+        self.refusals.stop()
+        self.busy_refusals.stop()
 
     def call_in_thread(self, function: Callable[..., Reply], *args: Any) -> Deferred[Reply]:
         """Catalogue work runs off the reactor thread; protocol tests pass no pool and get a
@@ -233,6 +264,17 @@ class Z3950Factory(Factory[Z3950Protocol]):
         if self.pool is None:
             return maybeDeferred(function, *args)
         return deferToThreadPool(self.reactor, self.pool, function, *args)
+
+
+def connection_caps(settings: Z3950Settings) -> Caps:
+    """`[z3950]`'s connection caps; pending means no accepted Init yet."""
+    return Caps(
+        connections=Cap(settings.max_sessions, "max_sessions"),
+        per_address=Cap(settings.max_sessions_per_peer, "max_sessions_per_peer"),
+        pending=Cap(settings.max_uninitialised, "max_uninitialised"),
+        pending_per_address=Cap(settings.max_uninitialised_per_peer, "max_uninitialised_per_peer"),
+        pending_means="without Init",
+    )
 
 
 def limits_from(settings: Z3950Settings) -> Limits:
