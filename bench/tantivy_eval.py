@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [
@@ -84,7 +85,7 @@ SORTS = ["", "title", "-title", "author", "-author", "date", "-date", "record", 
 BROWSE = [("title", ""), ("title", "z"), ("author", "l"), ("subject", "历"), ("series", "")]
 
 
-def _titles(store) -> list[str]:
+def _titles(store: Any) -> list[str]:
     from gateway.catalogue.model import BibRecord
 
     with store.read() as tx:
@@ -174,14 +175,15 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps(out, ensure_ascii=False))
 
 
-def run_tree(tree: Path, url: str, generated: str | None, repeat: int) -> dict:
+def run_tree(tree: Path, url: str, generated: str | None, repeat: int) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--url", url]
     command += ["--repeat", str(repeat)] + (["--file", generated] if generated else [])
     done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{tree}: worker failed\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def fresh_pg_url(base: str, label: str) -> str:
