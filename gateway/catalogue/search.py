@@ -235,6 +235,12 @@ def _execute(
     searcher = _current_searcher(store)
     built = plan_tantivy(query, database, searcher, _barcode_lookup(store))
     if not available_only and built.order.kind != "keys":
+        if offset:
+            # Tantivy sizes its collector to offset + limit: count first, so a far offset
+            # (SRU's startRecord is the client's) costs nothing.
+            total, _ = _ordered_search(searcher, built, 1)
+            if offset >= total:
+                return total, []
         total, hits = _ordered_search(searcher, built, limit, offset)
         return total, _pks(searcher, hits)[: max(limit, 0)] if limit else []
     total, _ = _ordered_search(searcher, built, 1)
