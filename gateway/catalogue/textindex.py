@@ -50,6 +50,7 @@ PK_DIGITS = 19
 MAX_PK = 10**PK_DIGITS - 1
 WRITER_HEAP = 64_000_000  # bytes of Tantivy's indexing arena (one thread)
 REBUILD_HEAP = 200_000_000
+LOAD_COMMIT_SECONDS = 1.0  # a load commits the index at most this often (and at its end)
 CATCH_UP_BATCH = 2000  # records read from the store per query while catching up
 STATE_KIND = "state"
 
@@ -277,6 +278,8 @@ class Writer:
     def __init__(self, index: SearchIndex, raw: tantivy.IndexWriter) -> None:
         self.index = index
         self.raw: tantivy.IndexWriter | None = raw
+        self._pending: IndexState | None = None  # added, not yet committed (a load's batches)
+        self._last_commit = time.monotonic()
 
     def close(self) -> None:
         if self.raw is not None:
@@ -305,6 +308,8 @@ class Writer:
         marker.add_text("store", state.store_id)
         writer.add_document(marker)
         writer.commit()
+        self._pending = None
+        self._last_commit = time.monotonic()
         self.index._refresh(force=self.index.path is None)
 
     def catch_up(self, store: Store, *, rebuild: bool = False) -> int:
@@ -365,14 +370,23 @@ class Writer:
         """A loader's batch, committed to the store with change sequence `seq`: its documents
         (pk, document, replaces an indexed one) go in directly when the index is exactly one
         change behind; otherwise something else changed the store too, and the index catches
-        up from the store (which includes this batch)."""
-        state = self.index.state
-        if state.store_id != store_id or state.seq != seq - 1:
+        up from the store (which includes this batch). Committed at once, or with a later
+        batch when the last commit is under `LOAD_COMMIT_SECONDS` old (a Tantivy commit costs
+        ~45 ms whatever its size, and SQLite batches are sized to ~100 ms)."""
+        behind = self._pending or self.index.state
+        if behind.store_id != store_id or behind.seq != seq - 1:
             self.catch_up(store)
             return
         for pk, document, replaces in documents:
             self.add(document, replace=replaces, pk=pk)
-        self.commit(IndexState(store_id, seq))
+        self._pending = IndexState(store_id, seq)
+        if time.monotonic() - self._last_commit >= LOAD_COMMIT_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the batches added since the last commit."""
+        if self._pending is not None:
+            self.commit(self._pending)
 
 
 # --- where each store's index lives ------------------------------------------------------------
