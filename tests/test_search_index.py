@@ -255,3 +255,20 @@ def test_availability_follows_a_checkout_made_by_another_process(
     with store.read() as tx:
         assert store_state(tx).seq == seq_before  # circulation wrote no catalogue change
     assert index_for(store).state == state_before  # and no index document was rewritten
+
+
+def test_a_deleted_record_leaves_the_index_through_its_tombstone(
+    store: Store, tmp_path: Path
+) -> None:
+    data = tmp_path / "gone.iso"
+    data.write_bytes(iso(cnmarc("Z-1", "删除测试之书"), cnmarc("Z-2", "删除测试之二")))
+    load(store, data, "libgate", "main")
+    assert search(store, cql_to_query("删除测试"), "main", availability=RULE).total == 2
+    with store.read() as tx:
+        seq_before = store_state(tx).seq
+    with store.write() as tx:  # no command deletes records yet: the trigger covers any DELETE
+        tx.execute("DELETE FROM bib_records WHERE record_id = 'Z-1'")
+    with store.read() as tx:
+        assert store_state(tx).seq == seq_before + 1
+    result = search(store, cql_to_query("删除测试"), "main", availability=RULE)
+    assert [h.record_id for h in result.hits] == ["Z-2"]
