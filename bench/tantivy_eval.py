@@ -159,13 +159,14 @@ def worker(args: argparse.Namespace) -> None:
     timed = ["历史", "中国", "研究", "dc.title = a*", "dc.title = 中国 and dc.title = 发展"]
     timed += ["cql.allRecords = 1", 'dc.title adj "发展报告"']
     timings: dict[str, float] = {}
-    for text in timed:
-        query = cql_to_query(text)
-        search(store, query, "main", availability=rule, limit=10)  # warm
+    for text in timed + ["中国 --available", "历史 --available"]:
+        query = cql_to_query(text.split(" --")[0])
+        available = text.endswith("--available")
+        search(store, query, "main", availability=rule, limit=10, available_only=available)
         samples = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            search(store, query, "main", availability=rule, limit=10)
+            search(store, query, "main", availability=rule, limit=10, available_only=available)
             samples.append((time.perf_counter() - t0) * 1000)
         timings[text] = statistics.median(samples)
     out["timings"] = timings
