@@ -20,7 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
 from twisted.python.failure import Failure
 
-from gateway.catalogue import repository
+from gateway.catalogue import repository, textindex
 from gateway.circulation.clock import SystemClock
 from gateway.circulation.engine import Engine
 from gateway.circulation.policy import Policy
@@ -117,6 +117,9 @@ def serve(settings: Settings) -> int:
         DESCRIPTORS.margin,
     )
     store = open_migrated_store(settings.storage)
+    # The search index is derived from the store: bring it up to date before listening, so a
+    # new machine builds it here and not in its first search (busy elsewhere: skipped).
+    textindex.index_for(store).catch_up(store)
     with store.read() as tx:
         counts = {d.name: repository.record_count(tx, d.name) for d in settings.databases}
         items = repository.item_count(tx)

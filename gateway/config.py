@@ -35,6 +35,9 @@ class StorageSettings:
     url: str = "sqlite:///var/libgate.db"
     busy_timeout_ms: int = 10000  # SQLite: how long a writer waits for the lock
     pool_size: int = 8  # PostgreSQL: connections per gateway process
+    # The Tantivy search index (derived from the store): "" = next to the SQLite file
+    # (`libgate.db.search/`), or `var/search/<hash of the URL>/` for PostgreSQL.
+    search_index_dir: str = ""
 
     def validate(self, where: str) -> None:
         if not self.url.startswith(("sqlite:///", "postgresql:", "postgres:")):

@@ -67,8 +67,20 @@ def postgres_url(postgres_admin) -> Iterator[str]:
     postgres_admin.execute(f'CREATE SCHEMA "{schema}"')
     base = postgres_base_url()
     assert base is not None
-    yield _with_search_path(base, schema)
+    url = _with_search_path(base, schema)
+    yield url
     postgres_admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    _remove_default_search_index(url)
+
+
+def _remove_default_search_index(url: str) -> None:
+    """The search index a PostgreSQL store of this test made in its default place (var/search/),
+    which a dropped schema leaves behind."""
+    import hashlib
+    import shutil
+
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+    shutil.rmtree(Path("var") / "search" / digest, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -205,16 +205,24 @@ def test_random_circulation_keeps_every_rule(engine_name: str, tmp_path: Path, r
             return f"sqlite:///{path}", lambda: None
     else:
         admin = request.getfixturevalue("postgres_admin")
-        from tests.conftest import _with_search_path, postgres_base_url
+        from tests.conftest import (
+            _remove_default_search_index,
+            _with_search_path,
+            postgres_base_url,
+        )
 
         def url_factory():
             schema = "sm_" + uuid.uuid4().hex[:10]
             admin.execute(f'CREATE SCHEMA "{schema}"')
             base = postgres_base_url()
             assert base is not None
-            return _with_search_path(base, schema), lambda: admin.execute(
-                f'DROP SCHEMA "{schema}" CASCADE'
-            )
+            url = _with_search_path(base, schema)
+
+            def drop() -> None:
+                admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                _remove_default_search_index(url)  # the search index the loader made
+
+            return url, drop
 
     machine = machine_for(url_factory, tmp_path)
     run_state_machine_as_test(

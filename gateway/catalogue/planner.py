@@ -1,16 +1,22 @@
-"""Query model → SQL for SQLite or PostgreSQL, with bound parameters only.
+"""Query model → one Tantivy query, and how its hits are ordered; validation first.
 
-Every term becomes a predicate on `bib_records r`; booleans become SQL AND / OR / AND NOT.
-Keyword terms use the engine's full-text index: an FTS5 MATCH expression (SQLite) or a
-tsquery (PostgreSQL), both built from our own normalised tokens, each quoted, so nothing a
-user types (`"`, `-`, `NEAR(`, `*`, `:`, `'`, `&`, `!`) can change the query's structure; the
-expression itself is a bound parameter. CJK words become phrases of their bigram chain.
+Every term becomes a Tantivy query over the index of `textindex` (never a parsed query
+string: nothing a user types is syntax); booleans become boolean queries (AND: must, OR:
+should, NOT: must not); the database is a term every hit must match. Keyword words are our
+normaliser's tokens: a CJK word is the phrase of its bigram chain (positions), right
+truncation is a regular expression over the term dictionary (no expansion limit); exact values
+are terms, prefixes of them the terms the dictionary lists; years are ranges over the `year`
+fast field; a copy barcode is looked up in the store (copies change without their record) and
+becomes a set of primary keys. Only positive keyword terms score (BM25, title weighted 10,
+author 5, subject 3, series 2, publisher 1); every other part scores nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import tantivy
 
 from gateway.catalogue.indexes import ALL, EXACT, INDEXES, KEYWORD, KEYWORD_FIELDS, NUMERIC
 from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
@@ -38,8 +44,7 @@ from gateway.catalogue.query import (
     depth,
     terms,
 )
-from gateway.catalogue.search_index import database_token
-from gateway.circulation.availability import AvailabilityRule
+from gateway.catalogue.textindex import SCHEMA
 from marc.identifiers import normalise_isbn, normalise_isrc, normalise_issn
 
 SUPPORTED_MODIFIERS = frozenset({"relevant", "word", "string"})
@@ -48,26 +53,6 @@ HEADING_INDEXES = frozenset({"title", "author", "subject", "series"})
 EXACT_RELATIONS = frozenset({"=", "exact", "<>", "any", "all"})
 NUMERIC_RELATIONS = frozenset({"=", "exact", "<>", "<", "<=", ">", ">=", "within"})
 ALL_RELATIONS = frozenset({"=", "exact", "any", "all", "adj"})  # cql.allRecords = 1
-BM25_WEIGHTS = "0, 10.0, 5.0, 3.0, 2.0, 1.0"  # db, title, author, subject, series, publisher
-SQL_RELATION = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "exact": "=", "<>": "<>"}
-
-
-@dataclass
-class Plan:
-    """WHERE clause and parameters over `bib_records r` (and `search_docs d` on PostgreSQL)."""
-
-    where: str
-    params: list[Any]
-    order_by: str
-    order_params: list[Any] = field(default_factory=list)
-    needs_docs: bool = False  # PostgreSQL: join search_docs d
-    rank_join: str = ""  # SQLite: LEFT JOIN of the bm25 scores, computed once for all matches
-    rank_params: list[Any] = field(default_factory=list)
-    # SQLite, when the whole query is keyword terms: one FTS5 MATCH that finds exactly the same
-    # records (the database is a token in it), so counting and the first page need not read
-    # bib_records row by row (5-10x faster on words with thousands of hits).
-    fts_match: str | None = None
-    fts_order: str | None = None  # ORDER BY over search_fts for that match; None: use order_by
 
 
 def validate(query: Query) -> None:
@@ -137,126 +122,136 @@ def _check_term(term: Term) -> None:
         raise EmptyTerm("the term is empty", index=term.index)
 
 
+FIELD_WEIGHTS = {"title": 10.0, "author": 5.0, "subject": 3.0, "series": 2.0, "publisher": 1.0}
+Occur = tantivy.Occur
+Q = tantivy.Query
+BarcodeLookup = Callable[[str, bool], list[int]]  # (barcode, prefix) → record primary keys
+REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$#&-~\"'<>@=!%/:;,`")
+
+
+@dataclass(frozen=True)
+class Order:
+    """How hits are ordered: by score, by one fast field, or (several keys) by the store."""
+
+    kind: str  # score | field | keys
+    field: str = ""
+    descending: bool = False
+    keys: tuple[SortKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class TantivyPlan:
+    query: tantivy.Query
+    order: Order
+
+
+def _quiet(query: tantivy.Query) -> tantivy.Query:
+    """The same matches, scoring nothing (only keyword terms rank)."""
+    return Q.const_score_query(query, 0.0)
+
+
+def _regex_literal(token: str) -> str:
+    return "".join("\\" + ch if ch in REGEX_SPECIAL else ch for ch in token)
+
+
+def _chain(word: str) -> list[str]:
+    if is_cjk(word) and len(word) > 1:
+        return [word[i : i + 2] for i in range(len(word) - 1)]
+    return [word]
+
+
 class _Builder:
-    def __init__(self, dialect: str, database: str) -> None:
-        self.dialect = dialect
+    def __init__(self, database: str, searcher: tantivy.Searcher, barcodes: BarcodeLookup):
         self.database = database
-        self.params: list[Any] = []
-        self.needs_docs = False
+        self.searcher = searcher
+        self.barcodes = barcodes
 
-    # --- keyword terms -------------------------------------------------------------------
+    # --- keyword terms ------------------------------------------------------------------
 
-    def _word_expression(self, word: str, prefix: bool) -> str:
-        """One normalised word as an FTS5 phrase or a tsquery fragment."""
-        if is_cjk(word):
-            chain = [word] if len(word) == 1 else [word[i : i + 2] for i in range(len(word) - 1)]
-            prefix = prefix and len(word) == 1  # a CJK word already matches inside longer text
-        else:
-            chain = [word]
-        if self.dialect == "sqlite":
-            phrase = '"' + " ".join(t.replace('"', '""') for t in chain) + '"'
-            return phrase + ("*" if prefix else "")
-        quoted = [_ts_quote(t) for t in chain]
+    @staticmethod
+    def _phrase(field: str, chain: list[str], prefix: bool) -> tantivy.Query:
+        if len(chain) == 1:
+            if prefix:
+                return Q.regex_query(SCHEMA, field, _regex_literal(chain[0]) + ".*")
+            return Q.term_query(SCHEMA, field, chain[0])
         if prefix:
-            quoted[-1] += ":*"
-        return "(" + " <-> ".join(quoted) + ")" if len(quoted) > 1 else quoted[0]
+            patterns: list[str | tuple[int, str]] = [_regex_literal(t) for t in chain[:-1]]
+            patterns.append(_regex_literal(chain[-1]) + ".*")
+            return Q.regex_phrase_query(SCHEMA, field, patterns)
+        return Q.phrase_query(SCHEMA, field, list[str | tuple[int, str]](chain))
 
-    def _keyword_expression(self, term: Term) -> str:
+    def _over_fields(self, index: str, chain: list[str], prefix: bool) -> tantivy.Query:
+        fields = KEYWORD_FIELDS if index == "any" else (index,)
+        parts = [Q.boost_query(self._phrase(f, chain, prefix), FIELD_WEIGHTS[f]) for f in fields]
+        if len(parts) == 1:
+            return parts[0]
+        return Q.boolean_query([(Occur.Should, p) for p in parts])
+
+    def keyword(self, term: Term) -> tantivy.Query:
+        if term.relation == "exact":
+            return _quiet(Q.term_query(SCHEMA, "h_" + term.index, sort_key(term.value)))
         found = words(term.value)
         prefix = term.truncation == "right"
         if term.relation == "adj":
-            chain: list[str] = []
-            for word in found:
-                if is_cjk(word) and len(word) > 1:
-                    chain.extend(word[i : i + 2] for i in range(len(word) - 1))
-                else:
-                    chain.append(word)
-            if self.dialect == "sqlite":
-                phrase = '"' + " ".join(t.replace('"', '""') for t in chain) + '"'
-                return phrase + ("*" if prefix else "")
-            quoted = [_ts_quote(t) for t in chain]
-            if prefix:
-                quoted[-1] += ":*"
-            return "(" + " <-> ".join(quoted) + ")"
-        parts = [
-            self._word_expression(word, prefix and i == len(found) - 1)
-            for i, word in enumerate(found)
-        ]
-        joiner = {"sqlite": (" AND ", " OR "), "postgresql": (" & ", " | ")}[self.dialect]
-        return "(" + (joiner[1] if term.relation == "any" else joiner[0]).join(parts) + ")"
+            chain = [token for word in found for token in _chain(word)]
+            return self._over_fields(term.index, chain, prefix)
+        parts = []
+        for i, word in enumerate(found):
+            word_prefix = prefix and i == len(found) - 1
+            if is_cjk(word):
+                word_prefix = word_prefix and len(word) == 1  # a CJK word matches inside text
+            parts.append(self._over_fields(term.index, _chain(word), word_prefix))
+        if len(parts) == 1:
+            return parts[0]
+        occur = Occur.Should if term.relation == "any" else Occur.Must
+        return Q.boolean_query([(occur, p) for p in parts])
 
-    def keyword(self, term: Term) -> str:
-        if term.relation == "exact":
-            return self.heading(term)
-        expression = self._keyword_expression(term)
-        if self.dialect == "sqlite":
-            columns = " ".join(KEYWORD_FIELDS) if term.index == "any" else term.index
-            match = f'{{db}} : "{database_token(self.database)}" AND {{{columns}}} : {expression}'
-            self.params.append(match)
-            return "r.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)"
-        self.needs_docs = True
-        column = "any_field" if term.index == "any" else term.index
-        self.params.append(expression)
-        return f"d.{column} @@ CAST(? AS tsquery)"
+    # --- exact-value and numeric terms -------------------------------------------------
 
-    def heading(self, term: Term) -> str:
-        self.params.extend([self.database, term.index, sort_key(term.value)])
-        return (
-            "r.id IN (SELECT e.record_pk FROM browse_headings h JOIN browse_entries e"
-            " ON e.heading_id = h.id WHERE h.database = ? AND h.field = ? AND h.sort_key = ?)"
-        )
+    def _terms(self, field: str, value: str, prefix: bool) -> tantivy.Query:
+        if not prefix:
+            return Q.term_query(SCHEMA, field, value)
+        found = [t for t, _ in self.searcher.terms_with_prefix(field, value)]
+        return Q.term_set_query(SCHEMA, field, found) if found else Q.empty_query()
 
-    # --- exact-value and numeric terms ---------------------------------------------------
-
-    def exact(self, term: Term) -> str:
-        values = term.value.split() if term.relation in ("any", "all") else [term.value.strip()]
-        predicates = [self._exact_value(term, v) for v in values]
-        joiner = " OR " if term.relation == "any" else " AND "
-        combined = "(" + joiner.join(predicates) + ")"
-        return f"NOT {combined}" if term.relation == "<>" else combined
-
-    def _exact_value(self, term: Term, value: str) -> str:
+    def _exact_value(self, term: Term, value: str) -> tantivy.Query:
         prefix = term.truncation == "right"
         index = term.index
         if index in ("isbn", "issn", "isrc"):
-            key = _identifier_key(index, value, prefix)
-            return self._lookup("bib_identifiers", "kind = ? AND ", [index], "value", key, prefix)
+            return self._terms(index, _identifier_key(index, value, prefix), prefix)
         if index == "id":
-            return self._compare("r.record_id", value, prefix)
+            return self._terms("rid", value, prefix)
         if index == "barcode":
-            return self._lookup("items", "", [], "barcode", value, prefix)
-        return self._lookup(
-            "search_exact",
-            "database = ? AND field = ? AND ",
-            [self.database, index],
-            "value",
-            normalise(value),
-            prefix,
-        )
+            pks = self.barcodes(value, prefix)
+            return Q.term_set_query(SCHEMA, "pk", pks) if pks else Q.empty_query()
+        return self._terms(index, normalise(value), prefix)
 
-    def _lookup(
-        self, table: str, condition: str, params: list[Any], column: str, value: str, prefix: bool
-    ) -> str:
-        """`r.id IN (SELECT record_pk FROM table WHERE condition column = value)`, or a range
-        for right truncation (an index range scan, not LIKE: no wildcard can be injected)."""
-        self.params.extend(params)
-        if prefix:
-            self.params.extend([value, value + "\U0010ffff"])
-            return (
-                f"r.id IN (SELECT record_pk FROM {table} WHERE {condition}"
-                f"{column} >= ? AND {column} < ?)"
+    def exact(self, term: Term) -> tantivy.Query:
+        values = term.value.split() if term.relation in ("any", "all") else [term.value.strip()]
+        parts = [self._exact_value(term, v) for v in values]
+        if len(parts) == 1:
+            combined = parts[0]
+        else:
+            occur = Occur.Should if term.relation == "any" else Occur.Must
+            combined = Q.boolean_query([(occur, p) for p in parts])
+        if term.relation == "<>":
+            return _quiet(Q.boolean_query([(Occur.Must, Q.all_query()), (Occur.MustNot, combined)]))
+        return _quiet(combined)
+
+    def numeric(self, term: Term) -> tantivy.Query:
+        def years(
+            low: int | None, high: int | None, lower: bool = True, upper: bool = True
+        ) -> tantivy.Query:
+            return Q.range_query(
+                SCHEMA,
+                "year",
+                tantivy.FieldType.Integer,
+                low,
+                high,
+                include_lower=lower,
+                include_upper=upper,
             )
-        self.params.append(value)
-        return f"r.id IN (SELECT record_pk FROM {table} WHERE {condition}{column} = ?)"
 
-    def _compare(self, column: str, value: str, prefix: bool) -> str:
-        if prefix:
-            self.params.extend([value, value + "\U0010ffff"])
-            return f"({column} >= ? AND {column} < ?)"
-        self.params.append(value)
-        return f"{column} = ?"
-
-    def numeric(self, term: Term) -> str:
         if term.relation == "within":
             bounds = term.value.replace("-", " ").split()
             if len(bounds) != 2:
@@ -265,17 +260,26 @@ class _Builder:
                     index=term.index,
                 )
             low, high = sorted(_year(b, term) for b in bounds)
-            self.params.extend([low, high])
-            return "(r.year >= ? AND r.year <= ?)"
+            return _quiet(years(low, high))
         year = _year(term.value, term)
-        self.params.append(year)
-        if term.relation == "<>":
-            return "(r.year IS NULL OR r.year <> ?)"
-        return f"r.year {SQL_RELATION[term.relation]} ?"
+        relation = term.relation
+        if relation in ("=", "exact"):
+            return _quiet(years(year, year))
+        if relation == "<>":
+            return _quiet(
+                Q.boolean_query([(Occur.Must, Q.all_query()), (Occur.MustNot, years(year, year))])
+            )
+        if relation == "<":
+            return _quiet(years(None, year, upper=False))
+        if relation == "<=":
+            return _quiet(years(None, year))
+        if relation == ">":
+            return _quiet(years(year, None, lower=False))
+        return _quiet(years(year, None))
 
-    # --- the tree --------------------------------------------------------------------------
+    # --- the tree ------------------------------------------------------------------------
 
-    def node(self, node: Node) -> str:
+    def node(self, node: Node) -> tantivy.Query:
         if isinstance(node, Term):
             kind = INDEXES[node.index].kind
             if kind == KEYWORD:
@@ -283,19 +287,15 @@ class _Builder:
             if kind == EXACT:
                 return self.exact(node)
             if kind == ALL:
-                return "(1 = 1)"  # every record; the database is limited around the tree
+                return _quiet(Q.all_query())
             return self.numeric(node)
         left = self.node(node.left)
         right = self.node(node.right)
         if node.op == "and":
-            return f"({left} AND {right})"
+            return Q.boolean_query([(Occur.Must, left), (Occur.Must, right)])
         if node.op == "or":
-            return f"({left} OR {right})"
-        return f"({left} AND NOT {right})"
-
-
-def _ts_quote(token: str) -> str:
-    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
+            return Q.boolean_query([(Occur.Should, left), (Occur.Should, right)])
+        return Q.boolean_query([(Occur.Must, left), (Occur.MustNot, right)])
 
 
 def _year(text: str, term: Term) -> int:
@@ -312,12 +312,12 @@ def _identifier_key(index: str, value: str, prefix: bool) -> str:
     return normaliser(value) or value.replace("-", "").strip().upper()
 
 
-def _positive_keyword_terms(node: Node, negated: bool = False) -> list[Term]:
+def _has_positive_keyword(node: Node, negated: bool = False) -> bool:
     if isinstance(node, Term):
         kind = INDEXES[node.index].kind
-        return [node] if kind == KEYWORD and not negated and node.relation != "exact" else []
+        return kind == KEYWORD and not negated and node.relation != "exact"
     right_negated = negated if node.op != "not" else True
-    return _positive_keyword_terms(node.left, negated) + _positive_keyword_terms(
+    return _has_positive_keyword(node.left, negated) or _has_positive_keyword(
         node.right, right_negated
     )
 
@@ -325,138 +325,53 @@ def _positive_keyword_terms(node: Node, negated: bool = False) -> list[Term]:
 CONTROL_CHARACTERS = dict.fromkeys(range(0x20))
 
 
-def _without_controls(node: Node) -> Node:
-    """Control characters are never part of a search (and PostgreSQL refuses NUL in text)."""
+def without_controls(node: Node) -> Node:
+    """Control characters are never part of a search."""
     if isinstance(node, Term):
         cleaned = node.value.translate(CONTROL_CHARACTERS)
         return node if cleaned == node.value else replace(node, value=cleaned)
-    return Boolean(node.op, _without_controls(node.left), _without_controls(node.right))
+    return Boolean(node.op, without_controls(node.left), without_controls(node.right))
+
+
+SINGLE_KEY_FIELDS = {
+    ("title", False): ("s_title", False),
+    ("title", True): ("s_title_r", True),
+    ("author", False): ("s_author", False),
+    ("author", True): ("s_author_r", True),
+    ("date", False): ("s_date", False),
+    ("date", True): ("s_date_r", False),
+    ("record", False): ("pk", False),
+    ("record", True): ("pk", True),
+}
+
+
+def order_of(query: Query) -> Order:
+    """Relevance ranks only when the query has a positive keyword term (otherwise it is
+    dropped, as before); ties and the end of every order are catalogue order (`pk`)."""
+    scored = _has_positive_keyword(query.root)
+    keys = tuple(
+        k for k in (query.sort or (SortKey("relevance"),)) if k.key != "relevance" or scored
+    )
+    if not keys:
+        return Order("field", "pk")
+    if len(keys) == 1:
+        key = keys[0]
+        if key.key == "relevance":
+            return Order("score")
+        field, descending = SINGLE_KEY_FIELDS[(key.key, key.descending)]
+        return Order("field", field, descending)
+    return Order("keys", keys=keys)
 
 
 def plan(
-    query: Query, dialect: str, database: str, *, available: AvailabilityRule | None = None
-) -> Plan:
-    """The query's SQL; `available` limits it to titles with an available copy (as the
-    circulation policy defines it)."""
+    query: Query, database: str, searcher: tantivy.Searcher, barcodes: BarcodeLookup
+) -> TantivyPlan:
+    """The query as one Tantivy query limited to `database`, and the order of its hits. The
+    caller validates first (`planner.validate`)."""
     if depth(query.root) > MAX_DEPTH:
         raise QueryTooComplex(f"the query nests more than {MAX_DEPTH} levels deep")
-    query = replace(query, root=_without_controls(query.root))
-    validate(query)
-    builder = _Builder(dialect, database)
-    where = builder.node(query.root)
-    params = builder.params
-    if available is not None:
-        condition, condition_params = available.sql_available("i")
-        where = (
-            f"({where} AND EXISTS (SELECT 1 FROM items i WHERE i.record_pk = r.id AND {condition}))"
-        )
-        params = params + condition_params
-    order_by, order_params, rank_needs_docs, rank_join, rank_params = _order(
-        query.sort, query.root, dialect, database
+    tree = _Builder(database, searcher, barcodes).node(query.root)
+    limited = Q.boolean_query(
+        [(Occur.Must, _quiet(Q.term_query(SCHEMA, "db", database))), (Occur.Must, tree)]
     )
-    fts_match = None
-    if dialect == "sqlite" and available is None:  # the limit reads items: not FTS alone
-        tree = _fts_tree(query.root, _Builder(dialect, database))
-        if tree is not None:
-            fts_match = f'{{db}} : "{database_token(database)}" AND ({tree})'
-    return Plan(
-        where=where,
-        params=params,
-        order_by=order_by,
-        order_params=order_params,
-        needs_docs=builder.needs_docs or rank_needs_docs,
-        rank_join=rank_join,
-        rank_params=rank_params,
-        fts_match=fts_match,
-        fts_order=_fts_order(query.sort) if fts_match else None,
-    )
-
-
-def _fts_tree(node: Node, builder: _Builder) -> str | None:
-    """The query as one FTS5 expression, or None when any part is not a keyword term."""
-    if isinstance(node, Term):
-        if INDEXES[node.index].kind != KEYWORD or node.relation == "exact":
-            return None
-        columns = " ".join(KEYWORD_FIELDS) if node.index == "any" else node.index
-        return f"{{{columns}}} : {builder._keyword_expression(node)}"
-    left = _fts_tree(node.left, builder)
-    right = _fts_tree(node.right, builder)
-    if left is None or right is None:
-        return None
-    return f"({left}) {node.op.upper()} ({right})"
-
-
-def _fts_order(sort: tuple[SortKey, ...]) -> str | None:
-    """ORDER BY over search_fts alone: relevance (bm25 of the same match; NOT phrases score
-    nothing in matching rows, so the order is the ranked join's) or record order."""
-    if not sort or (len(sort) == 1 and sort[0].key == "relevance"):
-        return f"bm25(search_fts, {BM25_WEIGHTS}), rowid"
-    if len(sort) == 1 and sort[0].key == "record":
-        return "rowid DESC" if sort[0].descending else "rowid"
-    return None
-
-
-def _order(
-    sort: tuple[SortKey, ...], root: Node, dialect: str, database: str
-) -> tuple[str, list[Any], bool, str, list[Any]]:
-    keys = sort or (SortKey("relevance"),)
-    clauses: list[str] = []
-    params: list[Any] = []
-    needs_docs = False
-    rank_join = ""
-    rank_params: list[Any] = []
-    for key in keys:
-        direction = "DESC" if key.descending else "ASC"
-        if key.key == "title":
-            clauses.append(f"r.sort_title {direction}")
-        elif key.key == "author":
-            clauses.append(f"r.sort_author {direction}")
-        elif key.key == "date":
-            nulls = "CASE WHEN r.year IS NULL THEN 1 ELSE 0 END"
-            clauses.append(f"{nulls}, r.year {direction}")
-        elif key.key == "record":
-            clauses.append(f"r.id {direction}")
-        else:
-            rank = _relevance(root, dialect, database)
-            if rank is None:
-                continue
-            expression, expression_params, rank_docs = rank
-            needs_docs = needs_docs or rank_docs
-            if dialect == "sqlite":
-                # bm25 is lower-is-better; unmatched rows (NULL) last.
-                rank_join = " LEFT JOIN (SELECT rowid AS id, " + expression + ") k ON k.id = r.id"
-                rank_params = expression_params
-                clauses.append("coalesce(k.score, 1e308) ASC")
-            else:
-                clauses.append(f"{expression} DESC")
-                params.extend(expression_params)
-    clauses.append("r.id ASC")
-    return ", ".join(clauses), params, needs_docs, rank_join, rank_params
-
-
-def _relevance(root: Node, dialect: str, database: str) -> tuple[str, list[Any], bool] | None:
-    positive = _positive_keyword_terms(root)
-    if not positive:
-        return None
-    builder = _Builder(dialect, database)
-    expressions = [builder._keyword_expression(t) for t in positive]
-    if dialect == "sqlite":
-        match = (
-            f'{{db}} : "{database_token(database)}" AND ('
-            + " OR ".join(
-                f"{{{' '.join(KEYWORD_FIELDS) if t.index == 'any' else t.index}}} : {e}"
-                for t, e in zip(positive, expressions, strict=True)
-            )
-            + ")"
-        )
-        return (
-            f"bm25(search_fts, {BM25_WEIGHTS}) AS score FROM search_fts WHERE search_fts MATCH ?",
-            [match],
-            False,
-        )
-    combined = " | ".join(expressions)
-    return (
-        "(ts_rank(d.title, CAST(? AS tsquery)) * 2 + ts_rank(d.any_field, CAST(? AS tsquery)))",
-        [combined, combined],
-        True,
-    )
+    return TantivyPlan(limited, order_of(query))

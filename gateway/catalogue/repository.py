@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from gateway.catalogue.indexes import IndexDocument, index_document
 from gateway.catalogue.model import BibRecord, ItemData, MappedRecord
-from gateway.catalogue.search_index import IndexBatch, delete_index, write_index
+from gateway.catalogue.search_index import IndexBatch, PendingRecord, delete_index, write_index
 from gateway.store import Transaction
 
 IDENTIFIER_KINDS = ("isbn", "issn", "isrc")
@@ -44,14 +44,13 @@ SEARCHED_TABLES = (
     "bib_records",
     "bib_identifiers",
     "items",
-    "search_exact",
     "browse_headings",
     "browse_entries",
 )
 
 
 def searched_tables(dialect: str) -> tuple[str, ...]:
-    return SEARCHED_TABLES + (("search_docs",) if dialect == "postgresql" else ())
+    return SEARCHED_TABLES
 
 
 RECORD_COLUMNS = "id, database, record_id, format, digest"
@@ -150,9 +149,12 @@ def insert_records(
 ) -> dict[str, int]:
     """Store new records (record_id, mapped, digest) with multi-row INSERTs; returns their ids
     by record_id. Identifiers and index rows go to `pending`."""
-    columns = ", ".join(("database", "record_id", *RECORD_DATA_COLUMNS))
-    row = "(" + ", ".join("?" * (2 + len(RECORD_DATA_COLUMNS))) + ")"
+    columns = ", ".join(("database", "record_id", "change_seq", *RECORD_DATA_COLUMNS))
+    row = "(" + ", ".join("?" * (3 + len(RECORD_DATA_COLUMNS))) + ")"
     ids: dict[str, int] = {}
+    if not records:
+        return ids
+    seq = pending.change_seq(tx)
     for start in range(0, len(records), chunk):
         part = [
             (rid, mapped, digest, _document(mapped))
@@ -160,7 +162,7 @@ def insert_records(
         ]
         params: list[Any] = []
         for record_id, mapped, digest, doc in part:
-            params += [database, record_id, *_record_columns(mapped, digest, doc)]
+            params += [database, record_id, seq, *_record_columns(mapped, digest, doc)]
         rows = tx.execute(
             f"INSERT INTO bib_records ({columns}) VALUES "
             + ", ".join([row] * len(part))
@@ -169,46 +171,43 @@ def insert_records(
         )
         ids.update({record_id: int(pk) for pk, record_id in rows})
         for record_id, mapped, _, doc in part:
-            _index(tx, ids[record_id], database, mapped, doc, pending)
+            _index(ids[record_id], database, record_id, mapped, doc, pending, replaces=False)
     return ids
 
 
 def update_record(
-    tx: Transaction, pk: int, mapped: MappedRecord, digest: str, pending: IndexBatch | None = None
+    tx: Transaction, pk: int, mapped: MappedRecord, digest: str, pending: IndexBatch
 ) -> None:
-    """Overlay a stored record's bibliographic data and rebuild its identifiers and index."""
+    """Overlay a stored record's bibliographic data and rebuild its identifiers and index rows
+    (with the batch's change sequence, so every search index takes the new version)."""
     doc = _document(mapped)
     assignments = ", ".join(f"{column} = ?" for column in RECORD_DATA_COLUMNS)
     tx.execute(
-        f"UPDATE bib_records SET {assignments} WHERE id = ?",
-        (*_record_columns(mapped, digest, doc), pk),
+        f"UPDATE bib_records SET {assignments}, change_seq = ? WHERE id = ?",
+        (*_record_columns(mapped, digest, doc), pending.change_seq(tx), pk),
     )
-    database = tx.scalar("SELECT database FROM bib_records WHERE id = ?", (pk,))
-    if pending is None or not pending.discard(pk):
+    row = tx.one("SELECT database, record_id FROM bib_records WHERE id = ?", (pk,))
+    assert row is not None
+    if not pending.discard(pk):
         tx.execute("DELETE FROM bib_identifiers WHERE record_pk = ?", (pk,))
         delete_index(tx, pk)
-    _index(tx, pk, database, mapped, doc, pending)
+    _index(pk, row[0], row[1], mapped, doc, pending, replaces=True)
 
 
 def _index(
-    tx: Transaction,
     pk: int,
     database: str,
+    record_id: str,
     mapped: MappedRecord,
     doc: IndexDocument,
-    pending: IndexBatch | None,
+    pending: IndexBatch,
+    *,
+    replaces: bool,
 ) -> None:
-    identifiers = _identifier_rows(pk, mapped)
-    if pending is not None:
-        pending.put(pk, database, doc, identifiers)
-        return
-    if identifiers:
-        tx.executemany(
-            "INSERT INTO bib_identifiers (record_pk, kind, value) VALUES (?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            identifiers,
-        )
-    write_index(tx, pk, database, doc)
+    pending.put(
+        pk,
+        PendingRecord(database, doc, _identifier_rows(pk, mapped), record_id, mapped.bib, replaces),
+    )
 
 
 def items_by_barcode(tx: Transaction, barcodes: list[str]) -> dict[str, StoredItem]:
@@ -309,13 +308,14 @@ def finish_load_run(tx: Transaction, run_id: int, finished_at: str, report_json:
     )
 
 
-def reindex(
+def refresh_sort_keys(
     tx_factory: Callable[[], AbstractContextManager[Transaction]],
     database: str | None = None,
     batch: int = 500,
 ) -> int:
-    """Rebuild the search index of every record (after a normalisation change or an upgrade
-    from a schema without search). `tx_factory` is `store.write`; one transaction per batch."""
+    """Recompute the stored sort keys and browse headings of every record (after a
+    normalisation change); `tx_factory` is `store.write`, one transaction per batch. The
+    search index is rebuilt separately (`textindex.SearchIndex.rebuild`)."""
     done = 0
     last = 0
     while True:

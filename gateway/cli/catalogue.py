@@ -219,9 +219,16 @@ def cmd_browse(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.catalogue.textindex import WriterBusy, index_for
+
     with open_migrated_store(settings.storage) as store:
-        count = repository.reindex(store.write, args.database)
+        repository.refresh_sort_keys(store.write, args.database)
         store.analyze(repository.searched_tables(store.dialect))
+        try:
+            # The search index holds every database: it is rebuilt whole, from the store.
+            count = index_for(store).rebuild(store)
+        except WriterBusy as error:
+            raise CliError(f"search index: {error}; try again when it is done") from None
     print(f"reindexed {count} records")
     return EXIT_OK
 

@@ -65,6 +65,7 @@ class Transaction(ABC):
 class Store(ABC):
     dialect: str
     url: str
+    search_index_dir: str = ""  # where the search index lives; "" = its default place
 
     @abstractmethod
     def write(self) -> AbstractContextManager[Transaction]:

@@ -10,23 +10,33 @@ from gateway.store.migrate import migrate
 from gateway.store.sqlite import SqliteStore, sqlite_path
 
 
-def open_store(url: str, *, busy_timeout_ms: int = 10000, pool_size: int = 8) -> Store:
-    """Open the store a URL names (`sqlite:///path.db`, `postgresql://...`)."""
+def open_store(
+    url: str, *, busy_timeout_ms: int = 10000, pool_size: int = 8, search_index_dir: str = ""
+) -> Store:
+    """Open the store a URL names (`sqlite:///path.db`, `postgresql://...`); its search index
+    lives in `search_index_dir` ("" = the default place, see gateway.catalogue.textindex)."""
+    store: Store
     if url.startswith("sqlite:"):
-        return SqliteStore(sqlite_path(url), busy_timeout_ms=busy_timeout_ms)
-    if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
+        store = SqliteStore(sqlite_path(url), busy_timeout_ms=busy_timeout_ms)
+    elif url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
         # Imported here on purpose: psycopg and its pool take ~0.2 s to import (python -X
         # importtime), which every SQLite site would otherwise pay on each `libgate` command.
         from gateway.store.postgres import PostgresStore
 
-        return PostgresStore(url, pool_size=pool_size)
-    raise StoreError(f"storage url {url!r}: use sqlite:///path.db or postgresql://...")
+        store = PostgresStore(url, pool_size=pool_size)
+    else:
+        raise StoreError(f"storage url {url!r}: use sqlite:///path.db or postgresql://...")
+    store.search_index_dir = search_index_dir
+    return store
 
 
 def open_configured_store(storage: StorageSettings) -> Store:
     """The store `[storage]` names, as it is (no schema change)."""
     return open_store(
-        storage.url, busy_timeout_ms=storage.busy_timeout_ms, pool_size=storage.pool_size
+        storage.url,
+        busy_timeout_ms=storage.busy_timeout_ms,
+        pool_size=storage.pool_size,
+        search_index_dir=storage.search_index_dir,
     )
 
 

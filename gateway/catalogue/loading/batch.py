@@ -31,9 +31,10 @@ class Entry:
     items_updated: int = 0
 
 
-def store_batch(tx: Transaction, entries: list[Entry], database: str, match: str) -> None:
+def store_batch(tx: Transaction, entries: list[Entry], database: str, match: str) -> IndexBatch:
     """Match, overlay and insert a batch in the caller's transaction; each entry gets its
-    outcome (loaded, overlaid, unchanged) or its reject reason."""
+    outcome (loaded, overlaid, unchanged) or its reject reason. Returns the batch's index
+    work: its change sequence and the search documents to write once the store committed."""
     by_control = repository.find_records(
         tx, database, [e.prepared.record_id for e in entries if e.prepared]
     )
@@ -113,6 +114,7 @@ def store_batch(tx: Transaction, entries: list[Entry], database: str, match: str
         "marc",
     )
     pending.flush(tx)
+    return pending
 
 
 def _match(

@@ -7,6 +7,14 @@ batch held the lock and sizes the next one to hold it about `batch_target_ms` (n
 records than `batch_size`). On PostgreSQL writers lock rows, not the database, and batches
 stay `batch_size` records (fewer round trips).
 
+The search index (Tantivy, `textindex`) is written in the same batches: one IndexWriter for
+the whole load, each batch's documents added after its store commit (no delete for records
+that are new) and committed with the batch's change sequence (at most one index commit a
+second: a commit costs ~45 ms whatever its size; a batch not yet committed to the index is
+caught up from the store after a crash). If another process holds the
+index's writer, the load goes on without it and the index catches up from the store's change
+sequence (at the end of the load if the writer comes free, else at the next search or start).
+
 Crash safety comes from two facts: a batch is one transaction (never a half-written record),
 and storing is idempotent (a record whose digest is already stored is "unchanged"). So after
 kill -9 at any moment, rerunning the same command ends in the same database as a clean load.
@@ -14,6 +22,8 @@ kill -9 at any moment, rerunning the same command ends in the same database as a
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +36,8 @@ from gateway.catalogue.loading.batch import MATCH_MODES, Entry, store_batch
 from gateway.catalogue.loading.parallel import prepare_all
 from gateway.catalogue.loading.prepare import looks_unimarc_record, prepare_record
 from gateway.catalogue.loading.report import FileReport, LoadReport
+from gateway.catalogue.search_index import IndexBatch
+from gateway.catalogue.textindex import Writer, WriterBusy, index_for, store_state
 from gateway.config import DEFAULT_ON_SHELF_STATUS, DatabaseSettings
 from gateway.store import Store
 from gateway.store.engine import DataRefused, IntegrityViolation
@@ -34,7 +46,9 @@ from marc.holdings import HoldingsProfile
 from marc.iso2709 import frame_records
 from marc.xml_input import looks_like_xml, read_xml_records
 
+log = logging.getLogger("libgate.loader")
 FIRST_TIMED_BATCH = 50  # SQLite: records in the first batch, before any batch was timed
+LAST_CATCH_UP_WAIT = 5.0  # seconds a load waits at its end for another process's index writer
 ProgressCallback = Callable[[int], None]  # bytes of the current file processed so far
 
 
@@ -79,6 +93,7 @@ class Loader:
         self.on_progress = on_progress
         self.on_file_start = on_file_start
         self._batch_limit = options.batch_size
+        self._writer: Writer | None = None
         if store.dialect == "sqlite":
             # Start small: the first batch's time tells how large the next ones may be.
             self._batch_limit = min(options.batch_size, FIRST_TIMED_BATCH)
@@ -93,10 +108,22 @@ class Loader:
         started = time.perf_counter()
         with self.store.write() as tx:
             run_id = repository.start_load_run(tx, report.database, command, _now())
-        for path in paths:
-            if self.on_file_start is not None:
-                self.on_file_start(path)
-            report.files.append(self.load_file(path))
+        index = index_for(self.store)
+        with contextlib.ExitStack() as stack:
+            try:
+                self._writer = stack.enter_context(index.writer())
+                self._writer.catch_up(self.store)
+            except WriterBusy:
+                self._writer = None
+                log.info("the search index is being written by another process; it will catch up")
+            for path in paths:
+                if self.on_file_start is not None:
+                    self.on_file_start(path)
+                report.files.append(self.load_file(path))
+            if self._writer is not None:
+                self._writer.flush()
+            self._writer = None
+        index.catch_up(self.store, wait_seconds=LAST_CATCH_UP_WAIT)
         total = report.total()
         if total["loaded"] or total["overlaid"]:
             self.store.analyze(repository.searched_tables(self.store.dialect))
@@ -170,6 +197,13 @@ class Loader:
                     entry.reject_reason = rejected.reason
             yield entry
 
+    def _index(self, pending: IndexBatch, store_id: str) -> None:
+        """A committed batch's documents into the search index (when this load holds its
+        writer), committed with the batch's change sequence."""
+        if self._writer is None or pending.seq is None:
+            return
+        self._writer.apply_batch(self.store, pending.seq, store_id, pending.documents)
+
     def _size_next_batch(self, records: int, held_seconds: float) -> None:
         """SQLite: as many records as fit in `batch_target_ms` at this batch's pace, at most
         twice as many as this batch (one quick batch is no promise), within `batch_size`."""
@@ -184,8 +218,10 @@ class Loader:
         try:
             started = time.perf_counter()
             with self.store.write() as tx:
-                store_batch(tx, ready, self.options.database.name, self.options.match)
+                pending = store_batch(tx, ready, self.options.database.name, self.options.match)
+                store_id = store_state(tx).store_id
             self._size_next_batch(len(batch), time.perf_counter() - started)
+            self._index(pending, store_id)
         except (IntegrityViolation, DataRefused):
             # A constraint we did not foresee: store one record per transaction to find the
             # culprit, so that only it is rejected (with the database's words).
@@ -194,7 +230,11 @@ class Loader:
                 entry.items_added = entry.items_updated = 0
                 try:
                     with self.store.write() as tx:
-                        store_batch(tx, [entry], self.options.database.name, self.options.match)
+                        pending = store_batch(
+                            tx, [entry], self.options.database.name, self.options.match
+                        )
+                        store_id = store_state(tx).store_id
+                    self._index(pending, store_id)
                 except (IntegrityViolation, DataRefused) as violation:
                     entry.reject_reason = f"the database refused the record: {violation}"
                     entry.outcome = "rejected"
