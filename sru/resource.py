@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from twisted.application import strports
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -20,6 +20,7 @@ from twisted.web import resource, server
 from gateway.admission import Cap, Caps, ConnectionCaps, address_key
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings, SruSettings
+from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
@@ -260,6 +261,8 @@ def sru_services(
     settings: Settings, store: Store, engine: Engine
 ) -> tuple[MultiService, list[str]]:
     """The SRU listeners from `[sru] listen`, under their thread pool's service."""
+    from twisted.internet import reactor  # the process's reactor, as strports would take
+
     threads = engine_threads(store, settings.storage, settings.sru.threads)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="sru")
     site = build_site(settings, store, engine, pool)
@@ -267,7 +270,8 @@ def sru_services(
     paths = ", ".join(f"/{d.name}" for d in settings.databases)
     described = []
     for endpoint in settings.sru.listen:
-        strports.service(endpoint, site).setServiceParent(service)
+        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)
+        listener.setServiceParent(service)
         described.append(f"SRU 1.1/1.2/2.0 on {endpoint} ({paths})")
     return service, described
 

@@ -1,0 +1,256 @@
+"""`libgate serve` with several workers: one supervisor process and `[service] workers` forked
+workers that serve the same listening sockets.
+
+The supervisor binds every listener once (gateway/listening.py), migrates the store once,
+then forks the workers. It runs no reactor and no threads, so fork() copies nothing a child
+must not share (a reactor's epoll instance, a lock held by a thread, a pool connection). It
+then only waits for signals:
+
+- a worker that dies (a crash, `kill -9`, the OOM killer) is forked again under the same
+  number, after a back-off that doubles from RESTART_FIRST_DELAY to RESTART_MAX_DELAY while it
+  keeps dying quickly; a worker that ran STEADY_SECONDS starts again from the first delay.
+  A worker that dies GIVE_UP_AFTER times in a row within STEADY_SECONDS of its start cannot
+  start at all (a configuration only a worker checks, a store gone): the supervisor stops
+  the others and exits 1 with one line.
+- SIGTERM or SIGINT: forwarded to every worker as SIGTERM (each closes its listeners, finishes
+  its requests and closes the store); after STOP_GRACE_SECONDS the rest are killed. Exit 0.
+- SIGHUP: forwarded to every worker, which runs its index reload hooks (gateway/workers.py).
+
+This module imports no reactor; a worker imports gateway.app only after fork().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+
+from gateway.catalogue import repository
+from gateway.config import Settings
+from gateway.listening import ListenError, SharedSocket, adopt, bind_all
+from gateway.store import open_migrated_store
+from gateway.workers import RELOAD_SIGNAL, ProcessRole
+
+log = logging.getLogger("libgate.supervisor")
+
+RESTART_FIRST_DELAY = 0.5  # seconds
+RESTART_MAX_DELAY = 30.0
+STEADY_SECONDS = 30.0
+GIVE_UP_AFTER = 5
+STOP_GRACE_SECONDS = 30.0
+SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, RELOAD_SIGNAL}
+
+
+@dataclass
+class Worker:
+    index: int
+    pid: int = 0  # 0: not running
+    started: float = 0.0
+    quick_failures: int = 0  # deaths in a row within STEADY_SECONDS of starting
+    restart_at: float | None = None
+
+
+def listen_strings(settings: Settings) -> list[tuple[str, str]]:
+    """(protocol, listen string) of every configured listener, in config order."""
+    return [
+        *(("SIP2", listen) for listen in settings.sip2.listen),
+        *(("SRU", listen) for listen in settings.sru.listen),
+        *(("Z39.50", listen) for listen in settings.z3950.listen),
+    ]
+
+
+def serve_supervised(settings: Settings, count: int) -> int:
+    """Bind, migrate, fork `count` workers and supervise them until told to stop."""
+    logging.basicConfig(
+        level=settings.service.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,
+    )
+    listeners = listen_strings(settings)
+    try:
+        sockets = bind_all(listen for _, listen in listeners)
+    except ListenError as error:
+        print(f"libgate: cannot listen: {error}", file=sys.stderr, flush=True)
+        return 1
+    store = open_migrated_store(settings.storage)
+    try:
+        with store.read() as tx:
+            counts = {d.name: repository.record_count(tx, d.name) for d in settings.databases}
+            items = repository.item_count(tx)
+    finally:
+        store.close()  # before fork: no pool connection or thread is copied into a worker
+    print(f"libgate serving {store.url} (config: {settings.source})", flush=True)
+    for name, records in counts.items():
+        print(f"  database {name}: {records} records", flush=True)
+    print(f"  copies: {items}", flush=True)
+    print(
+        f"  workers: {count} processes sharing every listener; worker 1 runs the scheduled"
+        " loops and writes the search index",
+        flush=True,
+    )
+    for (protocol, listen), shared in zip(listeners, sockets, strict=True):
+        print(f"  listening: {protocol} on {listen} (port {shared.port})", flush=True)
+    if not listeners:
+        print(
+            "  listeners: none configured ([sip2], [sru] and [z3950] listen are empty)",
+            flush=True,
+        )
+    try:
+        return Supervisor(settings, sockets, count).run()
+    finally:
+        for shared in sockets:
+            shared.socket.close()
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, sockets: list[SharedSocket], count: int) -> None:
+        self.settings = settings
+        self.sockets = sockets
+        self.count = count
+        self.workers = {index: Worker(index) for index in range(1, count + 1)}
+        self.stopping = False
+        self.exit_code = 0
+        self.stop_deadline = 0.0
+
+    def run(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # taken with sigtimedwait below
+        for worker in self.workers.values():
+            self.start(worker)
+        while True:
+            info = signal.sigtimedwait(SIGNALS, self.wait_seconds())
+            if info is not None:
+                self.on_signal(info.si_signo)
+            self.reap()
+            if self.stopping:
+                running = [w for w in self.workers.values() if w.pid]
+                if not running:
+                    return self.exit_code
+                if time.monotonic() >= self.stop_deadline:
+                    for worker in running:
+                        log.warning("worker %d (pid %d) did not stop: killed", *_who(worker))
+                        _signal(worker.pid, signal.SIGKILL)
+                    self.stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+                continue
+            now = time.monotonic()
+            for worker in self.workers.values():
+                if worker.restart_at is not None and worker.restart_at <= now:
+                    self.start(worker)
+
+    def wait_seconds(self) -> float:
+        if self.stopping:
+            return max(0.05, min(1.0, self.stop_deadline - time.monotonic()))
+        due = [w.restart_at for w in self.workers.values() if w.restart_at is not None]
+        if not due:
+            return 1.0
+        return max(0.01, min(1.0, min(due) - time.monotonic()))
+
+    def on_signal(self, number: int) -> None:
+        if number in (signal.SIGTERM, signal.SIGINT):
+            if not self.stopping:
+                log.info("%s: stopping %d workers", signal.Signals(number).name, self.count)
+                self.stop(0)
+        elif number == RELOAD_SIGNAL:
+            for worker in self.workers.values():
+                if worker.pid:
+                    _signal(worker.pid, RELOAD_SIGNAL)
+
+    def stop(self, exit_code: int) -> None:
+        self.stopping = True
+        self.exit_code = exit_code
+        self.stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for worker in self.workers.values():
+            worker.restart_at = None
+            if worker.pid:
+                _signal(worker.pid, signal.SIGTERM)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = next((w for w in self.workers.values() if w.pid == pid), None)
+            if worker is None:
+                continue
+            worker.pid = 0
+            if self.stopping:
+                continue
+            self.died(worker, _describe(status))
+
+    def died(self, worker: Worker, how: str) -> None:
+        ran = time.monotonic() - worker.started
+        worker.quick_failures = worker.quick_failures + 1 if ran < STEADY_SECONDS else 1
+        if worker.quick_failures >= GIVE_UP_AFTER:
+            print(
+                f"libgate: worker {worker.index} {how} {worker.quick_failures} times in a row"
+                f" within {STEADY_SECONDS:.0f} s of starting; stopping (its log says why)",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.stop(1)
+            return
+        delay = min(RESTART_MAX_DELAY, RESTART_FIRST_DELAY * 2 ** (worker.quick_failures - 1))
+        log.warning(
+            "worker %d %s after %.1f s; starting it again in %.1f s",
+            worker.index,
+            how,
+            ran,
+            delay,
+        )
+        worker.restart_at = time.monotonic() + delay
+
+    def start(self, worker: Worker) -> None:
+        worker.restart_at = None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the supervisor's stack
+            os._exit(
+                _run_worker(self.settings, self.sockets, ProcessRole(worker.index, self.count))
+            )
+        worker.pid = pid
+        worker.started = time.monotonic()
+        log.info("worker %d started (pid %d)", worker.index, pid)
+
+
+def _run_worker(settings: Settings, sockets: list[SharedSocket], role: ProcessRole) -> int:
+    code = 1
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        for number in SIGNALS:
+            signal.signal(number, signal.SIG_DFL)
+        adopt(sockets)
+        from gateway.app import serve_worker  # installs this worker's own reactor
+
+        code = serve_worker(settings, role)
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    except BaseException:  # noqa: BLE001 - the worker's last words go to the log
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code
+
+
+def _who(worker: Worker) -> tuple[int, int]:
+    return worker.index, worker.pid
+
+
+def _signal(pid: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone: reap() will see it
+        os.kill(pid, number)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
