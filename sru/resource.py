@@ -28,7 +28,7 @@ from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
 from sru.channel import Deadlines, LimitedSite, raw_refusal, refusal_document
 from sru.request import AUTO_SCHEMA, Limits
-from sru.resultsets import ResultSetStore
+from sru.resultsets import ResultSets, ResultSetStore, SharedResultSetStore
 from sru.service import Reply, SruService
 from sru.workqueue import WorkQueue
 
@@ -227,13 +227,22 @@ def connection_caps(sru: SruSettings) -> Caps:
     )
 
 
+def result_set_store(settings: Settings, store: Store) -> ResultSets:
+    """In the store when another process may take the next request: several workers, or
+    PostgreSQL (how several gateways share one catalogue); else in this process's memory."""
+    sru = settings.sru
+    if settings.service.worker_count() > 1 or store.dialect == "postgresql":
+        return SharedResultSetStore(store, sru.result_sets, sru.result_set_max_records)
+    return ResultSetStore(sru.result_sets, sru.result_set_max_records)
+
+
 def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> LimitedSite:
     service = SruService(
         store,
         engine,
         settings.databases,
         limits_from(settings),
-        ResultSetStore(settings.sru.result_sets, settings.sru.result_set_max_records),
+        result_set_store(settings, store),
         RecordCache(settings.sru.record_cache),
     )
     sru = settings.sru
