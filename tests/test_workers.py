@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from lxml import etree
 
 from gateway.cli import main as libgate
 from gateway.config import ConfigError, Settings, settings_from_dict
@@ -255,7 +256,7 @@ def test_two_gateways_on_one_postgresql_serve_one_library(
         assert control_numbers(page)[:2] == expected[2:4]
 
 
-def sru_get(port: int, **params: object):  # type: ignore[no-untyped-def]
+def sru_get(port: int, **params: object) -> etree._Element:
     params.setdefault("version", "1.2")
     params.setdefault("operation", "searchRetrieve")
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
