@@ -31,9 +31,9 @@ import traceback
 from dataclasses import dataclass
 
 from gateway.catalogue import repository
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.listening import ListenError, SharedSocket, adopt, bind_all
-from gateway.store import open_migrated_store
+from gateway.store import StoreError, open_migrated_store
 from gateway.workers import RELOAD_SIGNAL, ProcessRole
 
 log = logging.getLogger("libgate.supervisor")
@@ -44,6 +44,9 @@ STEADY_SECONDS = 30.0
 GIVE_UP_AFTER = 5
 STOP_GRACE_SECONDS = 30.0
 SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, RELOAD_SIGNAL}
+# A worker's exit code for a configuration only a worker checks (e.g. [sru] default_schema):
+# starting it again cannot help, so the supervisor stops (sysexits' EX_CONFIG).
+EXIT_CONFIG = 78
 
 
 @dataclass
@@ -186,6 +189,14 @@ class Supervisor:
             self.died(worker, _describe(status))
 
     def died(self, worker: Worker, how: str) -> None:
+        if how == f"exited with code {EXIT_CONFIG}":
+            print(
+                f"libgate: worker {worker.index} cannot start with this configuration; stopping",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.stop(1)
+            return
         ran = time.monotonic() - worker.started
         worker.quick_failures = worker.quick_failures + 1 if ran < STEADY_SECONDS else 1
         if worker.quick_failures >= GIVE_UP_AFTER:
@@ -231,6 +242,11 @@ def _run_worker(settings: Settings, sockets: list[SharedSocket], role: ProcessRo
         from gateway.app import serve_worker  # installs this worker's own reactor
 
         code = serve_worker(settings, role)
+    except ConfigError as error:
+        print(f"libgate: {error}", file=sys.stderr)
+        code = EXIT_CONFIG
+    except StoreError as error:  # the database may come back: the supervisor tries again
+        print(f"libgate: worker {role.index}: {error}", file=sys.stderr)
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else 1
     except BaseException:  # noqa: BLE001 - the worker's last words go to the log

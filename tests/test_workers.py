@@ -300,3 +300,22 @@ def test_listeners_that_cannot_be_shared_are_named() -> None:
     finally:
         for shared in bound:
             shared.socket.close()
+
+
+def test_a_worker_that_cannot_start_stops_the_supervisor(tmp_path: Path) -> None:
+    """A setting only a worker checks ([sru] default_schema) stops the start, not a loop of
+    restarts."""
+    sip2_port, sru_port = free_port(), free_port()
+    config = sip2_and_sru_config(
+        tmp_path, sip2_port, sru_port, 'default_schema = "no-such-schema"', workers=2
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "sru.default_schema: 'no-such-schema'" in done.stderr
+    assert "cannot start with this configuration; stopping" in done.stderr
+    assert "Traceback" not in done.stderr
