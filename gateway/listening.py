@@ -23,6 +23,7 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.endpoints import (
+    AdoptedStreamServerEndpoint,
     SSL4ServerEndpoint,
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
@@ -52,14 +53,20 @@ class SharedSocket:
 
 def bind_shared(description: str) -> SharedSocket:
     """Bind and listen on a `tcp:`, `tcp6:` or `ssl:` endpoint string (Twisted's syntax and
-    options: interface, backlog, and the TLS keys of `ssl:`). Raises ListenError."""
+    options: interface, backlog, and the TLS keys of `ssl:`), or take the socket a `systemd:`
+    string names from socket activation. Raises ListenError."""
     try:
         # The parser only stores the reactor; `ssl:` reads its key and certificate here, so a
         # bad TLS file stops the supervisor, not every worker in turn.
         endpoint = serverFromString(None, description)
-    except (ValueError, KeyError, TypeError, OSError) as error:
+    except (ValueError, KeyError, IndexError, TypeError, OSError) as error:
         raise ListenError(f"cannot listen on {description!r}: {error}") from None
     tls = None
+    if isinstance(endpoint, AdoptedStreamServerEndpoint):
+        # `systemd:`: the socket is bound already (socket activation) and handed on as is.
+        inherited = socket.socket(endpoint.addressFamily, socket.SOCK_STREAM, 0, endpoint.fileno)
+        inherited.setblocking(False)
+        return SharedSocket(description, inherited, endpoint.addressFamily)
     if isinstance(endpoint, SSL4ServerEndpoint):
         family, tls = socket.AF_INET, endpoint._sslContextFactory
     elif isinstance(endpoint, TCP6ServerEndpoint):
@@ -68,8 +75,8 @@ def bind_shared(description: str) -> SharedSocket:
         family = socket.AF_INET
     else:
         raise ListenError(
-            f"cannot listen on {description!r}: several workers share tcp:, tcp6: and ssl:"
-            " listeners only (set [service] workers = 1 for others)"
+            f"cannot listen on {description!r}: several workers share tcp:, tcp6:, ssl: and"
+            " systemd: listeners only (set [service] workers = 1 for others)"
         )
     interface = endpoint._interface or ("::" if family == socket.AF_INET6 else "0.0.0.0")
     bound = socket.socket(family, socket.SOCK_STREAM)

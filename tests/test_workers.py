@@ -289,7 +289,7 @@ def test_workers_config_key() -> None:
 
 
 def test_listeners_that_cannot_be_shared_are_named() -> None:
-    with pytest.raises(ListenError, match="tcp:, tcp6: and ssl:"):
+    with pytest.raises(ListenError, match="tcp:, tcp6:, ssl: and systemd:"):
         bind_all(["unix:/tmp/libgate-test.sock"])
     with pytest.raises(ListenError, match="nonsense"):
         bind_all(["nonsense:1"])
