@@ -32,7 +32,15 @@ from dataclasses import dataclass
 
 from gateway.catalogue import repository
 from gateway.config import ConfigError, Settings
-from gateway.listening import ListenError, SharedSocket, adopt, bind_all
+from gateway.listening import (
+    REUSEPORT_BALANCES,
+    ListenError,
+    SharedSocket,
+    adopt,
+    bind_all,
+    bind_all_again,
+    close,
+)
 from gateway.store import StoreError, open_migrated_store
 from gateway.workers import RELOAD_SIGNAL, ProcessRole
 
@@ -76,9 +84,15 @@ def serve_supervised(settings: Settings, count: int) -> int:
         force=True,
     )
     listeners = listen_strings(settings)
+    # Every worker's sockets are bound here, before any worker starts (gateway/listening.py).
+    sockets: dict[int, list[SharedSocket]] = {}
     try:
-        sockets = bind_all(listen for _, listen in listeners)
+        sockets[1] = bind_all((listen for _, listen in listeners), REUSEPORT_BALANCES)
+        for index in range(2, count + 1):
+            sockets[index] = bind_all_again(sockets[1])
     except ListenError as error:
+        for bound in sockets.values():
+            close(bound, shared_too=True)
         print(f"libgate: cannot listen: {error}", file=sys.stderr, flush=True)
         return 1
     store = open_migrated_store(settings.storage)
@@ -97,24 +111,29 @@ def serve_supervised(settings: Settings, count: int) -> int:
         " loops and writes the search index",
         flush=True,
     )
-    for (protocol, listen), shared in zip(listeners, sockets, strict=True):
-        print(f"  listening: {protocol} on {listen} (port {shared.port})", flush=True)
+    how = "a socket of its own per worker (SO_REUSEPORT)" if REUSEPORT_BALANCES else "shared"
+    for (protocol, listen), shared in zip(listeners, sockets[1], strict=True):
+        print(f"  listening: {protocol} on {listen} (port {shared.port}, {how})", flush=True)
     if not listeners:
         print(
             "  listeners: none configured ([sip2], [sru] and [z3950] listen are empty)",
             flush=True,
         )
+    supervisor = Supervisor(settings, sockets, count)
     try:
-        return Supervisor(settings, sockets, count).run()
+        return supervisor.run()
     finally:
-        for shared in sockets:
-            shared.socket.close()
+        for bound in supervisor.sockets.values():
+            close(bound, shared_too=True)
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, sockets: list[SharedSocket], count: int) -> None:
+    def __init__(
+        self, settings: Settings, sockets: dict[int, list[SharedSocket]], count: int
+    ) -> None:
         self.settings = settings
-        self.sockets = sockets
+        self.sockets = sockets  # each worker's, by its number (shared ones appear in every list)
+        self.template = list(sockets[1])  # the listeners' addresses, to bind a worker's again
         self.count = count
         self.workers = {index: Worker(index) for index in range(1, count + 1)}
         self.stopping = False
@@ -184,6 +203,9 @@ class Supervisor:
             if worker is None:
                 continue
             worker.pid = 0
+            # Its own sockets go at once: new connections go to the living workers, not to a
+            # queue nobody accepts from (the replacement gets sockets of its own).
+            close(self.sockets.pop(worker.index, []))
             if self.stopping:
                 continue
             self.died(worker, _describe(status))
@@ -220,13 +242,21 @@ class Supervisor:
 
     def start(self, worker: Worker) -> None:
         worker.restart_at = None
+        if worker.index not in self.sockets:
+            try:
+                self.sockets[worker.index] = bind_all_again(self.template)
+            except ListenError as error:
+                log.error("worker %d: %s", worker.index, error)
+                self.died(worker, "could not bind its sockets")
+                return
+        own = self.sockets[worker.index]
+        others = [s for i, bound in self.sockets.items() if i != worker.index for s in bound]
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the supervisor's stack
-            os._exit(
-                _run_worker(self.settings, self.sockets, ProcessRole(worker.index, self.count))
-            )
+            close(others)  # a copy of another worker's socket would keep its queue alive
+            os._exit(_run_worker(self.settings, own, ProcessRole(worker.index, self.count)))
         worker.pid = pid
         worker.started = time.monotonic()
         log.info("worker %d started (pid %d)", worker.index, pid)

@@ -173,3 +173,14 @@ def serving_pid(server_port: int, client_port: int, candidates: set[int]) -> int
             except OSError:
                 continue
     return None
+
+
+def wait_for_workers(supervisor: int, count: int, seconds: float = START_SECONDS) -> set[int]:
+    """The supervisor's workers once `count` of them run (its ports accept connections into
+    their queues from the moment they are bound, before any worker is forked)."""
+    deadline = time.monotonic() + seconds
+    while len(workers := worker_pids(supervisor)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(workers)} workers, not {count}")
+        time.sleep(0.1)
+    return workers
