@@ -108,6 +108,15 @@ def bind_shared(description: str, reuse_port: bool = False) -> SharedSocket:
         tls,
         reuse_port,
     )
+    if reuse_port:
+        # Any process with SO_REUSEPORT may join a group, a second `libgate serve` of the same
+        # config too, and the two would split the connections. Bound without it first, the
+        # port must be free of every listener, as a single process's would.
+        probe = _bind(dataclasses.replace(shared, per_worker=False))
+        probe.socket.close()
+        shared = dataclasses.replace(
+            shared, socket=socket.socket(family, socket.SOCK_STREAM), address=probe.address
+        )
     return _bind(shared)
 
 

@@ -315,3 +315,17 @@ def test_a_worker_that_cannot_start_stops_the_supervisor(tmp_path: Path) -> None
     assert "sru.default_schema: 'no-such-schema'" in done.stderr
     assert "cannot start with this configuration; stopping" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_second_gateway_cannot_join_the_first_ones_port(gateway: Gateway, tmp_path: Path) -> None:
+    """SO_REUSEPORT lets any socket that asks join a port: a second `libgate serve` on the
+    same ports must still stop with "cannot listen", not split the connections."""
+    config = sip2_and_sru_config(tmp_path, gateway.sip2_port, gateway.sru_port, workers=2)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"Couldn't listen on 127.0.0.1:{gateway.sip2_port}" in done.stderr
