@@ -22,6 +22,7 @@ This module imports no reactor; a worker imports gateway.app only after fork().
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -55,6 +56,7 @@ SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, RELOAD_SIGNAL}
 # A worker's exit code for a configuration only a worker checks (e.g. [sru] default_schema):
 # starting it again cannot help, so the supervisor stops (sysexits' EX_CONFIG).
 EXIT_CONFIG = 78
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -265,9 +267,13 @@ class Supervisor:
 def _run_worker(settings: Settings, sockets: list[SharedSocket], role: ProcessRole) -> int:
     code = 1
     try:
+        supervisor = os.getppid()
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         for number in SIGNALS:
             signal.signal(number, signal.SIG_DFL)
+        _stop_with_parent()
+        if os.getppid() != supervisor:  # the supervisor died before the line above
+            return 1
         adopt(sockets)
         from gateway.app import serve_worker  # installs this worker's own reactor
 
@@ -285,6 +291,18 @@ def _run_worker(settings: Settings, sockets: list[SharedSocket], role: ProcessRo
         sys.stdout.flush()
         sys.stderr.flush()
     return code
+
+
+def _stop_with_parent() -> None:
+    """Linux: SIGTERM this worker when the supervisor dies (even by SIGKILL), so no orphan
+    keeps serving the port with nobody to restart or stop it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        log.warning("worker: cannot ask to stop with the supervisor (prctl)")
 
 
 def _who(worker: Worker) -> tuple[int, int]:

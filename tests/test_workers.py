@@ -329,3 +329,16 @@ def test_a_second_gateway_cannot_join_the_first_ones_port(gateway: Gateway, tmp_
     )
     assert done.returncode == 1
     assert f"Couldn't listen on 127.0.0.1:{gateway.sip2_port}" in done.stderr
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    sip2_port, sru_port = free_port(), free_port()
+    config = sip2_and_sru_config(tmp_path, sip2_port, sru_port, workers=2)
+    with running_gateway(config, [sip2_port, sru_port]) as process:
+        workers = wait_for_workers(process.pid, 2)
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.monotonic() < deadline, "orphaned workers kept running"
+            time.sleep(0.2)
