@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from lxml import etree
 
+from gateway import workers
 from gateway.cli import main as libgate
 from gateway.config import ConfigError, Settings, settings_from_dict
 from gateway.listening import ListenError, bind_all, bind_all_again, close
@@ -342,3 +343,38 @@ def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
         while any(Path(f"/proc/{pid}").exists() for pid in workers):
             assert time.monotonic() < deadline, "orphaned workers kept running"
             time.sleep(0.2)
+
+
+def test_the_index_writer_announces_a_change_to_every_worker() -> None:
+    """The seam for a search index one process writes: with one process the hooks run at once;
+    under a supervisor the announcement is SIGHUP to it (it forwards SIGHUP to every worker,
+    whose handler runs the hooks: gateway/app.py)."""
+    ran: list[str] = []
+    workers.on_index_change(lambda: ran.append("reloaded"))
+    try:
+        assert workers.current_role().index_writer  # one process writes its own index
+        workers.announce_index_change()
+        assert ran == ["reloaded"]
+        heard: list[int] = []
+        previous = signal.signal(signal.SIGHUP, lambda number, _frame: heard.append(number))
+        try:
+            child = os.fork()
+            if child == 0:  # a worker 2 of 2, whose supervisor is this test
+                code = 1
+                try:
+                    workers.set_role(workers.ProcessRole(2, 2))
+                    code = 0 if not workers.current_role().index_writer else 2
+                    workers.announce_index_change()
+                finally:
+                    os._exit(code)  # never back into pytest
+            _, status = os.waitpid(child, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            deadline = time.monotonic() + WAIT_SECONDS
+            while not heard:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+        assert heard == [signal.SIGHUP] and ran == ["reloaded"]  # the supervisor forwards it
+    finally:
+        workers._reload_hooks.clear()
