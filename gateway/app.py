@@ -36,7 +36,6 @@ from gateway.workers import (
     ProcessRole,
     run_reload_hooks,
     set_role,
-    settings_for_worker,
 )
 from sip2.server import build_sip2_service
 from sru.resource import sru_services
@@ -50,8 +49,7 @@ def build_service(
 ) -> tuple[MultiService, list[str], list[str]]:
     """The root service and a description of each listener and background loop it holds.
     The scheduled loops run in one worker only (`role.runs_schedules`); every worker serves
-    every listener, with its share of the connection caps."""
-    settings = settings_for_worker(settings, role.count)
+    every listener."""
     root = MultiService()
     listeners: list[str] = []  # filled by the protocol front-ends as they are added
     loops: list[str] = []

@@ -31,6 +31,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
+from gateway.admission import count_site_wide
 from gateway.catalogue import repository
 from gateway.config import ConfigError, Settings
 from gateway.listening import (
@@ -42,6 +43,7 @@ from gateway.listening import (
     bind_all_again,
     close,
 )
+from gateway.site_counts import SiteCounts
 from gateway.store import StoreError, open_migrated_store
 from gateway.workers import RELOAD_SIGNAL, ProcessRole
 
@@ -137,6 +139,12 @@ class Supervisor:
         self.sockets = sockets  # each worker's, by its number (shared ones appear in every list)
         self.template = list(sockets[1])  # the listeners' addresses, to bind a worker's again
         self.count = count
+        # The connection caps' counts, shared by every worker (gateway/site_counts.py): room
+        # for every connection a listener may hold, twice over for the address tables.
+        largest = max(
+            settings.sip2.max_connections, settings.sru.max_connections, settings.z3950.max_sessions
+        )
+        self.counts = SiteCounts(count, 4 * largest + 16)
         self.workers = {index: Worker(index) for index in range(1, count + 1)}
         self.stopping = False
         self.exit_code = 0
@@ -208,6 +216,7 @@ class Supervisor:
             # Its own sockets go at once: new connections go to the living workers, not to a
             # queue nobody accepts from (the replacement gets sockets of its own).
             close(self.sockets.pop(worker.index, []))
+            self.counts.clear(worker.index)  # its connections died with it
             if self.stopping:
                 continue
             self.died(worker, _describe(status))
@@ -258,6 +267,8 @@ class Supervisor:
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the supervisor's stack
             close(others)  # a copy of another worker's socket would keep its queue alive
+            self.counts.worker = worker.index
+            count_site_wide(self.counts)
             os._exit(_run_worker(self.settings, own, ProcessRole(worker.index, self.count)))
         worker.pid = pid
         worker.started = time.monotonic()

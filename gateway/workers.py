@@ -13,21 +13,17 @@ for worker 1, which also:
   `announce_index_change()`, and every worker (itself included) runs its reload hooks
   (`on_index_change`). With one process the hooks run at once, in that process.
 
-Connection limits keep meaning the site's figure by division: each worker enforces
-`share_of(figure, workers)`, the figure divided by the number of workers, rounded up (see
-`settings_for_worker`).
+Connection caps keep meaning the site's figure: every worker counts on one board in shared
+memory (gateway/site_counts.py, through gateway/admission.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from gateway.config import Settings
 
 log = logging.getLogger("libgate")
 
@@ -69,47 +65,6 @@ def current_role() -> ProcessRole:
 def set_role(role: ProcessRole) -> None:
     global _role
     _role = role
-
-
-# --- limits -------------------------------------------------------------------------------
-
-# The connection caps each front-end counts per process (gateway/admission.ConnectionCaps).
-# Thread pools and their queues (sip2 threads, max_queued_requests, ...) are a process's own
-# resources and stay per worker.
-DIVIDED_CAPS = {
-    "sip2": (
-        "max_connections",
-        "max_connections_per_address",
-        "max_unauthenticated",
-        "max_unauthenticated_per_address",
-    ),
-    "sru": ("max_connections", "max_connections_per_address"),
-    "z3950": (
-        "max_sessions",
-        "max_sessions_per_peer",
-        "max_uninitialised",
-        "max_uninitialised_per_peer",
-    ),
-}
-
-
-def share_of(figure: int, workers: int) -> int:
-    """One worker's part of a site-wide cap: the figure divided, rounded up, so a cap smaller
-    than the number of workers still lets each worker take one."""
-    return max(1, -(-figure // workers))
-
-
-def settings_for_worker(settings: Settings, workers: int) -> Settings:
-    """`settings` with every connection cap divided among `workers` processes."""
-    if workers <= 1:
-        return settings
-    sections = {}
-    for section, keys in DIVIDED_CAPS.items():
-        current = getattr(settings, section)
-        sections[section] = dataclasses.replace(
-            current, **{key: share_of(getattr(current, key), workers) for key in keys}
-        )
-    return dataclasses.replace(settings, **sections)
 
 
 # --- the search index seam ------------------------------------------------------------------

@@ -23,10 +23,12 @@ import pytest
 from lxml import etree
 
 from gateway import workers
+from gateway.admission import Cap, Caps, ConnectionCaps, count_site_wide
 from gateway.cli import main as libgate
-from gateway.config import ConfigError, Settings, settings_from_dict
+from gateway.config import ConfigError, settings_from_dict
 from gateway.listening import ListenError, bind_all, bind_all_again, close
-from gateway.workers import settings_for_worker, share_of
+from gateway.networks import Networks
+from gateway.site_counts import SiteCounts
 from tests.conftest import FIXTURES
 from tests.serve_support import (
     free_port,
@@ -264,15 +266,88 @@ def sru_get(port: int, **params: object) -> etree._Element:
 # --- the pieces, without processes ------------------------------------------------------------
 
 
-def test_each_worker_enforces_its_share_of_the_site_caps() -> None:
-    settings = Settings()
-    divided = settings_for_worker(settings, 3)
-    assert divided.sip2.max_connections == 86  # 256 / 3, rounded up
-    assert divided.sip2.max_unauthenticated_per_address == 2  # 4 / 3, rounded up
-    assert divided.z3950.max_sessions == 34 and divided.sru.max_connections_per_address == 11
-    assert divided.sip2.max_queued_requests == settings.sip2.max_queued_requests  # per worker
-    assert settings_for_worker(settings, 1) is settings
-    assert share_of(1, 8) == 1  # every worker can take one
+def test_the_caps_count_every_workers_connections() -> None:
+    """Two workers' ConnectionCaps on one board: the per-address and pending figures are the
+    site's; a dead worker's region is cleared. (In one process: the board's `worker` says
+    whose region a change goes to.)"""
+    board = SiteCounts(workers=2, slots=64)
+    caps = Caps(Cap(5, "max_connections"), Cap(3, "per_address"), Cap(2, "pending"), None)
+    count_site_wide(board)
+    try:
+        first, second = ConnectionCaps(caps, Networks(())), ConnectionCaps(caps, Networks(()))
+    finally:
+        count_site_wide(None)
+    board.worker = 1
+    for _ in range(2):
+        assert first.refusal("192.0.2.1") is None
+        first.opened("192.0.2.1")
+    board.worker = 2
+    assert second.refusal("192.0.2.1") == "2 connections not logged in (pending)"
+    first_login = "192.0.2.1"
+    board.worker = 1
+    first.logged_in(first_login)
+    board.worker = 2
+    assert second.refusal("192.0.2.1") is None
+    second.opened("192.0.2.1")
+    assert second.refusal("192.0.2.1") == (
+        "3 connections open from 192.0.2.1, the most from one address (per_address)"
+    )
+    assert second.refusal("198.51.100.9") == "2 connections not logged in (pending)"
+    assert (first.active, second.active) == (2, 1)  # each worker's own counts stay its own
+    board.clear(1)  # worker 1 died: its connections with it
+    assert second.refusal("192.0.2.1") is None
+    assert board.totals(second.kind, "192.0.2.1") == (1, 1, 1, 1)
+    for n in range(200):  # many addresses come and go: the table is compacted, never full
+        second.opened(f"203.0.113.{n % 250}")
+        second.closed(f"203.0.113.{n % 250}", was_logged_in=False)
+    assert board.totals(second.kind, "192.0.2.1") == (1, 1, 1, 1)
+
+
+def test_the_site_figure_holds_over_two_workers(tmp_path: Path) -> None:
+    """[sru] max_connections_per_address = 4 with two workers: four connections from one
+    address are served, whichever workers took them, and a fifth is refused; when a worker
+    holding some is killed, its places are free again."""
+    sip2_port, sru_port = free_port(), free_port()
+    config = sip2_and_sru_config(
+        tmp_path, sip2_port, sru_port, "max_connections_per_address = 4", workers=2
+    )
+    with running_gateway(config, [sip2_port, sru_port]) as process:
+        pids = wait_for_workers(process.pid, 2)
+        for _ in range(20):  # until the four open connections are spread over both workers
+            held = [http.client.HTTPConnection("127.0.0.1", sru_port, timeout=30) for _ in range(4)]
+            served = [explain(connection) for connection in held]
+            assert all(served)
+            owners = {serving_pid(sru_port, c.sock.getsockname()[1], pids) for c in held}
+            refused = http.client.HTTPConnection("127.0.0.1", sru_port, timeout=30)
+            assert not explain(refused)  # the fifth, whichever worker the kernel gave it to
+            if owners == pids:
+                break
+            for connection in held:
+                connection.close()
+        assert owners == pids
+        victim = min(pids)
+        freed = sum(serving_pid(sru_port, c.sock.getsockname()[1], pids) == victim for c in held)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while victim in worker_pids(process.pid):  # until the supervisor has reaped it
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # The victim's places are free once the supervisor reaped it, whether or not its
+        # replacement has started (connections to it wait in its queue).
+        fresh = [
+            http.client.HTTPConnection("127.0.0.1", sru_port, timeout=30) for _ in range(freed)
+        ]
+        assert all(explain(connection) for connection in fresh)
+        assert not explain(http.client.HTTPConnection("127.0.0.1", sru_port, timeout=30))
+
+
+def explain(connection: http.client.HTTPConnection) -> bool:
+    """An SRU explain on a kept-alive connection: True when answered, False when refused."""
+    try:
+        connection.request("GET", "/main?version=1.2&operation=explain")
+        return connection.getresponse().read().startswith(b"<?xml")
+    except (ConnectionError, http.client.HTTPException, OSError):
+        return False
 
 
 def test_workers_config_key() -> None:
