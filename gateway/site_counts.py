@@ -34,7 +34,7 @@ def _hash(unit: str) -> int:
     return value or 1  # 0 marks an empty slot
 
 
-MAX_KINDS = 8  # sets of caps (SIP2, SRU, Z39.50, ...)
+MAX_KINDS = 4  # sets of caps: SIP2, SRU, Z39.50, and one to spare
 KIND_NAME = 64  # bytes of a kind's name in the registry
 
 
