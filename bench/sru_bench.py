@@ -9,9 +9,11 @@ concurrency level: one persistent HTTP/1.1 connection per client process, 10 MAR
 per response. Prints queries/s, p50/p99 latency and, per query kind, the hits each server
 found (where the semantics match, the counts should match).
 
-`--processes N` serves libgate from N processes sharing one listening socket (the socket is
-opened here and handed to each `libgate serve` as systemd socket activation does, through
-LISTEN_FDS; the config says `listen = ["systemd:domain=INET:index=0"]`).
+`--workers 1,2` serves libgate once per figure with that `[service] workers` (default: one per
+core), each as its own row. `--processes N` instead serves libgate from N single-worker
+processes sharing one listening socket (the socket is opened here and handed to each `libgate
+serve` as systemd socket activation does, through LISTEN_FDS; the config says
+`listen = ["systemd:domain=INET:index=0"]`).
 
 Not a test: nothing asserts a time. Needs yaz's and idzebra-2.0's programs for the Zebra side
 (`--skip-zebra` leaves it out).
@@ -97,13 +99,15 @@ def libgate_database(data: Path, records: int) -> Path:
 
 
 def start_libgate(
-    database: Path, processes: int, threads: int, default_sort: str
+    database: Path, processes: int, threads: int, default_sort: str, workers: int = 1
 ) -> tuple[int, list[subprocess.Popen[bytes]]]:
     port = free_port()
     listen = "systemd:domain=INET:index=0" if processes > 1 else f"tcp:{port}:interface=127.0.0.1"
     config = OUT / "sru-bench-serve.toml"
     config.write_text(
-        f'[storage]\nurl = "sqlite:///{database}"\n[sru]\nlisten = ["{listen}"]\n'
+        f'[storage]\nurl = "sqlite:///{database}"\n'
+        f"[service]\nworkers = {workers if processes == 1 else 1}\n"
+        f'[sru]\nlisten = ["{listen}"]\n'
         f'threads = {threads}\nmax_records = 100\ndefault_sort = "{default_sort}"\n'
         "[sip2]\nlisten = []\n[z3950]\nlisten = []\n"
         "[notices]\nenabled = false\n[holds]\nprocess_every_seconds = 86400\n",
@@ -324,6 +328,11 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--per-kind", type=int, default=300, help="queries of each kind")
     parser.add_argument("--connections", default="1,4", help="comma-separated levels")
+    parser.add_argument(
+        "--workers",
+        default=str(os.cpu_count() or 1),
+        help="comma-separated [service] workers figures, one libgate row each (default: cores)",
+    )
     parser.add_argument("--processes", type=int, default=1, help="libgate serve processes")
     parser.add_argument("--threads", type=int, default=8, help="SRU threads per process")
     parser.add_argument("--maximum", type=int, default=10, help="records per response")
@@ -344,11 +353,16 @@ def main() -> int:
     servers: list[tuple[str, int, str, list[subprocess.Popen[bytes]]]] = []
     rows, kinds = [], {}
     try:
-        port, processes = start_libgate(database, args.processes, args.threads, args.default_sort)
-        label = f"libgate ({args.default_sort} order" + (
-            f", {args.processes} processes)" if args.processes > 1 else ")"
-        )
-        servers.append((label, port, "/main", processes))
+        for workers in [int(figure) for figure in args.workers.split(",")]:
+            port, processes = start_libgate(
+                database, args.processes, args.threads, args.default_sort, workers
+            )
+            label = f"libgate ({args.default_sort} order" + (
+                f", {args.processes} processes)"
+                if args.processes > 1
+                else f", {workers} worker{'s' if workers > 1 else ''})"
+            )
+            servers.append((label, port, "/main", processes))
         if zebra is not None:
             port, processes = start_zebra(zebra)
             servers.append(("Zebra 2.2.7 (ICU)", port, "/Default", processes))

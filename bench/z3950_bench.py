@@ -13,6 +13,10 @@ query kind the hits each server found beside the other's.
 
 The client is raw sockets and pre-encoded APDUs; it reads only the response's top level
 (result count, records returned) so that its own cost stays small beside the servers'.
+`--workers 1,2` serves libgate once per figure with that `[service] workers` (default: one per
+core), each its own row; `--processes N` instead runs N single-worker `libgate serve` sharing a
+socket handed over as systemd does.
+
 Not a test: nothing asserts a time. `--skip-zebra` leaves Zebra out.
 """
 
@@ -50,7 +54,7 @@ LARGE_SET = 1_000_000
 
 
 def start_libgate(
-    database: Path, threads: int, default_sort: str, processes: int
+    database: Path, threads: int, default_sort: str, processes: int, workers: int = 1
 ) -> tuple[int, list[subprocess.Popen[bytes]]]:
     """`libgate serve` with a Z39.50 listener; with several processes they share one listening
     socket handed over as systemd socket activation does (LISTEN_FDS, fd 3), each association
@@ -64,7 +68,7 @@ def start_libgate(
         f'default_sort = "{default_sort}"\n'
         "[sru]\nlisten = []\n[sip2]\nlisten = []\n"
         "[notices]\nenabled = false\n[holds]\nprocess_every_seconds = 86400\n"
-        '[service]\nlog_level = "warning"\n',
+        f'[service]\nlog_level = "warning"\nworkers = {workers if processes == 1 else 1}\n',
         encoding="utf-8",
     )
     command = [*LIBGATE, "--config", str(config), "serve"]
@@ -298,6 +302,11 @@ def main() -> int:
     parser.add_argument("--per-kind", type=int, default=300, help="queries of each kind")
     parser.add_argument("--connections", default="1,4", help="comma-separated levels")
     parser.add_argument("--threads", type=int, default=4, help="[z3950] threads")
+    parser.add_argument(
+        "--workers",
+        default=str(os.cpu_count() or 1),
+        help="comma-separated [service] workers figures, one libgate row each (default: cores)",
+    )
     parser.add_argument("--processes", type=int, default=1, help="libgate serve processes")
     parser.add_argument("--maximum", type=int, default=10, help="piggy-backed records")
     parser.add_argument(
@@ -316,11 +325,18 @@ def main() -> int:
     servers: list[tuple[str, int, str, list[subprocess.Popen[bytes]]]] = []
     rows, kinds = [], {}
     try:
-        port, processes = start_libgate(database, args.threads, args.default_sort, args.processes)
-        label = f"libgate ({args.default_sort} order" + (
-            f", {args.processes} processes)" if args.processes > 1 else ")"
-        )
-        servers.append((label, port, "main", processes))
+        for workers in [int(figure) for figure in args.workers.split(",")]:
+            port, processes = start_libgate(
+                database, args.threads, args.default_sort, args.processes, workers
+            )
+            if workers > 1:
+                time.sleep(2)  # every worker started and accepting, not only the first
+            label = f"libgate ({args.default_sort} order" + (
+                f", {args.processes} processes)"
+                if args.processes > 1
+                else f", {workers} worker{'s' if workers > 1 else ''})"
+            )
+            servers.append((label, port, "main", processes))
         if zebra is not None:
             port, process = start_zebra(zebra)
             servers.append(("Zebra 2.2.7 (ICU)", port, "Default", [process]))

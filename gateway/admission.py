@@ -10,6 +10,11 @@ kiosks behind one NAT address, a union catalogue's harvester, a proxy in front o
 partners) skip the per-address and pending caps, never the global one.
 
 Nothing here touches a socket; the adapters ask and report, from the reactor thread.
+
+Under a supervisor (`[service] workers` > 1) the caps stay the site's figures: every worker
+also writes its counts to the shared board of gateway/site_counts.py, and a decision compares
+the sum over every worker with the figure. Each worker keeps its own counts as well (what
+`active` and the counters below show).
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.networks import Networks
+from gateway.site_counts import SiteCounts
+
+_SITE: SiteCounts | None = None  # set in a worker: the board every worker counts on
+
+
+def count_site_wide(board: SiteCounts | None) -> None:
+    """Make every ConnectionCaps built from now on in this process count on `board`."""
+    global _SITE
+    _SITE = board
 
 
 def address_key(host: str) -> str:
@@ -74,6 +88,16 @@ class ConnectionCaps:
         self.caps = caps
         self.trusted = trusted
         self.unit = unit
+        self.site = _SITE
+        # The board knows a set of caps by its keys: SIP2, SRU and Z39.50 name theirs apart.
+        self.kind = "/".join(
+            cap.key
+            for cap in (caps.connections, caps.per_address, caps.pending, caps.pending_per_address)
+            if cap is not None
+        )
+        if self.site is not None:
+            with self.site.locked():
+                self.site.kind(self.kind)
         self.active = 0
         self.pending = 0
         self.per_address: Counter[str] = Counter()
@@ -81,20 +105,33 @@ class ConnectionCaps:
 
     def refusal(self, host: str) -> str | None:
         """Why a new connection from `host` is refused, or None to take it (then `opened`)."""
+        unit = self.unit(host)
+        if self.site is None:
+            counts = (
+                self.active,
+                self.pending,
+                self.per_address[unit],
+                self.pending_per_address[unit],
+            )
+            return self._refusal(host, unit, *counts)
+        with self.site.locked():
+            return self._refusal(host, unit, *self.site.totals(self.kind, unit))
+
+    def _refusal(
+        self, host: str, unit: str, active: int, pending: int, here: int, pending_here: int
+    ) -> str | None:
         caps = self.caps
-        if self.active >= caps.connections.most:
-            return f"{self.active} connections open, the most allowed ({caps.connections.key})"
+        if active >= caps.connections.most:
+            return f"{active} connections open, the most allowed ({caps.connections.key})"
         if host in self.trusted:
             return None
-        unit = self.unit(host)
-        if self.per_address[unit] >= caps.per_address.most:
+        if here >= caps.per_address.most:
             return (
-                f"{self.per_address[unit]} connections open from {unit}, the most from one"
+                f"{here} connections open from {unit}, the most from one"
                 f" address ({caps.per_address.key})"
             )
-        if caps.pending is not None and self.pending >= caps.pending.most:
-            return f"{self.pending} connections {caps.pending_means} ({caps.pending.key})"
-        pending_here = self.pending_per_address[unit]
+        if caps.pending is not None and pending >= caps.pending.most:
+            return f"{pending} connections {caps.pending_means} ({caps.pending.key})"
         if caps.pending_per_address is not None and pending_here >= caps.pending_per_address.most:
             return (
                 f"{pending_here} connections {caps.pending_means} from {unit}"
@@ -107,12 +144,17 @@ class ConnectionCaps:
         self.active += 1
         self.per_address[unit] += 1
         self._pending(unit, +1)
+        self._tell_site(unit, +1, +1)
 
     def logged_in(self, host: str) -> None:
-        self._pending(self.unit(host), -1)
+        unit = self.unit(host)
+        self._pending(unit, -1)
+        self._tell_site(unit, 0, -1)
 
     def logged_out(self, host: str) -> None:
-        self._pending(self.unit(host), +1)
+        unit = self.unit(host)
+        self._pending(unit, +1)
+        self._tell_site(unit, 0, +1)
 
     def closed(self, host: str, was_logged_in: bool) -> None:
         unit = self.unit(host)
@@ -120,6 +162,12 @@ class ConnectionCaps:
         _decrement(self.per_address, unit)
         if not was_logged_in:
             self._pending(unit, -1)
+        self._tell_site(unit, -1, 0 if was_logged_in else -1)
+
+    def _tell_site(self, unit: str, connections: int, pending: int) -> None:
+        if self.site is not None:
+            with self.site.locked():
+                self.site.change(self.kind, unit, connections, pending)
 
     def _pending(self, unit: str, change: int) -> None:
         self.pending += change
@@ -135,4 +183,11 @@ def _decrement(counter: Counter[str], key: str) -> None:
         del counter[key]
 
 
-__all__ = ["Cap", "Caps", "ConnectionCaps", "address_key", "single_address"]
+__all__ = [
+    "Cap",
+    "Caps",
+    "ConnectionCaps",
+    "address_key",
+    "count_site_wide",
+    "single_address",
+]

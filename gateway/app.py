@@ -8,6 +8,7 @@ it to that): it wires each configured protocol's listeners to the one engine.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -29,6 +30,13 @@ from gateway.config import Settings
 from gateway.notify.sender import NoticeSender
 from gateway.services import DESCRIPTORS, as_server_reactor, raise_descriptor_limit
 from gateway.store import Store, open_migrated_store
+from gateway.workers import (
+    RELOAD_SIGNAL,
+    SINGLE,
+    ProcessRole,
+    run_reload_hooks,
+    set_role,
+)
 from sip2.server import build_sip2_service
 from sru.resource import sru_services
 from z3950.server import build_z3950_service
@@ -36,8 +44,12 @@ from z3950.server import build_z3950_service
 log = logging.getLogger("libgate")
 
 
-def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[str], list[str]]:
-    """The root service and a description of each listener and background loop it holds."""
+def build_service(
+    settings: Settings, store: Store, role: ProcessRole = SINGLE
+) -> tuple[MultiService, list[str], list[str]]:
+    """The root service and a description of each listener and background loop it holds.
+    The scheduled loops run in one worker only (`role.runs_schedules`); every worker serves
+    every listener."""
     root = MultiService()
     listeners: list[str] = []  # filled by the protocol front-ends as they are added
     loops: list[str] = []
@@ -62,9 +74,12 @@ def build_service(settings: Settings, store: Store) -> tuple[MultiService, list[
         deferred = threads.deferToThread(engine.process_expiry).addCallback(log_processed)
         return deferred.addErrback(log_failure("hold processing"))
 
-    TimerService(settings.holds.process_every_seconds, process_holds).setServiceParent(root)
-    loops.append(f"hold processing every {settings.holds.process_every_seconds} s (hold deadlines)")
-    if settings.notices.enabled:
+    if role.runs_schedules:
+        TimerService(settings.holds.process_every_seconds, process_holds).setServiceParent(root)
+        loops.append(
+            f"hold processing every {settings.holds.process_every_seconds} s (hold deadlines)"
+        )
+    if settings.notices.enabled and role.runs_schedules:
         sender = NoticeSender(store, settings.notices, clock, global_reactor)
 
         def send_notices() -> Deferred[tuple[int, int] | None]:
@@ -102,12 +117,41 @@ def _raise_listen_errors(service: object) -> None:
         _raise_listen_errors(child)
 
 
-def serve(settings: Settings) -> int:
+def configure_logging(settings: Settings, role: ProcessRole = SINGLE) -> None:
+    # Under a supervisor each line names its worker, so a partner's trouble can be followed.
+    worker = f"worker={role.index} " if role.supervised else ""
     logging.basicConfig(
         level=settings.service.log_level.upper(),
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format=f"%(asctime)s %(levelname)s %(name)s {worker}%(message)s",
+        force=True,
     )
+
+
+def serve(settings: Settings) -> int:
+    """`libgate serve` as one process (`[service] workers = 1`): bind, serve, stop."""
+    configure_logging(settings)
+    store = open_migrated_store(settings.storage)
+    catch_up_search_index(store)
+    return run_process(settings, store, SINGLE, banner=True)
+
+
+def catch_up_search_index(store: Store) -> None:
+    """The search index is derived from the store: bring it up to date before listening, so a
+    new machine builds it here and not in its first search (a writer busy elsewhere: skipped)."""
+    textindex.index_for(store).catch_up(store)
+
+
+def serve_worker(settings: Settings, role: ProcessRole) -> int:
+    """One worker under the supervisor: its listeners are the sockets it inherited
+    (gateway.listening.adopt), the supervisor has migrated the store and printed the banner."""
+    configure_logging(settings, role)
+    set_role(role)
+    store = open_migrated_store(settings.storage)
+    return run_process(settings, store, role, banner=False)
+
+
+def run_process(settings: Settings, store: Store, role: ProcessRole, *, banner: bool) -> int:
     soft, hard = raise_descriptor_limit()
     DESCRIPTORS.margin = settings.service.descriptor_margin
     log.info(
@@ -116,27 +160,11 @@ def serve(settings: Settings) -> int:
         hard,
         DESCRIPTORS.margin,
     )
-    store = open_migrated_store(settings.storage)
-    # The search index is derived from the store: bring it up to date before listening, so a
-    # new machine builds it here and not in its first search (busy elsewhere: skipped).
-    textindex.index_for(store).catch_up(store)
-    with store.read() as tx:
-        counts = {d.name: repository.record_count(tx, d.name) for d in settings.databases}
-        items = repository.item_count(tx)
-    root, listeners, loops = build_service(settings, store)
-    print(f"libgate serving {store.url} (config: {settings.source})", flush=True)
-    for name, count in counts.items():
-        print(f"  database {name}: {count} records", flush=True)
-    print(f"  copies: {items}", flush=True)
-    for loop in loops:
-        print(f"  running: {loop}", flush=True)
-    for listener in listeners:
-        print(f"  listening: {listener}", flush=True)
-    if not listeners:
-        print(
-            "  listeners: none configured ([sip2], [sru] and [z3950] listen are empty)",
-            flush=True,
-        )
+    root, listeners, loops = build_service(settings, store, role)
+    if banner:
+        print_banner(settings, store, listeners, loops)
+    else:
+        log.info("%s serving (pid %d); running: %s", role, os.getpid(), "; ".join(loops) or "-")
     _raise_listen_errors(root)
     try:
         root.startService()
@@ -150,6 +178,31 @@ def serve(settings: Settings) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
     reactor.addSystemEventTrigger("after", "shutdown", store.close)
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
+    # The index writer announced a change (gateway.workers): reload off the reactor thread.
+    signal.signal(
+        RELOAD_SIGNAL,
+        lambda *_: reactor.callFromThread(threads.deferToThread, run_reload_hooks),
+    )
     # installSignalHandlers is a keyword of the POSIX reactors' run(), not of IReactorCore.
     global_reactor.run(installSignalHandlers=True)  # type: ignore[call-arg]
     return 0
+
+
+def print_banner(settings: Settings, store: Store, listeners: list[str], loops: list[str]) -> None:
+    """What `serve` runs: the store, its catalogue, the loops and the listeners."""
+    with store.read() as tx:
+        counts = {d.name: repository.record_count(tx, d.name) for d in settings.databases}
+        items = repository.item_count(tx)
+    print(f"libgate serving {store.url} (config: {settings.source})", flush=True)
+    for name, count in counts.items():
+        print(f"  database {name}: {count} records", flush=True)
+    print(f"  copies: {items}", flush=True)
+    for loop in loops:
+        print(f"  running: {loop}", flush=True)
+    for listener in listeners:
+        print(f"  listening: {listener}", flush=True)
+    if not listeners:
+        print(
+            "  listeners: none configured ([sip2], [sru] and [z3950] listen are empty)",
+            flush=True,
+        )

@@ -86,13 +86,22 @@ class ServiceSettings:
     # New connections on every listener are refused when fewer descriptors than this are left
     # under the process's limit (which `serve` raises to the hard limit at start).
     descriptor_margin: int = 64
+    # Processes serving the listeners, sharing their sockets (gateway/supervisor.py): -1 = one
+    # per core; 1 = one process and no supervisor (as before issue 12).
+    workers: int = -1
 
     def validate(self, where: str) -> None:
         _positive(self.descriptor_margin, f"{where}.descriptor_margin")
+        if self.workers == 0 or self.workers < -1 or self.workers > 64:
+            raise ConfigError(f"{where}.workers: {self.workers} is not -1 (one per core) or 1..64")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(
                 f"{where}.log_level: {self.log_level!r} is not debug/info/warning/error"
             )
+
+    def worker_count(self) -> int:
+        """How many processes `serve` runs: `workers`, or one per core for -1."""
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

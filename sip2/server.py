@@ -18,7 +18,6 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
 from twisted.internet import reactor as default_reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
     IDelayedCall,
     IProtocolFactory,
@@ -37,6 +36,7 @@ from gateway.burst_log import BurstLog
 from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Account, Sip2Settings
+from gateway.listening import server_endpoint
 from gateway.login_failures import Delays, LoginBackoff, LoginFailures, Verdict
 from gateway.services import DESCRIPTORS, ThreadPoolService, engine_threads
 from sip2.accounts import Accounts
@@ -52,7 +52,7 @@ OUTCOME_FLAGS = ("ok", "payment_accepted", "item_properties_ok")
 Result = TypeVar("Result")
 
 # Twisted leaves these three unannotated; the names below state the types they have.
-_endpoint_from_string: Callable[[IReactorTime, str], IStreamServerEndpoint] = serverFromString
+_endpoint_from_string: Callable[[IReactorTime, str], IStreamServerEndpoint] = server_endpoint
 _listener: Callable[[IStreamServerEndpoint, IProtocolFactory], Service] = (
     StreamServerEndpointService
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from twisted.application import strports
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -20,6 +20,7 @@ from twisted.web import resource, server
 from gateway.admission import Cap, Caps, ConnectionCaps, address_key
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings, SruSettings
+from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
@@ -27,7 +28,7 @@ from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
 from sru.channel import Deadlines, LimitedSite, raw_refusal, refusal_document
 from sru.request import AUTO_SCHEMA, Limits
-from sru.resultsets import ResultSetStore
+from sru.resultsets import ResultSets, ResultSetStore, SharedResultSetStore
 from sru.service import Reply, SruService
 from sru.workqueue import WorkQueue
 
@@ -226,13 +227,22 @@ def connection_caps(sru: SruSettings) -> Caps:
     )
 
 
+def result_set_store(settings: Settings, store: Store) -> ResultSets:
+    """In the store when another process may take the next request: several workers, or
+    PostgreSQL (how several gateways share one catalogue); else in this process's memory."""
+    sru = settings.sru
+    if settings.service.worker_count() > 1 or store.dialect == "postgresql":
+        return SharedResultSetStore(store, sru.result_sets, sru.result_set_max_records)
+    return ResultSetStore(sru.result_sets, sru.result_set_max_records)
+
+
 def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> LimitedSite:
     service = SruService(
         store,
         engine,
         settings.databases,
         limits_from(settings),
-        ResultSetStore(settings.sru.result_sets, settings.sru.result_set_max_records),
+        result_set_store(settings, store),
         RecordCache(settings.sru.record_cache),
     )
     sru = settings.sru
@@ -260,6 +270,8 @@ def sru_services(
     settings: Settings, store: Store, engine: Engine
 ) -> tuple[MultiService, list[str]]:
     """The SRU listeners from `[sru] listen`, under their thread pool's service."""
+    from twisted.internet import reactor  # the process's reactor, as strports would take
+
     threads = engine_threads(store, settings.storage, settings.sru.threads)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="sru")
     site = build_site(settings, store, engine, pool)
@@ -267,7 +279,8 @@ def sru_services(
     paths = ", ".join(f"/{d.name}" for d in settings.databases)
     described = []
     for endpoint in settings.sru.listen:
-        strports.service(endpoint, site).setServiceParent(service)
+        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)
+        listener.setServiceParent(service)
         described.append(f"SRU 1.1/1.2/2.0 on {endpoint} ({paths})")
     return service, described
 

@@ -4,8 +4,12 @@ A result set keeps the query and the record keys of its first hits, in result or
 pages (`cql.resultSetId = "…"`) are read without searching again; pages past what was kept are
 searched again with the kept query. Sets expire after their TTL without use (SRU 1.x calls it
 idle time; each use starts the TTL again) and the least recently used go first when the store
-is full. One process: a set lives in the process that made it, which is what SRU promises
-(result sets are a hint, and an expired or unknown id is diagnostic 51).
+is full. An expired or unknown id is diagnostic 51.
+
+`ResultSetStore` keeps sets in this process's memory: enough for one process. When more than
+one process can take the next request (`[service] workers` above 1, or PostgreSQL, which is how
+several gateways share a catalogue), `SharedResultSetStore` keeps them in the store instead
+(gateway/retrieval/kept.py), so any worker answers any set.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from gateway.retrieval import ResultSet
+from gateway.retrieval import ResultSet, kept
+from gateway.store import Store
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,32 @@ class SruResultSet(ResultSet):
     @property
     def id(self) -> str:
         return self.name
+
+
+class ResultSets(Protocol):
+    """Where SRU keeps its named result sets."""
+
+    max_records: int  # record keys kept per set
+
+    def keep(self, found: ResultSet, ttl: int) -> SruResultSet: ...
+
+    def get(self, set_id: str, database: str) -> SruResultSet | None: ...
+
+
+def _new_set(found: ResultSet, ttl: int, max_records: int) -> SruResultSet:
+    """A search's result set (its first `max_records` hits) under a new id. The hits are
+    packed as 64-bit integers: a quarter of the memory of a tuple of ints, which counts with
+    `result_sets` sets of `result_set_max_records` hits each."""
+    return SruResultSet(
+        # Unguessable ids: a partner must not read another partner's set by counting.
+        name=secrets.token_urlsafe(9),
+        database=found.database,
+        query=found.query,
+        total=found.total,
+        record_pks=array("q", found.record_pks[:max_records]),
+        available_only=found.available_only,
+        ttl=ttl,
+    )
 
 
 class ResultSetStore:
@@ -44,19 +76,8 @@ class ResultSetStore:
         self._lock = threading.Lock()  # requests run in a thread pool
 
     def keep(self, found: ResultSet, ttl: int) -> SruResultSet:
-        """Keep a search's result set (its first `max_records` hits) under a new id. The hits
-        are packed as 64-bit integers: a quarter of the memory of a tuple of ints, which
-        counts with `result_sets` sets of `result_set_max_records` hits each."""
-        result = SruResultSet(
-            # Unguessable ids: a partner must not read another partner's set by counting.
-            name=secrets.token_urlsafe(9),
-            database=found.database,
-            query=found.query,
-            total=found.total,
-            record_pks=array("q", found.record_pks[: self.max_records]),
-            available_only=found.available_only,
-            ttl=ttl,
-        )
+        """Keep a search's result set (its first `max_records` hits) under a new id."""
+        result = _new_set(found, ttl, self.max_records)
         with self._lock:
             self._expire()
             self._sets[result.id] = (result, self._clock() + ttl)
@@ -85,3 +106,60 @@ class ResultSetStore:
         now = self._clock()
         for set_id in [k for k, (_, expiry) in self._sets.items() if expiry <= now]:
             del self._sets[set_id]
+
+
+class SharedResultSetStore:
+    """Result sets in the store, read by every process: one write when a set is made, one
+    primary-key read per page, and a write to start the idle time again at most every
+    `_slack(ttl)` seconds of use (a set then lives at least its TTL after its last use, and
+    at most that slack longer). At most `max_sets` sets are kept in all; beyond it those that
+    expire first go."""
+
+    def __init__(
+        self,
+        store: Store,
+        max_sets: int,
+        max_records: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.max_sets = max_sets
+        self.max_records = max_records
+        self._clock = clock  # the wall clock: every process must agree on it
+
+    def keep(self, found: ResultSet, ttl: int) -> SruResultSet:
+        result = _new_set(found, ttl, self.max_records)
+        now = self._clock()
+        with self.store.write() as tx:
+            kept.save(tx, result, ttl, now + ttl + _slack(ttl))
+            kept.prune(tx, now, self.max_sets)
+        return result
+
+    def get(self, set_id: str, database: str) -> SruResultSet | None:
+        now = self._clock()
+        with self.store.read() as tx:
+            found = kept.load(tx, set_id)
+        if found is None or found.expires_at <= now or found.result.database != database:
+            return None
+        if found.expires_at < now + found.ttl:
+            with self.store.write() as tx:
+                kept.extend(tx, set_id, now + found.ttl + _slack(found.ttl))
+        result = found.result
+        return SruResultSet(
+            name=result.name,
+            database=result.database,
+            query=result.query,
+            total=result.total,
+            record_pks=result.record_pks,
+            available_only=result.available_only,
+            ttl=found.ttl,
+        )
+
+    def __len__(self) -> int:
+        with self.store.read() as tx:
+            return kept.count(tx, self._clock())
+
+
+def _slack(ttl: int) -> float:
+    """How much longer than its TTL a shared set may live: a tenth, between 1 and 30 s."""
+    return float(min(30, max(1, ttl // 10)))

@@ -45,7 +45,7 @@ from sru.request import (
     decode_parameters,
     parse_request,
 )
-from sru.resultsets import ResultSetStore
+from sru.resultsets import ResultSets
 from sru.versions import HIGHEST, Version
 
 log = logging.getLogger("libgate.sru")
@@ -70,7 +70,7 @@ class SruService:
         engine: Engine,
         databases: Sequence[DatabaseSettings],
         limits: Limits,
-        result_sets: ResultSetStore,
+        result_sets: ResultSets,
         record_cache: records.RecordCache | None = None,
     ) -> None:
         self.store = store

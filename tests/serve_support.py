@@ -3,6 +3,7 @@ waits until every listener accepts, and a stop that checks the log holds no trac
 
 from __future__ import annotations
 
+import os
 import random
 import resource
 import socket
@@ -44,7 +45,9 @@ def free_port() -> int:
     raise RuntimeError("no free port below the ephemeral range")
 
 
-def sip2_and_sru_config(home: Path, sip2_port: int, sru_port: int, sru_extra: str = "") -> Path:
+def sip2_and_sru_config(
+    home: Path, sip2_port: int, sru_port: int, sru_extra: str = "", workers: int = 1
+) -> Path:
     """A config serving SIP2 (one kiosk account, `kiosk` / `kiosk-pw`) and SRU on 127.0.0.1,
     over a SQLite library in `home`, without Z39.50 or notices; `sru_extra` goes in [sru]."""
     config = home / "libgate.toml"
@@ -52,6 +55,9 @@ def sip2_and_sru_config(home: Path, sip2_port: int, sru_port: int, sru_extra: st
         f"""
 [storage]
 url = "sqlite:///{home / "library.db"}"
+
+[service]
+workers = {workers}
 
 [notices]
 enabled = false
@@ -119,3 +125,62 @@ def running_gateway(
                 process.wait()
     text = log_path.read_text("utf-8")
     assert "Traceback" not in text, text
+
+
+# --- which process serves a connection (Linux /proc) ----------------------------------------
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The processes whose parent is `supervisor` (its workers)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after its last ')'.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == supervisor:
+            found.add(int(entry.name))
+    return found
+
+
+def serving_pid(server_port: int, client_port: int, candidates: set[int]) -> int | None:
+    """Which of `candidates` holds the server side of the TCP connection from local port
+    `client_port` to `server_port` on 127.0.0.1: the socket's inode from /proc/net/tcp, then
+    the process whose descriptors include it."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1], fields[2]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == (
+            client_port
+        ):
+            inode = fields[9]
+            break
+    if inode is None:
+        return None
+    for pid in candidates:
+        try:
+            descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                if os.readlink(descriptor) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def wait_for_workers(supervisor: int, count: int, seconds: float = START_SECONDS) -> set[int]:
+    """The supervisor's workers once `count` of them run (its ports accept connections into
+    their queues from the moment they are bound, before any worker is forked)."""
+    deadline = time.monotonic() + seconds
+    while len(workers := worker_pids(supervisor)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(workers)} workers, not {count}")
+        time.sleep(0.1)
+    return workers

@@ -101,6 +101,9 @@ def server(
 [storage]
 url = "sqlite:///{home / "day.db"}"
 
+[service]
+workers = 2  # sessions through several workers sharing the port (issue 12)
+
 [sru]
 listen = []
 

@@ -43,6 +43,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Pat
 [storage]
 url = "sqlite:///{home / "z.db"}"
 
+[service]
+workers = 2  # sessions through several workers sharing the port (issue 12)
+
 [sru]
 listen = []
 

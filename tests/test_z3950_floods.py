@@ -51,6 +51,9 @@ def write_config(home: Path, database: Path, port: int, z3950_extra: str = "") -
 [storage]
 url = "sqlite:///{home / "served.db"}"
 
+[service]
+workers = 1  # the caps and the descriptor limit measured here are one process's
+
 [notices]
 enabled = false
 

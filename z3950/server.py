@@ -27,7 +27,6 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import reactor as default_reactor
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IDelayedCall, ITransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.threads import deferToThreadPool
@@ -38,6 +37,7 @@ from gateway.admission import Cap, Caps, ConnectionCaps
 from gateway.burst_log import BurstLog
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Z3950Settings
+from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import DESCRIPTORS, ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
@@ -306,7 +306,7 @@ def build_z3950_service(
     names = ", ".join(d.name for d in settings.databases)
     described = []
     for listen in z3950.listen:
-        StreamServerEndpointService(serverFromString(reactor, listen), factory).setServiceParent(
+        StreamServerEndpointService(server_endpoint(reactor, listen), factory).setServiceParent(
             service
         )
         described.append(

@@ -27,7 +27,13 @@ def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    # The service tree (Twisted, every front-end) is imported only by the command that runs it.
+    # The service tree (Twisted, every front-end) is imported only by the command that runs it,
+    # and under a supervisor only by each worker after fork() (gateway/supervisor.py).
+    workers = settings.service.worker_count()
+    if workers > 1:
+        from gateway.supervisor import serve_supervised
+
+        return serve_supervised(settings, workers)
     from gateway.app import serve
 
     return serve(settings)
