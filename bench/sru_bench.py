@@ -338,9 +338,9 @@ def main() -> int:
     parser.add_argument("--maximum", type=int, default=10, help="records per response")
     parser.add_argument(
         "--default-sort",
-        choices=("relevance", "record"),
-        default="relevance",
-        help="libgate's [sru] default_sort: ranked, or catalogue order as Zebra answers",
+        default="record,relevance",
+        help="comma-separated [sru] default_sort values, one libgate row each: record"
+        " (catalogue order, as Zebra answers) and relevance (ranked)",
     )
     parser.add_argument("--skip-zebra", action="store_true")
     args = parser.parse_args()
@@ -353,16 +353,20 @@ def main() -> int:
     servers: list[tuple[str, int, str, list[subprocess.Popen[bytes]]]] = []
     rows, kinds = [], {}
     try:
-        for workers in [int(figure) for figure in args.workers.split(",")]:
-            port, processes = start_libgate(
-                database, args.processes, args.threads, args.default_sort, workers
-            )
-            label = f"libgate ({args.default_sort} order" + (
-                f", {args.processes} processes)"
-                if args.processes > 1
-                else f", {workers} worker{'s' if workers > 1 else ''})"
-            )
-            servers.append((label, port, "/main", processes))
+        sorts = args.default_sort.split(",")
+        if not set(sorts) <= {"record", "relevance"}:
+            parser.error(f"--default-sort: {args.default_sort!r}: each is record or relevance")
+        for default_sort in sorts:
+            for workers in [int(figure) for figure in args.workers.split(",")]:
+                port, processes = start_libgate(
+                    database, args.processes, args.threads, default_sort, workers
+                )
+                label = f"libgate ({default_sort} order" + (
+                    f", {args.processes} processes)"
+                    if args.processes > 1
+                    else f", {workers} worker{'s' if workers > 1 else ''})"
+                )
+                servers.append((label, port, "/main", processes))
         if zebra is not None:
             port, processes = start_zebra(zebra)
             servers.append(("Zebra 2.2.7 (ICU)", port, "/Default", processes))
@@ -393,12 +397,16 @@ def main() -> int:
         f"{args.maximum} MARCXML records per response, SRU 1.2 GET, keep-alive"
     )
     print()
-    print("| server | connections | q/s | p50 ms | p99 ms | hits (sum) | diagnostics |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    # The ratio is to Zebra at the same number of connections, in this run.
+    zebra_rate = {c: rate for label, c, rate, *_ in rows if label.startswith("Zebra")}
+    print("| server | connections | q/s | × Zebra | p50 ms | p99 ms | hits (sum) | diagnostics |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for label, connections, rate, p50, p99, hits, diagnostics in rows:
         shown = ", ".join(f"{n}: {c}" for n, c in sorted(diagnostics.items())) or "none"
+        ratio = f"{rate / zebra_rate[connections]:.2f}" if connections in zebra_rate else "-"
         print(
-            f"| {label} | {connections} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {hits:,} | {shown} |"
+            f"| {label} | {connections} | {rate:,.0f} | {ratio} | {p50:.2f} | {p99:.2f}"
+            f" | {hits:,} | {shown} |"
         )
     print()
     labels = list(kinds)

@@ -377,15 +377,19 @@ def main() -> int:
         f" {args.maximum} piggy-backed UNIMARC records per search, Z39.50 v3, UTF-8 negotiated"
     )
     print()
+    # The ratio is to Zebra with the same number of sessions, in this run.
+    zebra_rate = {c: rate for label, c, rate, *_ in rows if label.startswith("Zebra")}
     print(
-        "| server | sessions | searches/s | p50 ms | p99 ms | hits (sum) | records sent | diagnostics |"
+        "| server | sessions | searches/s | × Zebra | p50 ms | p99 ms | hits (sum)"
+        " | records sent | diagnostics |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for label, connections, rate, p50, p99, hits, sent, diagnostics in rows:
         shown = ", ".join(f"{n}: {c}" for n, c in sorted(diagnostics.items())) or "none"
+        ratio = f"{rate / zebra_rate[connections]:.2f}" if connections in zebra_rate else "-"
         print(
-            f"| {label} | {connections} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {hits:,}"
-            f" | {sent:,} | {shown} |"
+            f"| {label} | {connections} | {rate:,.0f} | {ratio} | {p50:.2f} | {p99:.2f}"
+            f" | {hits:,} | {sent:,} | {shown} |"
         )
     print()
     labels = list(kinds)
