@@ -41,7 +41,9 @@ import sys
 import time
 import uuid
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -371,6 +373,7 @@ def run_phase(
     kind_names: tuple[str, ...],
     postgres: bool = False,
     quiet_wait: float = 0.0,
+    on_start: Callable[[], object] | None = None,
 ) -> Figures:
     before = other_load()  # the server is idle: this is everyone else
     waited = 0
@@ -392,6 +395,8 @@ def run_phase(
         worker.start()
     barrier.wait(timeout=120)
     start = time.perf_counter()
+    if on_start is not None:
+        on_start()
     time.sleep(max(0.0, start + phase.warmup - time.perf_counter()))
     server_before, machine_before = process_cpu(server_pid), machine_busy()
     database_before = postgres_cpu() if postgres else {}
@@ -584,6 +589,24 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 # --- printing -----------------------------------------------------------------------------
 
 
+def profile(
+    directory: str | None,
+    pid: int,
+    name: str,
+    phase: Phase,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    """py-spy sampling the server through a phase, from the moment its clients are connected."""
+    if not directory:
+        return
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    command += ["--duration", str(int(phase.warmup + phase.seconds)), "--threads"]
+    command += ["--output", str(Path(directory) / f"{name}.txt")]
+    started.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+
 def row(figures: Figures, what: str) -> str:
     kinds = " / ".join(f"{p50:.1f}, {p99:.1f}" for _, p50, p99 in figures.kinds.values())
     database = "-" if figures.database_cpu is None else f"{figures.database_cpu:.0f}"
@@ -625,6 +648,11 @@ def main() -> None:
         " the machine idle (a shared machine); 0: start at once",
     )
     parser.add_argument("--log-level", default="info", help="the server's [service] log_level")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="sample the server with py-spy during each libgate phase (collapsed stacks in DIR)",
+    )
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
@@ -693,6 +721,8 @@ def main() -> None:
                     seconds = args.pin_seconds if mode == "circulation-pin" else args.seconds
                     phase = Phase(mode, port, seconds, args.warmup, rate)
                     kinds = READ_ONLY if mode == "read" else CIRCULATION
+                    spies: list[subprocess.Popen[bytes]] = []
+                    name_of = f"{name}-{mode}-{rate:.0f}"
                     figures = run_phase(
                         label,
                         phase,
@@ -702,7 +732,10 @@ def main() -> None:
                         kinds,
                         postgres=name == "PostgreSQL",
                         quiet_wait=args.quiet_wait,
+                        on_start=partial(profile, args.profile, server.pid, name_of, phase, spies),
                     )
+                    for spy in spies:
+                        spy.wait(timeout=60)
                     table.append(row(figures, what))
                     detail.append(figures)
                     print(table[-1], flush=True)
