@@ -495,7 +495,12 @@ def libgate(config: Path, *arguments: str) -> None:
 
 
 def prepare(
-    url: str, work: Path, terminals: int, per_terminal: int, log_level: str
+    url: str,
+    work: Path,
+    terminals: int,
+    per_terminal: int,
+    log_level: str,
+    sip2_threads: int | None = None,
 ) -> tuple[Path, list[Terminal], int]:
     """Config, catalogue, copies and readers for one engine; returns (config, terminals, port)."""
     from gateway.store import open_store
@@ -507,6 +512,7 @@ def prepare(
         f'location = "{LOCATION}"\n'
         for n in range(terminals)
     )
+    threads = f"threads = {sip2_threads}\n" if sip2_threads else ""
     config = work / "libgate.toml"
     config.write_text(
         f'[storage]\nurl = "{url}"\n[service]\nlog_level = "{log_level}"\n'
@@ -514,7 +520,7 @@ def prepare(
         f'[sip2]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\n'
         # Every bench connection comes from 127.0.0.1: trusted, so the per-address caps (32
         # sockets from one address by default) do not refuse the 33rd terminal.
-        f'trusted_networks = ["127.0.0.0/8"]\n{accounts}',
+        f'trusted_networks = ["127.0.0.0/8"]\n{threads}{accounts}',
         encoding="utf-8",
     )
     copies = terminals * per_terminal
@@ -601,7 +607,7 @@ def profile(
         return
     Path(directory).mkdir(parents=True, exist_ok=True)
     spy = str(Path(sys.executable).parent / "py-spy")
-    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--gil"]
     command += ["--duration", str(int(phase.warmup + phase.seconds)), "--threads"]
     command += ["--output", str(Path(directory) / f"{name}.txt")]
     started.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -648,6 +654,7 @@ def main() -> None:
         " the machine idle (a shared machine); 0: start at once",
     )
     parser.add_argument("--log-level", default="info", help="the server's [service] log_level")
+    parser.add_argument("--threads", type=int, help="the server's [sip2] threads (default: its own)")
     parser.add_argument(
         "--profile",
         metavar="DIR",
@@ -690,7 +697,7 @@ def main() -> None:
             work = OUT / f"sip2-{run_id}" / name.lower()
             print(f"preparing {name} …", flush=True)
             config, terminals, port = prepare(
-                url, work, args.connections, args.items, args.log_level
+                url, work, args.connections, args.items, args.log_level, args.threads
             )
             log = work / "serve.log"
             server = start([LIBGATE, "--config", str(config), "serve"], log, port)

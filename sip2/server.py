@@ -46,6 +46,7 @@ from sip2.codec import Message
 from sip2.framing import Framer
 from sip2.handlers import Handlers
 from sip2.session import Authenticate, Dispatch, Reply, Session
+from sip2.workers import AuditLog, EngineThreads
 
 log = logging.getLogger("libgate.sip2")
 PARTIAL_FRAME_SECONDS = 30  # a started frame must end within this (slowloris)
@@ -148,7 +149,9 @@ class Sip2Protocol(Protocol):
 
     def _time_out(self, why: str) -> None:
         account = self.session.account.login if self.session and self.session.account else "-"
-        log.info("sip2 account=%s peer=%s closed: %s", account, self.peer, why)
+        self.factory.audit.info(
+            "sip2 account=%s peer=%s closed: %s", account, self.peer, why, at_once=True
+        )
         self._close()
 
     def _close(self) -> None:
@@ -315,6 +318,7 @@ class Sip2Protocol(Protocol):
         self._next()
 
     def _login_failed(self, failure: Failure, step: Authenticate, started: float) -> None:
+        self.factory.audit.flush()  # the lines before this one stay before it
         log.error("sip2 peer=%s login check failed: %s", self.peer, failure.getTraceback())
         self._authenticated(Verdict(), step, started)
 
@@ -330,6 +334,7 @@ class Sip2Protocol(Protocol):
 
     def _failed(self, failure: Failure, step: Dispatch, started: float) -> None:
         # Our bug or the database gone: the SC gets 96 (resend later), never a dropped line.
+        self.factory.audit.flush()  # the lines before this one stay before it
         log.error(
             "sip2 account=%s peer=%s command=%s failed: %s",
             step.account.login,
@@ -348,14 +353,16 @@ class Sip2Protocol(Protocol):
 
     def _log(self, command: str, outcome: str, started: float) -> None:
         # One line per message; never a PIN or a password (the request's fields are not logged).
+        # Written in batches (`AuditLog`); a login's line at once, with those before it.
         account = self.session.account.login if self.session and self.session.account else "-"
-        log.info(
+        self.factory.audit.info(
             "sip2 account=%s peer=%s command=%s outcome=%s ms=%.1f",
             account,
             self.peer,
             command,
             outcome,
             (time.perf_counter() - started) * 1000,
+            at_once=command == "93",
         )
 
 
@@ -439,8 +446,10 @@ class Sip2Factory(Factory[Sip2Protocol]):
         self.busy_refusals = BurstLog(log, "sip2 messages answered 96, engine busy", clock=timers)
         self.queue_refusals = BurstLog(log, "sip2 logins refused, auth queue full", clock=timers)
         self.throttle_refusals = BurstLog(log, "sip2 logins throttled", clock=timers)
+        self.audit = AuditLog(log, timers)
 
     def stopFactory(self) -> None:
+        self.audit.flush()
         for burst in (
             self.refusals,
             self.busy_refusals,
@@ -486,7 +495,7 @@ def build_sip2_service(
     sip2 = settings.sip2
     reactor = reactor or default_reactor
     threads = engine_threads(engine.store, settings.storage, sip2.threads)
-    pool = ThreadPool(minthreads=1, maxthreads=threads, name="libgate-sip2")
+    pool = EngineThreads(threads, name="libgate-sip2")
     auth_pool = ThreadPool(minthreads=1, maxthreads=sip2.auth_threads, name="libgate-sip2-auth")
     handlers = Handlers(
         engine,
