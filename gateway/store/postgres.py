@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -29,8 +30,10 @@ from gateway.store.engine import (
 CONFLICTS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
+@lru_cache(maxsize=1024)
 def to_pyformat(sql: str) -> str:
-    """Our `?` placeholders as psycopg's `%s` (a literal `%` is doubled first)."""
+    """Our `?` placeholders as psycopg's `%s` (a literal `%` is doubled first); the engine's
+    statements are a few hundred fixed strings, so each is rewritten once."""
     return sql.replace("%", "%%").replace("?", "%s")
 
 
