@@ -20,14 +20,11 @@ def item_info(core: EngineCore, item_barcode: str) -> ItemView | None:
     """A copy, its title and where it is in circulation (SIP2 17 Item Information)."""
     rule = core.policy.availability
     with core.store.read() as tx:
-        # Two statements: the copy with its title, loan, borrower and queue length, then the
-        # hold it is trapped for with that reader (each read once).
+        # One statement: the copy, its title, loan, borrower, trapping hold, holder, queue.
         card = storage.copy_card(tx, item_barcode)
-        if card is None:
-            return None
-        copy, loan = card.copy, card.loan
-        trapped_for = storage.ready_hold_with_holder(tx, copy.pk)
-    ready, holder = trapped_for if trapped_for is not None else (None, None)
+    if card is None:
+        return None
+    copy, loan, ready = card.copy, card.loan, card.ready
     on_loan, trapped = loan is not None, ready is not None
     return ItemView(
         copy=copy,
@@ -45,8 +42,8 @@ def item_info(core: EngineCore, item_barcode: str) -> ItemView | None:
         hold_queue=card.waiting,
         pickup_deadline=ready.pickup_deadline if ready else None,
         pickup_desk=ready.pickup_desk if ready else None,
-        hold_patron_barcode=holder.barcode if holder else None,
-        hold_patron_name=holder.name if holder else None,
+        hold_patron_barcode=card.holder_barcode if ready else None,
+        hold_patron_name=card.holder_name if ready else None,
         location=copy.location,
         call_number=copy.call_number,
         item_type=copy.item_type,

@@ -187,14 +187,21 @@ def record_author(tx: Transaction, record_pk: int) -> str:
 class CopyCard(NamedTuple):
     """What SIP2 17 shows of a copy, read in one statement: the copy, its title's label and
     author, its open loan (at most one: loans_one_open_per_item) with the borrower's barcode,
-    and the length of its title's queue."""
+    the hold it is trapped for (at most one: holds_one_ready_per_item) with that reader's
+    barcode and name, and the length of its title's queue."""
 
     copy: Copy
     label: RecordLabel
     author: str
     loan: Loan | None
     borrower_barcode: str | None
+    ready: Hold | None
+    holder_barcode: str | None
+    holder_name: str | None
     waiting: int
+
+
+_CARD_HOLD = ", ".join(f"h.{column.strip()}" for column in HOLD.split(","))
 
 
 def copy_card(tx: Transaction, barcode: str) -> CopyCard | None:
@@ -202,12 +209,14 @@ def copy_card(tx: Transaction, barcode: str) -> CopyCard | None:
         "SELECT i.id, i.barcode, i.record_pk, i.location, i.call_number, i.item_type,"
         " i.status, i.properties, b.database, b.record_id, b.title, b.author,"
         " l.id, l.item_pk, l.patron_pk, l.record_pk, l.checked_out_at, l.due_at, l.renewals,"
-        " p.barcode,"
-        " (SELECT count(*) FROM holds h WHERE h.record_pk = i.record_pk"
-        " AND h.state = 'waiting')"
+        f" p.barcode, {_CARD_HOLD}, hp.barcode, hp.name,"
+        " (SELECT count(*) FROM holds w WHERE w.record_pk = i.record_pk"
+        " AND w.state = 'waiting')"
         " FROM items i JOIN bib_records b ON b.id = i.record_pk"
         " LEFT JOIN loans l ON l.item_pk = i.id AND l.returned_at IS NULL"
         " LEFT JOIN patrons p ON p.id = l.patron_pk"
+        " LEFT JOIN holds h ON h.item_pk = i.id AND h.state = 'ready'"
+        " LEFT JOIN patrons hp ON hp.id = h.patron_pk"
         " WHERE i.barcode = ?",
         (barcode,),
     )
@@ -219,23 +228,11 @@ def copy_card(tx: Transaction, barcode: str) -> CopyCard | None:
         author=str(row[11] or ""),
         loan=Loan(*row[12:19]) if row[12] is not None else None,
         borrower_barcode=row[19],
-        waiting=int(row[20]),
+        ready=_hold(row[20:30]) if row[20] is not None else None,
+        holder_barcode=row[30],
+        holder_name=row[31],
+        waiting=int(row[32]),
     )
-
-
-def ready_hold_with_holder(tx: Transaction, item_pk: int) -> tuple[Hold, Patron] | None:
-    """The hold a copy is trapped for (at most one: holds_one_ready_per_item) and its reader."""
-    hold_columns = ", ".join(f"h.{c.strip()}" for c in HOLD.split(","))
-    patron_columns = ", ".join(f"p.{c.strip()}" for c in PATRON.split(","))
-    row = tx.one(
-        f"SELECT {hold_columns}, {patron_columns} FROM holds h"
-        " JOIN patrons p ON p.id = h.patron_pk WHERE h.item_pk = ? AND h.state = 'ready'",
-        (item_pk,),
-    )
-    if row is None:
-        return None
-    width = len(HOLD.split(","))
-    return _hold(row[:width]), _patron(row[width:])
 
 
 def set_copy_status(tx: Transaction, item_pk: int, status: str) -> None:
