@@ -19,8 +19,8 @@ from gateway.store import Transaction
 def item_info(core: EngineCore, item_barcode: str) -> ItemView | None:
     """A copy, its title and where it is in circulation (SIP2 17 Item Information)."""
     rule = core.policy.availability
-    with core.store.read() as tx:
-        # One statement: the copy, its title, loan, borrower, trapping hold, holder, queue.
+    # One statement: the copy, its title, loan, borrower, trapping hold, holder, queue.
+    with core.store.read_statement() as tx:
         card = storage.copy_card(tx, item_barcode)
     if card is None:
         return None
