@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from functools import cache
 
 from sip2.spec import DATE_WIDTH, MAX_VALUE_BYTES, SPECS, MessageSpec, Terminator
 
@@ -133,7 +134,8 @@ def _read_fixed(spec: MessageSpec, text: str, message: Message) -> int:
             # No date here (65 from the PyPI client): leave it empty, read on from here.
             message.fixed[fixed.name] = ""
             continue
-        unlike = fixed.pattern is not None and re.fullmatch(fixed.pattern, chunk) is None
+        matcher = fixed.matcher
+        unlike = matcher is not None and matcher.fullmatch(chunk) is None
         if "|" in chunk or (
             (len(chunk) < fixed.width or unlike) and _FIELD_ID.match(chunk) is not None
         ):
@@ -174,7 +176,10 @@ def parse_date(value: str, zone: tzinfo) -> datetime | None:
 def format_date(moment: datetime, zone: tzinfo) -> str:
     """An aware datetime → SIP2 local time (four blanks in ZZZZ), as the spec prefers."""
     local = moment.astimezone(zone)
-    return local.strftime("%Y%m%d") + "    " + local.strftime("%H%M%S")
+    return (
+        f"{local.year:04d}{local.month:02d}{local.day:02d}    "
+        f"{local.hour:02d}{local.minute:02d}{local.second:02d}"
+    )
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -182,7 +187,9 @@ def format_date(moment: datetime, zone: tzinfo) -> str:
 
 def clean(value: str) -> str:
     """A value safe inside a field: no `|` (field end) and no CR/LF (frame end)."""
-    return _UNSAFE.sub(" ", value)
+    if "|" in value or "\r" in value or "\n" in value:
+        return _UNSAFE.sub(" ", value)
+    return value
 
 
 def _capped(value: str, encoding: str) -> bytes:
@@ -196,6 +203,16 @@ def _capped(value: str, encoding: str) -> bytes:
     return data
 
 
+@cache
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether `encoding` writes ASCII text as the same bytes (UTF-8, GB18030, Latin-1...)."""
+    ascii_text = "".join(map(chr, range(128)))
+    try:
+        return ascii_text.encode(encoding) == ascii_text.encode("ascii")
+    except (UnicodeError, LookupError):
+        return False
+
+
 def encode(
     message: Message,
     encoding: str,
@@ -207,26 +224,41 @@ def encode(
     """A message → one frame, ready for a single transport write."""
     spec = message.spec
     out = bytearray(message.command.encode("ascii"))
-    for fixed in spec.fixed:
-        value = message.fixed.get(fixed.name, "")
-        if fixed.fill == "0":
-            value = value.rjust(fixed.width, "0")
-        else:
-            value = value.ljust(fixed.width, " ")
-        out += value[: fixed.width].encode(encoding, errors="replace")
+    values = message.fixed
+    cut = [
+        (value.rjust(fixed.width, "0") if fixed.fill == "0" else value.ljust(fixed.width, " "))[
+            : fixed.width
+        ]
+        for fixed in spec.fixed
+        for value in (values.get(fixed.name, ""),)
+    ]
+    joined = "".join(cut)
+    if joined.isascii() and _ascii_compatible(encoding):
+        out += joined.encode("ascii")  # what encoding each field on its own gives, at once
+    else:
+        for value in cut:
+            out += value.encode(encoding, errors="replace")
     given: dict[str, list[str]] = {}
     for code, value in message.fields:
         given.setdefault(code, []).append(value)
-    order = [var.code for var in spec.fields] + [c for c in given if spec.var(c) is None]
-    for code in order:
-        var = spec.var(code)
-        values = given.get(code, [])
-        if not values and var is not None and var.required:
-            values = [""]
-        if var is not None and not var.repeat:
-            values = values[:1]
-        for value in values:
-            out += code.encode("ascii") + _capped(clean(value), encoding) + b"|"
+    known = spec.vars
+    for var in spec.fields:
+        values_of = given.get(var.code)
+        if not values_of:
+            if not var.required:
+                continue
+            values_of = [""]
+        elif not var.repeat:
+            values_of = values_of[:1]
+        prefix = var.code.encode("ascii")
+        for value in values_of:
+            out += prefix + _capped(clean(value), encoding) + b"|"
+    for code, values_of in given.items():
+        if code in known:
+            continue
+        prefix = code.encode("ascii")
+        for value in values_of:
+            out += prefix + _capped(clean(value), encoding) + b"|"
     if error_detection:
         if sequence is not None and message.command not in ("96", "97"):
             out += f"AY{sequence}".encode("ascii")  # 96 and 97 never carry AY

@@ -10,8 +10,10 @@ and the 3M SIP2 Extensions (CR, CS, CT, CV, CY, DA), as summarised in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 DATE_WIDTH = 18  # YYYYMMDDZZZZHHMMSS
 MAX_VALUE_BYTES = 255  # a variable field's value, encoded; clients keep 255-byte buffers
@@ -51,6 +53,11 @@ class Fixed:
     def fill(self) -> str:
         return "0" if self.kind in ("count", "code") else " "
 
+    @cached_property
+    def matcher(self) -> re.Pattern[str] | None:
+        """`pattern`, compiled once."""
+        return re.compile(self.pattern) if self.pattern is not None else None
+
 
 @dataclass(frozen=True)
 class Var:
@@ -73,10 +80,15 @@ class MessageSpec:
         return sum(f.width for f in self.fixed)
 
     def var(self, code: str) -> Var | None:
+        return self.vars.get(code)
+
+    @cached_property
+    def vars(self) -> dict[str, Var]:
+        """The variable fields by id (the first, if a layout named one twice)."""
+        found: dict[str, Var] = {}
         for field in self.fields:
-            if field.code == code:
-                return field
-        return None
+            found.setdefault(field.code, field)
+        return found
 
 
 # --- field ids (3M SIP2 2.00 and the 3M extensions) ---------------------------------------

@@ -9,7 +9,7 @@ A check sees a *case*: what the action has read and locked in its transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import TypeVar
@@ -45,10 +45,31 @@ class ReaderCase:
     now: datetime
     patron: Patron
 
+    # What the reader's account summary already read, so its checks do not read it again.
+    known_loans: Sequence[Loan] | None = field(default=None, kw_only=True, compare=False)
+    known_holds: Sequence[Hold] | None = field(default=None, kw_only=True, compare=False)
+    known_fees_owed: int | None = field(default=None, kw_only=True, compare=False)
+
     @cached_property
-    def open_loans(self) -> list[Loan]:
+    def open_loans(self) -> Sequence[Loan]:
         """Read once for the loan and the overdue limit."""
+        if self.known_loans is not None:
+            return self.known_loans
         return storage.open_loans_of_patron(self.tx, self.patron.pk)
+
+    @cached_property
+    def open_holds(self) -> Sequence[Hold]:
+        """The reader's waiting and ready holds (R4)."""
+        if self.known_holds is not None:
+            return self.known_holds
+        return storage.open_holds_of_patron(self.tx, self.patron.pk)
+
+    @cached_property
+    def fees_owed(self) -> int:
+        """What the reader owes on open fees, minor units."""
+        if self.known_fees_owed is not None:
+            return self.known_fees_owed
+        return storage.fees_owed(self.tx, self.patron.pk)
 
 
 @dataclass(frozen=True)
@@ -141,7 +162,7 @@ def within_fee_limit(case: ReaderCase) -> Iterable[Reason]:
     limit = case.policy.circulation.fee_limit
     if limit <= 0:
         return
-    owed = storage.fees_owed(case.tx, case.patron.pk)
+    owed = case.fees_owed
     if owed >= limit:
         currency = case.policy.circulation.currency
         yield reason(
@@ -161,7 +182,7 @@ def suspension_over(case: ReaderCase) -> Iterable[Reason]:
 def within_hold_limit(case: ReaderCase) -> Iterable[Reason]:
     """R4: at most the category's max_holds open holds (waiting + ready)."""
     category = case.policy.category(case.patron.category)
-    count = len(storage.open_holds_of_patron(case.tx, case.patron.pk))
+    count = len(case.open_holds)
     if count >= category.max_holds:
         yield reason("too_many_holds", count=count, limit=category.max_holds)
 

@@ -19,38 +19,35 @@ from gateway.store import Transaction
 def item_info(core: EngineCore, item_barcode: str) -> ItemView | None:
     """A copy, its title and where it is in circulation (SIP2 17 Item Information)."""
     rule = core.policy.availability
-    with core.store.read() as tx:
-        copy = storage.copy_by_barcode(tx, item_barcode)
-        if copy is None:
-            return None
-        label = storage.record_label(tx, copy.record_pk)
-        loan = storage.open_loan_of_copy(tx, copy.pk)
-        ready = storage.ready_hold_of_copy(tx, copy.pk)
-        borrower = storage.patron_by_pk(tx, loan.patron_pk) if loan else None
-        holder = storage.patron_by_pk(tx, ready.patron_pk) if ready else None
-        on_loan, trapped = loan is not None, ready is not None
-        return ItemView(
-            copy=copy,
-            database=label.database,
-            record_id=label.record_id,
-            title=label.title,
-            author=storage.record_author(tx, copy.record_pk),
-            circulation=core.policy.circulation_state(
-                copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
-            ),
-            circulates=rule.circulates(copy.item_type),
-            state=rule.shelf_state(copy.status, copy.item_type, on_loan=on_loan, trapped=trapped),
-            due_at=loan.due_at if loan else None,
-            loan_patron_barcode=borrower.barcode if borrower else None,
-            hold_queue=len(storage.waiting_holds(tx, copy.record_pk)),
-            pickup_deadline=ready.pickup_deadline if ready else None,
-            pickup_desk=ready.pickup_desk if ready else None,
-            hold_patron_barcode=holder.barcode if holder else None,
-            hold_patron_name=holder.name if holder else None,
-            location=copy.location,
-            call_number=copy.call_number,
-            item_type=copy.item_type,
-        )
+    # One statement: the copy, its title, loan, borrower, trapping hold, holder, queue.
+    with core.store.read_statement() as tx:
+        card = storage.copy_card(tx, item_barcode)
+    if card is None:
+        return None
+    copy, loan, ready = card.copy, card.loan, card.ready
+    on_loan, trapped = loan is not None, ready is not None
+    return ItemView(
+        copy=copy,
+        database=card.label.database,
+        record_id=card.label.record_id,
+        title=card.label.title,
+        author=card.author,
+        circulation=core.policy.circulation_state(
+            copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
+        ),
+        circulates=rule.circulates(copy.item_type),
+        state=rule.shelf_state(copy.status, copy.item_type, on_loan=on_loan, trapped=trapped),
+        due_at=loan.due_at if loan else None,
+        loan_patron_barcode=card.borrower_barcode if loan else None,
+        hold_queue=card.waiting,
+        pickup_deadline=ready.pickup_deadline if ready else None,
+        pickup_desk=ready.pickup_desk if ready else None,
+        hold_patron_barcode=card.holder_barcode if ready else None,
+        hold_patron_name=card.holder_name if ready else None,
+        location=copy.location,
+        call_number=copy.call_number,
+        item_type=copy.item_type,
+    )
 
 
 def availability(core: EngineCore, record_pks: list[int]) -> dict[int, TitleAvailability]:

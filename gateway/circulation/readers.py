@@ -23,7 +23,7 @@ from gateway.circulation.pins import check_pin
 from gateway.circulation.reasons import reason
 from gateway.circulation.results import BlockResult, EnableResult
 from gateway.circulation.states import CardStatus, Channel, HoldState
-from gateway.circulation.storage import Hold, Loan
+from gateway.circulation.storage import Hold, LabelledLoan
 from gateway.circulation.views import FeeView, HoldView, LoanView, PatronSummary
 from gateway.store import Transaction
 
@@ -36,14 +36,23 @@ def patron_summary(core: EngineCore, patron_barcode: str) -> PatronSummary | Non
         if patron is None:
             return None
         now = core.clock.now()
-        loans = tuple(
-            _loan_view(tx, loan, now) for loan in storage.open_loans_of_patron(tx, patron.pk)
-        )
-        holds = [_hold_view(tx, hold) for hold in storage.open_holds_of_patron(tx, patron.pk)]
+        # Loans, holds and open fees are each read once, for the summary and its checks.
+        labelled = storage.open_loans_of_patron_labelled(tx, patron.pk)
+        loans = tuple(_loan_view(found, now) for found in labelled)
+        open_holds = storage.open_holds_of_patron(tx, patron.pk)
+        holds = [_hold_view(tx, hold) for hold in open_holds]
         fees = tuple(
             FeeView.of(fee) for fee in storage.fees_of_patron(tx, patron.pk, open_only=True)
         )
-        case = ReaderCase(tx, core.policy, now, patron)
+        case = ReaderCase(
+            tx,
+            core.policy,
+            now,
+            patron,
+            known_loans=[found.loan for found in labelled],
+            known_holds=open_holds,
+            known_fees_owed=sum(fee.outstanding for fee in fees),
+        )
         blocked = run_checks((reader_is_active,), case)
         borrowing = run_checks(BORROWING_CHECKS, case)
         holding = run_checks(HOLDING_CHECKS, case)
@@ -131,10 +140,10 @@ def _set_status(
     )
 
 
-def _loan_view(tx: Transaction, loan: Loan, now: datetime) -> LoanView:
-    label = storage.record_label(tx, loan.record_pk)
+def _loan_view(found: LabelledLoan, now: datetime) -> LoanView:
+    loan, label = found.loan, found.label
     return LoanView(
-        item_barcode=storage.copy_by_pk(tx, loan.item_pk).barcode,
+        item_barcode=found.item_barcode,
         record_id=label.record_id,
         database=label.database,
         title=label.title,

@@ -184,6 +184,57 @@ def record_author(tx: Transaction, record_pk: int) -> str:
     return str(tx.scalar("SELECT author FROM bib_records WHERE id = ?", (record_pk,)) or "")
 
 
+class CopyCard(NamedTuple):
+    """What SIP2 17 shows of a copy, read in one statement: the copy, its title's label and
+    author, its open loan (at most one: loans_one_open_per_item) with the borrower's barcode,
+    the hold it is trapped for (at most one: holds_one_ready_per_item) with that reader's
+    barcode and name, and the length of its title's queue."""
+
+    copy: Copy
+    label: RecordLabel
+    author: str
+    loan: Loan | None
+    borrower_barcode: str | None
+    ready: Hold | None
+    holder_barcode: str | None
+    holder_name: str | None
+    waiting: int
+
+
+_CARD_HOLD = ", ".join(f"h.{column.strip()}" for column in HOLD.split(","))
+
+
+def copy_card(tx: Transaction, barcode: str) -> CopyCard | None:
+    row = tx.one(
+        "SELECT i.id, i.barcode, i.record_pk, i.location, i.call_number, i.item_type,"
+        " i.status, i.properties, b.database, b.record_id, b.title, b.author,"
+        " l.id, l.item_pk, l.patron_pk, l.record_pk, l.checked_out_at, l.due_at, l.renewals,"
+        f" p.barcode, {_CARD_HOLD}, hp.barcode, hp.name,"
+        " (SELECT count(*) FROM holds w WHERE w.record_pk = i.record_pk"
+        " AND w.state = 'waiting')"
+        " FROM items i JOIN bib_records b ON b.id = i.record_pk"
+        " LEFT JOIN loans l ON l.item_pk = i.id AND l.returned_at IS NULL"
+        " LEFT JOIN patrons p ON p.id = l.patron_pk"
+        " LEFT JOIN holds h ON h.item_pk = i.id AND h.state = 'ready'"
+        " LEFT JOIN patrons hp ON hp.id = h.patron_pk"
+        " WHERE i.barcode = ?",
+        (barcode,),
+    )
+    if row is None:
+        return None
+    return CopyCard(
+        copy=Copy(*row[0:8]),
+        label=RecordLabel(row[8], row[9], row[10]),
+        author=str(row[11] or ""),
+        loan=Loan(*row[12:19]) if row[12] is not None else None,
+        borrower_barcode=row[19],
+        ready=_hold(row[20:30]) if row[20] is not None else None,
+        holder_barcode=row[30],
+        holder_name=row[31],
+        waiting=int(row[32]),
+    )
+
+
 def set_copy_status(tx: Transaction, item_pk: int, status: str) -> None:
     tx.execute("UPDATE items SET status = ? WHERE id = ?", (status, item_pk))
 
@@ -207,6 +258,26 @@ def open_loans_of_patron(tx: Transaction, patron_pk: int) -> list[Loan]:
         (patron_pk,),
     )
     return [Loan(*r) for r in rows]
+
+
+class LabelledLoan(NamedTuple):
+    """An open loan with its copy's barcode and its title's label."""
+
+    loan: Loan
+    item_barcode: str
+    label: RecordLabel
+
+
+def open_loans_of_patron_labelled(tx: Transaction, patron_pk: int) -> list[LabelledLoan]:
+    """`open_loans_of_patron` with each copy's barcode and title, in one statement."""
+    loan_columns = ", ".join(f"l.{c.strip()}" for c in LOAN.split(","))
+    rows = tx.execute(
+        f"SELECT {loan_columns}, i.barcode, b.database, b.record_id, b.title FROM loans l"
+        " JOIN items i ON i.id = l.item_pk JOIN bib_records b ON b.id = l.record_pk"
+        " WHERE l.patron_pk = ? AND l.returned_at IS NULL ORDER BY l.id",
+        (patron_pk,),
+    )
+    return [LabelledLoan(Loan(*r[0:7]), r[7], RecordLabel(r[8], r[9], r[10])) for r in rows]
 
 
 def open_loans_of_title(tx: Transaction, record_pk: int) -> list[Loan]:

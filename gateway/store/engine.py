@@ -73,7 +73,14 @@ class Store(ABC):
 
     @abstractmethod
     def read(self) -> AbstractContextManager[Transaction]:
-        """A read-only transaction over one consistent snapshot."""
+        """A read-only transaction: one consistent snapshot on SQLite; on PostgreSQL, at READ
+        COMMITTED, each statement sees its own (as it did inside BEGIN...COMMIT)."""
+
+    def read_statement(self) -> AbstractContextManager[Transaction]:
+        """For a read of exactly one statement, which is its own snapshot on every engine:
+        no BEGIN and no COMMIT around it (on SQLite each is one more release of the GIL, on
+        PostgreSQL one more round trip). Engines that can skip them override this."""
+        return self.read()
 
     @abstractmethod
     def close(self) -> None: ...

@@ -156,6 +156,12 @@ class SqliteStore(Store):
         finally:
             connection.execute("COMMIT")
 
+    @contextmanager
+    def read_statement(self) -> Iterator[Transaction]:
+        """The thread's reader connection in autocommit: its one statement is its own
+        transaction (and snapshot), with no BEGIN or COMMIT."""
+        yield SqliteTransaction(self._reader())
+
     def close(self) -> None:
         with self._connections_lock:
             for connection in self._connections:
