@@ -11,11 +11,13 @@ delay it could impose. Two counters decide:
   library's own kiosk network) neither adds to it nor waits for it, so guessing from elsewhere
   can never keep the library's kiosks out.
 
-A try is counted as a failure before the password is checked (in one short write transaction
-that first decides whether it may run at all), and given back when the password was right,
-with the earlier failures from the same address:
-concurrent tries, in any process, each see the ones before them, as the PIN guard does. The
-check itself runs outside the transaction. A try refused because of a delay writes nothing.
+A try from an untrusted address is counted as a failure before the password is checked (in
+one short write transaction that first decides whether it may run at all), and given back when
+the password was right, with the earlier failures from the same address: concurrent tries, in
+any process, each see the ones before them, as the PIN guard does. A try from a trusted address
+is counted only after a wrong password, so a room of kiosks logging in at once is never taken
+for a burst of failures. The check itself runs outside the transaction. A try refused because
+of a delay writes nothing.
 
 The front-end keeps `Delays`, a memory of the delays the store imposed, so that a flood of
 tries inside a known delay is refused on the spot without a thread or a query.
@@ -108,6 +110,8 @@ class LoginFailures:
         if throttled is not None:
             return Verdict(throttled=throttled)
 
+        if address in self.trusted:
+            return self._attempt_trusted(counters, check)
         with self.store.write() as tx:
             now = self.now()
             self._lock(tx, counters)
@@ -128,6 +132,26 @@ class LoginFailures:
             # counted (a right password here says nothing about a guesser elsewhere).
             for kind, key in counters:
                 self._take_back(tx, kind, key, own + 1 if kind is Counter.ACCOUNT else None)
+            if self._tries % PRUNE_EVERY == 0:
+                self._prune(tx, self.now())
+        return Verdict(checked=checked)
+
+    def _attempt_trusted(
+        self, counters: list[tuple[Counter, str]], check: Callable[[], Checked | None]
+    ) -> Verdict[Checked]:
+        """A trusted address (the library's kiosk network) is counted after a wrong password,
+        not before the check: its kiosks log in all at once after a restart, and counting each
+        try first made the good logins in flight look like a burst of failures (50 kiosks
+        behind one address were refused). Its own address counter still slows guessing."""
+        self._tries += 1
+        checked = check()
+        with self.store.write() as tx:
+            if checked is None:
+                for kind, key in counters:
+                    self._count(tx, kind, key, self.now())
+            else:
+                for kind, key in counters:
+                    self._take_back(tx, kind, key, None)
             if self._tries % PRUNE_EVERY == 0:
                 self._prune(tx, self.now())
         return Verdict(checked=checked)

@@ -141,6 +141,41 @@ def test_concurrent_tries_each_see_the_ones_before_them(store: Store) -> None:
     assert len(checked) == BACKOFF.failures_before_delay
 
 
+def test_kiosks_behind_one_trusted_address_log_in_at_once(store: Store) -> None:
+    """Twelve kiosks on the library's network log in together (after a restart, say), each
+    check slow enough that all are in flight at once: every one gets in. Counted before their
+    checks, the good logins in flight had looked like failures and the last were refused."""
+    clock = Clock()
+    logins = throttle(store, clock)
+    gate = threading.Barrier(12)
+    in_check = threading.Barrier(12, timeout=20)
+    verdicts: list[Verdict[str]] = []
+    lock = threading.Lock()
+
+    def kiosk(number: int) -> None:
+        def check() -> str:
+            in_check.wait()  # every kiosk is inside its password check at the same time
+            return f"kiosk-{number}"
+
+        gate.wait()
+        verdict = logins.attempt("10.0.0.5", f"kiosk-{number}", check)
+        with lock:
+            verdicts.append(verdict)
+
+    threads = [threading.Thread(target=kiosk, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(v.checked or "refused" for v in verdicts) == sorted(
+        f"kiosk-{n}" for n in range(12)
+    )
+    # Wrong passwords from that address are still counted, after their checks.
+    for _ in range(BACKOFF.failures_before_delay):
+        logins.attempt("10.0.0.5", "kiosk-1", wrong)
+    assert logins.delay("10.0.0.5", "kiosk-1") is not None
+
+
 def test_remembered_delays_refuse_without_asking_and_end() -> None:
     now = [0.0]
     delays = Delays(TRUSTED, now=lambda: now[0])
