@@ -282,9 +282,10 @@ LOAD_TOTAL = re.compile(
 
 
 def baseline_tree(rev: str) -> Path:
-    """The files of commit `rev` under bench/out/ (its code is imported in place of this
-    tree's by PYTHONPATH; the installed dependencies are this tree's)."""
-    target = OUT / f"baseline-{rev}"
+    """The files of commit `rev` in a temporary directory, outside the tree so that no test
+    run or type check finds them (its code is imported in place of this tree's by PYTHONPATH;
+    the installed dependencies are this tree's)."""
+    target = Path(tempfile.gettempdir()) / f"libgate-baseline-{rev}"
     if not target.exists():
         partial = target.with_suffix(".partial")
         shutil.rmtree(partial, ignore_errors=True)
