@@ -4,6 +4,7 @@
     python bench/load_bench.py --postgres postgresql:///test
     python bench/load_bench.py --scale              # libgate only: 100k, 300k, 1M records
     python bench/load_bench.py --profile 20000      # cProfile of a single-process load
+    python bench/load_bench.py --baseline 60d7e5c   # also load with that commit's code
 
 The input is the generated CNMARC file (bench/generate_cnmarc.py, UTF-8, seed 1), cached under
 bench/out/ as gen-N-utf-8.iso (the file bench/search_bench.py uses too). Every tool runs as a
@@ -13,6 +14,10 @@ separate process, one after the other, on a warm page cache (the file is read on
 - peak RSS: the largest resident set of any one process of the run (wait4 rusage);
 - peak PSS: the largest sum of proportional set sizes over the whole process tree (the
   loader's prepare workers included), sampled every 0.2 s from /proc.
+
+Every libgate load writes its `--report`; its `timings` (parse and map seconds summed over the
+prepare workers, store and index seconds of the loading process, waiting for workers) are
+printed as a second table: where the time went.
 
 Prints Markdown tables (and writes them to bench/out/load-bench-*.md). No timing is asserted.
 """
@@ -276,19 +281,48 @@ LOAD_TOTAL = re.compile(
 )
 
 
+def baseline_tree(rev: str) -> Path:
+    """The files of commit `rev` in a temporary directory, outside the tree so that no test
+    run or type check finds them (its code is imported in place of this tree's by PYTHONPATH;
+    the installed dependencies are this tree's)."""
+    target = Path(tempfile.gettempdir()) / f"libgate-baseline-{rev}"
+    if not target.exists():
+        partial = target.with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", rev], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        partial.rename(target)
+    return target
+
+
 def libgate_load(
-    path: Path, records: int, url: str, workers: int | None, label: str, does: str
+    path: Path,
+    records: int,
+    url: str,
+    workers: int | None,
+    label: str,
+    does: str,
+    code: Path | None = None,
 ) -> Result:
     with tempfile.TemporaryDirectory(prefix="libgate-bench-") as scratch:
         directory = Path(scratch)
         if url == "sqlite":
             url = f"sqlite:///{directory / 'bench.db'}"
         config = write_config(directory, url, workers)
-        run = run_measured(
-            [*libgate_command(), "--config", str(config), "load", str(path)], cwd=directory
-        )
+        report = directory / "report.json"
+        env = None
+        command = [*libgate_command(), "--config", str(config), "load", str(path)]
+        if code is not None:  # another commit's code: python -m from that tree
+            env = dict(os.environ, PYTHONPATH=str(code))
+            command = [sys.executable, "-m", "gateway.cli", *command[-4:]]
+        run = run_measured([*command, "--report", str(report)], cwd=directory, env=env)
         match = LOAD_TOTAL.search(run.stdout)
         extra: dict[str, object] = {}
+        if report.exists():
+            extra["timings"] = json.loads(report.read_text(encoding="utf-8")).get("timings")
         if url.startswith("sqlite"):
             size = sum(f.stat().st_size for f in directory.glob("bench.db*"))
             extra["db_mb"] = size / 1e6
@@ -594,6 +628,33 @@ def table(results: list[Result]) -> list[str]:
     return lines
 
 
+def split_table(results: list[Result]) -> list[str]:
+    """Where each libgate load's time went (its --report `timings`)."""
+    rows = [r for r in results if isinstance(r.extra.get("timings"), dict)]
+    if not rows:
+        return []
+    lines = [
+        "| load | wall s | parse s | map s | store s | index s | waiting for workers s |"
+        " batches (batching) | store records/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        t = r.extra["timings"]
+        assert isinstance(t, dict) and r.run is not None
+        lines.append(
+            f"| {r.name} | {r.run.seconds:.1f} | {t['parse_seconds']:.1f} | {t['map_seconds']:.1f}"
+            f" | {t['store_seconds']:.1f} | {t['index_seconds']:.1f} | {t['wait_seconds']:.1f}"
+            f" | {t['batches']} ({t['batching']}) | {t['store_records_per_second'] or 0:,} |"
+        )
+    return [
+        "",
+        "Where the time went (`--report` timings: parse and map are summed over the prepare"
+        " workers; store, index and waiting are the loading process's):",
+        "",
+        *lines,
+    ]
+
+
 def ratio_lines(results: list[Result]) -> list[str]:
     by_name = {r.name: r for r in results if r.run is not None and r.ok}
     base = by_name.get("libgate load (SQLite)")
@@ -601,6 +662,7 @@ def ratio_lines(results: list[Result]) -> list[str]:
         return ["(no successful libgate load to compare)"]
     lines = []
     for other in (
+        *(r.name for r in results if r.name.startswith("libgate load (SQLite) at ")),
         "zebraidx (ICU)",
         "zebraidx (string.chr)",
         "pymarc parse",
@@ -685,6 +747,21 @@ def compare(args: argparse.Namespace, command: str) -> list[Result]:
             )
         )
     ]
+    if args.baseline:
+        code = baseline_tree(args.baseline)
+        results.append(
+            measure(
+                lambda: libgate_load(
+                    path,
+                    n,
+                    "sqlite",
+                    None,
+                    f"libgate load (SQLite) at {args.baseline}",
+                    f"the first row with commit {args.baseline}'s code (before)",
+                    code,
+                )
+            )
+        )
     if not args.skip_single:
         results.append(
             measure(
@@ -732,6 +809,7 @@ def compare(args: argparse.Namespace, command: str) -> list[Result]:
         " generated by `bench/generate_cnmarc.py`.",
         "",
         *table(results),
+        *split_table(results),
         "",
         "Ratios (records/s; the target is libgate ≥ 3x zebraidx):",
         "",
@@ -777,6 +855,7 @@ def scale(args: argparse.Namespace, command: str) -> list[Result]:
             f" | {r.run.peak_tree_kb / 1024:.0f} | {f'{db:.0f}' if isinstance(db, float) else '-'}"
             f" | {'yes' if r.run.seconds < 120 else 'no'}{'' if r.ok else ' (FAILED: ' + r.check + ')'} |"
         )
+    lines += split_table(results)
     emit(lines, "load-scale")
     return results
 
@@ -844,6 +923,9 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=int, metavar="N", help="cProfile a single-process load of N records"
     )
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also load with commit REV's code (a before figure)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
         "--quiet-wait",
@@ -885,6 +967,7 @@ def main() -> int:
                         "other_cpu_seconds": r.run.other_cpu_seconds if r.run else None,
                         "check": r.check,
                         "ok": r.ok,
+                        "timings": r.extra.get("timings"),
                     }
                     for r in results
                 ],

@@ -72,6 +72,9 @@ class LoaderSettings:
     # SQLite: each batch is sized to hold the only write lock about this long, so a kiosk's
     # checkout during a load waits well under a second.
     batch_target_ms: int = 100
+    # A first load into an empty catalogue (no kiosk can be checking out a copy yet) stores
+    # batches of batch_size records from the first, whatever their lock time.
+    bulk_first_load: bool = True
 
     def validate(self, where: str) -> None:
         _positive(self.batch_size, f"{where}.batch_size")

@@ -346,3 +346,36 @@ def test_a_killed_worker_loses_no_record(tmp_path: Path, caplog) -> None:
     assert numbers == list(range(1, 3001))  # every record once, in order
     assert all(not isinstance(outcome, str) for _, outcome in rest)
     assert "worker died" in caplog.text  # the fallback really ran
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_report_splits_the_time_and_says_how_it_batched(
+    store: Store, tmp_path: Path, workers: int
+) -> None:
+    data = iso(*(cnmarc(f"T{n:04d}", f"书名{n}") for n in range(120)))
+    path = write(tmp_path, "t.iso", data)
+
+    def run(bulk: bool):
+        options = LoadOptions(
+            database=MAIN,
+            profile=PROFILES["libgate"],
+            batch_size=50,
+            workers=workers,
+            bulk_first_load=bulk,
+        )
+        return Loader(store, options).load([path])
+
+    first = run(True)  # the catalogue is empty: a bulk first load
+    timings = first.to_dict()["timings"]
+    assert timings["batching"] == "bulk first load"
+    assert timings["workers"] == workers
+    assert timings["batches"] == 3  # 120 records in batches of batch_size from the first
+    for phase in ("parse", "map", "store", "index"):
+        assert timings[f"{phase}_seconds"] > 0, phase
+        assert timings[f"{phase}_records_per_second"] > 0, phase
+    assert timings["records_per_second"] > 0
+    assert any(line.startswith("time: parse ") for line in first.summary_lines())
+    again = run(True)  # records are stored now: batches are sized by time (SQLite) again
+    assert again.total()["unchanged"] == 120
+    expected = "timed" if store.dialect == "sqlite" else "fixed"
+    assert again.to_dict()["timings"]["batching"] == expected

@@ -25,3 +25,4 @@ class MappedRecord:
     format: str
     warnings: tuple[str, ...] = field(default=())
     index: object | None = None  # indexes.IndexDocument, computed where the record is prepared
+    bib_json: str | None = None  # bib.to_json(), computed where the record is prepared

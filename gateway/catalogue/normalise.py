@@ -66,6 +66,13 @@ def _strip_latin_marks(text: str) -> str:
     return unicodedata.normalize("NFC", kept)
 
 
+# Subjects, series, publishers and names repeat from record to record, and a record's title
+# is normalised for its token stream, its sort key and its heading: a bounded cache of the two
+# folds (pure functions of their text) saves about a tenth of preparing a record at load.
+FOLD_CACHE = 8192
+
+
+@functools.lru_cache(maxsize=FOLD_CACHE)
 def normalise(text: str) -> str:
     """The folded form of `text` that both the index and queries use."""
     if not text:
@@ -107,6 +114,7 @@ def _han_key(ch: str) -> str:
     return syllable if syllable != ch else f"~{ch}"
 
 
+@functools.lru_cache(maxsize=FOLD_CACHE)
 def sort_key(heading: str) -> str:
     """Browse and sort order: Latin alphabetically; Chinese by Hanyu Pinyin with tone number,
     character by character, as Chinese catalogues file; kana in gojūon order (katakana filed

@@ -130,7 +130,7 @@ def _record_columns(mapped: MappedRecord, digest: str, doc: IndexDocument) -> tu
     return (
         mapped.format,
         mapped.marc,
-        bib.to_json(),
+        mapped.bib_json if mapped.bib_json is not None else bib.to_json(),
         bib.display_title,
         bib.main_author,
         bib.year,
@@ -288,6 +288,11 @@ def record_count(tx: Transaction, database: str | None = None) -> int:
     if database is None:
         return int(tx.scalar("SELECT count(*) FROM bib_records"))
     return int(tx.scalar("SELECT count(*) FROM bib_records WHERE database = ?", (database,)))
+
+
+def catalogue_empty(tx: Transaction) -> bool:
+    """No record in any database (so no copy either: copies belong to records)."""
+    return tx.one("SELECT 1 FROM bib_records LIMIT 1") is None
 
 
 def item_count(tx: Transaction) -> int:

@@ -91,7 +91,7 @@ def make_document(
     for name in KEYWORD_FIELDS:
         tokens = doc.keyword[name]
         if tokens:
-            document.add_text(name, " ".join(tokens))
+            document.add_text(name, tokens)
     document.add_text("rid", record_id)
     for kind, values in (("isbn", bib.isbns), ("issn", bib.issns), ("isrc", bib.isrcs)):
         for value in values:
@@ -280,6 +280,7 @@ class Writer:
         self.raw: tantivy.IndexWriter | None = raw
         self._pending: IndexState | None = None  # added, not yet committed (a load's batches)
         self._last_commit = time.monotonic()
+        self.commit_seconds = LOAD_COMMIT_SECONDS  # a load's batches commit at most this often
 
     def close(self) -> None:
         if self.raw is not None:
@@ -380,7 +381,7 @@ class Writer:
         for pk, document, replaces in documents:
             self.add(document, replace=replaces, pk=pk)
         self._pending = IndexState(store_id, seq)
-        if time.monotonic() - self._last_commit >= LOAD_COMMIT_SECONDS:
+        if time.monotonic() - self._last_commit >= self.commit_seconds:
             self.flush()
 
     def flush(self) -> None:

@@ -60,6 +60,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         match=args.match,
         batch_size=settings.loader.batch_size,
         batch_target_ms=settings.loader.batch_target_ms,
+        bulk_first_load=settings.loader.bulk_first_load,
         workers=(default_workers() if settings.loader.workers < 0 else settings.loader.workers),
         on_shelf_status=settings.circulation.on_shelf_status,
     )

@@ -15,6 +15,12 @@ caught up from the store after a crash). If another process holds the
 index's writer, the load goes on without it and the index catches up from the store's change
 sequence (at the end of the load if the writer comes free, else at the next search or start).
 
+A first load into an empty catalogue (no records in any database) has no copies a kiosk could
+be checking out, so it is a bulk load: batches of `batch_size` records from the first,
+whatever their lock time, and the search index committed every `BULK_COMMIT_SECONDS` (fewer
+commits, fewer rewritten pages). The report says which batching a load used
+(`[loader] bulk_first_load = false` turns this off).
+
 Crash safety comes from two facts: a batch is one transaction (never a half-written record),
 and storing is idempotent (a record whose digest is already stored is "unchanged"). So after
 kill -9 at any moment, rerunning the same command ends in the same database as a clean load.
@@ -35,7 +41,7 @@ from gateway.catalogue import repository
 from gateway.catalogue.loading.batch import MATCH_MODES, Entry, store_batch
 from gateway.catalogue.loading.parallel import prepare_all
 from gateway.catalogue.loading.prepare import looks_unimarc_record, prepare_record
-from gateway.catalogue.loading.report import FileReport, LoadReport
+from gateway.catalogue.loading.report import FileReport, LoadReport, PhaseTimes
 from gateway.catalogue.search_index import IndexBatch
 from gateway.catalogue.textindex import Writer, WriterBusy, index_for, store_state
 from gateway.config import DEFAULT_ON_SHELF_STATUS, DatabaseSettings
@@ -48,6 +54,7 @@ from marc.xml_input import looks_like_xml, read_xml_records
 
 log = logging.getLogger("libgate.loader")
 FIRST_TIMED_BATCH = 50  # SQLite: records in the first batch, before any batch was timed
+BULK_COMMIT_SECONDS = 10.0  # a bulk first load commits the search index at most this often
 LAST_CATCH_UP_WAIT = 5.0  # seconds a load waits at its end for another process's index writer
 ProgressCallback = Callable[[int], None]  # bytes of the current file processed so far
 
@@ -62,6 +69,9 @@ class LoadOptions:
     batch_target_ms: int = 100  # SQLite: how long one batch should hold the write lock
     workers: int = 0  # processes preparing records; 0 = in this process
     on_shelf_status: str = DEFAULT_ON_SHELF_STATUS  # [circulation]: a copy with no status
+    # Into an empty catalogue: batch_size batches, no timing (the CLI passes [loader]
+    # bulk_first_load, default true; callers of the library ask for it).
+    bulk_first_load: bool = False
 
 
 @dataclass
@@ -94,6 +104,9 @@ class Loader:
         self.on_file_start = on_file_start
         self._batch_limit = options.batch_size
         self._writer: Writer | None = None
+        self._bulk = False
+        self.times = PhaseTimes()
+        self.batches = 0
         if store.dialect == "sqlite":
             # Start small: the first batch's time tells how large the next ones may be.
             self._batch_limit = min(options.batch_size, FIRST_TIMED_BATCH)
@@ -106,24 +119,48 @@ class Loader:
             encoding=self.options.encoding,
         )
         started = time.perf_counter()
+        self.times = report.times
+        report.workers = self.options.workers
         with self.store.write() as tx:
             run_id = repository.start_load_run(tx, report.database, command, _now())
+            empty = self.options.bulk_first_load and repository.catalogue_empty(tx)
+        if empty:
+            self._bulk = True
+            self._batch_limit = self.options.batch_size
+            log.info(
+                "first load into an empty catalogue: batches of %d records from the first",
+                self.options.batch_size,
+            )
+        report.batching = (
+            "bulk first load"
+            if self._bulk
+            else "timed"
+            if self.store.dialect == "sqlite"
+            else "fixed"
+        )
+        index_started = time.perf_counter()
         index = index_for(self.store)
         with contextlib.ExitStack() as stack:
             try:
                 self._writer = stack.enter_context(index.writer())
+                if self._bulk:
+                    self._writer.commit_seconds = BULK_COMMIT_SECONDS
                 self._writer.catch_up(self.store)
             except WriterBusy:
                 self._writer = None
                 log.info("the search index is being written by another process; it will catch up")
+            self.times.index += time.perf_counter() - index_started
             for path in paths:
                 if self.on_file_start is not None:
                     self.on_file_start(path)
                 report.files.append(self.load_file(path))
+            index_started = time.perf_counter()
             if self._writer is not None:
                 self._writer.flush()
             self._writer = None
         index.catch_up(self.store, wait_seconds=LAST_CATCH_UP_WAIT)
+        self.times.index += time.perf_counter() - index_started
+        report.batches = self.batches
         total = report.total()
         if total["loaded"] or total["overlaid"]:
             self.store.analyze(repository.searched_tables(self.store.dialect))
@@ -165,6 +202,7 @@ class Loader:
             options.profile,
             options.workers,
             options.on_shelf_status,
+            self.times,
         ):
             entry = Entry(chunk.number, chunk.offset, chunk.data)
             if isinstance(outcome, str):
@@ -176,6 +214,7 @@ class Loader:
     def _xml_entries(self, path: Path) -> Iterator[Entry]:
         fmt = self.options.database.format
         for number, item in enumerate(read_xml_records(path), start=1):
+            started = time.perf_counter()
             entry = Entry(number, None, b"")
             if isinstance(item, RecordRejected):
                 entry.reject_reason = item.reason
@@ -195,6 +234,7 @@ class Loader:
                     )
                 except RecordRejected as rejected:
                     entry.reject_reason = rejected.reason
+            self.times.map += time.perf_counter() - started
             yield entry
 
     def _index(self, pending: IndexBatch, store_id: str) -> None:
@@ -202,12 +242,14 @@ class Loader:
         writer), committed with the batch's change sequence."""
         if self._writer is None or pending.seq is None:
             return
+        started = time.perf_counter()
         self._writer.apply_batch(self.store, pending.seq, store_id, pending.documents)
+        self.times.index += time.perf_counter() - started
 
     def _size_next_batch(self, records: int, held_seconds: float) -> None:
         """SQLite: as many records as fit in `batch_target_ms` at this batch's pace, at most
         twice as many as this batch (one quick batch is no promise), within `batch_size`."""
-        if self.store.dialect != "sqlite" or records == 0:
+        if self.store.dialect != "sqlite" or records == 0 or self._bulk:
             return
         per_record = max(held_seconds, 1e-6) / records
         fitting = int(self.options.batch_target_ms / 1000 / per_record)
@@ -220,15 +262,20 @@ class Loader:
             with self.store.write() as tx:
                 pending = store_batch(tx, ready, self.options.database.name, self.options.match)
                 store_id = store_state(tx).store_id
-            self._size_next_batch(len(batch), time.perf_counter() - started)
+            held = time.perf_counter() - started
+            self.times.store += held
+            self.batches += 1
+            self._size_next_batch(len(batch), held)
             self._index(pending, store_id)
         except (IntegrityViolation, DataRefused):
             # A constraint we did not foresee: store one record per transaction to find the
             # culprit, so that only it is rejected (with the database's words).
+            self.times.store += time.perf_counter() - started
             for entry in ready:
                 entry.outcome = ""
                 entry.items_added = entry.items_updated = 0
                 try:
+                    self.batches += 1
                     with self.store.write() as tx:
                         pending = store_batch(
                             tx, [entry], self.options.database.name, self.options.match

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from gateway.catalogue.loading.prepare import Prepared, prepare_chunk
+from gateway.catalogue.loading.prepare import PhaseClock, Prepared, prepare_chunk
+from gateway.catalogue.loading.report import PhaseTimes
 from gateway.config import DEFAULT_ON_SHELF_STATUS
 from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile
@@ -53,22 +54,40 @@ def prepare_one(
     encoding: str,
     profile: HoldingsProfile,
     on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
+    clock: PhaseClock | None = None,
 ) -> Preparation:
     try:
-        return prepare_chunk(chunk, fmt, encoding, profile, on_shelf_status)
+        return prepare_chunk(chunk, fmt, encoding, profile, on_shelf_status, clock)
     except RecordRejected as rejected:
         return rejected.reason
     except Exception as error:  # a bug of ours must not lose the record: reject it, say why
         return f"internal error while reading the record: {error!r}"
 
 
-def _prepare_batch(chunks: list[Chunk], settings: PrepareSettings) -> list[Preparation]:
+def _prepare_batch(
+    chunks: list[Chunk], settings: PrepareSettings, clock: PhaseClock | None = None
+) -> list[Preparation]:
     return [
         prepare_one(
-            chunk, settings.fmt, settings.encoding, settings.profile, settings.on_shelf_status
+            chunk,
+            settings.fmt,
+            settings.encoding,
+            settings.profile,
+            settings.on_shelf_status,
+            clock,
         )
         for chunk in chunks
     ]
+
+
+# What crosses a worker's pipe: a batch as plain tuples (number, offset, bytes, terminated),
+# and back the outcomes with the batch's parse and map seconds.
+WireChunk = tuple[int, int, bytes, bool]
+Answer = tuple[list[Preparation], float, float]
+
+
+def _to_wire(batch: list[Chunk]) -> list[WireChunk]:
+    return [(c.number, c.offset, c.data, c.terminated) for c in batch]
 
 
 def _worker_main(conn: Connection, settings: PrepareSettings, loader_pid: int) -> None:
@@ -80,7 +99,9 @@ def _worker_main(conn: Connection, settings: PrepareSettings, loader_pid: int) -
             return  # the loader closed our pipe: nothing more to do
         if batch is None:
             return
-        conn.send(_prepare_batch(batch, settings))
+        clock = PhaseClock()
+        results = _prepare_batch([Chunk(*wire) for wire in batch], settings, clock)
+        conn.send((results, clock.parse, clock.map))
 
 
 def _exit_with_loader(loader_pid: int) -> None:
@@ -122,8 +143,9 @@ class _Worker:
 class _WorkerPool:
     """Workers each preparing one batch at a time; results come back keyed by batch number."""
 
-    def __init__(self, size: int, settings: PrepareSettings) -> None:
+    def __init__(self, size: int, settings: PrepareSettings, times: PhaseTimes) -> None:
         self.settings = settings
+        self.times = times
         context = multiprocessing.get_context("forkserver")
         self.workers: list[_Worker] = []
         for _ in range(size):
@@ -153,7 +175,7 @@ class _WorkerPool:
         self.batches[number] = batch
         worker.busy_with = number
         try:
-            worker.conn.send(batch)
+            worker.conn.send(_to_wire(batch))
         except OSError:
             return self._lost(worker)
         return {}
@@ -161,16 +183,21 @@ class _WorkerPool:
     def collect(self) -> dict[int, list[Preparation]]:
         """Wait until at least one busy worker answers or dies; what is ready, by batch number."""
         busy = [w for w in self.workers if w.busy_with is not None]
+        started = time.perf_counter()
         ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+        self.times.wait += time.perf_counter() - started
         done: dict[int, list[Preparation]] = {}
         for worker in busy:
             if worker.conn in ready:
                 try:
-                    results = worker.conn.recv()
+                    answer: Answer = worker.conn.recv()
                 except (EOFError, OSError):
                     done |= self._lost(worker)
                     continue
                 assert worker.busy_with is not None
+                results, parse_seconds, map_seconds = answer
+                self.times.parse += parse_seconds
+                self.times.map += map_seconds
                 done[worker.busy_with] = results
                 del self.batches[worker.busy_with]
                 worker.busy_with = None
@@ -187,7 +214,7 @@ class _WorkerPool:
         if worker.busy_with is None:
             return {}
         batch = self.batches.pop(worker.busy_with)
-        return {worker.busy_with: _prepare_batch(batch, self.settings)}
+        return {worker.busy_with: _prepare_here(batch, self.settings, self.times)}
 
     def close(self) -> None:
         for worker in self.workers:
@@ -203,6 +230,16 @@ class _WorkerPool:
         self.workers.clear()
 
 
+def _prepare_here(
+    batch: list[Chunk], settings: PrepareSettings, times: PhaseTimes
+) -> list[Preparation]:
+    clock = PhaseClock()
+    results = _prepare_batch(batch, settings, clock)
+    times.parse += clock.parse
+    times.map += clock.map
+    return results
+
+
 def prepare_all(
     chunks: Iterable[Chunk],
     fmt: str,
@@ -210,15 +247,23 @@ def prepare_all(
     profile: HoldingsProfile,
     workers: int,
     on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
+    times: PhaseTimes | None = None,
 ) -> Iterator[tuple[Chunk, Preparation]]:
     """Each chunk with its outcome, in file order; a copy without a status word gets
-    `on_shelf_status` (the loader passes the configured one)."""
+    `on_shelf_status` (the loader passes the configured one). Parse, map and waiting
+    seconds are added to `times`."""
     settings = PrepareSettings(fmt, encoding, profile, on_shelf_status)
+    times = times if times is not None else PhaseTimes()
     if workers <= 0:
-        for chunk in chunks:
-            yield chunk, prepare_one(chunk, fmt, encoding, profile, on_shelf_status)
+        clock = PhaseClock()
+        try:
+            for chunk in chunks:
+                yield chunk, prepare_one(chunk, fmt, encoding, profile, on_shelf_status, clock)
+        finally:
+            times.parse += clock.parse
+            times.map += clock.map
         return
-    pool = _WorkerPool(workers, settings)
+    pool = _WorkerPool(workers, settings, times)
     batches = enumerate(_batches(chunks))
     submitted: dict[int, list[Chunk]] = {}
     finished: dict[int, list[Preparation]] = {}
@@ -242,7 +287,7 @@ def prepare_all(
                 number, batch = item
                 submitted[number] = batch
                 if worker is None:
-                    finished[number] = _prepare_batch(batch, settings)
+                    finished[number] = _prepare_here(batch, settings, times)
                 else:
                     finished |= pool.submit(worker, number, batch)
             while next_number in finished:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
 from gateway.catalogue.indexes import index_document
@@ -34,6 +35,16 @@ class Prepared:
     encoding_note: str | None
 
 
+class PhaseClock:
+    """Seconds spent parsing (structure, character set) and mapping, summed over records."""
+
+    __slots__ = ("parse", "map")
+
+    def __init__(self) -> None:
+        self.parse = 0.0
+        self.map = 0.0
+
+
 def looks_unimarc_record(record: MarcRecord) -> bool:
     tags = {f.tag for f in record.fields}
     if "245" in tags or "008" in tags:
@@ -50,22 +61,32 @@ def prepare_chunk(
     encoding: str,
     profile: HoldingsProfile,
     on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
+    clock: PhaseClock | None = None,
 ) -> Prepared:
-    raw = parse_structure(chunk)
-    is_unimarc = fmt == "unimarc" or (fmt == "auto" and charset.looks_unimarc(raw))
-    decision = charset.decide(raw, is_unimarc, encoding)
-    record, damage = charset.decode_record(raw, decision)
-    notes = [n for n in (decision.note, *damage) if n]
-    warnings = raw.warnings + notes
-    return prepare_record(
-        record,
-        "unimarc" if is_unimarc else "marc21",
-        profile,
-        decision.encoding,
-        decision.note,
-        warnings,
-        on_shelf_status,
-    )
+    started = time.perf_counter()
+    parsed: float | None = None
+    try:
+        raw = parse_structure(chunk)
+        is_unimarc = fmt == "unimarc" or (fmt == "auto" and charset.looks_unimarc(raw))
+        decision = charset.decide(raw, is_unimarc, encoding)
+        record, damage = charset.decode_record(raw, decision)
+        notes = [n for n in (decision.note, *damage) if n]
+        warnings = raw.warnings + notes
+        parsed = time.perf_counter()
+        return prepare_record(
+            record,
+            "unimarc" if is_unimarc else "marc21",
+            profile,
+            decision.encoding,
+            decision.note,
+            warnings,
+            on_shelf_status,
+        )
+    finally:
+        if clock is not None:
+            now = time.perf_counter()
+            clock.parse += (parsed or now) - started
+            clock.map += now - (parsed or now)
 
 
 def prepare_record(
@@ -101,5 +122,6 @@ def prepare_record(
         format=fmt,
         warnings=tuple((warnings or []) + item_warnings),
         index=index_document(bib),
+        bib_json=bib.to_json(),
     )
     return Prepared(mapped, record_id, digest, encoding, encoding_note)

@@ -3,6 +3,13 @@
 JSON fields are a contract (other tools read them): per file and under `total`, `framed`,
 `loaded`, `overlaid`, `unchanged`, `rejected` with framed = loaded + overlaid + unchanged +
 rejected; `encodings` {name: count}; `rejects` [{record, offset, reason}].
+
+`timings` (added later, so readers must not require it) splits the load's time: `parse` (ISO 2709
+structure and character set) and `map` (field map, copies, canonical MARC, search document) are
+seconds summed over the prepare worker processes, so with workers they run in parallel and may
+add up to more than the wall time; `store` (matching, SQL, commits) and `index` (Tantivy adds
+and commits) are seconds of the loading process; `wait` is the loading process waiting for
+the workers; each phase also gives records/s (records framed / its seconds).
 """
 
 from __future__ import annotations
@@ -14,6 +21,22 @@ from typing import Any
 
 COUNTS = ("framed", "loaded", "overlaid", "unchanged", "rejected")
 MAX_WARNINGS_LISTED = 1000
+PHASES = ("parse", "map", "store", "index", "wait")
+
+
+@dataclass
+class PhaseTimes:
+    """Seconds spent in each phase of a load (see the module docstring)."""
+
+    parse: float = 0.0
+    map: float = 0.0
+    store: float = 0.0
+    index: float = 0.0
+    wait: float = 0.0
+
+    def add(self, other: PhaseTimes) -> None:
+        for name in PHASES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass
@@ -73,6 +96,22 @@ class LoadReport:
     encoding: str
     files: list[FileReport] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    times: PhaseTimes = field(default_factory=PhaseTimes)
+    workers: int = 0  # prepare worker processes (0: prepared in the loading process)
+    batching: str = ""  # how batches were sized: "timed", "bulk first load" or "fixed"
+    batches: int = 0  # store transactions committed
+
+    def timings(self) -> dict[str, Any]:
+        framed = sum(f.framed for f in self.files)
+        data: dict[str, Any] = {"workers": self.workers, "batching": self.batching}
+        data["batches"] = self.batches
+        for name in PHASES:
+            seconds = getattr(self.times, name)
+            data[f"{name}_seconds"] = round(seconds, 3)
+            data[f"{name}_records_per_second"] = round(framed / seconds) if seconds > 0 else None
+        rate = framed / self.elapsed_seconds if self.elapsed_seconds else None
+        data["records_per_second"] = round(rate) if rate else None
+        return data
 
     def total(self) -> dict[str, Any]:
         total: dict[str, Any] = {name: sum(getattr(f, name) for f in self.files) for name in COUNTS}
@@ -100,6 +139,7 @@ class LoadReport:
             "files": [f.to_dict() for f in self.files],
             "total": self.total(),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "timings": self.timings(),
         }
 
     def to_json(self) -> str:
@@ -129,5 +169,12 @@ class LoadReport:
             f"total: {t['framed']} records: {t['loaded']} loaded, {t['overlaid']} overlaid,"
             f" {t['unchanged']} unchanged, {t['rejected']} rejected"
             f" in {self.elapsed_seconds:.1f}s ({rate:,.0f} records/s)"
+        )
+        times = self.times
+        where = f"in {self.workers} worker processes" if self.workers else "in this process"
+        lines.append(
+            f"time: parse {times.parse:.1f}s, map {times.map:.1f}s ({where}),"
+            f" store {times.store:.1f}s, index {times.index:.1f}s, waiting for workers"
+            f" {times.wait:.1f}s; {self.batches} batches ({self.batching or '-'})"
         )
         return lines
