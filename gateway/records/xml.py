@@ -183,6 +183,29 @@ class RecordCache:
         self._entries: OrderedDict[tuple[int, str, str], bytes] = OrderedDict()
         self._lock = threading.Lock()  # requests run in a thread pool
 
+    def text(
+        self, schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
+    ) -> bytes:
+        """The record element serialised as UTF-8 (no XML declaration): what a response
+        writing bytes takes, with no tree built or parsed when the record is cached."""
+        if schema.holdings or not self.max_entries:
+            return etree.tostring(build(schema, record, availability), encoding="UTF-8")
+        key = (record.pk, schema.name, record.digest)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None:
+                self._entries.move_to_end(key)
+                return cached
+        text = etree.tostring(build(schema, record, availability), encoding="UTF-8")
+        self._keep(key, text)
+        return text
+
+    def _keep(self, key: tuple[int, str, str], text: bytes) -> None:
+        with self._lock:
+            self._entries[key] = text
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
     def build(
         self, schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
     ) -> etree._Element:
@@ -196,9 +219,5 @@ class RecordCache:
         if cached is not None:
             return etree.fromstring(cached, SAFE_PARSER)
         element = build(schema, record, availability)
-        text = etree.tostring(element, encoding="UTF-8")
-        with self._lock:
-            self._entries[key] = text
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        self._keep(key, etree.tostring(element, encoding="UTF-8"))
         return element
