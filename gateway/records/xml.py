@@ -21,7 +21,7 @@ from gateway.circulation.engine import TitleAvailability
 from gateway.records.opac import opac_holdings
 from gateway.records.schemas import DC_ELEMENTS_NS, DC_RECORD_NS, HOLDINGS_NS, RecordSchema
 from marc.export import stored_record
-from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element
+from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element, record_xml
 
 Builder = Callable[[RetrievedRecord, TitleAvailability | None], etree._Element]
 
@@ -151,6 +151,17 @@ def holdings(record: RetrievedRecord, availability: TitleAvailability | None) ->
     return root
 
 
+def serialised(
+    schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
+) -> bytes:
+    """The record in `schema` as UTF-8 XML (no declaration): `build` then serialised, except
+    MARCXML and marcxchange, written directly from the stored record (the same bytes)."""
+    if schema.name in ("marcxml", "marcxchange"):
+        namespace = MARCXML_NS if schema.name == "marcxml" else MARCXCHANGE_NS
+        return record_xml(stored_record(record.marc), record.format, namespace)
+    return etree.tostring(build(schema, record, availability), encoding="UTF-8")
+
+
 BUILDERS: dict[str, Builder] = {
     "marcxml": marcxml,
     "marcxchange": marcxchange,
@@ -189,14 +200,14 @@ class RecordCache:
         """The record element serialised as UTF-8 (no XML declaration): what a response
         writing bytes takes, with no tree built or parsed when the record is cached."""
         if schema.holdings or not self.max_entries:
-            return etree.tostring(build(schema, record, availability), encoding="UTF-8")
+            return serialised(schema, record, availability)
         key = (record.pk, schema.name, record.digest)
         with self._lock:
             cached = self._entries.get(key)
             if cached is not None:
                 self._entries.move_to_end(key)
                 return cached
-        text = etree.tostring(build(schema, record, availability), encoding="UTF-8")
+        text = serialised(schema, record, availability)
         self._keep(key, text)
         return text
 
