@@ -142,29 +142,49 @@ def _element_text(name: str, attributes: str, text: str) -> str:
     return f"<{name}{attributes}>{_xml_text(text).translate(_TEXT_ESCAPES)}</{name}>"
 
 
+XmlField = tuple[
+    str, str | None, str, Iterable[tuple[str, str]]
+]  # tag, value, indicators, subfields
+
+
 def record_xml(record: MarcRecord, fmt: str, namespace: str) -> bytes:
     """`record_element(…)` serialised as UTF-8, written directly: the same bytes as
     `etree.tostring(record_element(record, fmt, namespace), encoding="UTF-8")` (the tests hold
-    them equal) at a tenth of the cost, which SRU pays for every record not in its cache."""
+    them equal) at a third of the cost, which SRU pays for every record not in its cache."""
+    return fields_xml(
+        record.leader,
+        ((f.tag, f.value, f.indicators, f.subfields) for f in record.fields),
+        fmt,
+        namespace,
+    )
+
+
+def fields_xml(leader: str, fields: Iterable[XmlField], fmt: str, namespace: str) -> bytes:
+    """`record_xml` of a record given as its leader and (tag, value, indicators, subfields)
+    per field, `value` None for a data field."""
     head = ' xmlns="' + namespace.translate(_ATTRIBUTE_ESCAPES) + '"'
     if namespace == MARCXCHANGE_NS:
         head += _attribute("format", "UNIMARC" if fmt == "unimarc" else "MARC21")
         head += _attribute("type", "Bibliographic")
-    out = [f"<record{head}>", _element_text("leader", "", record.leader)]
-    for field in record.fields:
-        if field.value is not None:
-            out.append(_element_text("controlfield", _attribute("tag", field.tag), field.value))
+    out = [f"<record{head}>", _element_text("leader", "", leader)]
+    for tag, value, indicators, subfields in fields:
+        if value is not None:
+            out.append(_element_text("controlfield", _attribute("tag", tag), value))
             continue
-        attributes = _attribute("tag", field.tag)
-        indicators = (field.indicators + "  ")[:2] if namespace == MARCXML_NS else field.indicators
+        attributes = _attribute("tag", tag)
+        if namespace == MARCXML_NS:
+            indicators = (indicators + "  ")[:2]
         for position, indicator in enumerate(indicators, start=1):
             attributes += _attribute(f"ind{position}", indicator)
-        if not field.subfields:
+        written = [
+            _element_text("subfield", _attribute("code", _xml_text(code) or "?"), text)
+            for code, text in subfields
+        ]
+        if not written:
             out.append(f"<datafield{attributes}/>")
             continue
         out.append(f"<datafield{attributes}>")
-        for code, value in field.subfields:
-            out.append(_element_text("subfield", _attribute("code", _xml_text(code) or "?"), value))
+        out.extend(written)
         out.append("</datafield>")
     out.append("</record>")
     return "".join(out).encode("utf-8")

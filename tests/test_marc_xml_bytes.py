@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from marc.export import stored_record
+from marc.errors import RecordRejected
+from marc.export import stored_record, stored_record_xml
 from marc.iso2709 import frame_records
 from marc.record import Field, MarcRecord
 from marc.writer import (
@@ -23,6 +24,7 @@ from marc.writer import (
     to_iso2709,
 )
 from tests.conftest import FIXTURES, REAL
+from tests.support import cnmarc, iso
 
 NAMESPACES = (MARCXML_NS, MARCXCHANGE_NS)
 
@@ -124,3 +126,43 @@ def test_any_record(
             record_xml(record, "marc21", namespace)
         return
     assert record_xml(record, "marc21", namespace) == expected
+
+
+def stored_bytes(path: str, fmt: str) -> list[bytes]:
+    return [to_iso2709(record, fmt) for record in stored(path, fmt)]
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_straight_from_the_stored_record(namespace: str) -> None:
+    """`stored_record_xml` writes what `record_xml(stored_record(…))` writes, for the demo
+    catalogue, real records, awkward values and CNMARC as the generator makes it."""
+    cases = [(m, "unimarc") for m in stored_bytes("marc/demo_main.iso", "unimarc")]
+    for path in sorted((REAL / "cjk").iterdir()):
+        cases += [(m, "marc21") for m in stored_bytes(str(path), "marc21")]
+    awkward = MarcRecord(
+        leader="00000nam0 22000003  450 ",
+        fields=[
+            Field("001", value=AWKWARD),
+            Field("200", "1 ", [("a", AWKWARD), ("&", "x"), ("<", "")]),
+            Field("300", "", []),
+            Field("010", "", [("a", "\r\n\t")]),
+        ],
+    )
+    cases.append((to_iso2709(canonical(awkward, "unimarc"), "unimarc"), "unimarc"))
+    cases.append(
+        (iso(cnmarc("R1", "猫的历史 & <dogs>", isbn="9787101003048", summary=AWKWARD)), "unimarc")
+    )
+    assert len(cases) > 400
+    for marc, fmt in cases:
+        assert stored_record_xml(marc, fmt, namespace) == record_xml(
+            stored_record(marc), fmt, namespace
+        )
+
+
+def test_a_record_stored_record_refuses_is_refused() -> None:
+    broken = bytearray(iso(cnmarc("R1", "x")))
+    broken[broken.index(b"\x1fa") + 1] = 0x01  # a subfield code no record may have
+    with pytest.raises(RecordRejected):
+        stored_record(bytes(broken))
+    with pytest.raises(RecordRejected):
+        stored_record_xml(bytes(broken), "unimarc", MARCXML_NS)

@@ -20,8 +20,8 @@ from gateway.circulation.availability import ShelfState
 from gateway.circulation.engine import TitleAvailability
 from gateway.records.opac import opac_holdings
 from gateway.records.schemas import DC_ELEMENTS_NS, DC_RECORD_NS, HOLDINGS_NS, RecordSchema
-from marc.export import stored_record
-from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element, record_xml
+from marc.export import stored_record, stored_record_xml
+from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element
 
 Builder = Callable[[RetrievedRecord, TitleAvailability | None], etree._Element]
 
@@ -158,7 +158,7 @@ def serialised(
     MARCXML and marcxchange, written directly from the stored record (the same bytes)."""
     if schema.name in ("marcxml", "marcxchange"):
         namespace = MARCXML_NS if schema.name == "marcxml" else MARCXCHANGE_NS
-        return record_xml(stored_record(record.marc), record.format, namespace)
+        return stored_record_xml(record.marc, record.format, namespace)
     return etree.tostring(build(schema, record, availability), encoding="UTF-8")
 
 
