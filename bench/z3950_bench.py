@@ -341,15 +341,20 @@ def main() -> int:
             port, process = start_zebra(zebra)
             servers.append(("Zebra 2.2.7 (ICU)", port, "Default", [process]))
         for connections in (int(level) for level in args.connections.split(",")):
-            for label, port, name, _ in servers:
+            for label, port, name, processes in servers:
                 encoded = [(kind, search_apdu(rpn, name, args.maximum)) for kind, rpn in mix]
+                pids = [process.pid for process in processes]
+                cpu = sru_bench.cpu_seconds(pids)
                 rate, p50, p99, results = drive(port, encoded, connections)
+                # per search, the warm-up ones and the Inits included
+                cpu = (sru_bench.cpu_seconds(pids) - cpu) * 1000 / (len(results) + 20 * connections)
                 diagnostics = Counter(r[4] for r in results if r[4])
                 rows.append(
                     (
                         label,
                         connections,
                         rate,
+                        cpu,
                         p50,
                         p99,
                         sum(r[2] for r in results),
@@ -380,16 +385,16 @@ def main() -> int:
     # The ratio is to Zebra with the same number of sessions, in this run.
     zebra_rate = {c: rate for label, c, rate, *_ in rows if label.startswith("Zebra")}
     print(
-        "| server | sessions | searches/s | × Zebra | p50 ms | p99 ms | hits (sum)"
-        " | records sent | diagnostics |"
+        "| server | sessions | searches/s | × Zebra | server CPU ms/search | p50 ms | p99 ms"
+        " | hits (sum) | records sent | diagnostics |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for label, connections, rate, p50, p99, hits, sent, diagnostics in rows:
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for label, connections, rate, cpu, p50, p99, hits, sent, diagnostics in rows:
         shown = ", ".join(f"{n}: {c}" for n, c in sorted(diagnostics.items())) or "none"
         ratio = f"{rate / zebra_rate[connections]:.2f}" if connections in zebra_rate else "-"
         print(
-            f"| {label} | {connections} | {rate:,.0f} | {ratio} | {p50:.2f} | {p99:.2f}"
-            f" | {hits:,} | {sent:,} | {shown} |"
+            f"| {label} | {connections} | {rate:,.0f} | {ratio} | {cpu:.2f} | {p50:.2f}"
+            f" | {p99:.2f} | {hits:,} | {sent:,} | {shown} |"
         )
     print()
     labels = list(kinds)

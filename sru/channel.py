@@ -189,6 +189,11 @@ class LimitedSite(server.Site):
         self.refusal_log = BurstLog(log, "SRU refusing connections", clock=self.clock)
         self.slow_log = BurstLog(log, "SRU closing slow connections", clock=self.clock)
 
+    def log(self, request: http.Request) -> None:
+        """No access log. Twisted's default writes a line per request into its own log, which
+        libgate never observes (its logging is the standard library's): formatting it cost
+        as much as writing the response headers."""
+
     def stopFactory(self) -> None:
         self.refusal_log.stop()
         self.slow_log.stop()

@@ -102,6 +102,8 @@ class DatabaseResource(resource.Resource):
                 return
             request.setResponseCode(reply.status)
             request.setHeader(b"content-type", reply.content_type.encode("ascii"))
+            # Known length: one write of headers and body, not chunked transfer coding.
+            request.setHeader(b"content-length", b"%d" % len(reply.body))
             request.write(reply.body)
             request.finish()
 

@@ -1,6 +1,12 @@
-"""SRU response documents, built with lxml: searchRetrieve, scan, explain and diagnostics, in
-the element order and namespaces of each version (1.1/1.2: the SRW schema; 2.0: OASIS
-sruResponse.xsd and scan.xsd). No I/O: elements in, bytes out.
+"""SRU response documents: searchRetrieve, scan, explain and diagnostics, in the element order
+and namespaces of each version (1.1/1.2: the SRW schema; 2.0: OASIS sruResponse.xsd and
+scan.xsd). No I/O: elements in, bytes out.
+
+Scan, explain and refusals are built with lxml. A searchRetrieve response is written as bytes
+(`search_retrieve_document`): its records arrive already serialised (the record cache keeps
+them so, `gateway.records.xml.RecordCache.text`), and building a tree only to serialise it
+again cost more than the search. It writes what lxml writes for the same tree, byte for byte
+(tests/test_sru_response_bytes.py holds the two side by side).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ DIAGNOSTIC_SCHEMA = "info:srw/schema/1/diagnostics-v1.1"  # surrogate diagnostic
 @dataclass(frozen=True)
 class ResponseRecord:
     schema: str  # identifier written in recordSchema
-    data: etree._Element
+    data: etree._Element | bytes  # bytes: the record element serialised as UTF-8
     position: int
 
 
@@ -78,7 +84,12 @@ def _record(
     else:
         _element(element, ns, "recordPacking", escaping)
     data = _element(element, ns, "recordData")
-    if escaping == "string":
+    if isinstance(record.data, bytes):
+        if escaping == "string":
+            data.text = record.data.decode("utf-8")
+        else:
+            data.append(etree.fromstring(record.data))
+    elif escaping == "string":
         data.text = etree.tostring(record.data, encoding="unicode")
     else:
         data.append(record.data)
@@ -120,6 +131,101 @@ def search_retrieve_response(
     if version.is_2 and result_set_id:
         _element(root, ns, "resultSetTTL", result_set_ttl)
     return root
+
+
+_DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+
+
+def _escaped(text: str) -> bytes:
+    """Element text as lxml writes it."""
+    return text.translate(_TEXT_ESCAPES).encode("utf-8")
+
+
+def _escaped_bytes(data: bytes) -> bytes:
+    """UTF-8 XML written as the text of an element (recordPacking string), as lxml does."""
+    return (
+        data.replace(b"&", b"&amp;")
+        .replace(b"<", b"&lt;")
+        .replace(b">", b"&gt;")
+        .replace(b"\r", b"&#13;")
+    )
+
+
+def _record_bytes(record: ResponseRecord) -> bytes:
+    if isinstance(record.data, bytes):
+        return record.data
+    return etree.tostring(record.data, encoding="UTF-8")
+
+
+def search_retrieve_document(
+    version: Version,
+    *,
+    total: int,
+    records: Sequence[ResponseRecord] = (),
+    escaping: str = "xml",
+    result_set_id: str | None = None,
+    result_set_ttl: int = 0,
+    next_position: int | None = None,
+    diagnostics: Sequence[Diagnostic] = (),
+    stylesheet: str | None = None,
+) -> bytes:
+    """`serialize(search_retrieve_response(…), stylesheet)`, written directly as bytes."""
+    ns = version.response_ns
+    p = PREFIX.encode("ascii")
+
+    def open_tag(name: bytes) -> bytes:
+        return b"<" + p + b":" + name + b">"
+
+    def close_tag(name: bytes) -> bytes:
+        return b"</" + p + b":" + name + b">"
+
+    def leaf(name: bytes, text: object) -> bytes:
+        return open_tag(name) + _escaped(str(text)) + close_tag(name)
+
+    out = [_DECLARATION]
+    if stylesheet:
+        instruction = etree.ProcessingInstruction(
+            "xml-stylesheet", f'type="text/xsl" href="{stylesheet}"'
+        )
+        out.append(etree.tostring(instruction, encoding="UTF-8"))
+    out.append(b"<" + p + b":searchRetrieveResponse xmlns:" + p + b'="')
+    out.append(ns.replace("&", "&amp;").replace('"', "&quot;").encode("utf-8") + b'">')
+    if not version.is_2:
+        out.append(leaf(b"version", version.text))
+    out.append(leaf(b"numberOfRecords", total))
+    if result_set_id:
+        out.append(leaf(b"resultSetId", result_set_id))
+        if not version.is_2:
+            out.append(leaf(b"resultSetIdleTime", result_set_ttl))
+    if records:
+        out.append(open_tag(b"records"))
+        packing = b"recordXMLEscaping" if version.is_2 else b"recordPacking"
+        for record in records:
+            out.append(open_tag(b"record"))
+            out.append(leaf(b"recordSchema", record.schema))
+            out.append(leaf(packing, escaping))
+            data = _record_bytes(record)
+            if escaping == "string":
+                out.append(
+                    open_tag(b"recordData") + _escaped_bytes(data) + close_tag(b"recordData")
+                )
+            else:
+                out.append(open_tag(b"recordData") + data + close_tag(b"recordData"))
+            out.append(leaf(b"recordPosition", record.position))
+            out.append(close_tag(b"record"))
+        out.append(close_tag(b"records"))
+    if next_position is not None:
+        out.append(leaf(b"nextRecordPosition", next_position))
+    if diagnostics:
+        out.append(open_tag(b"diagnostics"))
+        for diagnostic in diagnostics:
+            out.append(etree.tostring(diagnostic_element(version, diagnostic), encoding="UTF-8"))
+        out.append(close_tag(b"diagnostics"))
+    if version.is_2 and result_set_id:
+        out.append(leaf(b"resultSetTTL", result_set_ttl))
+    out.append(close_tag(b"searchRetrieveResponse"))
+    return b"".join(out)
 
 
 def scan_response(

@@ -53,7 +53,7 @@ log = logging.getLogger("libgate.sru")
 SCAN_RELATIONS = ("=", "all", "exact", "adj", "any")
 P = ParamSpec("P")
 R = TypeVar("R")
-BuiltRecord = tuple[RecordSchema, etree._Element]  # a record and the schema it was built in
+BuiltRecord = tuple[RecordSchema, bytes]  # a record, serialised, and the schema it was built in
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,10 @@ class SruService:
             request = parse_request(decode_parameters(raw), self.limits)
             version, stylesheet = request.version, request.stylesheet
             operation = _operation_of(request)
-            root = self._answer(request, database, host, port)
+            answer = self._answer(request, database, host, port)
+            if isinstance(answer, bytes):  # a searchRetrieve response, written as bytes
+                return Reply(answer, _content_type(version, stylesheet))
+            root = answer
         except RequestRefused as refused:
             version, operation, stylesheet = refused.version, refused.operation, refused.stylesheet
             root = self._refusal(version, operation, refused.diagnostic, database, host, port)
@@ -102,8 +105,7 @@ class SruService:
             log.exception("SRU request to /%s failed: %r", database, raw[:500])
             root = response.diagnostic_response(version, operation, Diagnostic(1))
             stylesheet = None
-        content_type = "application/sru+xml" if version.is_2 and not stylesheet else "text/xml"
-        return Reply(response.serialize(root, stylesheet), f"{content_type}; charset=UTF-8")
+        return Reply(response.serialize(root, stylesheet), _content_type(version, stylesheet))
 
     def _refusal(
         self,
@@ -119,7 +121,9 @@ class SruService:
             explain_record = zeerex(self.databases[database], self.limits, host, port, version.text)
         return response.diagnostic_response(version, operation, diagnostic, explain_record)
 
-    def _answer(self, request: Request, database: str, host: str, port: int) -> etree._Element:
+    def _answer(
+        self, request: Request, database: str, host: str, port: int
+    ) -> etree._Element | bytes:
         if isinstance(request, ExplainRequest):
             record = zeerex(self.databases[database], self.limits, host, port, request.version.text)
             return response.explain_response(
@@ -134,7 +138,7 @@ class SruService:
 
     # --- searchRetrieve -------------------------------------------------------------------
 
-    def _search_retrieve(self, request: SearchRetrieveRequest, database: str) -> etree._Element:
+    def _search_retrieve(self, request: SearchRetrieveRequest, database: str) -> bytes:
         warnings = list(request.warnings)
         parsed = _parse(request.query)
         if request.sort_keys:
@@ -168,20 +172,19 @@ class SruService:
                 result_set_id, ttl, total = created.id, created.ttl, created.total
                 page = _run(self.retrieval.page, created, start, maximum)
             else:
-                result = _run(
-                    self.retrieval.search_page,
+                total, page = _run(
+                    self.retrieval.search_page_ids,
                     query,
                     database,
                     start=start,
                     count=maximum,
                     available_only=available,
                 )
-                total, page = result.total, [hit.record_pk for hit in result.hits]
         if maximum and total and start > total:
             raise SruError(61, str(start), f"there are {total} records")
         response_records = self._records(request, page, start)
         following = start + len(page)
-        return response.search_retrieve_response(
+        return response.search_retrieve_document(
             request.version,
             total=total,
             records=response_records,
@@ -190,6 +193,7 @@ class SruService:
             result_set_ttl=ttl,
             next_position=following if page and following <= total else None,
             diagnostics=warnings,
+            stylesheet=request.stylesheet,
         )
 
     def _records(
@@ -201,7 +205,7 @@ class SruService:
             # Unasked, a record comes in the MARC schema that labels it truly: a CNMARC record
             # as UNIMARC marcxchange, never under the MARC 21 slim identifier.
             schema = asked or natural_schema(record.format)
-            return schema, self.record_cache.build(schema, record, availability)
+            return schema, self.record_cache.text(schema, record, availability)
 
         found = self.retrieval.retrieve(
             page, build, with_availability=bool(asked and asked.holdings)
@@ -248,6 +252,11 @@ class SruService:
         )
         terms = [response.ScanTerm(entry.heading, entry.count) for entry in entries]
         return response.scan_response(request.version, terms, request.warnings)
+
+
+def _content_type(version: Version, stylesheet: str | None) -> str:
+    content_type = "application/sru+xml" if version.is_2 and not stylesheet else "text/xml"
+    return f"{content_type}; charset=UTF-8"
 
 
 def _operation_of(request: Request) -> str:

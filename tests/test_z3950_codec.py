@@ -307,3 +307,54 @@ def _nest(levels: int) -> bytes:
     for _ in range(levels):
         value = b"\xa0" + ber.encode_length(len(value)) + value
     return b"\xbf\x30" + ber.encode_length(len(value)) + value
+
+
+# --- response records written without asn1tools ------------------------------------------------
+
+
+def _asn1tools_encoding(message: SearchResponse | PresentResponse, version: int) -> bytes:
+    """What asn1tools writes for the whole response, records included."""
+    name, value = codec._WRITERS[type(message)](message, version)
+    return bytes(codec.schema().encode("PDU", (name, value)))
+
+
+def _mixed_records() -> tuple[NamePlusRecord, ...]:
+    return (
+        NamePlusRecord("main", RetrievalRecord(oids.UNIMARC, octets=b"short")),
+        NamePlusRecord("main", RetrievalRecord(oids.USMARC, octets=b"\x1e" * 300)),
+        NamePlusRecord("日本", RetrievalRecord(oids.XML_TEXT, octets=b"x" * 70_000)),
+        NamePlusRecord(None, Diagnostic(14, "the record has been deleted")),
+        NamePlusRecord("main", Diagnostic(238, "UNIMARC")),
+        NamePlusRecord("main", RetrievalRecord(oids.SUTRS, asn1=codec.general_string("Title"))),
+        NamePlusRecord("main", RetrievalRecord(oids.UNIMARC, octets=b"")),
+        NamePlusRecord(None, RetrievalRecord("1.2.840.10003.5.1000.81.2", octets=b"private")),
+    )
+
+
+@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("reference", [None, b"ref-1"])
+@pytest.mark.parametrize("count", [0, 1, 3, 8])
+def test_response_records_are_what_asn1tools_writes(
+    version: int, reference: bytes | None, count: int
+) -> None:
+    chosen = _mixed_records()[:count]
+    search = SearchResponse(
+        reference_id=reference,
+        result_count=123456789,
+        number_of_records_returned=count,
+        next_result_set_position=count + 1,
+        search_status=True,
+        present_status=0,
+        records=chosen,
+    )
+    present = PresentResponse(
+        reference_id=reference,
+        number_of_records_returned=count,
+        next_result_set_position=count + 1,
+        present_status=2,
+        records=chosen,
+    )
+    for message in (search, present):
+        written = codec.encode(message, version)
+        assert written == _asn1tools_encoding(message, version)
+        assert codec.schema().decode("PDU", written)[0] in ("searchResponse", "presentResponse")

@@ -177,10 +177,36 @@ def normalise(apdu: bytes) -> bytes:
     header = read_header(apdu, 0, len(apdu))
     if header is None:
         raise BerError("a truncated APDU")
+    if _all_definite(apdu, 0, len(apdu), 0) == len(apdu):
+        return apdu  # checked without copying a byte
     rewritten, end, changed = _walk(apdu, 0, len(apdu), 0)
     if end != len(apdu):
         raise BerError("bytes after the end of the APDU")
     return bytes(rewritten) if changed else apdu
+
+
+def _all_definite(data: bytes, offset: int, limit: int, depth: int) -> int:
+    """The offset after the TLV at `offset` when it and everything in it have definite
+    lengths that nest properly; -1 when an indefinite length is met (`_walk` rewrites it).
+    Raises BerError as `_walk` does for what is broken. Recursion is bounded by MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise BerError(f"values nested more than {MAX_DEPTH} deep")
+    header = read_header(data, offset, limit)
+    if header is None:
+        raise BerError("a value cut short")
+    if header.length is None:
+        return -1
+    start = offset + header.size
+    end = start + header.length
+    if end > limit:
+        raise BerError("a length that runs past its enclosing value")
+    if header.constructed:
+        position = start
+        while position < end:
+            position = _all_definite(data, position, end, depth + 1)
+            if position < 0:
+                return -1
+    return end
 
 
 def _walk(data: bytes, offset: int, limit: int, depth: int) -> tuple[bytearray, int, bool]:

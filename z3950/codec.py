@@ -630,9 +630,66 @@ _WRITERS: dict[type, Any] = {
 
 def encode(message: Response, version: int = 3) -> bytes:
     """A response message → one APDU. `version` is the protocol version in force (2 writes
-    diagnostics' addinfo as VisibleString)."""
+    diagnostics' addinfo as VisibleString).
+
+    Response records are written here rather than by asn1tools, whose encoder walked every
+    record's every byte through Python calls (most of a piggy-backed Search's cost): the
+    response is encoded without them, and the records (`records` is the last element either
+    response writes) are appended to its contents, the outer length written again.
+    tests/test_z3950_codec.py holds the result equal to asn1tools' own encoding."""
     name, value = _WRITERS[type(message)](message, version)
-    return bytes(schema().encode("PDU", (name, value)))
+    records = value.get("records")
+    if records is None or records[0] != "responseRecords":
+        return bytes(schema().encode("PDU", (name, value)))
+    del value["records"]
+    without = bytes(schema().encode("PDU", (name, value)))
+    header = ber.read_header(without, 0, len(without))
+    assert header is not None and header.length is not None  # our own definite encoding
+    written = _records_tlv(records[1])
+    first = without[: header.size - len(ber.encode_length(header.length))]
+    return (
+        first + ber.encode_length(header.length + len(written)) + without[header.size :] + written
+    )
+
+
+_RESPONSE_RECORDS = b"\xbc"  # [28] IMPLICIT SEQUENCE OF NamePlusRecord (constructed)
+
+
+def _tlv(tag: bytes, content: bytes) -> bytes:
+    return tag + ber.encode_length(len(content)) + content
+
+
+@functools.cache
+def _oid(dotted: str) -> bytes:
+    """An OBJECT IDENTIFIER TLV."""
+    arcs = [int(arc) for arc in dotted.split(".")]
+    body = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body.extend(reversed(chunk))
+    return _tlv(b"\x06", bytes(body))
+
+
+def _records_tlv(entries: list[dict[str, Any]]) -> bytes:
+    out = []
+    for entry in entries:
+        record = entry["record"]
+        encoding = record[1].get("encoding") if record[0] == "retrievalRecord" else None
+        if encoding is None or encoding[0] != "octet-aligned":
+            out.append(bytes(schema().encode("NamePlusRecord", entry)))  # diagnostics, ASN.1
+            continue
+        # External: [UNIVERSAL 8] {direct-reference OID, octet-aligned [1] IMPLICIT OCTETS},
+        # under retrievalRecord [1] under record [1], both explicit.
+        external = _tlv(b"\x28", _oid(record[1]["direct-reference"]) + _tlv(b"\x81", encoding[1]))
+        body = _tlv(b"\xa1", _tlv(b"\xa1", external))
+        if "name" in entry:
+            body = _tlv(b"\x80", entry["name"]) + body
+        out.append(_tlv(b"\x30", body))
+    return _tlv(_RESPONSE_RECORDS, b"".join(out))
 
 
 def encode_value(type_name: str, value: Any) -> bytes:

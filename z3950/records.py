@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lxml import etree
-
 from gateway.catalogue.model import BibRecord
 from gateway.catalogue.repository import RetrievedRecord
 from gateway.circulation.availability import ShelfState
@@ -99,8 +97,7 @@ def build(
         return RetrievalRecord(oids.SUTRS, asn1=codec.general_string(text))
     schema = find_schema(spec.element_set)
     assert schema is not None
-    element = record_xml.build(schema, record, availability)
-    return RetrievalRecord(spec.syntax, octets=etree.tostring(element, encoding="utf-8"))
+    return RetrievalRecord(spec.syntax, octets=record_xml.serialised(schema, record, availability))
 
 
 def native_syntax(record: RetrievedRecord) -> str:

@@ -284,6 +284,23 @@ def search(
     return SearchResult(total=total if count else -1, hits=hits, offset=offset)
 
 
+def page_ids(
+    store: Store,
+    query: Query,
+    database: str,
+    *,
+    availability: AvailabilityRule,
+    limit: int = 10,
+    offset: int = 0,
+    available_only: bool = False,
+) -> tuple[int, list[int]]:
+    """The exact hit count and the record keys of hits offset+1 … offset+limit: `search`
+    without the hit rows and copy counts, for a protocol that reads the records anyway."""
+    if limit < 0 or limit > MAX_PAGE or offset < 0:
+        raise QueryError(f"page size must be 0..{MAX_PAGE} and the offset not negative")
+    return _execute(store, query, database, availability, available_only, limit, offset)
+
+
 def search_ids(
     store: Store,
     query: Query,

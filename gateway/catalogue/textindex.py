@@ -154,6 +154,7 @@ class SearchIndex:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._meta_path = str(path / "meta.json") if path is not None else ""
         self._write_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._meta_signature: tuple[int, int, int] | None = None
@@ -183,7 +184,7 @@ class SearchIndex:
         if self.path is None:
             return None
         try:
-            info = os.stat(self.path / "meta.json")
+            info = os.stat(self._meta_path)
         except FileNotFoundError:
             return None
         return (info.st_mtime_ns, info.st_size, info.st_ino)

@@ -20,7 +20,7 @@ from gateway.circulation.availability import ShelfState
 from gateway.circulation.engine import TitleAvailability
 from gateway.records.opac import opac_holdings
 from gateway.records.schemas import DC_ELEMENTS_NS, DC_RECORD_NS, HOLDINGS_NS, RecordSchema
-from marc.export import stored_record
+from marc.export import stored_record, stored_record_xml
 from marc.writer import MARCXCHANGE_NS, MARCXML_NS, record_element
 
 Builder = Callable[[RetrievedRecord, TitleAvailability | None], etree._Element]
@@ -151,6 +151,17 @@ def holdings(record: RetrievedRecord, availability: TitleAvailability | None) ->
     return root
 
 
+def serialised(
+    schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
+) -> bytes:
+    """The record in `schema` as UTF-8 XML (no declaration): `build` then serialised, except
+    MARCXML and marcxchange, written directly from the stored record (the same bytes)."""
+    if schema.name in ("marcxml", "marcxchange"):
+        namespace = MARCXML_NS if schema.name == "marcxml" else MARCXCHANGE_NS
+        return stored_record_xml(record.marc, record.format, namespace)
+    return etree.tostring(build(schema, record, availability), encoding="UTF-8")
+
+
 BUILDERS: dict[str, Builder] = {
     "marcxml": marcxml,
     "marcxchange": marcxchange,
@@ -183,6 +194,29 @@ class RecordCache:
         self._entries: OrderedDict[tuple[int, str, str], bytes] = OrderedDict()
         self._lock = threading.Lock()  # requests run in a thread pool
 
+    def text(
+        self, schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
+    ) -> bytes:
+        """The record element serialised as UTF-8 (no XML declaration): what a response
+        writing bytes takes, with no tree built or parsed when the record is cached."""
+        if schema.holdings or not self.max_entries:
+            return serialised(schema, record, availability)
+        key = (record.pk, schema.name, record.digest)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None:
+                self._entries.move_to_end(key)
+                return cached
+        text = serialised(schema, record, availability)
+        self._keep(key, text)
+        return text
+
+    def _keep(self, key: tuple[int, str, str], text: bytes) -> None:
+        with self._lock:
+            self._entries[key] = text
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
     def build(
         self, schema: RecordSchema, record: RetrievedRecord, availability: TitleAvailability | None
     ) -> etree._Element:
@@ -196,9 +230,5 @@ class RecordCache:
         if cached is not None:
             return etree.fromstring(cached, SAFE_PARSER)
         element = build(schema, record, availability)
-        text = etree.tostring(element, encoding="UTF-8")
-        with self._lock:
-            self._entries[key] = text
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        self._keep(key, etree.tostring(element, encoding="UTF-8"))
         return element

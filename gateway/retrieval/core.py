@@ -17,7 +17,14 @@ from typing import Generic, TypeVar
 from gateway.catalogue import repository
 from gateway.catalogue.query import Query
 from gateway.catalogue.repository import RetrievedRecord
-from gateway.catalogue.search import BrowseEntry, SearchResult, browse, search, search_ids
+from gateway.catalogue.search import (
+    BrowseEntry,
+    SearchResult,
+    browse,
+    page_ids,
+    search,
+    search_ids,
+)
 from gateway.circulation.availability import AvailabilityRule
 from gateway.circulation.engine import Engine, TitleAvailability
 from gateway.retrieval.resultset import ResultSet
@@ -90,6 +97,22 @@ class Retrieval:
             count=with_total,
         )
 
+    def search_page_ids(
+        self, query: Query, database: str, *, start: int, count: int, available_only: bool = False
+    ) -> tuple[int, list[int]]:
+        """The exact count and the record keys of hits `start … start+count-1` (1-based) of a
+        search kept nowhere: what a protocol needs when it reads the records itself. Raises
+        QueryError."""
+        return page_ids(
+            self.store,
+            query,
+            database,
+            availability=self.availability,
+            limit=count,
+            offset=start - 1,
+            available_only=available_only,
+        )
+
     def page(self, result_set: ResultSet, start: int, count: int) -> list[int]:
         """Record keys of hits `start … start+count-1` (1-based): from the kept hits, else
         searched again with the set's query (the set keeps only its first hits)."""
@@ -98,15 +121,14 @@ class Retrieval:
         kept = result_set.kept(start, count)
         if kept is not None:
             return kept
-        found = self.search_page(
+        _total, record_pks = self.search_page_ids(
             result_set.query,
             result_set.database,
             start=start,
             count=count,
             available_only=result_set.available_only,
-            with_total=False,
         )
-        return [hit.record_pk for hit in found.hits]
+        return record_pks
 
     def browse(
         self, database: str, index: str, start: str, *, count: int, position: int
