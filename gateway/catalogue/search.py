@@ -271,9 +271,15 @@ def search(
 ) -> SearchResult:
     """A page of hits, each with its copies and available copies counted by `availability`
     (the circulation policy's rule), which `available_only` also limits the hits by."""
-    if limit < 0 or limit > MAX_PAGE or offset < 0:
-        raise QueryError(f"page size must be 0..{MAX_PAGE} and the offset not negative")
-    total, keys = _execute(store, query, database, availability, available_only, limit, offset)
+    total, keys = page_ids(
+        store,
+        query,
+        database,
+        availability=availability,
+        limit=limit,
+        offset=offset,
+        available_only=available_only,
+    )
     with store.read() as tx:
         found = {row[0]: row for row in _hit_rows(tx, keys)}
         rows = [found[key] for key in keys if key in found]
