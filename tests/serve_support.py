@@ -83,6 +83,17 @@ role = "selfcheck"
     return config
 
 
+def serve_until_exit(config: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `libgate --config CONFIG serve` expecting it to stop by itself (a start refused),
+    with its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @contextmanager
 def running_gateway(
     config: Path, ports: Sequence[int], descriptor_limit: int | None = None

@@ -15,6 +15,7 @@ from gateway.config import load_settings
 from gateway.store import open_store
 from marc.iso2709 import frame_records, parse_structure
 from tests.conftest import FIXTURES, REAL
+from tests.serve_support import serve_until_exit
 
 DEMO = FIXTURES / "marc" / "demo_main.iso"
 
@@ -296,12 +297,7 @@ def test_serve_stops_with_one_line_when_its_port_is_taken(tmp_path: Path) -> Non
             f'[storage]\nurl = "sqlite:///{tmp_path / "b.db"}"\n[sru]\nlisten = []\n'
             f'[sip2]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\n[z3950]\nlisten = []\n'
         )
-        done = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = serve_until_exit(config)
     assert done.returncode == 1
     assert f"cannot listen: Couldn't listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
