@@ -10,6 +10,7 @@ from lxml import etree
 
 from gateway import __version__
 from gateway.catalogue.indexes import INDEXES
+from gateway.catalogue.word_forms import SUMMARY as WORD_READING
 from gateway.config import DatabaseSettings
 from gateway.cql.mapping import DEFAULT_PREFIXES, INDEX_MAP, LIMIT_MAP, LOCAL_SET
 from gateway.records.schemas import SCHEMAS
@@ -79,6 +80,8 @@ def zeerex(
     info = sub(root, "databaseInfo")
     sub(info, "title", database.title or database.name, lang="zh", primary="true")
     sub(info, "title", database.title_en or database.name, lang="en")
+    sub(info, "description", WORD_READING[0], lang="zh", primary="true")
+    sub(info, "description", WORD_READING[1], lang="en")
     implementation = sub(info, "implementation", identifier="libgate", version=__version__)
     sub(implementation, "title", "libgate")
 

@@ -20,16 +20,27 @@ def cnmarc(
     summary: str = "",
     charset: str = "50  ",
     year: str = "2001",
+    author: str = "某某",
+    language: str = "",
+    title_pinyin: str = "",
+    author_pinyin: str = "",
+    subjects: tuple[str, ...] = (),
 ) -> MarcRecord:
     coded = f"20240101d{year}    em y0chiy{charset}    ea"
     fields = [Field("001", value=control), Field("100", "  ", [("a", coded)])]
     if isbn:
         fields.append(Field("010", "  ", [("a", isbn)]))
-    fields.append(Field("200", "1 ", [("a", title), ("f", "某某著")]))
+    if language:
+        fields.append(Field("101", "0 ", [("a", language)]))
+    title_subfields = [("a", title), *([("A", title_pinyin)] if title_pinyin else [])]
+    fields.append(Field("200", "1 ", [*title_subfields, ("f", f"{author}著")]))
     fields.append(Field("210", "  ", [("a", "上海"), ("c", "上海古籍出版社"), ("d", year)]))
     if summary:
         fields.append(Field("330", "  ", [("a", summary)]))
-    fields.append(Field("701", " 0", [("a", "某某"), ("4", "著")]))
+    for subject in subjects:
+        fields.append(Field("606", "0 ", [("a", subject)]))
+    name = [("a", author), *([("A", author_pinyin)] if author_pinyin else []), ("4", "著")]
+    fields.append(Field("701", " 0", name))
     for barcode in barcodes:
         fields.append(
             Field(

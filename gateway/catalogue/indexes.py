@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.catalogue import pinyin, readings
 from gateway.catalogue.model import BibRecord
 from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
 
@@ -33,27 +34,104 @@ class IndexSpec:
     sortable: bool = False
 
 
+def is_japanese(bib: BibRecord) -> bool:
+    """A Japanese-language record (101 $a jpn) or one whose title has kana: its headings get
+    kana readings, and its Latin transcriptions are romaji, not pinyin."""
+    return "jpn" in bib.languages or readings.has_kana(bib.title)
+
+
+def _romaji(bib: BibRecord, transcription: str) -> list[str]:
+    """A Japanese record's Latin transcription (LC/NDL romaji) is searched as text; a Chinese
+    record's (CNMARC $A/$9) is pinyin and goes to the pinyin fields instead."""
+    if transcription and is_japanese(bib) and not readings.has_kana(transcription):
+        return [transcription]
+    return []
+
+
+def _titles(bib: BibRecord) -> list[str]:
+    return [bib.display_title, *bib.other_titles, *_romaji(bib, bib.title_pinyin)]
+
+
 def _names(bib: BibRecord) -> list[str]:
     values = []
     for name in bib.names:
         values.append(name.name)
-        if name.pinyin:
-            values.append(name.pinyin)
+        values.extend(_romaji(bib, name.pinyin))
     return values + list(bib.responsibility)
 
 
 KEYWORD_SOURCES: dict[str, Callable[[BibRecord], list[str]]] = {
-    "title": lambda b: [
-        b.display_title,
-        *b.other_titles,
-        *([b.title_pinyin] if b.title_pinyin else []),
-    ],
+    "title": _titles,
     "author": _names,
     "subject": lambda b: list(b.subjects),
     "series": lambda b: list(b.series),
     "publisher": lambda b: [b.publisher] if b.publisher else [],
 }
 KEYWORD_FIELDS: tuple[str, ...] = tuple(KEYWORD_SOURCES)
+
+# --- pinyin and kana readings: what a reader types for a heading they cannot write ---------
+
+# (heading, the cataloger's transcription of it or "")
+Transcribed = list[tuple[str, str]]
+
+
+def _pinyin_of(bib: BibRecord, transcription: str) -> str:
+    return "" if is_japanese(bib) else transcription
+
+
+def _title_headings(bib: BibRecord, transcribed: Callable[[BibRecord, str], str]) -> Transcribed:
+    return [
+        (bib.title, transcribed(bib, bib.title_pinyin)),
+        *((part, "") for part in bib.title_parts),
+        *((title, "") for title in bib.other_titles),
+    ]
+
+
+def _name_headings(bib: BibRecord, transcribed: Callable[[BibRecord, str], str]) -> Transcribed:
+    return [(name.name, transcribed(bib, name.pinyin)) for name in bib.names]
+
+
+PINYIN_SOURCES: dict[str, Callable[[BibRecord], Transcribed]] = {
+    "title": lambda b: _title_headings(b, _pinyin_of),
+    "author": lambda b: _name_headings(b, _pinyin_of),
+    "subject": lambda b: [(subject, "") for subject in b.subjects],
+}
+READING_SOURCES: dict[str, Callable[[BibRecord], Transcribed]] = {
+    "title": lambda b: _title_headings(b, lambda _, t: t),
+    "author": lambda b: _name_headings(b, lambda _, t: t),
+}
+# keyword index → its pinyin field / its reading field in the search index
+PINYIN_FIELDS = {name: "py_" + name for name in PINYIN_SOURCES}
+READING_FIELDS = {name: "rd_" + name for name in READING_SOURCES}
+INITIALS_FIELD = "py_initials"  # initials of titles and names, one token each: jqzgmds
+# Every positional text field of the search index, native first.
+TEXT_FIELDS: tuple[str, ...] = (
+    *KEYWORD_FIELDS,
+    *PINYIN_FIELDS.values(),
+    *READING_FIELDS.values(),
+)
+
+
+def pinyin_stream(headings: Transcribed) -> list[str]:
+    """Syllable tokens of each heading in order, headings apart by the separator."""
+    stream: list[str] = []
+    for heading, catalogued in headings:
+        tokens = pinyin.heading_syllables(heading, catalogued)
+        if not tokens:
+            continue
+        if stream:
+            stream.append(VALUE_SEPARATOR)
+        stream.extend(tokens)
+    return stream
+
+
+def _initials(bib: BibRecord) -> list[str]:
+    found = dict.fromkeys(
+        pinyin.initials(h)
+        for h in (bib.title, bib.display_title, *bib.other_titles, *(n.name for n in bib.names))
+    )
+    return [token for token in found if len(token) >= 2]
+
 
 INDEXES: dict[str, IndexSpec] = {
     spec.name: spec
@@ -118,7 +196,8 @@ class IndexDocument:
     """Everything the search index needs from one record, computed once at load."""
 
     # field -> token stream as Tantivy's whitespace tokenizer reads it (tokens joined by spaces:
-    # one string crosses the prepare workers' pipe far cheaper than a list of short ones)
+    # one string crosses the prepare workers' pipe far cheaper than a list of short ones):
+    # the keyword fields, their pinyin and reading fields, and the initials
     keyword: dict[str, str]
     exact: list[tuple[str, str]]  # (index, normalised value) for clc and language
     headings: list[tuple[str, str, str]]  # (browse index, sort key, heading as displayed)
@@ -130,6 +209,13 @@ def index_document(bib: BibRecord) -> IndexDocument:
     keyword = {
         name: " ".join(token_stream(source(bib))) for name, source in KEYWORD_SOURCES.items()
     }
+    for name, transcribed in PINYIN_SOURCES.items():
+        keyword[PINYIN_FIELDS[name]] = " ".join(pinyin_stream(transcribed(bib)))
+    japanese = is_japanese(bib)
+    for name, transcribed in READING_SOURCES.items():
+        values = [readings.heading_reading(h, t) for h, t in transcribed(bib)] if japanese else []
+        keyword[READING_FIELDS[name]] = " ".join(token_stream([v for v in values if v]))
+    keyword[INITIALS_FIELD] = " ".join(_initials(bib))
     exact = [("clc", normalise(v)) for v in bib.clc] + [
         ("language", normalise(v)) for v in bib.languages
     ]

@@ -2,10 +2,16 @@
 
 Normalisation (index and query alike): NFKC (full-width Latin → ASCII, half-width katakana →
 full-width, compatibility ideographs → unified), case folding, Latin/Greek/Cyrillic diacritics
-removed, and traditional Chinese folded onto simplified with OpenCC's character table, so
-劍橋 finds 剑桥. Japanese kana are never folded onto each other: ガラス stays ガラス (Koha's
-ICU chain turns it into カラス); only *Latin* combining marks are dropped, never the kana
-voicing marks.
+removed, and one script-folded form for Han characters: Japanese shinjitai are taken to their
+traditional form (OpenCC's jp2t) and traditional to simplified (OpenCC's t2s), so 图书馆,
+圖書館 and 図書館 meet, as do 历史/歷史/歴史 and 国/國. Hiragana are folded onto katakana
+(がらす finds ガラス). Voicing marks are never dropped: ガラス stays apart from カラス (Koha's
+ICU chain turns it into カラス); only *Latin* combining marks are dropped.
+
+The shinjitai step skips every character that is also a common simplified Chinese character
+(in GB 2312): there the Japanese reading of the character would fold an unrelated Chinese
+word (芸 "rue" is not 艺 "art"; 沪 "Shanghai" is not 滤 "filter"; 糸 is not 丝 in Chinese
+text), so only Japanese-only forms (図, 歴, 広, 気 …) are folded.
 
 Words: Latin-script text splits into words; CJK text (Han, kana, hangul) has no spaces, so
 each run is one word here. The index (`gateway.catalogue.indexes.token_stream`) writes a CJK
@@ -39,22 +45,49 @@ TOKEN = re.compile(f"[{CJK_CHAR}]+|{_LETTER}+(?:['’]{_LETTER}+)*", re.UNICODE)
 KATAKANA_MIDDLE_DOTS = dict.fromkeys(map(ord, "・·･"), " ")
 
 
+def _per_character(converter: opencc.OpenCC, chars: list[str]) -> list[str]:
+    converted: list[str] = str(converter.convert("\n".join(chars))).split("\n")
+    if len(converted) != len(chars):  # a multi-character rule fired; fall back per char
+        converted = [converter.convert(ch) for ch in chars]
+    return converted
+
+
+def _common_simplified(ch: str) -> bool:
+    try:
+        ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# Hiragana (and its iteration marks ゝゞ) → katakana: the same syllables, one form.
+HIRAGANA_TO_KATAKANA = {c: c + 0x60 for c in [*range(0x3041, 0x3097), 0x309D, 0x309E]}
+
+
 @functools.cache
-def _t2s_table() -> dict[int, str]:
-    """Traditional → simplified, character by character (context-free, so a query and the
-    text it should find always fold the same way)."""
-    converter = opencc.OpenCC("t2s.json")
-    ranges = [(0x3400, 0x4DC0), (0x4E00, 0xA000), (0x20000, 0x2A6E0)]
-    table: dict[int, str] = {}
+def _fold_table() -> dict[int, str]:
+    """Han folding (shinjitai → traditional → simplified) and hiragana → katakana, character by
+    character: context-free, so a query and the text it should find always fold the same way."""
+    jp2t = opencc.OpenCC("jp2t.json")
+    t2s = opencc.OpenCC("t2s.json")
+    ranges = [(0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2A6E0)]
+    table: dict[int, str] = {c: chr(k) for c, k in HIRAGANA_TO_KATAKANA.items()}
     for start, end in ranges:
         chars = [chr(c) for c in range(start, end)]
-        converted = converter.convert("\n".join(chars)).split("\n")
-        if len(converted) != len(chars):  # a multi-character rule fired; fall back per char
-            converted = [converter.convert(ch) for ch in chars]
-        for original, simple in zip(chars, converted, strict=True):
-            if simple != original and len(simple) == 1:
-                table[ord(original)] = simple
+        traditional = [
+            t if len(t) == 1 and not _common_simplified(ch) else ch
+            for ch, t in zip(chars, _per_character(jp2t, chars), strict=True)
+        ]
+        simple = _per_character(t2s, traditional)
+        for original, folded in zip(chars, simple, strict=True):
+            if folded != original and len(folded) == 1:
+                table[ord(original)] = folded
     return table
+
+
+def fold_script(text: str) -> str:
+    """Han and kana folded to the one searched form (no case or width folding)."""
+    return text.translate(_fold_table())
 
 
 def _strip_latin_marks(text: str) -> str:
@@ -82,7 +115,7 @@ def normalise(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).casefold()
     folded = _strip_latin_marks(folded)
     if IS_CJK.search(folded):
-        folded = folded.translate(_t2s_table())
+        folded = folded.translate(_fold_table())
     return " ".join(folded.translate(KATAKANA_MIDDLE_DOTS).split())
 
 

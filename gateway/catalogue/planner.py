@@ -18,7 +18,16 @@ from dataclasses import dataclass, replace
 
 import tantivy
 
-from gateway.catalogue.indexes import ALL, EXACT, INDEXES, KEYWORD, KEYWORD_FIELDS, NUMERIC
+from gateway.catalogue.indexes import (
+    ALL,
+    EXACT,
+    INDEXES,
+    INITIALS_FIELD,
+    KEYWORD,
+    NUMERIC,
+    PINYIN_FIELDS,
+    READING_FIELDS,
+)
 from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
 from gateway.catalogue.query import (
     MAX_DEPTH,
@@ -45,6 +54,15 @@ from gateway.catalogue.query import (
     terms,
 )
 from gateway.catalogue.textindex import SCHEMA
+from gateway.catalogue.word_forms import (
+    INITIALS_INDEXES,
+    WordForms,
+    keyword_fields,
+    pinyin_fields,
+    reading_fields,
+    run_forms,
+    word_forms,
+)
 from marc.identifiers import normalise_isbn, normalise_isrc, normalise_issn
 
 SUPPORTED_MODIFIERS = frozenset({"relevant", "word", "string"})
@@ -122,7 +140,24 @@ def _check_term(term: Term) -> None:
         raise EmptyTerm("the term is empty", index=term.index)
 
 
-FIELD_WEIGHTS = {"title": 10.0, "author": 5.0, "subject": 3.0, "series": 2.0, "publisher": 1.0}
+# Ranking: native script above pinyin and readings, title above author above subject; the
+# known-item bonuses (all words as one phrase; the whole value as the whole title or name).
+FIELD_WEIGHTS = {
+    "title": 10.0,
+    "author": 5.0,
+    "subject": 3.0,
+    "series": 2.0,
+    "publisher": 1.0,
+    PINYIN_FIELDS["title"]: 3.0,
+    PINYIN_FIELDS["author"]: 2.0,
+    PINYIN_FIELDS["subject"]: 1.0,
+    READING_FIELDS["title"]: 3.0,
+    READING_FIELDS["author"]: 2.0,
+    INITIALS_FIELD: 3.0,
+}
+PHRASE_BONUS = 1.0  # the phrase scores again, as much as its words did
+EXACT_BONUS = 40.0  # a constant score: the value is the whole title (or name)
+EXACT_BONUS_HEADINGS = {"any": ("title", "author"), "title": ("title",), "author": ("author",)}
 Occur = tantivy.Occur
 Q = tantivy.Query
 BarcodeLookup = Callable[[str, bool], list[int]]  # (barcode, prefix) → record primary keys
@@ -154,6 +189,24 @@ def _regex_literal(token: str) -> str:
     return "".join("\\" + ch if ch in REGEX_SPECIAL else ch for ch in token)
 
 
+def _either(parts: list[tantivy.Query]) -> tantivy.Query:
+    if len(parts) == 1:
+        return parts[0]
+    return Q.boolean_query([(Occur.Should, p) for p in parts])
+
+
+def _phrase_chain(found: list[str]) -> list[str]:
+    """The tokens of words read as one phrase. CJK text has no spaces, so CJK words typed
+    apart (`中国 发展`) are one run (中国发展), as they stand in the text."""
+    joined: list[str] = []
+    for word in found:
+        if joined and is_cjk(word) and is_cjk(joined[-1]):
+            joined[-1] += word
+        else:
+            joined.append(word)
+    return [token for word in joined for token in _chain(word)]
+
+
 def _chain(word: str) -> list[str]:
     if is_cjk(word) and len(word) > 1:
         return [word[i : i + 2] for i in range(len(word) - 1)]
@@ -180,31 +233,76 @@ class _Builder:
             return Q.regex_phrase_query(SCHEMA, field, patterns)
         return Q.phrase_query(SCHEMA, field, list[str | tuple[int, str]](chain))
 
-    def _over_fields(self, index: str, chain: list[str], prefix: bool) -> tantivy.Query:
-        fields = KEYWORD_FIELDS if index == "any" else (index,)
+    def _in_fields(self, fields: tuple[str, ...], chain: list[str], prefix: bool) -> tantivy.Query:
         parts = [Q.boost_query(self._phrase(f, chain, prefix), FIELD_WEIGHTS[f]) for f in fields]
-        if len(parts) == 1:
-            return parts[0]
-        return Q.boolean_query([(Occur.Should, p) for p in parts])
+        return _either(parts)
+
+    def _alternatives(self, index: str, forms: WordForms) -> list[tantivy.Query]:
+        """The word as pinyin, as pinyin initials, or as a kana reading, where it can be."""
+        found = []
+        for syllables in forms.pinyin:
+            found.append(self._in_fields(pinyin_fields(index), list(syllables), False))
+        if forms.initials and index in INITIALS_INDEXES:
+            found.append(
+                Q.boost_query(
+                    Q.term_query(SCHEMA, INITIALS_FIELD, forms.initials),
+                    FIELD_WEIGHTS[INITIALS_FIELD],
+                )
+            )
+        if forms.reading:
+            found.append(self._in_fields(reading_fields(index), forms.reading, False))
+        return found
+
+    def _known_item_bonus(self, term: Term, words_found: list[str]) -> list[tantivy.Query]:
+        """Scores for the signs of a known item: the words as one phrase, and the whole value
+        as the whole title or name (they only rank; matching is decided elsewhere)."""
+        bonus = []
+        if len(words_found) > 1:
+            chain = _phrase_chain(words_found)
+            bonus.append(
+                Q.boost_query(
+                    self._in_fields(keyword_fields(term.index), chain, False), PHRASE_BONUS
+                )
+            )
+        for heading in EXACT_BONUS_HEADINGS.get(term.index, ()):
+            bonus.append(
+                Q.const_score_query(
+                    Q.term_query(SCHEMA, "h_" + heading, sort_key(term.value)), EXACT_BONUS
+                )
+            )
+        return bonus
 
     def keyword(self, term: Term) -> tantivy.Query:
         if term.relation == "exact":
             return _quiet(Q.term_query(SCHEMA, "h_" + term.index, sort_key(term.value)))
         found = words(term.value)
         prefix = term.truncation == "right"
+        fields = keyword_fields(term.index)
         if term.relation == "adj":
-            chain = [token for word in found for token in _chain(word)]
-            return self._over_fields(term.index, chain, prefix)
+            chain = _phrase_chain(found)
+            phrases = [self._in_fields(fields, chain, prefix)]
+            run = run_forms(found) if not prefix else None
+            if run is not None:
+                phrases.extend(self._alternatives(term.index, run))
+            return _either(phrases)
         parts = []
         for i, word in enumerate(found):
             word_prefix = prefix and i == len(found) - 1
             if is_cjk(word):
                 word_prefix = word_prefix and len(word) == 1  # a CJK word matches inside text
-            parts.append(self._over_fields(term.index, _chain(word), word_prefix))
-        if len(parts) == 1:
-            return parts[0]
+            native = self._in_fields(fields, _chain(word), word_prefix)
+            alternatives = [] if word_prefix else self._alternatives(term.index, word_forms(word))
+            parts.append(_either([native, *alternatives]))
         occur = Occur.Should if term.relation == "any" else Occur.Must
-        return Q.boolean_query([(occur, p) for p in parts])
+        matches = parts[0] if len(parts) == 1 else Q.boolean_query([(occur, p) for p in parts])
+        if term.relation != "any":
+            run = run_forms(found) if not prefix and len(found) > 1 else None
+            if run is not None:  # "ming dai", "lu xun": single syllables read together
+                matches = _either([matches, *self._alternatives(term.index, run)])
+        bonus = [] if prefix else self._known_item_bonus(term, found)
+        if not bonus:
+            return matches
+        return Q.boolean_query([(Occur.Must, matches), *((Occur.Should, b) for b in bonus)])
 
     # --- exact-value and numeric terms -------------------------------------------------
 

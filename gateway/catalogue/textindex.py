@@ -14,7 +14,9 @@ that finds the writer busy does not wait, it leaves catching up to the one writi
 its reader when the index's meta file changes (a stat, no read).
 
 Fields: keyword token streams (`title` … `publisher`, whitespace-split: our normaliser made
-the tokens, with positions for phrases); exact values (`rid` 001, `isbn`, `issn`, `isrc`,
+the tokens, with positions for phrases), and beside them the pinyin syllables (`py_title`,
+`py_author`, `py_subject`), the kana readings of Japanese headings (`rd_title`, `rd_author`)
+and the pinyin initials of titles and names (`py_initials`) (`gateway.catalogue.indexes`); exact values (`rid` 001, `isbn`, `issn`, `isrc`,
 `clc`, `language`, the `h_*` heading keys of browse lists); `year` (indexed and fast, for
 ranges); `db` (the database, a term every query must match); `pk`, the store's primary key
 (fast, the tie-breaker and the link back to the store); and string fast fields that sort by
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import tantivy
 
-from gateway.catalogue.indexes import KEYWORD_FIELDS, IndexDocument, index_document
+from gateway.catalogue.indexes import INITIALS_FIELD, TEXT_FIELDS, IndexDocument, index_document
 from gateway.catalogue.model import BibRecord
 from gateway.store import Store, Transaction
 
@@ -53,14 +55,18 @@ REBUILD_HEAP = 200_000_000
 LOAD_COMMIT_SECONDS = 1.0  # a load commits the index at most this often (and at its end)
 CATCH_UP_BATCH = 2000  # records read from the store per query while catching up
 STATE_KIND = "state"
+# What the index's tokens mean (normalisation, folding, pinyin, readings). An index written
+# under another format is rebuilt from the store on first use, as a changed schema is.
+INDEX_FORMAT = 2
 
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("pk", stored=True, indexed=True, fast=True)
     builder.add_text_field("db", tokenizer_name="raw", index_option="basic")
-    for name in KEYWORD_FIELDS:
+    for name in TEXT_FIELDS:
         builder.add_text_field(name, tokenizer_name="whitespace", index_option="position")
+    builder.add_text_field(INITIALS_FIELD, tokenizer_name="whitespace", index_option="freq")
     for name in EXACT_FIELDS:
         builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
     for name in HEADING_FIELDS:
@@ -70,6 +76,7 @@ def _schema() -> tantivy.Schema:
         builder.add_text_field(name, fast=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("kind", tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("seq", stored=True)
+    builder.add_integer_field("format", stored=True)
     builder.add_text_field("store", stored=True, tokenizer_name="raw", index_option="basic")
     return builder.build()
 
@@ -88,8 +95,7 @@ def make_document(
     document = tantivy.Document()
     document.add_integer("pk", pk)
     document.add_text("db", database)
-    for name in KEYWORD_FIELDS:
-        tokens = doc.keyword[name]
+    for name, tokens in doc.keyword.items():
         if tokens:
             document.add_text(name, tokens)
     document.add_text("rid", record_id)
@@ -121,6 +127,7 @@ def make_document(
 class IndexState:
     store_id: str
     seq: int  # the last change sequence of the store this index has applied
+    format: int = INDEX_FORMAT
 
 
 @dataclass(frozen=True)
@@ -206,7 +213,8 @@ class SearchIndex:
             return IndexState("", 0)
         document = searcher.doc(found[0][1])
         seq = document.get_first("seq")
-        return IndexState(str(document.get_first("store") or ""), int(seq or 0))
+        written = document.get_first("format")
+        return IndexState(str(document.get_first("store") or ""), int(seq or 0), int(written or 0))
 
     def searcher(self) -> tantivy.Searcher:
         self._refresh()
@@ -269,7 +277,11 @@ class SearchIndex:
     def ensure_current(self, store: Store, current: StoreState) -> None:
         """Catch up if the store is ahead of what this index applied (a cheap comparison)."""
         state = self.state
-        if state.store_id != current.store_id or state.seq != current.seq:
+        if (
+            state.store_id != current.store_id
+            or state.seq != current.seq
+            or state.format != INDEX_FORMAT
+        ):
             self.catch_up(store)
 
 
@@ -307,6 +319,7 @@ class Writer:
         marker.add_text("kind", STATE_KIND)
         marker.add_integer("pk", 0)
         marker.add_integer("seq", state.seq)
+        marker.add_integer("format", INDEX_FORMAT)
         marker.add_text("store", state.store_id)
         writer.add_document(marker)
         writer.commit()
@@ -321,8 +334,11 @@ class Writer:
         state = self.index.state
         with store.read() as tx:
             target = store_state(tx)
-        if rebuild or state.store_id != target.store_id or state.seq > target.seq:
-            if not rebuild and state.store_id:
+        stale = state.format != INDEX_FORMAT and bool(state.store_id)
+        if rebuild or stale or state.store_id != target.store_id or state.seq > target.seq:
+            if stale:
+                log.warning("search index was written by another libgate version; rebuilding it")
+            elif not rebuild and state.store_id:
                 log.warning("search index belongs to another store state; rebuilding it")
             self._writer().delete_all_documents()
             applied = 0
@@ -376,7 +392,7 @@ class Writer:
         batch when the last commit is under `LOAD_COMMIT_SECONDS` old (a Tantivy commit costs
         ~45 ms whatever its size, and SQLite batches are sized to ~100 ms)."""
         behind = self._pending or self.index.state
-        if behind.store_id != store_id or behind.seq != seq - 1:
+        if behind.store_id != store_id or behind.seq != seq - 1 or behind.format != INDEX_FORMAT:
             self.catch_up(store)
             return
         for pk, document, replaces in documents:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gateway.catalogue import repository
+from gateway.catalogue.explain import explain, explain_lines
 from gateway.catalogue.items_import import ItemsFileError, import_items
 from gateway.catalogue.query import QueryError, SortKey
 from gateway.catalogue.search import browse, search
@@ -17,8 +18,8 @@ from gateway.circulation.policy import Policy
 from gateway.cli.errors import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, CliError
 from gateway.cli.progress import progress_for
 from gateway.config import Settings
+from gateway.cql.free_text import read_query
 from gateway.cql.parser import CQLSyntaxError
-from gateway.cql.to_query import cql_to_query
 from gateway.store import open_configured_store, open_migrated_store
 from gateway.store.migrate import migrate
 
@@ -138,7 +139,8 @@ def _parse_sort(text: str | None) -> tuple[SortKey, ...]:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     database = settings.database(args.database)
     try:
-        query = cql_to_query(args.query)
+        reading = read_query(args.query)
+        query = reading.query
         sort = _parse_sort(args.sort)
         if sort:
             query = replace(query, sort=sort)
@@ -161,6 +163,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                 {
                     "database": database.name,
                     "query": args.query,
+                    "read_as": reading.syntax,
+                    **({"explain": [t.as_dict() for t in explain(query)]} if args.explain else {}),
                     "total": result.total,
                     "offset": result.offset,
                     "hits": [
@@ -180,6 +184,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
         return EXIT_OK
+    if args.explain:
+        for line in explain_lines(reading.syntax, query):
+            print(line)
     print(f"{result.total} hits in {database.name}")
     for number, hit in enumerate(result.hits, start=result.offset + 1):
         year = hit.year if hit.year is not None else "-"
@@ -282,9 +289,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     export.set_defaults(handler=cmd_export)
 
-    search = commands.add_parser("search", help="search a catalogue with CQL")
+    search = commands.add_parser("search", help='search a catalogue: words, "a phrase", or CQL')
     search.add_argument(
-        "query", metavar="QUERY", help="CQL, e.g. title=剑桥 and year>1990 sortBy title"
+        "query",
+        metavar="QUERY",
+        help='words and "quoted phrases" (剑桥 明代, mingdai, わがはい), or CQL '
+        "(title=剑桥 and year>1990 sortBy title)",
     )
     search.add_argument("--database", default="main", metavar="NAME")
     search.add_argument(
@@ -300,6 +310,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--available", action="store_true", help="only records with a copy on the shelf"
     )
     search.add_argument("--json", action="store_true", help="machine-readable output")
+    search.add_argument(
+        "--explain",
+        action="store_true",
+        help="show how the query was read: CQL or free text, fields, folded forms",
+    )
     search.set_defaults(handler=cmd_search)
 
     browse = commands.add_parser(

@@ -1,0 +1,158 @@
+"""Pinyin for searching Chinese headings: what the index writes and how a Latin word is read.
+
+Chinese OPACs let readers type a title in pinyin, joined (`mingdai`), spaced (`ming dai`) or
+as the initials of the whole title (`jqzgmds` for 剑桥中国明代史). Here:
+
+- A heading's pinyin is a stream of toneless syllables, one token each, so joined and spaced
+  forms meet: catalogers' pinyin (CNMARC 200 $A/$9, 7XX $A/$9) is split into syllables where
+  its words allow; otherwise the syllables are generated with pypinyin, whose phrase
+  dictionary picks the reading of heteronyms from context (银行 yin hang, 长城 chang cheng).
+  Han characters are script-folded first, so a Japanese 図書館 reads tu shu guan too.
+- A query word is pinyin only when it splits wholly into syllables; it is then searched as the
+  phrase of those syllables, every way it splits by pinyin's spelling rule: inside a word a
+  syllable starting with a, o or e follows an apostrophe (`xi'an` is 西安, `xian` is 先), so
+  the spelled split comes first; readers leave apostrophes out (`tiananmen`), so the splits
+  that need one are searched too, after it.
+- Initials: the first letter of each syllable of a heading's Han characters, one token.
+
+ü is written u (readers type lv, lu or lü for 绿; 女 nü and 怒 nu then share a form, which
+costs less than missing either).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+from gateway.catalogue.normalise import FOLD_CACHE, fold_script
+
+# Interjection readings with no vowel (m, n, ng, hm, hng) would split ordinary words into noise.
+_NOT_SYLLABLES = frozenset({"m", "n", "ng", "hm", "hng", "r", "e^", "ê"})
+MAX_SPLITS = 8  # ways one query word may split into syllables
+MAX_SPLIT_WORD = 40  # characters: longer words are not tried as pinyin
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_LATIN_WORD = re.compile(r"[a-z]+(?:['’][a-z]+)*|[0-9]+")
+_VOWEL_START = ("a", "o", "e")
+
+
+def _toneless(syllable: str) -> str:
+    stripped = "".join(
+        ch for ch in unicodedata.normalize("NFD", syllable) if not unicodedata.combining(ch)
+    )
+    return stripped.lower().replace("v", "u")
+
+
+@functools.cache
+def syllables() -> frozenset[str]:
+    """Every toneless Hanyu Pinyin syllable pypinyin knows (about 410)."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    found: set[str] = set()
+    for readings in pinyin_dict.values():
+        for reading in readings.split(","):
+            syllable = _toneless(reading)
+            if syllable.isascii() and syllable.isalpha() and syllable not in _NOT_SYLLABLES:
+                found.add(syllable)
+    return frozenset(found)
+
+
+def fold_latin(word: str) -> str:
+    """A Latin word as pinyin is compared: lower case, tone marks gone, ü and v as u."""
+    return _toneless(word).replace("’", "'")
+
+
+def _split_part(part: str, strict: bool = True) -> list[tuple[str, ...]]:
+    known = syllables()
+    # ways[i]: the splits of part[i:], built from the end; capped so a long word cannot explode.
+    ways: list[list[tuple[str, ...]]] = [[] for _ in range(len(part) + 1)]
+    ways[len(part)] = [()]
+    for start in range(len(part) - 1, -1, -1):
+        found: list[tuple[str, ...]] = []
+        if start > 0 and part[start] in _VOWEL_START:
+            if strict:
+                continue  # would need an apostrophe before it
+            bare_vowels = ("a", "o", "e")  # 阿 哦 鹅 alone: too rare to guess mid-word
+        else:
+            bare_vowels = ()
+        for end in range(min(len(part), start + 6), start, -1):  # syllables are ≤ 6 letters
+            piece = part[start:end]
+            if piece in known and piece not in bare_vowels:
+                found.extend((piece, *rest) for rest in ways[end])
+                if len(found) >= MAX_SPLITS:
+                    break
+        ways[start] = found[:MAX_SPLITS]
+    return ways[0]
+
+
+@functools.lru_cache(maxsize=FOLD_CACHE)
+def splits(word: str) -> tuple[tuple[str, ...], ...]:
+    """Every way `word` divides wholly into pinyin syllables (at most MAX_SPLITS): first the
+    splits pinyin's spelling allows, then those that need a left-out apostrophe (`xian` is
+    also xi an, 西安, as readers type it); empty when it does not divide (most English words).
+    Apostrophes that are there divide syllables (xi'an)."""
+    word = fold_latin(word)
+    if not word.isascii() or len(word) > MAX_SPLIT_WORD:
+        return ()
+    parts = word.split("'")
+    if not all(p.isalpha() for p in parts):
+        return ()
+    combined: list[tuple[str, ...]] = [()]
+    for part in parts:
+        strict = _split_part(part)
+        found = strict + [s for s in _split_part(part, strict=False) if s not in strict]
+        if not found:
+            return ()
+        combined = [(*a, *b) for a in combined for b in found][:MAX_SPLITS]
+    return tuple(combined)
+
+
+def _catalogued_tokens(text: str) -> list[str]:
+    """Catalogers' pinyin as syllables: each word split where it divides wholly into
+    syllables (the fewest), other words (digits, names in other romanisations) kept."""
+    tokens: list[str] = []
+    for word in _LATIN_WORD.findall(fold_latin(text)):
+        found = splits(word)
+        tokens.extend(found[0] if found else (word,))
+    return tokens
+
+
+@functools.lru_cache(maxsize=FOLD_CACHE)
+def _generated(text: str) -> tuple[str, ...]:
+    # Imported on first use: pypinyin loads its dictionaries on import (~0.3 s).
+    from pypinyin import Style, lazy_pinyin
+
+    folded = fold_script(text)
+    tokens: list[str] = []
+    for piece in lazy_pinyin(folded, style=Style.NORMAL, errors="default"):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if piece.isascii():
+            tokens.extend(_LATIN_WORD.findall(fold_latin(piece)))
+    return tuple(tokens)
+
+
+def has_han(text: str) -> bool:
+    return bool(_HAN.search(text))
+
+
+def heading_syllables(text: str, catalogued: str = "") -> list[str]:
+    """The pinyin tokens of one heading: the cataloger's pinyin where given, else generated
+    from its Han characters (Latin words and digits in the heading keep their place).
+    Empty for a heading without Han characters."""
+    if catalogued.strip():
+        return _catalogued_tokens(catalogued)
+    if not has_han(text):
+        return []
+    return list(_generated(text))
+
+
+def initials(text: str) -> str:
+    """The first letters of the pinyin of a heading's Han characters: 剑桥中国明代史 → jqzgmds."""
+    if not has_han(text):
+        return ""
+    from pypinyin import Style, lazy_pinyin
+
+    han = "".join(_HAN.findall(fold_script(text)))
+    return "".join(s[0] for s in lazy_pinyin(han, style=Style.NORMAL) if s and s.isascii())
