@@ -116,3 +116,24 @@ def test_cql_translation_keeps_cql_meaning() -> None:
         cql_to_query("dc.nonsense = x")
     with pytest.raises(UnsupportedTruncation):
         cql_to_query("title = *ist")
+
+
+def test_free_text_reads_words_and_explains_itself(loaded: Path, capsys) -> None:
+    out = search_json(loaded, "剑桥 明代", capsys=capsys)
+    assert out["read_as"] == "free text" and [h["id"] for h in out["hits"]] == ["SHL000000002"]
+    out = search_json(loaded, "--explain", "mingdai", capsys=capsys)
+    assert out["read_as"] == "cql" and out["hits"][0]["id"] == "SHL000000002"
+    (term,) = out["explain"]
+    assert term["words"][0]["pinyin"] == ["ming dai"] and "py_title" in term["fields"]
+    capsys.readouterr()
+    assert main(["--config", str(loaded), "search", "--explain", "jqzgmds"]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "read as: cql" in text and "pinyin initials jqzgmds" in text
+    assert "SHL000000002" in text
+
+
+def test_a_failed_cql_attempt_is_explained_in_plain_words(loaded: Path, capsys) -> None:
+    capsys.readouterr()
+    assert main(["--config", str(loaded), "search", "title=(剑桥"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "could not be read" in err and "type just the words" in err

@@ -382,3 +382,23 @@ def test_availability_limit_from_the_local_context_set(sru: SruService) -> None:
 def test_characters_xml_cannot_carry_are_dropped_from_echoed_details(sru: SruService) -> None:
     root = sr(sru, "dc.x\ufffe\uffff\x01y = 1")  # echoed in the diagnostic's details
     assert diagnostics(root)[0] == (16, "dc.xy")
+
+
+def test_server_choice_reads_words_as_the_search_box_does(sru: SruService) -> None:
+    # SRU stays strict CQL, but cql.serverChoice gets the same word handling: folded script,
+    # pinyin, initials.
+    for query in ("mingdai", "cql.serverChoice = jqzgmds", '"jian qiao"', "劍橋"):
+        root = sr(sru, query, maximumRecords=100)
+        assert diagnostics(root) == [], query
+        assert control_numbers(root)[0] == "SHL000000002", query
+    root = sr(sru, "剑桥 明代")  # free text is not CQL: SRU answers with its diagnostic
+    assert diagnostics(root)[0][0] == 10  # query syntax error
+
+
+def test_explain_describes_how_words_are_read(sru: SruService) -> None:
+    root = ask(sru, "main", version="1.2", operation="explain")
+    described = {
+        d.get("lang"): d.text for d in root.iterfind(".//zr:databaseInfo/zr:description", NS)
+    }
+    assert "pinyin" in described["en"] and "図書館" in described["en"]
+    assert "拼音" in described["zh"]

@@ -126,9 +126,15 @@ def pinyin_stream(headings: Transcribed) -> list[str]:
 
 
 def _initials(bib: BibRecord) -> list[str]:
+    title = pinyin.initials(bib.title)
+    with_parts = title + "".join(pinyin.initials(part) for part in bib.title_parts)
     found = dict.fromkeys(
-        pinyin.initials(h)
-        for h in (bib.title, bib.display_title, *bib.other_titles, *(n.name for n in bib.names))
+        [
+            title,
+            with_parts,
+            *(pinyin.initials(t) for t in bib.other_titles),
+            *(pinyin.initials(n.name) for n in bib.names),
+        ]
     )
     return [token for token in found if len(token) >= 2]
 

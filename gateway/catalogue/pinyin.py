@@ -69,6 +69,7 @@ def _split_part(part: str, strict: bool = True) -> list[tuple[str, ...]]:
     ways[len(part)] = [()]
     for start in range(len(part) - 1, -1, -1):
         found: list[tuple[str, ...]] = []
+        bare_vowels: tuple[str, ...]
         if start > 0 and part[start] in _VOWEL_START:
             if strict:
                 continue  # would need an apostrophe before it
@@ -118,19 +119,27 @@ def _catalogued_tokens(text: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=FOLD_CACHE)
-def _generated(text: str) -> tuple[str, ...]:
+def _generated(text: str) -> tuple[tuple[str, ...], str]:
+    """(syllable tokens with the heading's Latin words and digits in place, initials of its Han
+    characters), from one pypinyin call."""
     # Imported on first use: pypinyin loads its dictionaries on import (~0.3 s).
     from pypinyin import Style, lazy_pinyin
 
     folded = fold_script(text)
     tokens: list[str] = []
+    letters: list[str] = []
+    # errors="default" keeps non-Han runs as they are, so they are told apart from syllables.
     for piece in lazy_pinyin(folded, style=Style.NORMAL, errors="default"):
         piece = piece.strip()
-        if not piece:
+        if not piece or not piece.isascii():
             continue
-        if piece.isascii():
+        if piece in syllables() or _toneless(piece) in syllables():
+            syllable = _toneless(piece)
+            tokens.append(syllable)
+            letters.append(syllable[0])
+        else:
             tokens.extend(_LATIN_WORD.findall(fold_latin(piece)))
-    return tuple(tokens)
+    return tuple(tokens), "".join(letters)
 
 
 def has_han(text: str) -> bool:
@@ -145,14 +154,11 @@ def heading_syllables(text: str, catalogued: str = "") -> list[str]:
         return _catalogued_tokens(catalogued)
     if not has_han(text):
         return []
-    return list(_generated(text))
+    return list(_generated(text)[0])
 
 
 def initials(text: str) -> str:
     """The first letters of the pinyin of a heading's Han characters: 剑桥中国明代史 → jqzgmds."""
     if not has_han(text):
         return ""
-    from pypinyin import Style, lazy_pinyin
-
-    han = "".join(_HAN.findall(fold_script(text)))
-    return "".join(s[0] for s in lazy_pinyin(han, style=Style.NORMAL) if s and s.isascii())
+    return _generated(text)[1]

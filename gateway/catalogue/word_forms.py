@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.catalogue import pinyin
-from gateway.catalogue.readings import fold_reading
 from gateway.catalogue.indexes import INITIALS_FIELD, KEYWORD_FIELDS, PINYIN_FIELDS, READING_FIELDS
 from gateway.catalogue.normalise import is_cjk
+from gateway.catalogue.readings import fold_reading
 
 # How words are read, for the SRU explain record (Chinese, English): the same rules as above.
 SUMMARY = (
