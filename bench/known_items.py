@@ -180,7 +180,7 @@ def libgate_outcomes(
     for item in items:
         try:
             query = read(item.query)
-        except Exception as error:  # noqa: BLE001 - any refusal to read the query is a miss
+        except Exception as error:  # any refusal to read the query is a miss, listed by type
             outcomes.append(Outcome(item, None, 0, [], f"{type(error).__name__}: {error}"))
             continue
         result = search(store, query, item.database, availability=RULE, limit=MAX_PAGE)
