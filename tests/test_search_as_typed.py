@@ -206,7 +206,9 @@ def test_explain_shows_the_forms_searched() -> None:
         "publisher",
     ]
     (term,) = explain(read_query("lu xun").query)
-    assert term.together_as_pinyin == "lu xun"
+    assert term.together_as_pinyin == ["lu xun"]
+    (term,) = explain(read_query("红楼梦 cao xueqin").query)
+    assert term.together_as_pinyin == ["cao xue qin"]
 
 
 def _terms(query: Query) -> list[Term]:
@@ -228,7 +230,7 @@ def test_script_folding_meets_in_one_form_and_keeps_voicing() -> None:
 
 
 def test_pinyin_splits_follow_the_spelling_rule_first() -> None:
-    from gateway.catalogue.pinyin import heading_syllables, initials, splits
+    from gateway.catalogue.pinyin import heading_pinyin, heading_syllables, initials, splits
 
     assert splits("mingdai") == (("ming", "dai"),)
     assert splits("jianqiao")[0] == ("jian", "qiao")
@@ -238,6 +240,8 @@ def test_pinyin_splits_follow_the_spelling_rule_first() -> None:
     assert splits("history") == () and splits("society") == ()
     assert heading_syllables("银行会计") == ["yin", "hang", "kuai", "ji"]  # in context
     assert heading_syllables("叶震", "Xie Zhen") == ["xie", "zhen"]  # the cataloger's word
+    assert heading_pinyin("叶震", "Xie Zhen") == [["xie", "zhen"], ["ye", "zhen"]]  # and ours
+    assert heading_pinyin("剑桥", "Jian qiao") == [["jian", "qiao"]]
     assert heading_syllables("図書館") == ["tu", "shu", "guan"]  # folded first
     assert heading_syllables("Pride and prejudice") == []
     assert initials("剑桥中国明代史") == "jqzgmds"

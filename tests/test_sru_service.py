@@ -398,7 +398,7 @@ def test_server_choice_reads_words_as_the_search_box_does(sru: SruService) -> No
 def test_explain_describes_how_words_are_read(sru: SruService) -> None:
     root = ask(sru, "main", version="1.2", operation="explain")
     described = {
-        d.get("lang"): d.text for d in root.iterfind(".//zr:databaseInfo/zr:description", NS)
+        d.get("lang"): d.text or "" for d in root.iterfind(".//zr:databaseInfo/zr:description", NS)
     }
     assert "pinyin" in described["en"] and "図書館" in described["en"]
     assert "拼音" in described["zh"]

@@ -14,6 +14,7 @@ from gateway.catalogue.word_forms import (
     INITIALS_INDEXES,
     keyword_fields,
     pinyin_fields,
+    pinyin_runs,
     reading_fields,
     run_forms,
     word_forms,
@@ -37,7 +38,7 @@ class TermReading:
     truncation: str
     fields: list[str]
     words: list[WordReading]
-    together_as_pinyin: str = ""  # several words read as one pinyin phrase
+    together_as_pinyin: list[str] = field(default_factory=list)  # runs read as one phrase
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,8 +83,13 @@ def explain(query: Query) -> list[TermReading]:
                 reached.append(INITIALS_FIELD)
             if forms.reading:
                 reached.extend(f for f in reading_fields(term.index) if f not in reached)
-        run = run_forms(searched) if term.relation != "any" else None
-        together = " ".join(run.pinyin[0]) if run is not None else ""
+        if term.relation == "adj":
+            run = run_forms(searched)
+            together = [" ".join(run.pinyin[0])] if run is not None else []
+        elif term.relation == "any":
+            together = []
+        else:
+            together = [" ".join(run.pinyin[0]) for _, _, run in pinyin_runs(searched)]
         if together:
             reached.extend(f for f in pinyin_fields(term.index) if f not in reached)
         found.append(
@@ -110,6 +116,6 @@ def explain_lines(syntax: str, query: Query) -> list[str]:
             if word.reading:
                 parts.append(f"kana reading {word.reading}")
             lines.append(f"  word {word.written!r}: " + "; ".join(parts))
-        if term.together_as_pinyin:
-            lines.append(f"  together as pinyin: {term.together_as_pinyin}")
+        for together in term.together_as_pinyin:
+            lines.append(f"  together as pinyin: {together}")
     return lines

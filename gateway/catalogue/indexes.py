@@ -116,12 +116,10 @@ def pinyin_stream(headings: Transcribed) -> list[str]:
     """Syllable tokens of each heading in order, headings apart by the separator."""
     stream: list[str] = []
     for heading, catalogued in headings:
-        tokens = pinyin.heading_syllables(heading, catalogued)
-        if not tokens:
-            continue
-        if stream:
-            stream.append(VALUE_SEPARATOR)
-        stream.extend(tokens)
+        for tokens in pinyin.heading_pinyin(heading, catalogued):
+            if stream:
+                stream.append(VALUE_SEPARATOR)
+            stream.extend(tokens)
     return stream
 
 

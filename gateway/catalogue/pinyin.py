@@ -5,8 +5,9 @@ as the initials of the whole title (`jqzgmds` for 剑桥中国明代史). Here:
 
 - A heading's pinyin is a stream of toneless syllables, one token each, so joined and spaced
   forms meet: catalogers' pinyin (CNMARC 200 $A/$9, 7XX $A/$9) is split into syllables where
-  its words allow; otherwise the syllables are generated with pypinyin, whose phrase
-  dictionary picks the reading of heteronyms from context (银行 yin hang, 长城 chang cheng).
+  its words allow, and the syllables generated with pypinyin, whose phrase dictionary picks
+  the reading of heteronyms from context (银行 yin hang, 长城 chang cheng), are indexed
+  beside it where they differ.
   Han characters are script-folded first, so a Japanese 図書館 reads tu shu guan too.
 - A query word is pinyin only when it splits wholly into syllables; it is then searched as the
   phrase of those syllables, every way it splits by pinyin's spelling rule: inside a word a
@@ -155,6 +156,16 @@ def heading_syllables(text: str, catalogued: str = "") -> list[str]:
     if not has_han(text):
         return []
     return list(_generated(text)[0])
+
+
+def heading_pinyin(text: str, catalogued: str = "") -> list[list[str]]:
+    """Every pinyin of a heading to index: the cataloger's and, where it differs, the
+    generated one (catalogers err too: BNU gives 叶震 as Xie Zhen; readers type ye zhen)."""
+    found = [heading_syllables(text, catalogued)] if catalogued.strip() else []
+    generated = list(_generated(text)[0]) if has_han(text) else []
+    if generated and generated not in found:
+        found.append(generated)
+    return [tokens for tokens in found if tokens]
 
 
 def initials(text: str) -> str:

@@ -59,6 +59,7 @@ from gateway.catalogue.word_forms import (
     WordForms,
     keyword_fields,
     pinyin_fields,
+    pinyin_runs,
     reading_fields,
     run_forms,
     word_forms,
@@ -156,6 +157,7 @@ FIELD_WEIGHTS = {
     INITIALS_FIELD: 3.0,
 }
 PHRASE_BONUS = 1.0  # the phrase scores again, as much as its words did
+PHRASE_SLOP = 3  # tokens allowed between the words of the bonus phrase
 EXACT_BONUS = 40.0  # a constant score: the value is the whole title (or name)
 EXACT_BONUS_HEADINGS = {"any": ("title", "author"), "title": ("title",), "author": ("author",)}
 Occur = tantivy.Occur
@@ -222,7 +224,7 @@ class _Builder:
     # --- keyword terms ------------------------------------------------------------------
 
     @staticmethod
-    def _phrase(field: str, chain: list[str], prefix: bool) -> tantivy.Query:
+    def _phrase(field: str, chain: list[str], prefix: bool, slop: int = 0) -> tantivy.Query:
         if len(chain) == 1:
             if prefix:
                 return Q.regex_query(SCHEMA, field, _regex_literal(chain[0]) + ".*")
@@ -231,10 +233,14 @@ class _Builder:
             patterns: list[str | tuple[int, str]] = [_regex_literal(t) for t in chain[:-1]]
             patterns.append(_regex_literal(chain[-1]) + ".*")
             return Q.regex_phrase_query(SCHEMA, field, patterns)
-        return Q.phrase_query(SCHEMA, field, list[str | tuple[int, str]](chain))
+        return Q.phrase_query(SCHEMA, field, list[str | tuple[int, str]](chain), slop)
 
-    def _in_fields(self, fields: tuple[str, ...], chain: list[str], prefix: bool) -> tantivy.Query:
-        parts = [Q.boost_query(self._phrase(f, chain, prefix), FIELD_WEIGHTS[f]) for f in fields]
+    def _in_fields(
+        self, fields: tuple[str, ...], chain: list[str], prefix: bool, slop: int = 0
+    ) -> tantivy.Query:
+        parts = [
+            Q.boost_query(self._phrase(f, chain, prefix, slop), FIELD_WEIGHTS[f]) for f in fields
+        ]
         return _either(parts)
 
     def _alternatives(self, index: str, forms: WordForms) -> list[tantivy.Query]:
@@ -254,14 +260,16 @@ class _Builder:
         return found
 
     def _known_item_bonus(self, term: Term, words_found: list[str]) -> list[tantivy.Query]:
-        """Scores for the signs of a known item: the words as one phrase, and the whole value
-        as the whole title or name (they only rank; matching is decided elsewhere)."""
+        """Scores for the signs of a known item: the words close together in order (a phrase,
+        with a few words between allowed: `1999 中国发展` in 1999 年中国发展…), and the whole
+        value as the whole title or name (they only rank; matching is decided elsewhere)."""
         bonus = []
         if len(words_found) > 1:
             chain = _phrase_chain(words_found)
             bonus.append(
                 Q.boost_query(
-                    self._in_fields(keyword_fields(term.index), chain, False), PHRASE_BONUS
+                    self._in_fields(keyword_fields(term.index), chain, False, PHRASE_SLOP),
+                    PHRASE_BONUS,
                 )
             )
         for heading in EXACT_BONUS_HEADINGS.get(term.index, ()):
@@ -293,12 +301,13 @@ class _Builder:
             native = self._in_fields(fields, _chain(word), word_prefix)
             alternatives = [] if word_prefix else self._alternatives(term.index, word_forms(word))
             parts.append(_either([native, *alternatives]))
+        if term.relation != "any" and not prefix:
+            # "ming dai", "红楼梦 cao xueqin": consecutive syllables also read together
+            for start, end, run in reversed(pinyin_runs(found)):
+                together = Q.boolean_query([(Occur.Must, p) for p in parts[start:end]])
+                parts[start:end] = [_either([together, *self._alternatives(term.index, run)])]
         occur = Occur.Should if term.relation == "any" else Occur.Must
         matches = parts[0] if len(parts) == 1 else Q.boolean_query([(occur, p) for p in parts])
-        if term.relation != "any":
-            run = run_forms(found) if not prefix and len(found) > 1 else None
-            if run is not None:  # "ming dai", "lu xun": single syllables read together
-                matches = _either([matches, *self._alternatives(term.index, run)])
         bonus = [] if prefix else self._known_item_bonus(term, found)
         if not bonus:
             return matches

@@ -79,8 +79,8 @@ def word_forms(word: str) -> WordForms:
 
 
 def run_forms(words: list[str]) -> WordForms | None:
-    """Several words read together as one pinyin phrase or one kana reading (`ming dai`,
-    `なつめ そうせき` stays word by word: each kana word is read on its own)."""
+    """Several words that all read as syllables, together as one pinyin phrase (`ming dai`,
+    `lu xun`); None when any word does not (kana words are read one by one)."""
     if len(words) < 2:
         return None
     syllables: list[str] = []
@@ -90,6 +90,22 @@ def run_forms(words: list[str]) -> WordForms | None:
             return None
         syllables.extend(found[0])
     return WordForms(" ".join(words), pinyin=(tuple(syllables),))
+
+
+def pinyin_runs(words: list[str]) -> list[tuple[int, int, WordForms]]:
+    """The longest runs of two or more consecutive words that read as syllables, as
+    (start, end, forms): in `红楼梦 cao xueqin`, `cao xueqin` is one."""
+    runs = []
+    start = 0
+    while start < len(words):
+        end = start
+        while end < len(words) and pinyin.splits(words[end]):
+            end += 1
+        run = run_forms(words[start:end])
+        if run is not None:
+            runs.append((start, end, run))
+        start = max(end, start + 1)
+    return runs
 
 
 # Which fields a keyword index reaches in each form.
@@ -117,6 +133,7 @@ __all__ = [
     "keyword_fields",
     "pinyin_fields",
     "reading_fields",
+    "pinyin_runs",
     "run_forms",
     "word_forms",
 ]
