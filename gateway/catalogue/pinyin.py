@@ -119,27 +119,56 @@ def _catalogued_tokens(text: str) -> list[str]:
     return tokens
 
 
+@functools.cache
+def _single_readings() -> dict[str, str]:
+    """Han characters with one toneless reading (中 is zhong whatever its tone): these need
+    no context, and looking them up costs a dict access instead of a pypinyin call."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    single: dict[str, str] = {}
+    for code, readings in pinyin_dict.items():
+        toneless = {_toneless(r) for r in readings.split(",")}
+        if len(toneless) == 1:
+            (syllable,) = toneless
+            if syllable.isascii() and syllable.isalpha():
+                single[chr(code)] = syllable
+    return single
+
+
+_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+
+
+def _run_syllables(run: str) -> list[str]:
+    single = _single_readings()
+    if all(ch in single for ch in run):
+        return [single[ch] for ch in run]
+    # A heteronym in the run (行 xing/hang, 长 chang/zhang): pypinyin's phrase dictionary
+    # reads it in context. Imported on first use (its dictionaries take ~0.3 s to load).
+    from pypinyin import Style, lazy_pinyin
+
+    found = []
+    for piece in lazy_pinyin(run, style=Style.NORMAL, errors="ignore"):
+        syllable = _toneless(piece)
+        if syllable.isascii() and syllable.isalpha():
+            found.append(syllable)
+    return found
+
+
 @functools.lru_cache(maxsize=FOLD_CACHE)
 def _generated(text: str) -> tuple[tuple[str, ...], str]:
     """(syllable tokens with the heading's Latin words and digits in place, initials of its Han
-    characters), from one pypinyin call."""
-    # Imported on first use: pypinyin loads its dictionaries on import (~0.3 s).
-    from pypinyin import Style, lazy_pinyin
-
+    characters)."""
     folded = fold_script(text)
     tokens: list[str] = []
     letters: list[str] = []
-    # errors="default" keeps non-Han runs as they are, so they are told apart from syllables.
-    for piece in lazy_pinyin(folded, style=Style.NORMAL, errors="default"):
-        piece = piece.strip()
-        if not piece or not piece.isascii():
-            continue
-        if piece in syllables() or _toneless(piece) in syllables():
-            syllable = _toneless(piece)
-            tokens.append(syllable)
-            letters.append(syllable[0])
-        else:
-            tokens.extend(_LATIN_WORD.findall(fold_latin(piece)))
+    at = 0
+    for match in _HAN_RUN.finditer(folded):
+        tokens.extend(_LATIN_WORD.findall(fold_latin(folded[at : match.start()])))
+        syllables_found = _run_syllables(match.group())
+        tokens.extend(syllables_found)
+        letters.extend(s[0] for s in syllables_found)
+        at = match.end()
+    tokens.extend(_LATIN_WORD.findall(fold_latin(folded[at:])))
     return tuple(tokens), "".join(letters)
 
 
