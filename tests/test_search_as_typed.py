@@ -205,6 +205,9 @@ def test_explain_shows_the_forms_searched() -> None:
         "series",
         "publisher",
     ]
+    (term,) = explain(read_query("'94中国 mingdai").query)
+    assert [w.searched for w in term.words] == ["94", "中国", "mingdai"]
+    assert term.words[2].pinyin == ["ming dai"]
     (term,) = explain(read_query("lu xun").query)
     assert term.together_as_pinyin == ["lu xun"]
     (term,) = explain(read_query("红楼梦 cao xueqin").query)

@@ -66,11 +66,15 @@ def explain(query: Query) -> list[TermReading]:
         readings: list[WordReading] = []
         reached = list(keyword_fields(term.index))
         searched = words(term.value)
-        for written, word in zip(term.value.split(), searched, strict=False):
+        typed = term.value.split()
+        # The typed word beside its searched form, where typing and searching split alike
+        # ('94中国 is one typed word and two searched ones: then the searched form is shown).
+        shown = typed if len(typed) == len(searched) else searched
+        for written, word in zip(shown, searched, strict=True):
             forms = word_forms(word)
             readings.append(
                 WordReading(
-                    written if len(searched) == len(term.value.split()) else word,
+                    written,
                     word,
                     [" ".join(s) for s in forms.pinyin],
                     forms.initials if term.index in INITIALS_INDEXES else "",
