@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -561,6 +562,84 @@ class Z3950Settings:
             ) from None
 
 
+# --- Interlibrary loan (ISO 18626) ---------------------------------------------------------
+
+AGENCY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*:\S+$")  # TYPE:VALUE, e.g. ISIL:CN-SHL
+
+
+@dataclass(frozen=True)
+class IllPartner:
+    """A partner library that may request from us and that we may request from (I7)."""
+
+    agency_id: str  # TYPE:VALUE, e.g. "ISIL:CN-PKU"
+    name: str = ""
+    url: str = ""  # its ISO 18626 endpoint, e.g. http://ill.pku.example/iso18626
+
+    def validate(self, where: str) -> None:
+        if not AGENCY_ID.match(self.agency_id):
+            raise ConfigError(f"{where}.agency_id: {self.agency_id!r} is not TYPE:VALUE")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.url: {self.url!r} is not an http(s) URL")
+
+
+@dataclass(frozen=True)
+class IllSettings:
+    """Interlibrary loan over ISO 18626 (ill/), as lender and as borrower."""
+
+    listen: tuple[str, ...] = ("tcp:8090:interface=127.0.0.1",)  # Twisted endpoint strings
+    agency_id: str = "ISIL:CN-SHL"  # ours, TYPE:VALUE
+    request_prefix: str = "ST"  # our request numbers: ST00000001, ... (I3)
+    suspended: bool = False  # I2: requests are refused (Unfilled / PolicyProblem)
+    loan_days: int = 45  # a loan to a partner
+    renewals: int = 0  # renewals a partner may have per loan
+    service_fee: int = 0  # fen charged to our reader per request we file as borrower
+    partners: tuple[IllPartner, ...] = ()
+    max_message_bytes: int = 102400  # a larger POST is answered BadlyFormedMessage
+    max_connections: int = 64
+    max_connections_per_address: int = 16
+    header_timeout: int = 10  # seconds
+    body_timeout: int = 30  # seconds
+    threads: int = 4  # message handling runs in this many threads
+    send_every_seconds: int = 10  # how often queued outgoing messages are tried
+    send_timeout: int = 30  # seconds for one POST to a partner
+    max_attempts: int = 0  # 0: retried until delivered (I5: nothing is lost)
+    first_retry_seconds: int = 30  # doubles each attempt, at most an hour
+
+    def validate(self, where: str) -> None:
+        if not AGENCY_ID.match(self.agency_id):
+            raise ConfigError(f"{where}.agency_id: {self.agency_id!r} is not TYPE:VALUE")
+        if not re.fullmatch(r"[A-Za-z]{1,8}", self.request_prefix):
+            raise ConfigError(f"{where}.request_prefix: 1-8 letters, got {self.request_prefix!r}")
+        for name in (
+            "loan_days",
+            "max_message_bytes",
+            "max_connections",
+            "max_connections_per_address",
+            "header_timeout",
+            "body_timeout",
+            "threads",
+            "send_every_seconds",
+            "send_timeout",
+            "first_retry_seconds",
+        ):
+            _positive(getattr(self, name), f"{where}.{name}")
+        if self.renewals < 0 or self.service_fee < 0 or self.max_attempts < 0:
+            raise ConfigError(f"{where}: renewals, service_fee and max_attempts are 0 or more")
+        for i, partner in enumerate(self.partners):
+            partner.validate(f"{where}.partners[{i}]")
+        _check_unique([p.agency_id for p in self.partners], f"{where}.partners", "agency_id")
+
+    def partner(self, agency_id: str) -> IllPartner | None:
+        """The configured partner with this agency id (TYPE:VALUE, type case-insensitive)."""
+        wanted = _agency_key(agency_id)
+        return next((p for p in self.partners if _agency_key(p.agency_id) == wanted), None)
+
+
+def _agency_key(agency_id: str) -> tuple[str, str]:
+    kind, _, value = agency_id.partition(":")
+    return kind.upper(), value
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -580,6 +659,7 @@ class Settings:
     sip2: Sip2Settings = field(default_factory=Sip2Settings)
     sru: SruSettings = field(default_factory=SruSettings)
     z3950: Z3950Settings = field(default_factory=Z3950Settings)
+    ill: IllSettings = field(default_factory=IllSettings)
     source: str = "built-in defaults"
 
     def database(self, name: str) -> DatabaseSettings:
@@ -613,6 +693,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "sip2": (Sip2Settings, False),
     "sru": (SruSettings, False),
     "z3950": (Z3950Settings, False),
+    "ill": (IllSettings, False),
 }
 
 
