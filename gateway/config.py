@@ -569,7 +569,7 @@ AGENCY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*:\S+$")  # TYPE:VALUE, e.g. ISIL:C
 
 @dataclass(frozen=True)
 class IllPartner:
-    """A partner library that may request from us and that we may request from (I7)."""
+    """A partner library: only these may request from us, and we request from these."""
 
     agency_id: str  # TYPE:VALUE, e.g. "ISIL:CN-PKU"
     name: str = ""
@@ -588,8 +588,8 @@ class IllSettings:
 
     listen: tuple[str, ...] = ("tcp:8090:interface=127.0.0.1",)  # Twisted endpoint strings
     agency_id: str = "ISIL:CN-SHL"  # ours, TYPE:VALUE
-    request_prefix: str = "ST"  # our request numbers: ST00000001, ... (I3)
-    suspended: bool = False  # I2: requests are refused (Unfilled / PolicyProblem)
+    request_prefix: str = "ST"  # our request numbers: ST00000001, ...
+    suspended: bool = False  # requests are refused (Unfilled / PolicyProblem)
     loan_days: int = 45  # a loan to a partner
     renewals: int = 0  # renewals a partner may have per loan
     service_fee: int = 0  # fen charged to our reader per request we file as borrower
@@ -602,7 +602,7 @@ class IllSettings:
     threads: int = 4  # message handling runs in this many threads
     send_every_seconds: int = 10  # how often queued outgoing messages are tried
     send_timeout: int = 30  # seconds for one POST to a partner
-    max_attempts: int = 0  # 0: retried until delivered (I5: nothing is lost)
+    max_attempts: int = 0  # 0: retried until delivered (nothing is lost)
     first_retry_seconds: int = 30  # doubles each attempt, at most an hour
 
     def validate(self, where: str) -> None:
