@@ -272,3 +272,24 @@ def test_readings_come_from_kana_transcriptions_or_are_generated() -> None:
     assert heading_reading("式子内親王集", "しきしないしんのうしゅう") == "シキシナイシンノウシュウ"
     assert heading_reading("Pride and prejudice") == ""
     assert heading_reading("金田一京助", "Kindaichi, Kyōsuke") == "キンダイチキョウスケ"
+
+
+def test_our_pinyin_reading_is_pypinyins() -> None:
+    """Headings are read with pypinyin's dictionaries directly (faster than lazy_pinyin): the
+    syllables must stay what lazy_pinyin says, heteronyms and all."""
+    from pypinyin import Style, lazy_pinyin
+
+    from gateway.catalogue.pinyin import _run_syllables, fold_latin
+
+    runs = [
+        "银行会计学原理研究",
+        "长城重庆行长都是的",
+        "中华人民共和国史",
+        "剑桥中国明代史上卷",
+        "还是会还钱的朝阳",
+        "音乐快乐重要重新",
+        "一行行的银行职员",
+    ]
+    for run in runs:
+        expected = [fold_latin(p) for p in lazy_pinyin(run, style=Style.NORMAL)]
+        assert _run_syllables(run) == expected, run

@@ -138,20 +138,40 @@ def _single_readings() -> dict[str, str]:
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
 
 
+@functools.cache
+def _toneless_reading(reading: str) -> str:
+    return _toneless(reading)
+
+
 def _run_syllables(run: str) -> list[str]:
+    """The syllables of a run of Han characters, as pypinyin's `lazy_pinyin` reads them
+    (its segmentation into dictionary phrases, then each phrase's reading, else each
+    character's most common one), without its style machinery: the same answer at a seventh
+    of the cost (`tests/test_search_as_typed.py` compares the two)."""
     single = _single_readings()
     if all(ch in single for ch in run):
         return [single[ch] for ch in run]
-    # A heteronym in the run (行 xing/hang, 长 chang/zhang): pypinyin's phrase dictionary
-    # reads it in context. Imported on first use (its dictionaries take ~0.3 s to load).
-    from pypinyin import Style, lazy_pinyin
+    # A heteronym in the run (行 xing/hang, 长 chang/zhang): read in context. Imported on first
+    # use (the dictionaries take ~0.3 s to load).
+    from pypinyin.phrases_dict import phrases_dict
+    from pypinyin.pinyin_dict import pinyin_dict
+    from pypinyin.seg.mmseg import seg
 
-    found = []
-    for piece in lazy_pinyin(run, style=Style.NORMAL, errors="ignore"):
-        syllable = _toneless(piece)
-        if syllable.isascii() and syllable.isalpha():
+    found: list[str] = []
+    for word in seg.cut(run):
+        phrase = phrases_dict.get(word) if len(word) > 1 else None
+        if phrase:
+            found.extend(_toneless_reading(readings[0]) for readings in phrase)
+            continue
+        for ch in word:
+            syllable = single.get(ch)
+            if syllable is None:
+                readings = pinyin_dict.get(ord(ch))
+                if readings is None:
+                    continue
+                syllable = _toneless_reading(readings.split(",")[0])
             found.append(syllable)
-    return found
+    return [s for s in found if s.isascii() and s.isalpha()]
 
 
 @functools.lru_cache(maxsize=FOLD_CACHE)
