@@ -103,6 +103,9 @@ class InterlibraryLoan:
     def cancel(self, number: str) -> IllResult:
         return ill_borrowing.cancel(self._ctx, number)
 
+    def renew(self, number: str) -> IllResult:
+        return ill_borrowing.renew(self._ctx, number)
+
     def confirm_reader(self, patron_barcode: str) -> IllResult:
         return ill_borrowing.set_reader(self._ctx, patron_barcode, "confirmed")
 

@@ -495,12 +495,20 @@ def ship_return(ctx: IllContext, number: str) -> IllResult:
 
 def cancel(ctx: IllContext, number: str) -> IllResult:
     """Ask the lender to cancel (before it shipped; its answer decides)."""
+    return _ask(ctx, number, BorrowerEvent.CANCEL, "cancel")
 
+
+def renew(ctx: IllContext, number: str) -> IllResult:
+    """Ask the lender to renew (its RenewResponse decides, and brings the new due date)."""
+    return _ask(ctx, number, BorrowerEvent.RENEW, "renew")
+
+
+def _ask(ctx: IllContext, number: str, event: BorrowerEvent, action: str) -> IllResult:
     def work(tx: Transaction, now: datetime) -> IllResult:
         row = _locked(tx, number)
         if isinstance(row, Reason):
             return IllResult(False, (row,))
-        transition = _step(row, BorrowerEvent.CANCEL, "cancel")
+        transition = _step(row, event, action)
         if isinstance(transition, Reason):
             return IllResult(False, (transition,), row)
         return advance(ctx, tx, row, transition, now)

@@ -81,6 +81,7 @@ class BorrowerEvent(StrEnum):
     RECEIVE = "receive"  # staff: libgate ill receive
     READER_RETURN = "reader_return"  # the reader returned the copy at the desk
     SHIP_RETURN = "ship_return"  # staff: libgate ill return
+    RENEW = "renew"  # staff: ask the lender for a longer loan (its RenewResponse decides)
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,8 @@ for _bstate in _LENT:
     _BORROWER[(_bstate, BE.OVERDUE)] = Transition(_bstate)
     _BORROWER[(_bstate, BE.RECALLED)] = Transition(_bstate)
     _BORROWER[(_bstate, BE.COMPLETED)] = Transition(B.COMPLETED)
+for _bstate in (B.SHIPPED, B.RECEIVED, B.CHECKED_IN):
+    _BORROWER[(_bstate, BE.RENEW)] = Transition(_bstate, _ram(Action.RENEW))
 BORROWER: dict[tuple[BorrowerState, BorrowerEvent], Transition] = dict(_BORROWER)
 
 # What an incoming status means to the borrower (all 12; Unfilled and RetryPossible become
