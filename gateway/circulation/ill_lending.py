@@ -103,6 +103,12 @@ def on_request(ctx: IllContext, message: Request, raw_xml: str | None) -> Confir
         at = stamp(now)
         number = ctx.number(tx) if decision.event is LenderEvent.SUPPLY else None  # I3
         values = _form_values(message)
+        if decision.copy is not None and not values["title"]:
+            # Asked for by our record id alone: name the title as we catalogue it.
+            values["title"] = storage.record_label(tx, decision.copy.record_pk).title
+            values["author"] = values["author"] or storage.record_author(
+                tx, decision.copy.record_pk
+            )
         request_pk = ill_storage.insert_request(
             tx,
             {
