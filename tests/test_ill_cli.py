@@ -44,13 +44,13 @@ def run_json(config: Path, capsys, *args: str) -> tuple[int, Any]:
     return code, json.loads(capsys.readouterr().out)
 
 
-def partner_asks(config: Path, request_id: str, record_id: str) -> None:
+def partner_asks(config: Path, request_id: str, record_id: str = "", isbn: str = "") -> None:
     """A partner's request, as the ISO 18626 endpoint hands it to the engine."""
     settings = load_settings(str(config))
     with open_migrated_store(settings.storage) as store:
         engine = Engine(store, Policy.from_settings(settings), SystemClock())
         ill = InterlibraryLoan(engine, settings.ill)
-        assert ill.on_request(partner_request(request_id, record_id=record_id)).ok
+        assert ill.on_request(partner_request(request_id, record_id=record_id, isbn=isbn)).ok
 
 
 def test_lending_the_seeds_copy(desk: Path, capsys) -> None:
@@ -91,7 +91,9 @@ def test_lending_the_seeds_copy(desk: Path, capsys) -> None:
 
 
 def test_unfill_by_staff(desk: Path, capsys) -> None:
-    partner_asks(desk, "PKU-2026-2", "SHL000000001")
+    partner_asks(desk, "PKU-2026-2", isbn="0521243327")  # the seed's copy's title, by ISBN-10
+    [request] = run_json(desk, capsys, "ill", "list")[1]
+    assert (request["status"], request["barcode"]) == ("WillSupply", SEED_COPY)
     code, out = run_json(desk, capsys, "ill", "unfill", "ST00000001", "--reason", "Damaged")
     assert code == REFUSED and out["reasons"][0]["code"] == "ill_reason_unknown"
     code, out = run_json(

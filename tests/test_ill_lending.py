@@ -3,6 +3,7 @@ on both storage engines."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gateway.circulation.ill_types import (
     Action,
     ErrorType,
     ReasonForMessage,
+    ServiceInfo,
     Status,
     SupplyingAgencyMessage,
 )
@@ -228,3 +230,25 @@ def test_staff_unfill(lender) -> None:
     assert engine.item_info("M2").state == "available"
     assert not ill.unfill("ST00000001", "NotHeld").ok  # already unfilled
     assert not ill.unfill("ST00000009", "NotHeld").ok
+
+
+def test_a_retry_after_retry_possible_is_decided_again(lender) -> None:
+    engine, clock, ill, store = lender
+    assert ill.on_request(partner_request("PKU-1", record_id="T-MING")).ok  # M2 set aside
+    asked = partner_request("TSU-1", record_id="T-MING", requester=TSU)
+    assert ill.on_request(asked).ok
+    assert ill.on_requesting_agency_message(action("PKU-1", Action.CANCEL)).ok  # M2 back
+    again = ill.on_request(asked)  # the same id, not a retry: a duplicate
+    assert not again.ok and "duplicate" in again.error_value
+    retry = replace(asked, service=ServiceInfo(request_type="Retry"))
+    assert ill.on_request(retry).ok
+    found = answers(store, clock)
+    assert [(m.header.requesting_agency_request_id, m.status) for m in found] == [
+        ("PKU-1", Status.WILL_SUPPLY),
+        ("TSU-1", Status.RETRY_POSSIBLE),
+        ("PKU-1", Status.CANCELLED),
+        ("TSU-1", Status.WILL_SUPPLY),
+    ]
+    assert found[-1].header.supplying_agency_request_id == "ST00000002"
+    view = ill.show("ST00000002")
+    assert view is not None and view.request.barcode == "M2" and view.request.partner == TSU

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from gateway.circulation.clock import parse_stamp
-from gateway.circulation.ill_outbox import claim_due, pending, record_delivered, record_failed
+from gateway.circulation.ill_outbox import (
+    claim_due,
+    pending,
+    record_delivered,
+    record_failed,
+    record_sent_xml,
+)
 from gateway.circulation.ill_types import Confirmation, ErrorType, Status
 from gateway.store import Store
 from tests.ill_support import PKU, SHL, TSU, URLS, library_ill, partner_request
@@ -92,3 +98,12 @@ def test_an_error_confirmation_is_delivered_and_shown_in_the_history(queued) -> 
     history = ill.show("ST00000001").messages
     assert history[-1].kind == "Confirmation" and history[-1].status == "ERROR"
     assert "UnrecognisedDataValue" in history[-1].note
+
+
+def test_the_sent_xml_can_be_kept_in_the_history(queued) -> None:
+    clock, _ill, store = queued
+    [first, _other] = claim_due(store, clock.now(), "a", LEASE, 10)
+    record_sent_xml(store, first.id, "<ISO18626Message/>")
+    with store.read() as tx:
+        kept = tx.scalar("SELECT raw_xml FROM ill_messages WHERE outbox_pk = ?", (first.id,))
+    assert kept == "<ISO18626Message/>"

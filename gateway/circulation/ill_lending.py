@@ -93,7 +93,12 @@ def on_request(ctx: IllContext, message: Request, raw_xml: str | None) -> Confir
 
     def work(tx: Transaction, now: datetime) -> Confirmation:
         agency = partner.agency_id
-        if ill_storage.lender_request_by_partner_id(tx, agency, head.requesting_agency_request_id):
+        earlier = ill_storage.lender_request_by_partner_id(
+            tx, agency, head.requesting_agency_request_id, lock=True
+        )
+        if earlier is not None and _retried(earlier, message):
+            return _decide_again(ctx, tx, earlier, message, partner, titles, now, raw_xml)
+        if earlier is not None:
             return Confirmation.error(
                 ErrorType.UNRECOGNISED_DATA_VALUE,
                 f"requestingAgencyRequestId: {head.requesting_agency_request_id} is a duplicate",
@@ -145,6 +150,41 @@ def on_request(ctx: IllContext, message: Request, raw_xml: str | None) -> Confir
             ErrorType.UNRECOGNISED_DATA_VALUE,
             f"requestingAgencyRequestId: {head.requesting_agency_request_id} is a duplicate",
         )
+
+
+def _retried(earlier: IllRequest, message: Request) -> bool:
+    """The partner asks again (requestType Retry) for a request we answered RetryPossible."""
+    return (
+        earlier.state == LenderState.RETRY_POSSIBLE
+        and message.service.request_type.strip().lower() == "retry"
+    )
+
+
+def _decide_again(
+    ctx: IllContext,
+    tx: Transaction,
+    earlier: IllRequest,
+    message: Request,
+    partner: IllPartner,
+    titles: list[int],
+    now: datetime,
+    raw_xml: str | None,
+) -> Confirmation:
+    received(tx, earlier.id, message, now, raw_xml)
+    decision = decide(ctx, tx, titles)
+    transition = lender_step(earlier.state, decision.event)
+    changes: dict[str, object] = {"reason": decision.code}
+    if decision.event is LenderEvent.SUPPLY:
+        number = ctx.number(tx)  # I3: numbered when accepted
+        changes.update(number=number, supplying_agency_request_id=number)
+    ill_storage.update_request(tx, earlier.id, **changes)
+    if decision.copy is not None:
+        _set_aside(ctx, tx, earlier.id, decision.copy, partner, now)
+    row = ill_storage.request_by_pk(tx, earlier.id)
+    assert row is not None
+    note = decision.why.message(ctx.core.policy.circulation.language) if decision.why else ""
+    advance(tx, row, transition, now, note=note, code=decision.code)
+    return Confirmation.accepted()
 
 
 def _form_values(message: Request) -> dict[str, str]:

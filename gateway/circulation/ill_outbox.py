@@ -106,6 +106,15 @@ def record_failed(store: Store, message_id: int, now: datetime, error: str) -> N
         )
 
 
+def record_sent_xml(store: Store, message_id: int, raw_xml: str) -> None:
+    """Keep the XML the sender made of a message in the request's history (optional)."""
+    with store.write() as tx:
+        tx.execute(
+            "UPDATE ill_messages SET raw_xml = ? WHERE outbox_pk = ? AND direction = 'out'",
+            (raw_xml, message_id),
+        )
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     """What staff and tests see of one outgoing message."""

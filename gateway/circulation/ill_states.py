@@ -136,6 +136,16 @@ _LENDER: dict[tuple[LenderState, LenderEvent], Transition] = {
     (L.NEW, LE.RETRY): Transition(
         L.RETRY_POSSIBLE, _sam(RFM.REQUEST_RESPONSE, Status.RETRY_POSSIBLE), Status.RETRY_POSSIBLE
     ),
+    # The partner asks again (requestType Retry) after RetryPossible: decided afresh.
+    (L.RETRY_POSSIBLE, LE.SUPPLY): Transition(
+        L.WILL_SUPPLY, _sam(RFM.REQUEST_RESPONSE, Status.WILL_SUPPLY), Status.WILL_SUPPLY
+    ),
+    (L.RETRY_POSSIBLE, LE.REFUSE): Transition(
+        L.UNFILLED, _sam(RFM.REQUEST_RESPONSE, Status.UNFILLED), Status.UNFILLED
+    ),
+    (L.RETRY_POSSIBLE, LE.RETRY): Transition(
+        L.RETRY_POSSIBLE, _sam(RFM.REQUEST_RESPONSE, Status.RETRY_POSSIBLE), Status.RETRY_POSSIBLE
+    ),
     (L.WILL_SUPPLY, LE.SHIP): Transition(
         L.LOANED, _sam(RFM.STATUS_CHANGE, Status.LOANED), Status.LOANED
     ),
