@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from gateway.circulation import storage
+from gateway.circulation import ill_desk, storage
 from gateway.circulation.checks import (
     CHECKIN_CHECKS,
     CHECKOUT_CHECKS,
@@ -155,6 +155,11 @@ def checkin(core: EngineCore, item_barcode: str, channel: Channel, offline: bool
             loan_id=loan.id,
             **({"offline": True} if offline else {}),
         )
+        if ill_desk.copy_returned(tx, copy, loan, now):
+            # A borrowed copy goes back to its lending library, not to a shelf or a hold.
+            return CheckinResult(
+                ok=True, patron=patron, copy=copy, record=record, offline=offline, to_desk=True
+            )
         trapped = trap_or_shelve(core, tx, copy, queue, now, channel)  # R6
         if trapped is None:
             return CheckinResult(ok=True, patron=patron, copy=copy, record=record, offline=offline)

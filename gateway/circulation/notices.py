@@ -48,6 +48,30 @@ TEMPLATES: dict[str, tuple[str, str, str, str]] = {
         "Hold cancelled: {title}",
         'Dear {name},\n\nYour hold on "{title}" is cancelled.\n',
     ),
+    "ill_accepted": (
+        "馆际互借申请已受理：{title}",
+        "{name}，您好：\n\n您的馆际互借申请 {number}《{title}》已由 {lender} 受理。\n",
+        "Interlibrary loan accepted: {title}",
+        'Dear {name},\n\nYour interlibrary loan request {number} for "{title}" was accepted by {lender}.\n',
+    ),
+    "ill_arrived": (
+        "馆际互借到书通知：{title}",
+        "{name}，您好：\n\n您的馆际互借申请 {number}《{title}》已到书，请于 {deadline} 前到 {desk} 借阅。\n",
+        "Interlibrary loan arrived: {title}",
+        'Dear {name},\n\n"{title}" (interlibrary loan {number}) is waiting for you at {desk}. Please collect it by {deadline}.\n',
+    ),
+    "ill_unfilled": (
+        "馆际互借申请未能满足：{title}",
+        "{name}，您好：\n\n很抱歉，您的馆际互借申请 {number}《{title}》所有合作馆均无法提供。\n",
+        "Interlibrary loan not filled: {title}",
+        'Dear {name},\n\nWe are sorry: no partner library could supply "{title}" (interlibrary loan {number}).\n',
+    ),
+    "ill_overdue": (
+        "馆际互借超期：{title}",
+        "{name}，您好：\n\n您的馆际互借图书《{title}》（申请 {number}）已超期，请尽快归还。\n",
+        "Interlibrary loan overdue: {title}",
+        'Dear {name},\n\n"{title}" (interlibrary loan {number}) is overdue; please return it soon.\n',
+    ),
 }
 
 

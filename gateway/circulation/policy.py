@@ -40,6 +40,11 @@ STATUS_STATES: dict[str, CirculationState] = {
 }
 
 
+# The item type of a copy we borrowed from another library for one of our readers
+# (ill_borrowing.py): it circulates through the hold shelf like any copy, whatever the
+# configured [[item_types]] say of types they do not name.
+ILL_COPY_TYPE = "馆际互借"
+
 SHELF_CIRCULATION: dict[ShelfState, CirculationState] = {
     ShelfState.AVAILABLE: CirculationState.AVAILABLE,
     ShelfState.LIBRARY_USE_ONLY: CirculationState.LIBRARY_USE_ONLY,
@@ -62,7 +67,10 @@ class Policy:
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(
             categories={c.name: c for c in settings.patron_categories},
-            circulating_types={t.name: t.circulating for t in settings.item_types},
+            circulating_types={
+                ILL_COPY_TYPE: True,
+                **{t.name: t.circulating for t in settings.item_types},
+            },
             ill_lendable_types={t.name: t.ill_lendable for t in settings.item_types},
             desks={loc.name: loc.desk for loc in settings.locations},
             holds=settings.holds,

@@ -152,6 +152,95 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "缴费金额 {amount} 超过应缴金额 {balance}，请按应缴金额缴费。",
         "The payment of {amount} is more than the {balance} owed; please pay at most that.",
     ),
+    # Interlibrary loan (catalogue-and-ill.md I1-I7): as lender, then as borrower.
+    "ill_not_held": (
+        "I1",
+        "本馆没有该书。",
+        "We do not hold this title.",
+    ),
+    "ill_not_lendable": (
+        "I1",
+        "本馆该书没有可供馆际互借的复本（仅“{types}”类型可外借）。",
+        "We hold this title but no copy of it is lent to other libraries (lendable types: {types}).",
+    ),
+    "ill_on_loan": (
+        "I1",
+        "本馆该书可馆际互借的复本均已借出，请稍后再申请。",
+        "Every copy of this title we lend to other libraries is on loan; ask again later.",
+    ),
+    "ill_suspended": (
+        "I2",
+        "{library}馆际互借服务暂停，暂不受理申请。",
+        "{library} has suspended its interlibrary loan service; no requests are accepted now.",
+    ),
+    "ill_partner_unknown": (
+        "I7",
+        "{agency} 不是本馆的馆际互借合作馆。",
+        "{agency} is not one of our interlibrary loan partners.",
+    ),
+    "ill_partner_no_url": (
+        "I7",
+        "合作馆 {agency} 没有配置馆际互借地址。",
+        "Partner {agency} has no ISO 18626 address configured.",
+    ),
+    "ill_no_lender": (
+        "I7",
+        "没有可以申请的合作馆，请先配置合作馆或指定出借馆。",
+        "There is no partner library to ask; configure partners or name a lender.",
+    ),
+    "ill_reader_not_registered": (
+        "I7",
+        "读者 {patron} 尚未开通馆际互借，请先由本馆馆际互借员确认注册。",
+        "Reader {patron} is not registered for interlibrary loan; the ILL staff must confirm the registration first.",
+    ),
+    "ill_title_missing": ("I4", "请填写题名。", "The title is required."),
+    "ill_title_too_long": (
+        "I4",
+        "题名最多 {limit} 个字符，现有 {length} 个。",
+        "The title may have at most {limit} characters; it has {length}.",
+    ),
+    "ill_recipient_missing": ("I4", "请填写收件人姓名。", "The recipient's name is required."),
+    "ill_email_missing": ("I4", "请填写电子邮件地址。", "An email address is required."),
+    "ill_email_invalid": (
+        "I4",
+        "电子邮件地址“{email}”无效。",
+        "The email address '{email}' is not valid.",
+    ),
+    "ill_note_too_long": (
+        "I4",
+        "备注最多 {limit} 个字符，现有 {length} 个。",
+        "The note may have at most {limit} characters; it has {length}.",
+    ),
+    "ill_field_too_long": (
+        "I4",
+        "“{field}”过长（最多 {limit} 个字符）。",
+        "'{field}' is too long (at most {limit} characters).",
+    ),
+    "ill_request_unknown": (
+        "",
+        "馆际互借申请 {number} 不存在。",
+        "Interlibrary loan request {number} does not exist.",
+    ),
+    "ill_wrong_role": (
+        "",
+        "申请 {number} 是{role}申请，不能执行该操作。",
+        "Request {number} is a {role} request; this action does not apply to it.",
+    ),
+    "ill_not_now": (
+        "",
+        "申请 {number} 当前状态为 {state}，不能执行“{action}”。",
+        "Request {number} is {state}; '{action}' is not possible now.",
+    ),
+    "ill_reason_unknown": (
+        "",
+        "未知的不能满足原因“{given}”，可用：{codes}。",
+        "Unknown reason '{given}'; use one of {codes}.",
+    ),
+    "ill_renewals_exhausted": (
+        "I6",
+        "该馆际互借已续借 {count} 次，达到上限。",
+        "This interlibrary loan has been renewed {count} times, the limit.",
+    ),
     # Facts reported with a successful action.
     "hold_trapped": (
         "R6",

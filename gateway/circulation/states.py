@@ -12,6 +12,9 @@ class Channel(StrEnum):
     DESK = "desk"  # the service desk: staff CLI, a SIP2 account with role desk
     SELF_CHECK = "selfcheck"  # a self-check machine (SIP2 role kiosk)
     SYSTEM = "system"  # the engine itself: expiry runs (R8, R9, R11)
+    ILL = (
+        "ill"  # interlibrary loan: a partner's message, or ILL staff (gateway/circulation/ill*.py)
+    )
 
 
 class HoldState(StrEnum):

@@ -2,6 +2,8 @@
 
 - `catalogue`: init, load, items import, export, search, browse, reindex;
 - `staff`: the service desk (circ …, holds process, notices list, patrons import);
+- `ill`: interlibrary loan (request, ship, receive, return, unfill, process, readers, list,
+  show, stats);
 - `service`: hash-password, serve.
 
 Every command shares the exit codes and `CliError` of `gateway.cli.errors` (see there).
@@ -13,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import catalogue, service, staff
+from gateway.cli import catalogue, ill, service, staff
 from gateway.cli.errors import (
     EXIT_FATAL,
     EXIT_INTERRUPTED,
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     catalogue.add_commands(commands)
     staff.add_commands(commands)
+    ill.add_commands(commands)
     service.add_commands(commands)
     return parser
 

@@ -1,0 +1,137 @@
+"""What both ILL roles share: the context they run in, their result, and how a transition's
+message is written to the history and queued for the partner, in the decision's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.circulation import ill_storage
+from gateway.circulation.clock import stamp
+from gateway.circulation.core import EngineCore
+from gateway.circulation.ill_json import to_json
+from gateway.circulation.ill_storage import IllMessageRow, IllRequest
+from gateway.circulation.ill_types import (
+    AgencyId,
+    Header,
+    Message,
+    Request,
+    RequestingAgencyMessage,
+    SupplyingAgencyMessage,
+)
+from gateway.circulation.reasons import Reason
+from gateway.config import IllSettings
+from gateway.store import Transaction
+
+
+@dataclass(frozen=True)
+class IllContext:
+    core: EngineCore
+    settings: IllSettings
+
+    @property
+    def agency(self) -> AgencyId:
+        return AgencyId.parse(self.settings.agency_id)
+
+    def is_us(self, agency: AgencyId | None) -> bool:
+        """An agency id names us (the type compared without case)."""
+        return agency is None or agency == self.agency
+
+    def number(self, tx: Transaction) -> str:
+        """I3: the next request number, the prefix and 8 digits (ST00000001)."""
+        return f"{self.settings.request_prefix}{ill_storage.next_number(tx):08d}"
+
+
+@dataclass(frozen=True)
+class IllResult:
+    """What an ILL action did: ok, or refused with every reason; the request as it now is."""
+
+    ok: bool
+    reasons: tuple[Reason, ...] = ()
+    request: IllRequest | None = None
+    messages: tuple[IllMessageRow, ...] = field(default=())
+
+
+def header(request: IllRequest, now: datetime) -> Header:
+    """The header of a message about `request`, whichever role we play in it."""
+    partner, us = AgencyId.parse(request.partner), AgencyId.parse(request.our_agency)
+    lender = request.role == "lender"
+    return Header(
+        requesting_agency=partner if lender else us,
+        supplying_agency=us if lender else partner,
+        timestamp=now,
+        requesting_agency_request_id=request.requesting_agency_request_id,
+        supplying_agency_request_id=request.supplying_agency_request_id,
+    )
+
+
+def summary(message: Message) -> dict[str, str]:
+    """The history columns of a message."""
+    if isinstance(message, SupplyingAgencyMessage):
+        answer = "" if message.answer_yes_no is None else ("Y" if message.answer_yes_no else "N")
+        return {
+            "status": message.status.value,
+            "reason_for_message": message.reason_for_message.value,
+            "answer": answer,
+            "note": message.note,
+        }
+    if isinstance(message, RequestingAgencyMessage):
+        return {"action": message.action.value, "note": message.note}
+    return {"note": message.service.note}
+
+
+def kind_of(message: Message) -> str:
+    if isinstance(message, Request):
+        return "Request"
+    if isinstance(message, SupplyingAgencyMessage):
+        return "SupplyingAgencyMessage"
+    return "RequestingAgencyMessage"
+
+
+def send(tx: Transaction, request: IllRequest, message: Message, now: datetime) -> int:
+    """Queue `message` to the request's partner and write it to the history."""
+    at = stamp(now)
+    outbox_pk = ill_storage.queue_outgoing(
+        tx,
+        request.id,
+        request.partner_url,
+        to_json(message),
+        at,
+        request.retry_first_seconds,
+        request.retry_max_attempts,
+    )
+    _history(tx, request.id, at, "out", message, outbox_pk, None)
+    return outbox_pk
+
+
+def received(
+    tx: Transaction, request_pk: int, message: Message, now: datetime, raw_xml: str | None
+) -> None:
+    """Write an incoming message to the history (with its XML when the front-end has it)."""
+    _history(tx, request_pk, stamp(now), "in", message, None, raw_xml)
+
+
+def _history(
+    tx: Transaction,
+    request_pk: int,
+    at: str,
+    direction: str,
+    message: Message,
+    outbox_pk: int | None,
+    raw_xml: str | None,
+) -> None:
+    seen = summary(message)
+    ill_storage.add_message(
+        tx,
+        request_pk,
+        at,
+        direction,
+        kind_of(message),
+        status=seen.get("status", ""),
+        action=seen.get("action", ""),
+        reason_for_message=seen.get("reason_for_message", ""),
+        answer=seen.get("answer", ""),
+        note=seen.get("note", ""),
+        outbox_pk=outbox_pk,
+        raw_xml=raw_xml,
+    )
