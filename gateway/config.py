@@ -586,7 +586,8 @@ class IllPartner:
 class IllSettings:
     """Interlibrary loan over ISO 18626 (ill/), as lender and as borrower."""
 
-    listen: tuple[str, ...] = ("tcp:8090:interface=127.0.0.1",)  # Twisted endpoint strings
+    # Twisted endpoint strings; none by default: a site that lends or borrows says where.
+    listen: tuple[str, ...] = ()
     agency_id: str = "ISIL:CN-SHL"  # ours, TYPE:VALUE
     request_prefix: str = "ST"  # our request numbers: ST00000001, ...
     suspended: bool = False  # requests are refused (Unfilled / PolicyProblem)
