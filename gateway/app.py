@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from gateway.catalogue import repository, textindex
 from gateway.circulation.clock import SystemClock
 from gateway.circulation.engine import Engine
+from gateway.circulation.ill import InterlibraryLoan
 from gateway.circulation.policy import Policy
 from gateway.circulation.results import ExpiryReport
 from gateway.config import Settings
@@ -37,6 +38,7 @@ from gateway.workers import (
     run_reload_hooks,
     set_role,
 )
+from ill.resource import ill_services
 from sip2.server import build_sip2_service
 from sru.resource import sru_services
 from z3950.server import build_z3950_service
@@ -90,6 +92,25 @@ def build_service(
             f"notices by SMTP to {settings.notices.smtp_host}:{settings.notices.smtp_port}"
             f" every {settings.notices.send_every_seconds} s"
         )
+    # Interlibrary loan over ISO 18626 ([ill]): partners' messages in, ours out, overdue loans
+    # to partners on the hold schedule.
+    if settings.ill.listen:
+        ill = InterlibraryLoan(engine, settings.ill, clock)
+        ill_service, ill_listeners = ill_services(settings, store, ill)
+        ill_service.setServiceParent(root)
+        listeners += ill_listeners
+        if role.runs_schedules:
+
+            def log_overdue(overdue: list[str]) -> None:
+                if overdue:
+                    log.info("ILL overdue sent: %s", ", ".join(overdue))
+
+            def process_ill() -> Deferred[None]:
+                deferred = threads.deferToThread(ill.process).addCallback(log_overdue)
+                return deferred.addErrback(log_failure("ILL processing"))
+
+            TimerService(settings.holds.process_every_seconds, process_ill).setServiceParent(root)
+            loops.append(f"ILL overdue processing every {settings.holds.process_every_seconds} s")
     # SIP2 for self-check machines and desk terminals ([sip2]).
     if settings.sip2.listen:
         sip2_service, sip2_listeners = build_sip2_service(settings, engine, clock)
