@@ -1,7 +1,7 @@
 """Listening sockets bound by the supervisor and served by the worker processes.
 
 With `[service] workers` above 1 the supervisor (gateway/supervisor.py) binds every endpoint
-of `[sip2]`, `[sru]` and `[z3950] listen` before it starts any worker; each worker inherits its
+of `[sip2]`, `[sru]`, `[z3950]` and `[ill] listen` before it starts any worker; each worker inherits its
 sockets across fork() and hands them to its reactor (`adoptStreamPort`). A port that cannot be
 bound stops the start with one line, before any worker runs.
 

@@ -76,6 +76,7 @@ def listen_strings(settings: Settings) -> list[tuple[str, str]]:
         *(("SIP2", listen) for listen in settings.sip2.listen),
         *(("SRU", listen) for listen in settings.sru.listen),
         *(("Z39.50", listen) for listen in settings.z3950.listen),
+        *(("ILL", listen) for listen in settings.ill.listen),
     ]
 
 
@@ -121,7 +122,7 @@ def serve_supervised(settings: Settings, count: int) -> int:
         print(f"  listening: {protocol} on {listen} (port {shared.port}, {how})", flush=True)
     if not listeners:
         print(
-            "  listeners: none configured ([sip2], [sru] and [z3950] listen are empty)",
+            "  listeners: none configured ([sip2], [sru], [z3950] and [ill] listen are empty)",
             flush=True,
         )
     supervisor = Supervisor(settings, sockets, count)
