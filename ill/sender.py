@@ -50,7 +50,7 @@ from ill.wire import CONTENT_TYPE, MessageError, MessageKind
 from ill.writing import write_message
 
 log = logging.getLogger("libgate.ill")
-BATCH = 50  # messages claimed per round
+BATCH = 20  # messages claimed per round
 
 
 class Outgoing(Protocol):
@@ -115,9 +115,10 @@ class Sender(Service):
         self.reactor = reactor
         self.now = now
         self.sender = name or f"{socket.gethostname()}:{os.getpid()}"
-        # Claimed messages are leased for longer than one round can take with them, so
-        # another worker never sends one this worker is still sending.
-        self.lease = timedelta(seconds=2 * settings.send_timeout + 60)
+        # A claimed message is leased for as long as a whole round could take, every POST in
+        # it to one slow partner taking its full send_timeout, so another worker never sends
+        # one this worker is still sending; a worker that dies holds them this long at most.
+        self.lease = timedelta(seconds=BATCH * settings.send_timeout + 60)
         # One connection per POST: partners are many and messages few; a kept-alive
         # connection to a partner that went down would only fail the next POST.
         self.agent = Agent(
@@ -126,6 +127,7 @@ class Sender(Service):
             pool=HTTPConnectionPool(reactor, persistent=False),
         )
         self.loop: LoopingCall | None = None
+        self.looping: Deferred[LoopingCall] | None = None
 
     # Service
 
@@ -133,13 +135,17 @@ class Sender(Service):
         Service.startService(self)
         self.loop = LoopingCall(self._round)
         self.loop.clock = self.reactor
-        self.loop.start(self.settings.send_every_seconds, now=True)
+        self.looping = self.loop.start(self.settings.send_every_seconds, now=True)
 
     def stopService(self) -> Deferred[None] | None:
+        """Stops scheduling; what the returned Deferred waits for is a round still sending
+        (at most its send_timeouts), so its outcomes are recorded before the pool stops."""
         Service.stopService(self)
-        if self.loop is not None and self.loop.running:
-            self.loop.stop()
-        return None
+        if self.loop is None or not self.loop.running or self.looping is None:
+            return None
+        self.loop.stop()
+        finished: Deferred[None] = self.looping.addCallback(lambda _loop: None)
+        return finished
 
     def _round(self) -> Deferred[list[Outcome]]:
         deferred = self.send_due()
@@ -199,21 +205,12 @@ class Sender(Service):
 
     @defer.inlineCallbacks
     def _post(self, url: str, data: bytes, kind: MessageKind) -> Any:
-        timeout = self.settings.send_timeout
-        request = self.agent.request(
-            b"POST",
-            url.encode("utf-8"),
-            Headers({b"content-type": [CONTENT_TYPE]}),
-            FileBodyProducer(BytesIO(data)),
-        )
-        request.addTimeout(timeout, self.reactor)
-        response: IResponse = yield request
-        body_read: Deferred[bytes] = Deferred()
-        response.deliverBody(_CappedBody(body_read, self.settings.max_message_bytes))
-        body_read.addTimeout(timeout, self.reactor)
-        body: bytes = yield body_read
-        if response.code != 200:
-            raise _Posted(f"HTTP {response.code} from {url}")
+        # One deadline for the whole exchange: connecting, sending, the answer and its body.
+        exchange = self._exchange(url, data)
+        exchange.addTimeout(self.settings.send_timeout, self.reactor)
+        code, body = yield exchange
+        if code != 200:
+            raise _Posted(f"HTTP {code} from {url}")
         try:
             received = read_confirmation(body, self.settings.max_message_bytes)
         except MessageError as error:
@@ -221,6 +218,20 @@ class Sender(Service):
         if received.kind is not kind:
             raise _Posted(f"{url} answered a {received.kind.confirmation} to a {kind.value}")
         return received.confirmation
+
+    @defer.inlineCallbacks
+    def _exchange(self, url: str, data: bytes) -> Any:
+        """(HTTP status, body) of one POST; cancelling it drops the connection."""
+        response: IResponse = yield self.agent.request(
+            b"POST",
+            url.encode("utf-8"),
+            Headers({b"content-type": [CONTENT_TYPE]}),
+            FileBodyProducer(BytesIO(data)),
+        )
+        reader = _CappedBody(self.settings.max_message_bytes)
+        response.deliverBody(reader)
+        body: bytes = yield reader.finished
+        return response.code, body
 
     def _record(self, outcome: Outcome) -> Deferred[None]:
         if outcome.confirmation is not None:
@@ -247,11 +258,15 @@ class _CappedBody(TwistedProtocol):
     """Collects a response body, giving up (and dropping the connection) past `most` bytes:
     a partner's confirmation is small, and a runaway answer must not fill memory."""
 
-    def __init__(self, finished: Deferred[bytes], most: int) -> None:
-        self.finished = finished
+    def __init__(self, most: int) -> None:
+        self.finished: Deferred[bytes] = Deferred(lambda _: self._drop())
         self.most = most
         self.parts: list[bytes] = []
         self.size = 0
+
+    def _drop(self) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
         if self.finished.called:
@@ -259,8 +274,7 @@ class _CappedBody(TwistedProtocol):
         self.size += len(data)
         if self.size > self.most:
             self.finished.errback(_Posted(f"the answer is larger than {self.most} bytes"))
-            if self.transport is not None:
-                self.transport.loseConnection()
+            self._drop()
             return
         self.parts.append(data)
 
