@@ -169,13 +169,7 @@ def _kind(name: str) -> MessageKind:
 
 def _children(parent: Element, name: str) -> list[Element]:
     """Children named `name` in our namespace (or, leniently, in none)."""
-    return [
-        child
-        for child in parent
-        if isinstance(child.tag, str)
-        and etree.QName(child).localname == name
-        and etree.QName(child).namespace in (NS, None)
-    ]
+    return list(parent.iterchildren(f"{{{NS}}}{name}", name))
 
 
 def _child(parent: Element | None, name: str) -> Element | None:
