@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import cast
 
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import MultiService
@@ -25,11 +26,17 @@ from gateway.catalogue import repository, textindex
 from gateway.circulation.clock import SystemClock
 from gateway.circulation.engine import Engine
 from gateway.circulation.ill import InterlibraryLoan
+from gateway.circulation.ill_outbox import claim_due, record_delivered, record_failed
 from gateway.circulation.policy import Policy
 from gateway.circulation.results import ExpiryReport
 from gateway.config import Settings
 from gateway.notify.sender import NoticeSender
-from gateway.services import DESCRIPTORS, as_server_reactor, raise_descriptor_limit
+from gateway.services import (
+    DESCRIPTORS,
+    ThreadPoolService,
+    as_server_reactor,
+    raise_descriptor_limit,
+)
 from gateway.store import Store, open_migrated_store
 from gateway.workers import (
     RELOAD_SIGNAL,
@@ -39,6 +46,7 @@ from gateway.workers import (
     set_role,
 )
 from ill.resource import ill_services
+from ill.sender import Sender as IllSender
 from sip2.server import build_sip2_service
 from sru.resource import sru_services
 from z3950.server import build_z3950_service
@@ -92,14 +100,22 @@ def build_service(
             f"notices by SMTP to {settings.notices.smtp_host}:{settings.notices.smtp_port}"
             f" every {settings.notices.send_every_seconds} s"
         )
-    # Interlibrary loan over ISO 18626 ([ill]): partners' messages in, ours out, overdue loans
-    # to partners on the hold schedule.
+    # Interlibrary loan over ISO 18626 ([ill]): partners' messages in, ours out (the sender),
+    # overdue loans to partners on the hold schedule.
     if settings.ill.listen:
         ill = InterlibraryLoan(engine, settings.ill, clock)
         ill_service, ill_listeners = ill_services(settings, store, ill)
         ill_service.setServiceParent(root)
         listeners += ill_listeners
         if role.runs_schedules:
+            # Our queued messages to partners, retried with backoff; a child of the ILL pool's
+            # service, so the pool stops only after the sender's round in flight.
+            pool = cast(ThreadPoolService, ill_service).pool
+            ill_sender = IllSender(
+                store, claim_due, record_delivered, record_failed, settings.ill, pool
+            )
+            MultiService.addService(ill_service, ill_sender)
+            loops.append(f"ILL messages to partners every {settings.ill.send_every_seconds} s")
 
             def log_overdue(overdue: list[str]) -> None:
                 if overdue:
