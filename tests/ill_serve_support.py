@@ -100,12 +100,13 @@ def show(config: Path, number: str) -> dict[str, Any]:
 
 
 def until(probe: Callable[[], T | None], what: str, seconds: float = WAIT_SECONDS) -> T:
-    """Poll `probe` until it gives something (not None, not False) or the deadline passes."""
+    """Poll `probe` until it gives something true (not None, False or empty) or the deadline
+    passes."""
     deadline = time.monotonic() + seconds
     last: T | None = None
     while time.monotonic() < deadline:
         last = probe()
-        if last is not None and last is not False:
+        if last:
             return last
         time.sleep(0.1)
     raise AssertionError(f"not within {seconds} s: {what} (last: {last!r})")
