@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -226,6 +227,8 @@ def test_the_seeds_story_between_two_libraries(
     assert code == 0 and shipped["request"]["status"] == "Loaned" and shipped["request"]["due_at"]
     on_way = until_state(pku, NUMBER, "shipped")
     assert on_way["status"] == "Loaned" and on_way["due_at"] == shipped["request"]["due_at"]
+    due = datetime.fromisoformat(on_way["due_at"])  # [ill] loan_days = 30 at the lender
+    assert (due.date() - datetime.now(due.tzinfo).date()).days in (30, 31)
     assert item_information(lender_desk, SEED_COPY)["fixed"]["CirculationStatus"] == "04"
 
     # Received: a temporary copy on the borrower's hold shelf for the reader.

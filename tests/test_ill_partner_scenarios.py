@@ -148,12 +148,16 @@ def test_unfilled_then_the_next_lender_then_cancel_yes(setting: Setting) -> None
     )
     asked = setting.mock.messages(number, Request)
     assert [str(r.header.supplying_agency) for r in asked] == [MOCK_A, MOCK_B]
+    # The next lender is asked afresh: no supplier id of the first one goes with it.
+    assert [r.header.supplying_agency_request_id for r in asked] == ["", ""]
+    assert all(r.header.requesting_agency_request_id == number for r in asked)
     # Cancel before the lender shipped: yes.
     assert action(setting, "cancel", number)["state"] == "cancel_pending"
     cancelled = until_state(setting.config, number, "cancelled")
     assert cancelled["status"] == "Cancelled"
     [cancel] = setting.mock.messages(number, RequestingAgencyMessage)
     assert cancel.action is Action.CANCEL and str(cancel.header.supplying_agency) == MOCK_B
+    assert cancel.header.supplying_agency_request_id == supplied["supplying_agency_request_id"]
 
 
 def test_cancel_no_renew_yes_then_no_and_the_loan_completed(setting: Setting) -> None:
