@@ -3,24 +3,30 @@ on both storage engines."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.catalogue.query import Query, Term
 from gateway.catalogue.search import search
+from gateway.circulation import storage
+from gateway.circulation.clock import stamp
 from gateway.circulation.engine import SELF_CHECK
 from gateway.circulation.ill_types import (
     Action,
+    Confirmation,
     ErrorType,
     ReasonForMessage,
     ServiceInfo,
     Status,
     SupplyingAgencyMessage,
 )
-from gateway.store import Store
+from gateway.circulation.states import Channel
+from gateway.store import Store, Transaction
 from tests.ill_support import PKU, SHL, TSU, action, library_ill, messages, partner_request
 
 
@@ -252,3 +258,54 @@ def test_a_retry_after_retry_possible_is_decided_again(lender) -> None:
     assert found[-1].header.supplying_agency_request_id == "ST00000002"
     view = ill.show("ST00000002")
     assert view is not None and view.request.barcode == "M2" and view.request.partner == TSU
+
+
+def _blocked_by(store: Store, pid: int) -> int:
+    """How many PostgreSQL sessions wait for a lock that session `pid` holds."""
+    with store.read() as tx:
+        return int(
+            tx.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid))", (pid,)
+            )
+        )
+
+
+def _desk_checkout(tx: Transaction, patron: str, barcode: str, now: datetime, on_loan: str) -> None:
+    """What a desk checkout writes, in a transaction the test keeps open: the title and copy
+    locked (storage.lock_copy, as loans.checkout takes them), the loan, the status."""
+    copy = storage.lock_copy(tx, barcode)
+    reader = storage.patron_by_barcode(tx, patron)
+    assert copy is not None and reader is not None
+    due = stamp(now + timedelta(days=30))
+    storage.insert_loan(tx, copy, reader.pk, stamp(now), due, Channel.DESK)
+    storage.set_copy_status(tx, copy.pk, on_loan)
+
+
+def test_I6_a_copy_checked_out_while_a_partner_request_waits_is_not_set_aside(lender) -> None:
+    """A desk checkout of M2 (the one lendable copy) is under way when a partner asks for its
+    title: the request waits for the title and then sees M2 lent (RetryPossible/OnLoan); it
+    never picks M2 from a read made before the checkout committed (on PostgreSQL that ended
+    in the one-open-loan constraint, answered as a duplicate request id)."""
+    engine, clock, ill, store = lender
+    answered: list[Confirmation] = []
+    with store.write() as tx:
+        pid = int(tx.scalar("SELECT pg_backend_pid()")) if tx.dialect == "postgresql" else 0
+        _desk_checkout(tx, "B", "M2", clock.now(), engine.policy.circulation.on_loan_status)
+        asking = threading.Thread(
+            target=lambda: answered.append(
+                ill.on_request(partner_request("PKU-1", record_id="T-MING"))
+            )
+        )
+        asking.start()
+        if pid:  # the request is waiting for a lock the checkout holds (SQLite: its writer)
+            deadline = time.monotonic() + 60
+            while _blocked_by(store, pid) == 0 and asking.is_alive():
+                assert time.monotonic() < deadline, "the partner request never reached a lock"
+                time.sleep(0.01)
+    asking.join()
+    [confirmation] = answered
+    assert confirmation.ok, confirmation.error_value
+    [answer] = answers(store, clock)
+    assert (answer.status, answer.reason_retry) == (Status.RETRY_POSSIBLE, "OnLoan")
+    assert engine.item_info("M2").state == "on_loan"
+    assert [r.barcode for r in ill.list_requests(role="lender")] == [""]

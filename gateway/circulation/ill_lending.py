@@ -145,7 +145,10 @@ def on_request(ctx: IllContext, message: Request, raw_xml: str | None) -> Confir
 
     try:
         return ctx.core.write(work)
-    except IntegrityViolation:  # the same id from the same partner, at the same moment
+    except IntegrityViolation as violation:
+        if not ill_storage.is_lender_once_violation(violation):
+            raise  # our bug, never the partner's duplicate
+        # the same id from the same partner, at the same moment
         return Confirmation.error(
             ErrorType.UNRECOGNISED_DATA_VALUE,
             f"requestingAgencyRequestId: {head.requesting_agency_request_id} is a duplicate",
@@ -267,8 +270,15 @@ def decide(ctx: IllContext, tx: Transaction, titles: list[int]) -> Decision:
             reason("ill_suspended", library=library),
             ReasonUnfilled.POLICY_PROBLEM,
         )
+    candidates = sorted(set(titles))
+    # Every title's lock first, in pk order, then its copies: a desk checkout, a checkin that
+    # traps a copy, or another partner's request takes a copy under the same lock, so what is
+    # read below stays true until this transaction commits (PostgreSQL; SQLite's one writer
+    # already serialises). Reading first let two of them take the same copy.
+    for record_pk in candidates:
+        storage.lock_title(tx, record_pk)
     held = lendable = False
-    for record_pk in sorted(set(titles)):
+    for record_pk in candidates:
         for copy in storage.copies_of(tx, record_pk):
             held = True
             if not policy.ill_lendable_types.get(copy.item_type, False):
