@@ -15,7 +15,8 @@ from gateway.catalogue.query import Query, Term
 from gateway.catalogue.search import search
 from gateway.circulation import storage
 from gateway.circulation.clock import stamp
-from gateway.circulation.engine import SELF_CHECK
+from gateway.circulation.engine import SELF_CHECK, Engine
+from gateway.circulation.ill import InterlibraryLoan
 from gateway.circulation.ill_types import (
     Action,
     Confirmation,
@@ -25,9 +26,20 @@ from gateway.circulation.ill_types import (
     Status,
     SupplyingAgencyMessage,
 )
+from gateway.circulation.policy import Policy
 from gateway.circulation.states import Channel
 from gateway.store import Store, Transaction
-from tests.ill_support import PKU, SHL, TSU, action, library_ill, messages, partner_request
+from tests.circulation_support import SETTINGS, build_library
+from tests.ill_support import (
+    PKU,
+    SHL,
+    TSU,
+    action,
+    ill_settings,
+    library_ill,
+    messages,
+    partner_request,
+)
 
 
 @pytest.fixture
@@ -309,3 +321,24 @@ def test_I6_a_copy_checked_out_while_a_partner_request_waits_is_not_set_aside(le
     assert (answer.status, answer.reason_retry) == (Status.RETRY_POSSIBLE, "OnLoan")
     assert engine.item_info("M2").state == "on_loan"
     assert [r.barcode for r in ill.list_requests(role="lender")] == [""]
+
+
+def test_I1_a_lendable_type_that_does_not_circulate_locally_is_supplied(
+    store: Store, tmp_path: Path
+) -> None:
+    """I1 is on the shelf and ill_lendable; whether local readers may take the type home (R1)
+    is not asked. 阅览资料 (reading room only) made lendable to partners: R1 is supplied."""
+    _engine, clock = build_library(store, tmp_path)
+    types = tuple(
+        replace(t, ill_lendable=True) if t.name == "阅览资料" else t for t in SETTINGS.item_types
+    )
+    policy = Policy.from_settings(replace(SETTINGS, item_types=types))
+    assert not policy.availability.circulates("阅览资料")
+    engine = Engine(store, policy, clock)
+    ill = InterlibraryLoan(engine, ill_settings(SHL, [PKU]))
+    assert ill.on_request(partner_request("PKU-1", record_id="T-READ")).ok
+    [answer] = answers(store, clock)
+    assert (answer.status, answer.reason_retry) == (Status.WILL_SUPPLY, "")
+    view = ill.show("ST00000001")
+    assert view is not None and view.request.barcode == "R1"
+    assert engine.item_info("R1").state == "on_loan"

@@ -286,9 +286,10 @@ def decide(ctx: IllContext, tx: Transaction, titles: list[int]) -> Decision:
             lendable = True
             on_loan = storage.open_loan_of_copy(tx, copy.pk) is not None
             trapped = storage.ready_hold_of_copy(tx, copy.pk) is not None
-            if policy.availability.is_available(
-                copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
-            ):
+            # I1 asks for a copy on the shelf of a lendable type, not one local readers may
+            # borrow (R1): a reading-room type may still be lent to other libraries.
+            on_shelf = copy.status == policy.availability.on_shelf_status
+            if on_shelf and not on_loan and not trapped:
                 return Decision(LenderEvent.SUPPLY, copy, None, "")  # I1
     if lendable:  # I1: lendable copies, every one out
         return Decision(LenderEvent.RETRY, None, reason("ill_on_loan"), ReasonRetry.ON_LOAN)
