@@ -120,7 +120,12 @@ class Pair:
             if not batch:
                 return moved
 
-    def tsu_answers(self, status: Status, **values: Any) -> None:
+    def tsu_answers(
+        self,
+        status: Status,
+        reason_for_message: ReasonForMessage = ReasonForMessage.REQUEST_RESPONSE,
+        **values: Any,
+    ) -> None:
         """TSU answers PKU's last request to it."""
         last = self.to_tsu[-1]
         head = Header(
@@ -131,7 +136,7 @@ class Pair:
         )
         answer = SupplyingAgencyMessage(
             header=head,
-            reason_for_message=ReasonForMessage.REQUEST_RESPONSE,
+            reason_for_message=reason_for_message,
             status=status,
             last_change=self.clock.now(),
             **values,
@@ -238,6 +243,30 @@ def test_no_lender_left_tells_the_reader(pair: Pair) -> None:
     pair.tsu_answers(Status.RETRY_POSSIBLE, reason_retry="OnLoan")
     assert pair.state(pair.pku, number) == ("end_of_rota", "RetryPossible")
     assert notice_kinds(pair.pku_store) == ["ill_unfilled"]
+
+
+def test_unfilled_as_a_notification_is_recorded_and_the_rota_stays(pair: Pair) -> None:
+    """CrossLink's broker sends Unfilled or RetryPossible with reasonForMessage Notification
+    while it works through its own lenders: confirmed, kept in the history, and the request
+    still waits for TSU's answer (not sent on to SHL, the reader not told)."""
+    number = pair.file(FORM)
+    pair.relay()
+    note = ReasonForMessage.NOTIFICATION
+    pair.tsu_answers(Status.UNFILLED, note, reason_unfilled="NotHeld")
+    pair.tsu_answers(Status.RETRY_POSSIBLE, note, reason_retry="OnLoan")
+    assert pair.relay() == 0
+    assert pair.state(pair.pku, number) == ("sent", "")
+    assert pair.view(pair.pku, number).request.partner == TSU
+    assert pair.shl.list_requests() == [] and len(pair.to_tsu) == 1
+    history = pair.view(pair.pku, number).messages
+    assert [(m.direction, m.status, m.reason_for_message) for m in history] == [
+        ("out", "", ""),
+        ("in", "Unfilled", "Notification"),
+        ("in", "RetryPossible", "Notification"),
+    ]
+    pair.tsu_answers(Status.WILL_SUPPLY)  # the broker's own answer
+    assert pair.state(pair.pku, number) == ("will_supply", "WillSupply")
+    assert notice_kinds(pair.pku_store) == ["ill_accepted"]
 
 
 def test_cancel_yes_before_shipping_and_no_after(pair: Pair) -> None:

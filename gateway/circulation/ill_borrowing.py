@@ -36,6 +36,7 @@ from gateway.circulation.ill_types import (
     ErrorType,
     PatronInfo,
     PublicationInfo,
+    ReasonForMessage,
     Request,
     RequestingAgencyMessage,
     ServiceInfo,
@@ -307,6 +308,13 @@ def on_supplying_agency_message(
             )
         received(tx, row.id, message, now, raw_xml)
         event = BORROWER_EVENT_OF_STATUS[message.status]
+        if (
+            event is BorrowerEvent.UNFILLED_NEXT
+            and message.reason_for_message is ReasonForMessage.NOTIFICATION
+        ):
+            # A broker (CrossLink) tells us so of each of its own lenders that could not
+            # supply while it works through its rota: news, not its answer; ours stays.
+            return Confirmation.accepted()
         left = row.rota_index + 1 < len(row.lenders)
         if event is BorrowerEvent.UNFILLED_NEXT and not left:
             event = BorrowerEvent.UNFILLED_LAST
