@@ -13,10 +13,11 @@ import pytest
 
 from gateway.catalogue.query import Query, Term
 from gateway.catalogue.search import search
-from gateway.circulation import storage
+from gateway.circulation import ill_lending, ill_storage, storage
 from gateway.circulation.clock import stamp
 from gateway.circulation.engine import SELF_CHECK, Engine
 from gateway.circulation.ill import InterlibraryLoan
+from gateway.circulation.ill_states import LenderEvent, lender_step
 from gateway.circulation.ill_types import (
     Action,
     Confirmation,
@@ -342,3 +343,29 @@ def test_I1_a_lendable_type_that_does_not_circulate_locally_is_supplied(
     view = ill.show("ST00000001")
     assert view is not None and view.request.barcode == "R1"
     assert engine.item_info("R1").state == "on_loan"
+
+
+def test_I6_a_desk_checkin_during_shipping_completes_the_loan(lender) -> None:
+    """Staff ship ST00000001 while M2 is checked in at a desk: the checkin reads the request
+    under its lock, after the ship committed, so the partner hears Loaned then LoanCompleted
+    (not Unfilled for a copy it has been sent)."""
+    engine, clock, ill, store = lender
+    assert ill.on_request(partner_request("PKU-1", record_id="T-MING")).ok
+    returned: list[bool] = []
+    with store.write() as tx:
+        pid = int(tx.scalar("SELECT pg_backend_pid()")) if tx.dialect == "postgresql" else 0
+        row = ill_storage.request_by_number(tx, "ST00000001", lock=True)  # as ship() does
+        assert row is not None
+        ill_lending.advance(tx, row, lender_step(row.state, LenderEvent.SHIP), clock.now())
+        desk = threading.Thread(target=lambda: returned.append(engine.checkin("M2").ok))
+        desk.start()
+        if pid:  # the checkin waits for the request's lock (SQLite: for the writer)
+            deadline = time.monotonic() + 60
+            while _blocked_by(store, pid) == 0 and desk.is_alive():
+                assert time.monotonic() < deadline, "the checkin never reached a lock"
+                time.sleep(0.01)
+    desk.join()
+    assert returned == [True]
+    statuses = [m.status for m in answers(store, clock)]
+    assert statuses == [Status.WILL_SUPPLY, Status.LOANED, Status.LOAN_COMPLETED]
+    assert ill.show("ST00000001").request.state == "completed"
