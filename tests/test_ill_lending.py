@@ -369,3 +369,34 @@ def test_I6_a_desk_checkin_during_shipping_completes_the_loan(lender) -> None:
     statuses = [m.status for m in answers(store, clock)]
     assert statuses == [Status.WILL_SUPPLY, Status.LOANED, Status.LOAN_COMPLETED]
     assert ill.show("ST00000001").request.state == "completed"
+
+
+def test_cancel_after_retry_possible_or_unfilled_is_yes(lender) -> None:
+    """The partner cancels before our RetryPossible or Unfilled reached it: CancelResponse Y,
+    Cancelled; no copy was set aside, so none moves."""
+    engine, clock, ill, store = lender
+    assert engine.checkout("B", "M2").ok  # the one lendable copy of T-MING is out
+    assert ill.on_request(partner_request("PKU-1", record_id="T-MING")).ok  # RetryPossible
+    assert ill.on_request(partner_request("PKU-2", record_id="T-ONE")).ok  # Unfilled
+    for asked in ("PKU-1", "PKU-2"):
+        assert ill.on_requesting_agency_message(action(asked, Action.CANCEL)).ok
+    _retry, _unfilled, *cancels = answers(store, clock)
+    assert [(m.reason_for_message, m.answer_yes_no, m.status) for m in cancels] == [
+        (ReasonForMessage.CANCEL_RESPONSE, True, Status.CANCELLED)
+    ] * 2
+    assert [ill.show(n).request.state for n in ("PKU-1", "PKU-2")] == ["cancelled"] * 2
+    assert engine.item_info("M2").state == "on_loan"
+
+
+def test_received_before_shipping_is_recorded(lender) -> None:
+    """Our own borrower may send Received while the request is WillSupply here (its copy
+    came before our Loaned): confirmed and kept, nothing answered, nothing changes."""
+    engine, clock, ill, store = lender
+    assert ill.on_request(partner_request("PKU-1", record_id="T-MING")).ok
+    answers(store, clock)
+    assert ill.on_requesting_agency_message(action("PKU-1", Action.RECEIVED)).ok
+    assert answers(store, clock) == []
+    view = ill.show("ST00000001")
+    assert view.request.state == "will_supply"
+    assert view.messages[-1].action == "Received"
+    assert ill.ship("ST00000001").ok
