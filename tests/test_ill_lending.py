@@ -400,3 +400,25 @@ def test_received_before_shipping_is_recorded(lender) -> None:
     assert view.request.state == "will_supply"
     assert view.messages[-1].action == "Received"
     assert ill.ship("ST00000001").ok
+
+
+def test_a_partners_text_is_kept_within_bounds(lender) -> None:
+    """A partner's request is stored within I4's limits (title 240, note 50, other fields
+    240) and the notes of its later messages within 500 characters, each cut with an
+    ellipsis; the request is still decided and the action still confirmed."""
+    engine, clock, ill, store = lender
+    asked = partner_request("PKU-1", record_id="T-MING")
+    asked = replace(
+        asked,
+        bibliographic=replace(asked.bibliographic, title="书" * 300, author="某" * 1000),
+        service=ServiceInfo(note="注" * 100_000),
+    )
+    assert ill.on_request(asked).ok
+    kept = ill.show("ST00000001").request
+    assert (len(kept.title), len(kept.author), len(kept.note)) == (240, 240, 50)
+    assert kept.title == "书" * 239 + "…" and kept.note.endswith("注…")
+    told = replace(action("PKU-1", Action.NOTIFICATION), note="话" * 100_000)
+    assert ill.on_requesting_agency_message(told).ok
+    notes = [m.note for m in ill.show("ST00000001").messages if m.direction == "in"]
+    assert [len(n) for n in notes] == [500, 500]
+    assert notes[1] == "话" * 499 + "…"

@@ -19,7 +19,16 @@ from datetime import datetime
 from gateway.circulation import ill_storage, storage
 from gateway.circulation.checks import run_checks
 from gateway.circulation.clock import stamp
-from gateway.circulation.ill_common import IllContext, IllResult, header, received, send
+from gateway.circulation.ill_common import (
+    FIELD_LIMIT,
+    NOTE_LIMIT,
+    TITLE_LIMIT,
+    IllContext,
+    IllResult,
+    header,
+    received,
+    send,
+)
 from gateway.circulation.ill_states import (
     BORROWER_EVENT_OF_STATUS,
     BorrowerEvent,
@@ -51,9 +60,6 @@ from gateway.config import IllSettings
 from gateway.store import Transaction
 from marc.bibliographic import BibRecord, Name
 
-TITLE_LIMIT = 240  # I4
-NOTE_LIMIT = 50  # I4
-FIELD_LIMIT = 240  # any other field of the form
 TEMPORARY_DATABASE = "ill"  # where the titles of borrowed copies are kept (never searched)
 COPY_PREFIX = "ILL-"  # a borrowed copy's barcode: ILL-ST00000001
 SENT_BACK_STATUS = "馆际互借已还"  # a borrowed copy shipped back to its lender

@@ -17,7 +17,17 @@ from gateway.catalogue.search import search_ids
 from gateway.circulation import ill_storage, storage
 from gateway.circulation.clock import parse_stamp, stamp
 from gateway.circulation.holds import trap_or_shelve
-from gateway.circulation.ill_common import IllContext, IllResult, header, received, send
+from gateway.circulation.ill_common import (
+    FIELD_LIMIT,
+    NOTE_LIMIT,
+    TITLE_LIMIT,
+    IllContext,
+    IllResult,
+    clip,
+    header,
+    received,
+    send,
+)
 from gateway.circulation.ill_states import (
     LENDER_EVENT_OF_ACTION,
     IllegalTransition,
@@ -197,8 +207,7 @@ def _form_values(message: Request) -> dict[str, str]:
         message.patron,
         message.delivery,
     )
-    return {
-        "title": bib.title,
+    values = {
         "author": bib.author,
         "publisher": pub.publisher,
         "year": pub.year,
@@ -213,7 +222,13 @@ def _form_values(message: Request) -> dict[str, str]:
         "email": delivery.email or patron.email,
         "phone": patron.phone,
         "delivery": delivery.method,
-        "note": message.service.note,
+    }
+    # Kept within I4's limits, as our own readers' requests are (a partner's are cut, not
+    # refused: the request is still decided on what it names).
+    return {
+        "title": clip(bib.title, TITLE_LIMIT),
+        "note": clip(message.service.note, NOTE_LIMIT),
+        **{name: clip(value, FIELD_LIMIT) for name, value in values.items()},
     }
 
 
