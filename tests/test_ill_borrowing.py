@@ -20,6 +20,7 @@ from gateway.circulation.ill_outbox import claim_due, record_delivered
 from gateway.circulation.ill_types import (
     AgencyId,
     Confirmation,
+    ErrorType,
     Header,
     ReasonForMessage,
     Request,
@@ -255,7 +256,7 @@ def test_unfilled_as_a_notification_is_recorded_and_the_rota_stays(pair: Pair) -
     pair.tsu_answers(Status.UNFILLED, note, reason_unfilled="NotHeld")
     pair.tsu_answers(Status.RETRY_POSSIBLE, note, reason_retry="OnLoan")
     assert pair.relay() == 0
-    assert pair.state(pair.pku, number) == ("sent", "")
+    assert pair.state(pair.pku, number) == ("sent", "RequestReceived")  # TSU confirmed it
     assert pair.view(pair.pku, number).request.partner == TSU
     assert pair.shl.list_requests() == [] and len(pair.to_tsu) == 1
     history = pair.view(pair.pku, number).messages
@@ -267,6 +268,21 @@ def test_unfilled_as_a_notification_is_recorded_and_the_rota_stays(pair: Pair) -
     pair.tsu_answers(Status.WILL_SUPPLY)  # the broker's own answer
     assert pair.state(pair.pku, number) == ("will_supply", "WillSupply")
     assert notice_kinds(pair.pku_store) == ["ill_accepted"]
+
+
+def test_the_lenders_confirmation_makes_the_status_request_received(pair: Pair) -> None:
+    """A request just filed has no ISO 18626 status (""); the lender's OK requestConfirmation
+    makes it RequestReceived; an ERROR confirmation leaves it without one."""
+    first = pair.file(FORM)
+    assert pair.state(pair.pku, first) == ("sent", "")
+    [request] = claim_due(pair.pku_store, pair.clock.now(), "test", LEASE, 10)
+    record_delivered(pair.pku_store, request.id, pair.clock.now(), Confirmation.accepted())
+    assert pair.state(pair.pku, first) == ("sent", "RequestReceived")
+    second = pair.file(FORM)
+    [request] = claim_due(pair.pku_store, pair.clock.now(), "test", LEASE, 10)
+    refused = Confirmation.error(ErrorType.UNRECOGNISED_DATA_VALUE, "no such patron")
+    record_delivered(pair.pku_store, request.id, pair.clock.now(), refused)
+    assert pair.state(pair.pku, second) == ("sent", "")
 
 
 def test_cancel_yes_before_shipping_and_no_after(pair: Pair) -> None:
@@ -368,7 +384,7 @@ def test_unknown_senders_and_requests_are_errors(pair: Pair) -> None:
         last_change=pair.clock.now(),
     )
     assert pair.pku.on_supplying_agency_message(completed).ok
-    assert pair.state(pair.pku, number) == ("sent", "")
+    assert pair.state(pair.pku, number) == ("sent", "RequestReceived")  # as TSU confirmed
 
 
 def test_a_failing_mail_fails_nothing(pair: Pair) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from gateway.circulation import ill_storage
 from gateway.circulation.clock import stamp
 from gateway.circulation.ill_json import from_json, to_json
-from gateway.circulation.ill_types import Confirmation, Message
+from gateway.circulation.ill_types import Confirmation, Message, Request, Status
 from gateway.store import Store, Transaction
 from gateway.store.engine import Row
 
@@ -64,7 +64,8 @@ def _claim_held(tx: Transaction, message_id: int, sender: str | None) -> Row | N
     """The message's request_pk, attempts and retry settings, locked; None when `sender` is
     named and no longer holds its claim (its lease ran out and another sender took the message,
     which records its own outcome: the slower sender's would overwrite it)."""
-    sql = "SELECT request_pk, attempts, first_retry_seconds, max_attempts FROM ill_outbox"
+    sql = "SELECT request_pk, attempts, first_retry_seconds, max_attempts, url, message"
+    sql += " FROM ill_outbox"
     if sender is None:
         return tx.one(f"{sql} WHERE id = ?{tx.for_update}", (message_id,))
     return tx.one(f"{sql} WHERE id = ? AND claimed_by = ?{tx.for_update}", (message_id, sender))
@@ -93,6 +94,12 @@ def record_delivered(
             " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             (at, to_json(confirmation), message_id),
         )
+        if request_pk is not None and confirmation.ok and isinstance(from_json(row[5]), Request):
+            # The lender confirmed our request: it has received it (ISO 18626 RequestReceived),
+            # until it says more.
+            ill_storage.lender_confirmed_request(
+                tx, int(request_pk), str(row[4]), Status.REQUEST_RECEIVED.value
+            )
         if request_pk is not None and not confirmation.ok:
             ill_storage.add_message(
                 tx,

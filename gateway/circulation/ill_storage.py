@@ -112,6 +112,16 @@ def is_lender_once_violation(violation: IntegrityViolation) -> bool:
     )
 
 
+def lender_confirmed_request(tx: Transaction, request_pk: int, url: str, status: str) -> None:
+    """A borrower request still without a status takes `status` when the lender it is with now
+    (the one at `url`, not an earlier one of the rota) confirmed the Request."""
+    tx.execute(
+        "UPDATE ill_requests SET status = ? WHERE id = ? AND role = 'borrower'"
+        " AND state = 'sent' AND status = '' AND partner_url = ?",
+        (status, request_pk, url),
+    )
+
+
 def request_by_pk(tx: Transaction, request_pk: int, lock: bool = False) -> IllRequest | None:
     return _request(
         tx.one(f"{_SELECT} WHERE id = ?" + (tx.for_update if lock else ""), (request_pk,))
