@@ -13,10 +13,12 @@ import pytest
 
 from gateway.catalogue.query import Query, Term
 from gateway.catalogue.search import search
+from gateway.catalogue.textindex import index_for
 from gateway.circulation import ill_lending, ill_storage, storage
 from gateway.circulation.clock import stamp
 from gateway.circulation.engine import SELF_CHECK, Engine
 from gateway.circulation.ill import InterlibraryLoan
+from gateway.circulation.ill_borrowing import TEMPORARY_DATABASE
 from gateway.circulation.ill_states import LenderEvent, lender_step
 from gateway.circulation.ill_types import (
     Action,
@@ -27,9 +29,10 @@ from gateway.circulation.ill_types import (
     Status,
     SupplyingAgencyMessage,
 )
-from gateway.circulation.policy import Policy
+from gateway.circulation.policy import ILL_COPY_TYPE, Policy
 from gateway.circulation.states import Channel
 from gateway.store import Store, Transaction
+from marc.bibliographic import BibRecord, Name
 from tests.circulation_support import SETTINGS, build_library
 from tests.ill_support import (
     PKU,
@@ -422,3 +425,30 @@ def test_a_partners_text_is_kept_within_bounds(lender) -> None:
     notes = [m.note for m in ill.show("ST00000001").messages if m.direction == "in"]
     assert [len(n) for n in notes] == [500, 500]
     assert notes[1] == "话" * 499 + "…"
+
+
+def test_a_title_we_borrowed_is_not_found_for_a_partner(lender) -> None:
+    """A borrowed book's temporary title (database `ill`, as the borrower's receive makes it),
+    indexed by a reindex like every record, is not one of ours: a partner asking for it by
+    title and author is told NotHeld, not NotAvailableForILL."""
+    engine, clock, ill, store = lender
+    bib = BibRecord(
+        format="unimarc", control_number="ST99999999", title="外馆借来之书", names=(Name("某乙"),)
+    )
+    shelf = engine.policy.circulation.on_hold_shelf_status
+    with store.write() as tx:
+        record_pk = ill_storage.insert_temporary_record(
+            tx, TEMPORARY_DATABASE, "ST99999999", bib.title, "某乙", bib.to_json()
+        )
+        ill_storage.insert_temporary_copy(tx, "ILL-ST99999999", record_pk, "", ILL_COPY_TYPE, shelf)
+    index_for(store).rebuild(store)
+    hits = search(
+        store,
+        Query(Term("title", "all", "外馆借来之书")),
+        TEMPORARY_DATABASE,
+        availability=engine.policy.availability,
+    )
+    assert hits.total == 1  # indexed: only the lookup can leave it out
+    assert ill.on_request(partner_request("PKU-1", title="外馆借来之书", author="某乙")).ok
+    [answer] = answers(store, clock)
+    assert (answer.status, answer.reason_unfilled) == (Status.UNFILLED, "NotHeld")

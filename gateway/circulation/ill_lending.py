@@ -17,6 +17,7 @@ from gateway.catalogue.search import search_ids
 from gateway.circulation import ill_storage, storage
 from gateway.circulation.clock import parse_stamp, stamp
 from gateway.circulation.holds import trap_or_shelve
+from gateway.circulation.ill_borrowing import TEMPORARY_DATABASE
 from gateway.circulation.ill_common import (
     FIELD_LIMIT,
     NOTE_LIMIT,
@@ -259,7 +260,9 @@ def find_titles(ctx: IllContext, message: Request) -> list[int]:
     if bib.author.strip():
         node = Boolean("and", node, Term("author", "all", bib.author.strip()))
     titles: list[int] = []
-    for database in databases:
+    # Not the titles of books we borrowed ourselves: they are not ours to lend (a reindex
+    # puts them in the search index like any record).
+    for database in (d for d in databases if d != TEMPORARY_DATABASE):
         try:
             _, keys = search_ids(
                 store,
