@@ -67,8 +67,28 @@ class Outgoing(Protocol):
 
 
 ClaimDue = Callable[[Store, datetime, str, timedelta, int], Sequence[Outgoing]]
-RecordDelivered = Callable[[Store, int, datetime, Confirmation], None]
-RecordFailed = Callable[[Store, int, datetime, str], None]
+
+
+class RecordDelivered(Protocol):
+    """ill_outbox.record_delivered: `sender` names the claim it records under."""
+
+    def __call__(
+        self,
+        store: Store,
+        message_id: int,
+        now: datetime,
+        confirmation: Confirmation,
+        *,
+        sender: str | None = None,
+    ) -> None: ...
+
+
+class RecordFailed(Protocol):
+    """ill_outbox.record_failed: `sender` names the claim it records under."""
+
+    def __call__(
+        self, store: Store, message_id: int, now: datetime, error: str, *, sender: str | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -243,15 +263,25 @@ class Sender(Service):
                     outcome.confirmation.error_value,
                 )
             return self._in_thread(
-                self.record_delivered, self.store, outcome.id, self.now(), outcome.confirmation
+                self.record_delivered,
+                self.store,
+                outcome.id,
+                self.now(),
+                outcome.confirmation,
+                sender=self.sender,  # recorded only while our claim holds
             )
         log.info("ILL message %d not delivered: %s", outcome.id, outcome.error)
         return self._in_thread(
-            self.record_failed, self.store, outcome.id, self.now(), outcome.error
+            self.record_failed,
+            self.store,
+            outcome.id,
+            self.now(),
+            outcome.error,
+            sender=self.sender,
         )
 
-    def _in_thread(self, function: Callable[..., Any], *args: Any) -> Deferred[Any]:
-        return deferToThreadPool(self.reactor, self.pool, function, *args)
+    def _in_thread(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return deferToThreadPool(self.reactor, self.pool, function, *args, **kwargs)
 
 
 class _CappedBody(TwistedProtocol):

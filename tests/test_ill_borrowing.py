@@ -20,6 +20,7 @@ from gateway.circulation.ill_outbox import claim_due, record_delivered
 from gateway.circulation.ill_types import (
     AgencyId,
     Confirmation,
+    ErrorType,
     Header,
     ReasonForMessage,
     Request,
@@ -120,7 +121,12 @@ class Pair:
             if not batch:
                 return moved
 
-    def tsu_answers(self, status: Status, **values: Any) -> None:
+    def tsu_answers(
+        self,
+        status: Status,
+        reason_for_message: ReasonForMessage = ReasonForMessage.REQUEST_RESPONSE,
+        **values: Any,
+    ) -> None:
         """TSU answers PKU's last request to it."""
         last = self.to_tsu[-1]
         head = Header(
@@ -131,7 +137,7 @@ class Pair:
         )
         answer = SupplyingAgencyMessage(
             header=head,
-            reason_for_message=ReasonForMessage.REQUEST_RESPONSE,
+            reason_for_message=reason_for_message,
             status=status,
             last_change=self.clock.now(),
             **values,
@@ -240,6 +246,45 @@ def test_no_lender_left_tells_the_reader(pair: Pair) -> None:
     assert notice_kinds(pair.pku_store) == ["ill_unfilled"]
 
 
+def test_unfilled_as_a_notification_is_recorded_and_the_rota_stays(pair: Pair) -> None:
+    """CrossLink's broker sends Unfilled or RetryPossible with reasonForMessage Notification
+    while it works through its own lenders: confirmed, kept in the history, and the request
+    still waits for TSU's answer (not sent on to SHL, the reader not told)."""
+    number = pair.file(FORM)
+    pair.relay()
+    note = ReasonForMessage.NOTIFICATION
+    pair.tsu_answers(Status.UNFILLED, note, reason_unfilled="NotHeld")
+    pair.tsu_answers(Status.RETRY_POSSIBLE, note, reason_retry="OnLoan")
+    assert pair.relay() == 0
+    assert pair.state(pair.pku, number) == ("sent", "RequestReceived")  # TSU confirmed it
+    assert pair.view(pair.pku, number).request.partner == TSU
+    assert pair.shl.list_requests() == [] and len(pair.to_tsu) == 1
+    history = pair.view(pair.pku, number).messages
+    assert [(m.direction, m.status, m.reason_for_message) for m in history] == [
+        ("out", "", ""),
+        ("in", "Unfilled", "Notification"),
+        ("in", "RetryPossible", "Notification"),
+    ]
+    pair.tsu_answers(Status.WILL_SUPPLY)  # the broker's own answer
+    assert pair.state(pair.pku, number) == ("will_supply", "WillSupply")
+    assert notice_kinds(pair.pku_store) == ["ill_accepted"]
+
+
+def test_the_lenders_confirmation_makes_the_status_request_received(pair: Pair) -> None:
+    """A request just filed has no ISO 18626 status (""); the lender's OK requestConfirmation
+    makes it RequestReceived; an ERROR confirmation leaves it without one."""
+    first = pair.file(FORM)
+    assert pair.state(pair.pku, first) == ("sent", "")
+    [request] = claim_due(pair.pku_store, pair.clock.now(), "test", LEASE, 10)
+    record_delivered(pair.pku_store, request.id, pair.clock.now(), Confirmation.accepted())
+    assert pair.state(pair.pku, first) == ("sent", "RequestReceived")
+    second = pair.file(FORM)
+    [request] = claim_due(pair.pku_store, pair.clock.now(), "test", LEASE, 10)
+    refused = Confirmation.error(ErrorType.UNRECOGNISED_DATA_VALUE, "no such patron")
+    record_delivered(pair.pku_store, request.id, pair.clock.now(), refused)
+    assert pair.state(pair.pku, second) == ("sent", "")
+
+
 def test_cancel_yes_before_shipping_and_no_after(pair: Pair) -> None:
     form = replace(FORM, lenders=(SHL,))
     first = pair.file(form)
@@ -339,7 +384,7 @@ def test_unknown_senders_and_requests_are_errors(pair: Pair) -> None:
         last_change=pair.clock.now(),
     )
     assert pair.pku.on_supplying_agency_message(completed).ok
-    assert pair.state(pair.pku, number) == ("sent", "")
+    assert pair.state(pair.pku, number) == ("sent", "RequestReceived")  # as TSU confirmed
 
 
 def test_a_failing_mail_fails_nothing(pair: Pair) -> None:

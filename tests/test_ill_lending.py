@@ -3,25 +3,47 @@ on both storage engines."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.catalogue.query import Query, Term
 from gateway.catalogue.search import search
-from gateway.circulation.engine import SELF_CHECK
+from gateway.catalogue.textindex import index_for
+from gateway.circulation import ill_lending, ill_storage, storage
+from gateway.circulation.clock import stamp
+from gateway.circulation.engine import SELF_CHECK, Engine
+from gateway.circulation.ill import InterlibraryLoan
+from gateway.circulation.ill_borrowing import TEMPORARY_DATABASE
+from gateway.circulation.ill_states import LenderEvent, lender_step
 from gateway.circulation.ill_types import (
     Action,
+    Confirmation,
     ErrorType,
     ReasonForMessage,
     ServiceInfo,
     Status,
     SupplyingAgencyMessage,
 )
-from gateway.store import Store
-from tests.ill_support import PKU, SHL, TSU, action, library_ill, messages, partner_request
+from gateway.circulation.policy import ILL_COPY_TYPE, Policy
+from gateway.circulation.states import Channel
+from gateway.store import Store, Transaction
+from marc.bibliographic import BibRecord, Name
+from tests.circulation_support import SETTINGS, build_library
+from tests.ill_support import (
+    PKU,
+    SHL,
+    TSU,
+    action,
+    ill_settings,
+    library_ill,
+    messages,
+    partner_request,
+)
 
 
 @pytest.fixture
@@ -252,3 +274,181 @@ def test_a_retry_after_retry_possible_is_decided_again(lender) -> None:
     assert found[-1].header.supplying_agency_request_id == "ST00000002"
     view = ill.show("ST00000002")
     assert view is not None and view.request.barcode == "M2" and view.request.partner == TSU
+
+
+def _blocked_by(store: Store, pid: int) -> int:
+    """How many PostgreSQL sessions wait for a lock that session `pid` holds."""
+    with store.read() as tx:
+        return int(
+            tx.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid))", (pid,)
+            )
+        )
+
+
+def _desk_checkout(tx: Transaction, patron: str, barcode: str, now: datetime, on_loan: str) -> None:
+    """What a desk checkout writes, in a transaction the test keeps open: the title and copy
+    locked (storage.lock_copy, as loans.checkout takes them), the loan, the status."""
+    copy = storage.lock_copy(tx, barcode)
+    reader = storage.patron_by_barcode(tx, patron)
+    assert copy is not None and reader is not None
+    due = stamp(now + timedelta(days=30))
+    storage.insert_loan(tx, copy, reader.pk, stamp(now), due, Channel.DESK)
+    storage.set_copy_status(tx, copy.pk, on_loan)
+
+
+def test_I6_a_copy_checked_out_while_a_partner_request_waits_is_not_set_aside(lender) -> None:
+    """A desk checkout of M2 (the one lendable copy) is under way when a partner asks for its
+    title: the request waits for the title and then sees M2 lent (RetryPossible/OnLoan); it
+    never picks M2 from a read made before the checkout committed (on PostgreSQL that ended
+    in the one-open-loan constraint, answered as a duplicate request id)."""
+    engine, clock, ill, store = lender
+    answered: list[Confirmation] = []
+    with store.write() as tx:
+        pid = int(tx.scalar("SELECT pg_backend_pid()")) if tx.dialect == "postgresql" else 0
+        _desk_checkout(tx, "B", "M2", clock.now(), engine.policy.circulation.on_loan_status)
+        asking = threading.Thread(
+            target=lambda: answered.append(
+                ill.on_request(partner_request("PKU-1", record_id="T-MING"))
+            )
+        )
+        asking.start()
+        if pid:  # the request is waiting for a lock the checkout holds (SQLite: its writer)
+            deadline = time.monotonic() + 60
+            while _blocked_by(store, pid) == 0 and asking.is_alive():
+                assert time.monotonic() < deadline, "the partner request never reached a lock"
+                time.sleep(0.01)
+    asking.join()
+    [confirmation] = answered
+    assert confirmation.ok, confirmation.error_value
+    [answer] = answers(store, clock)
+    assert (answer.status, answer.reason_retry) == (Status.RETRY_POSSIBLE, "OnLoan")
+    assert engine.item_info("M2").state == "on_loan"
+    assert [r.barcode for r in ill.list_requests(role="lender")] == [""]
+
+
+def test_I1_a_lendable_type_that_does_not_circulate_locally_is_supplied(
+    store: Store, tmp_path: Path
+) -> None:
+    """I1 is on the shelf and ill_lendable; whether local readers may take the type home (R1)
+    is not asked. 阅览资料 (reading room only) made lendable to partners: R1 is supplied."""
+    _engine, clock = build_library(store, tmp_path)
+    types = tuple(
+        replace(t, ill_lendable=True) if t.name == "阅览资料" else t for t in SETTINGS.item_types
+    )
+    policy = Policy.from_settings(replace(SETTINGS, item_types=types))
+    assert not policy.availability.circulates("阅览资料")
+    engine = Engine(store, policy, clock)
+    ill = InterlibraryLoan(engine, ill_settings(SHL, [PKU]))
+    assert ill.on_request(partner_request("PKU-1", record_id="T-READ")).ok
+    [answer] = answers(store, clock)
+    assert (answer.status, answer.reason_retry) == (Status.WILL_SUPPLY, "")
+    view = ill.show("ST00000001")
+    assert view is not None and view.request.barcode == "R1"
+    assert engine.item_info("R1").state == "on_loan"
+
+
+def test_I6_a_desk_checkin_during_shipping_completes_the_loan(lender) -> None:
+    """Staff ship ST00000001 while M2 is checked in at a desk: the checkin reads the request
+    under its lock, after the ship committed, so the partner hears Loaned then LoanCompleted
+    (not Unfilled for a copy it has been sent)."""
+    engine, clock, ill, store = lender
+    assert ill.on_request(partner_request("PKU-1", record_id="T-MING")).ok
+    returned: list[bool] = []
+    with store.write() as tx:
+        pid = int(tx.scalar("SELECT pg_backend_pid()")) if tx.dialect == "postgresql" else 0
+        row = ill_storage.request_by_number(tx, "ST00000001", lock=True)  # as ship() does
+        assert row is not None
+        ill_lending.advance(tx, row, lender_step(row.state, LenderEvent.SHIP), clock.now())
+        desk = threading.Thread(target=lambda: returned.append(engine.checkin("M2").ok))
+        desk.start()
+        if pid:  # the checkin waits for the request's lock (SQLite: for the writer)
+            deadline = time.monotonic() + 60
+            while _blocked_by(store, pid) == 0 and desk.is_alive():
+                assert time.monotonic() < deadline, "the checkin never reached a lock"
+                time.sleep(0.01)
+    desk.join()
+    assert returned == [True]
+    statuses = [m.status for m in answers(store, clock)]
+    assert statuses == [Status.WILL_SUPPLY, Status.LOANED, Status.LOAN_COMPLETED]
+    assert ill.show("ST00000001").request.state == "completed"
+
+
+def test_cancel_after_retry_possible_or_unfilled_is_yes(lender) -> None:
+    """The partner cancels before our RetryPossible or Unfilled reached it: CancelResponse Y,
+    Cancelled; no copy was set aside, so none moves."""
+    engine, clock, ill, store = lender
+    assert engine.checkout("B", "M2").ok  # the one lendable copy of T-MING is out
+    assert ill.on_request(partner_request("PKU-1", record_id="T-MING")).ok  # RetryPossible
+    assert ill.on_request(partner_request("PKU-2", record_id="T-ONE")).ok  # Unfilled
+    for asked in ("PKU-1", "PKU-2"):
+        assert ill.on_requesting_agency_message(action(asked, Action.CANCEL)).ok
+    _retry, _unfilled, *cancels = answers(store, clock)
+    assert [(m.reason_for_message, m.answer_yes_no, m.status) for m in cancels] == [
+        (ReasonForMessage.CANCEL_RESPONSE, True, Status.CANCELLED)
+    ] * 2
+    assert [ill.show(n).request.state for n in ("PKU-1", "PKU-2")] == ["cancelled"] * 2
+    assert engine.item_info("M2").state == "on_loan"
+
+
+def test_received_before_shipping_is_recorded(lender) -> None:
+    """Our own borrower may send Received while the request is WillSupply here (its copy
+    came before our Loaned): confirmed and kept, nothing answered, nothing changes."""
+    engine, clock, ill, store = lender
+    assert ill.on_request(partner_request("PKU-1", record_id="T-MING")).ok
+    answers(store, clock)
+    assert ill.on_requesting_agency_message(action("PKU-1", Action.RECEIVED)).ok
+    assert answers(store, clock) == []
+    view = ill.show("ST00000001")
+    assert view.request.state == "will_supply"
+    assert view.messages[-1].action == "Received"
+    assert ill.ship("ST00000001").ok
+
+
+def test_a_partners_text_is_kept_within_bounds(lender) -> None:
+    """A partner's request is stored within I4's limits (title 240, note 50, other fields
+    240) and the notes of its later messages within 500 characters, each cut with an
+    ellipsis; the request is still decided and the action still confirmed."""
+    engine, clock, ill, store = lender
+    asked = partner_request("PKU-1", record_id="T-MING")
+    asked = replace(
+        asked,
+        bibliographic=replace(asked.bibliographic, title="书" * 300, author="某" * 1000),
+        service=ServiceInfo(note="注" * 100_000),
+    )
+    assert ill.on_request(asked).ok
+    kept = ill.show("ST00000001").request
+    assert (len(kept.title), len(kept.author), len(kept.note)) == (240, 240, 50)
+    assert kept.title == "书" * 239 + "…" and kept.note.endswith("注…")
+    told = replace(action("PKU-1", Action.NOTIFICATION), note="话" * 100_000)
+    assert ill.on_requesting_agency_message(told).ok
+    notes = [m.note for m in ill.show("ST00000001").messages if m.direction == "in"]
+    assert [len(n) for n in notes] == [500, 500]
+    assert notes[1] == "话" * 499 + "…"
+
+
+def test_a_title_we_borrowed_is_not_found_for_a_partner(lender) -> None:
+    """A borrowed book's temporary title (database `ill`, as the borrower's receive makes it),
+    indexed by a reindex like every record, is not one of ours: a partner asking for it by
+    title and author is told NotHeld, not NotAvailableForILL."""
+    engine, clock, ill, store = lender
+    bib = BibRecord(
+        format="unimarc", control_number="ST99999999", title="外馆借来之书", names=(Name("某乙"),)
+    )
+    shelf = engine.policy.circulation.on_hold_shelf_status
+    with store.write() as tx:
+        record_pk = ill_storage.insert_temporary_record(
+            tx, TEMPORARY_DATABASE, "ST99999999", bib.title, "某乙", bib.to_json()
+        )
+        ill_storage.insert_temporary_copy(tx, "ILL-ST99999999", record_pk, "", ILL_COPY_TYPE, shelf)
+    index_for(store).rebuild(store)
+    hits = search(
+        store,
+        Query(Term("title", "all", "外馆借来之书")),
+        TEMPORARY_DATABASE,
+        availability=engine.policy.availability,
+    )
+    assert hits.total == 1  # indexed: only the lookup can leave it out
+    assert ill.on_request(partner_request("PKU-1", title="外馆借来之书", author="某乙")).ok
+    [answer] = answers(store, clock)
+    assert (answer.status, answer.reason_unfilled) == (Status.UNFILLED, "NotHeld")

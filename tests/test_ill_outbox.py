@@ -107,3 +107,25 @@ def test_the_sent_xml_can_be_kept_in_the_history(queued) -> None:
     with store.read() as tx:
         kept = tx.scalar("SELECT raw_xml FROM ill_messages WHERE outbox_pk = ?", (first.id,))
     assert kept == "<ISO18626Message/>"
+
+
+def test_a_sender_whose_lease_ran_out_records_nothing(queued) -> None:
+    """Sender a's lease ends mid-POST and b takes the message over: a's late outcome (either
+    kind) changes nothing; b's is what counts. Unnamed callers record as before."""
+    clock, ill, store = queued
+    now = clock.now()
+    [slow] = claim_due(store, now, "a", LEASE, 1)
+    [taken] = claim_due(store, now + LEASE, "b", LEASE, 1)
+    assert taken.id == slow.id
+    record_failed(store, slow.id, now + LEASE, "timeout", sender="a")
+    refused = Confirmation.error(ErrorType.UNRECOGNISED_DATA_VALUE, "late")
+    record_delivered(store, slow.id, now + LEASE, refused, sender="a")
+    [entry] = [e for e in pending(store) if e.id == slow.id]
+    assert (entry.state, entry.attempts, entry.last_error) == ("queued", 0, "")
+    assert [m.kind for m in ill.show("ST00000001").messages] == [
+        "Request",
+        "SupplyingAgencyMessage",
+        "SupplyingAgencyMessage",
+    ]
+    record_delivered(store, taken.id, now + LEASE, Confirmation.accepted(), sender="b")
+    assert slow.id not in [e.id for e in pending(store)]

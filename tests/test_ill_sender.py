@@ -61,7 +61,7 @@ class Outbox:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.waiting: dict[int, Queued] = {}
-        self.leased: set[int] = set()
+        self.leased: dict[int, str] = {}  # message id -> the sender holding its claim
         self.delivered: dict[int, Confirmation] = {}
         self.errors: dict[int, list[str]] = {}
         self.stores: list[object] = []
@@ -81,22 +81,30 @@ class Outbox:
         with self.lock:
             self.stores.append(store)
             due = [q for q in self.waiting.values() if q.id not in self.leased][:limit]
-            self.leased.update(q.id for q in due)
+            self.leased.update((q.id, sender) for q in due)
             return due
 
     def record_delivered(
-        self, store: Store, message_id: int, now: datetime, confirmation: Confirmation
+        self,
+        store: Store,
+        message_id: int,
+        now: datetime,
+        confirmation: Confirmation,
+        *,
+        sender: str | None = None,
     ) -> None:
         with self.lock:
-            self.leased.discard(message_id)
+            assert sender == self.leased.pop(message_id)  # recorded under its own claim
             del self.waiting[message_id]
             self.delivered[message_id] = confirmation
             if not self.waiting:
                 self.settled.set()
 
-    def record_failed(self, store: Store, message_id: int, now: datetime, error: str) -> None:
+    def record_failed(
+        self, store: Store, message_id: int, now: datetime, error: str, *, sender: str | None = None
+    ) -> None:
         with self.lock:
-            self.leased.discard(message_id)
+            assert sender == self.leased.pop(message_id)  # recorded under its own claim
             queued = self.waiting[message_id]
             self.waiting[message_id] = replace(queued, attempts=queued.attempts + 1)
             self.errors.setdefault(message_id, []).append(error)

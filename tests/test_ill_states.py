@@ -85,6 +85,15 @@ def test_lender_messages_follow_the_choreography() -> None:
     assert lender_step("returning", LenderEvent.CHECKIN).status is Status.LOAN_COMPLETED
     with pytest.raises(IllegalTransition):
         lender_step("will_supply", LenderEvent.RENEW_YES)  # nothing lent yet
+    # Our borrower's Received may come before it heard Loaned: recorded, nothing sent.
+    received = lender_step("will_supply", LenderEvent.RECEIVED)
+    assert (received.next, received.send, received.status) == ("will_supply", None, None)
+    # Nothing shipped, nothing to release: a cancel is yes.
+    for state in ("retry_possible", "unfilled"):
+        cancel = lender_step(state, LenderEvent.CANCEL)
+        assert (cancel.next, cancel.status) == ("cancelled", Status.CANCELLED)
+        assert cancel.send is not None and cancel.send.answer is True
+        assert cancel.send.reason == "CancelResponse"
 
 
 def test_the_borrower_reads_all_twelve_statuses() -> None:

@@ -19,7 +19,16 @@ from datetime import datetime
 from gateway.circulation import ill_storage, storage
 from gateway.circulation.checks import run_checks
 from gateway.circulation.clock import stamp
-from gateway.circulation.ill_common import IllContext, IllResult, header, received, send
+from gateway.circulation.ill_common import (
+    FIELD_LIMIT,
+    NOTE_LIMIT,
+    TITLE_LIMIT,
+    IllContext,
+    IllResult,
+    header,
+    received,
+    send,
+)
 from gateway.circulation.ill_states import (
     BORROWER_EVENT_OF_STATUS,
     BorrowerEvent,
@@ -36,6 +45,7 @@ from gateway.circulation.ill_types import (
     ErrorType,
     PatronInfo,
     PublicationInfo,
+    ReasonForMessage,
     Request,
     RequestingAgencyMessage,
     ServiceInfo,
@@ -50,9 +60,6 @@ from gateway.config import IllSettings
 from gateway.store import Transaction
 from marc.bibliographic import BibRecord, Name
 
-TITLE_LIMIT = 240  # I4
-NOTE_LIMIT = 50  # I4
-FIELD_LIMIT = 240  # any other field of the form
 TEMPORARY_DATABASE = "ill"  # where the titles of borrowed copies are kept (never searched)
 COPY_PREFIX = "ILL-"  # a borrowed copy's barcode: ILL-ST00000001
 SENT_BACK_STATUS = "馆际互借已还"  # a borrowed copy shipped back to its lender
@@ -307,6 +314,13 @@ def on_supplying_agency_message(
             )
         received(tx, row.id, message, now, raw_xml)
         event = BORROWER_EVENT_OF_STATUS[message.status]
+        if (
+            event is BorrowerEvent.UNFILLED_NEXT
+            and message.reason_for_message is ReasonForMessage.NOTIFICATION
+        ):
+            # A broker (CrossLink) tells us so of each of its own lenders that could not
+            # supply while it works through its rota: news, not its answer; ours stays.
+            return Confirmation.accepted()
         left = row.rota_index + 1 < len(row.lenders)
         if event is BorrowerEvent.UNFILLED_NEXT and not left:
             event = BorrowerEvent.UNFILLED_LAST

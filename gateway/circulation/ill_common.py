@@ -23,6 +23,20 @@ from gateway.circulation.reasons import Reason
 from gateway.config import IllSettings
 from gateway.store import Transaction
 
+TITLE_LIMIT = 240  # I4
+NOTE_LIMIT = 50  # I4
+FIELD_LIMIT = 240  # any other field of the form
+# A note kept in the message history from a partner's message: more than a form's note (a
+# partner's later actions and answers carry sequence tags and reasons), still bounded.
+HISTORY_NOTE_LIMIT = 500
+ELLIPSIS = "…"
+
+
+def clip(text: str, limit: int) -> str:
+    """A partner's text in at most `limit` characters, cut with an ellipsis: what one partner
+    sends must not grow our tables without bound."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
 
 @dataclass(frozen=True)
 class IllContext:
@@ -131,7 +145,10 @@ def _history(
         action=seen.get("action", ""),
         reason_for_message=seen.get("reason_for_message", ""),
         answer=seen.get("answer", ""),
-        note=seen.get("note", ""),
+        # Our own notes are kept as sent; a partner's are bounded.
+        note=seen.get("note", "")
+        if direction == "out"
+        else clip(seen.get("note", ""), HISTORY_NOTE_LIMIT),
         outbox_pk=outbox_pk,
         raw_xml=raw_xml,
     )

@@ -29,7 +29,12 @@ def copy_returned(tx: Transaction, copy: Copy, loan: Loan, now: datetime) -> boo
     """Act on a checked-in copy's ILL request, if it has one; True when the copy is a borrowed
     one that must not be shelved or trapped."""
     lent = ill_storage.open_request_of_item(tx, copy.pk, "lender", tuple(LENDER_OPEN))
-    if lent is not None and lent.loan_id == loan.id:
+    if lent is not None:
+        # Again under the request's lock, as ship, unfill and the partner's actions read it:
+        # one of them may have moved it since (a ship committed now makes this LoanCompleted,
+        # not the Unfilled of a copy taken back before shipping).
+        lent = ill_storage.request_by_pk(tx, lent.id, lock=True)
+    if lent is not None and lent.state in LENDER_OPEN and lent.loan_id == loan.id:
         if lent.state == LenderState.WILL_SUPPLY:
             withdrawn = ReasonUnfilled.NOT_AVAILABLE_FOR_ILL.value
             step = lender_step(lent.state, LenderEvent.WITHDRAWN)

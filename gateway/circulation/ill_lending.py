@@ -17,7 +17,18 @@ from gateway.catalogue.search import search_ids
 from gateway.circulation import ill_storage, storage
 from gateway.circulation.clock import parse_stamp, stamp
 from gateway.circulation.holds import trap_or_shelve
-from gateway.circulation.ill_common import IllContext, IllResult, header, received, send
+from gateway.circulation.ill_borrowing import TEMPORARY_DATABASE
+from gateway.circulation.ill_common import (
+    FIELD_LIMIT,
+    NOTE_LIMIT,
+    TITLE_LIMIT,
+    IllContext,
+    IllResult,
+    clip,
+    header,
+    received,
+    send,
+)
 from gateway.circulation.ill_states import (
     LENDER_EVENT_OF_ACTION,
     IllegalTransition,
@@ -145,7 +156,10 @@ def on_request(ctx: IllContext, message: Request, raw_xml: str | None) -> Confir
 
     try:
         return ctx.core.write(work)
-    except IntegrityViolation:  # the same id from the same partner, at the same moment
+    except IntegrityViolation as violation:
+        if not ill_storage.is_lender_once_violation(violation):
+            raise  # our bug, never the partner's duplicate
+        # the same id from the same partner, at the same moment
         return Confirmation.error(
             ErrorType.UNRECOGNISED_DATA_VALUE,
             f"requestingAgencyRequestId: {head.requesting_agency_request_id} is a duplicate",
@@ -194,8 +208,7 @@ def _form_values(message: Request) -> dict[str, str]:
         message.patron,
         message.delivery,
     )
-    return {
-        "title": bib.title,
+    values = {
         "author": bib.author,
         "publisher": pub.publisher,
         "year": pub.year,
@@ -210,7 +223,13 @@ def _form_values(message: Request) -> dict[str, str]:
         "email": delivery.email or patron.email,
         "phone": patron.phone,
         "delivery": delivery.method,
-        "note": message.service.note,
+    }
+    # Kept within I4's limits, as our own readers' requests are (a partner's are cut, not
+    # refused: the request is still decided on what it names).
+    return {
+        "title": clip(bib.title, TITLE_LIMIT),
+        "note": clip(message.service.note, NOTE_LIMIT),
+        **{name: clip(value, FIELD_LIMIT) for name, value in values.items()},
     }
 
 
@@ -241,7 +260,9 @@ def find_titles(ctx: IllContext, message: Request) -> list[int]:
     if bib.author.strip():
         node = Boolean("and", node, Term("author", "all", bib.author.strip()))
     titles: list[int] = []
-    for database in databases:
+    # Not the titles of books we borrowed ourselves: they are not ours to lend (a reindex
+    # puts them in the search index like any record).
+    for database in (d for d in databases if d != TEMPORARY_DATABASE):
         try:
             _, keys = search_ids(
                 store,
@@ -267,8 +288,15 @@ def decide(ctx: IllContext, tx: Transaction, titles: list[int]) -> Decision:
             reason("ill_suspended", library=library),
             ReasonUnfilled.POLICY_PROBLEM,
         )
+    candidates = sorted(set(titles))
+    # Every title's lock first, in pk order, then its copies: a desk checkout, a checkin that
+    # traps a copy, or another partner's request takes a copy under the same lock, so what is
+    # read below stays true until this transaction commits (PostgreSQL; SQLite's one writer
+    # already serialises). Reading first let two of them take the same copy.
+    for record_pk in candidates:
+        storage.lock_title(tx, record_pk)
     held = lendable = False
-    for record_pk in sorted(set(titles)):
+    for record_pk in candidates:
         for copy in storage.copies_of(tx, record_pk):
             held = True
             if not policy.ill_lendable_types.get(copy.item_type, False):
@@ -276,9 +304,10 @@ def decide(ctx: IllContext, tx: Transaction, titles: list[int]) -> Decision:
             lendable = True
             on_loan = storage.open_loan_of_copy(tx, copy.pk) is not None
             trapped = storage.ready_hold_of_copy(tx, copy.pk) is not None
-            if policy.availability.is_available(
-                copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
-            ):
+            # I1 asks for a copy on the shelf of a lendable type, not one local readers may
+            # borrow (R1): a reading-room type may still be lent to other libraries.
+            on_shelf = copy.status == policy.availability.on_shelf_status
+            if on_shelf and not on_loan and not trapped:
                 return Decision(LenderEvent.SUPPLY, copy, None, "")  # I1
     if lendable:  # I1: lendable copies, every one out
         return Decision(LenderEvent.RETRY, None, reason("ill_on_loan"), ReasonRetry.ON_LOAN)

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from gateway.circulation import ill_storage
 from gateway.circulation.clock import stamp
 from gateway.circulation.ill_json import from_json, to_json
-from gateway.circulation.ill_types import Confirmation, Message
-from gateway.store import Store
+from gateway.circulation.ill_types import Confirmation, Message, Request, Status
+from gateway.store import Store, Transaction
+from gateway.store.engine import Row
 
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -59,20 +60,46 @@ def claim_due(
     return claimed
 
 
+def _claim_held(tx: Transaction, message_id: int, sender: str | None) -> Row | None:
+    """The message's request_pk, attempts and retry settings, locked; None when `sender` is
+    named and no longer holds its claim (its lease ran out and another sender took the message,
+    which records its own outcome: the slower sender's would overwrite it)."""
+    sql = "SELECT request_pk, attempts, first_retry_seconds, max_attempts, url, message"
+    sql += " FROM ill_outbox"
+    if sender is None:
+        return tx.one(f"{sql} WHERE id = ?{tx.for_update}", (message_id,))
+    return tx.one(f"{sql} WHERE id = ? AND claimed_by = ?{tx.for_update}", (message_id, sender))
+
+
 def record_delivered(
-    store: Store, message_id: int, now: datetime, confirmation: Confirmation
+    store: Store,
+    message_id: int,
+    now: datetime,
+    confirmation: Confirmation,
+    *,
+    sender: str | None = None,
 ) -> None:
     """The partner confirmed the message (OK, or ERROR: it got it, and sending it again would
-    not change its answer). An ERROR goes into the request's history for staff to see."""
+    not change its answer). An ERROR goes into the request's history for staff to see. With
+    `sender`, only while that sender holds the claim."""
     at = stamp(now)
     with store.write() as tx:
-        request_pk = tx.scalar("SELECT request_pk FROM ill_outbox WHERE id = ?", (message_id,))
+        row = _claim_held(tx, message_id, sender)
+        if row is None:
+            return
+        request_pk = row[0]
         tx.execute(
             "UPDATE ill_outbox SET state = 'delivered', delivered_at = ?,"
             " attempts = attempts + 1, last_error = '', confirmation = ?,"
             " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             (at, to_json(confirmation), message_id),
         )
+        if request_pk is not None and confirmation.ok and isinstance(from_json(row[5]), Request):
+            # The lender confirmed our request: it has received it (ISO 18626 RequestReceived),
+            # until it says more.
+            ill_storage.lender_confirmed_request(
+                tx, int(request_pk), str(row[4]), Status.REQUEST_RECEIVED.value
+            )
         if request_pk is not None and not confirmation.ok:
             ill_storage.add_message(
                 tx,
@@ -86,17 +113,17 @@ def record_delivered(
             )
 
 
-def record_failed(store: Store, message_id: int, now: datetime, error: str) -> None:
-    """A failed attempt (no answer, a refused connection, an HTTP error): try again later."""
+def record_failed(
+    store: Store, message_id: int, now: datetime, error: str, *, sender: str | None = None
+) -> None:
+    """A failed attempt (no answer, a refused connection, an HTTP error): try again later.
+    With `sender`, only while that sender holds the claim."""
     with store.write() as tx:
-        row = tx.one(
-            "SELECT attempts, first_retry_seconds, max_attempts FROM ill_outbox WHERE id = ?",
-            (message_id,),
-        )
+        row = _claim_held(tx, message_id, sender)
         if row is None:
             return
-        attempts = int(row[0]) + 1
-        first, most = int(row[1]), int(row[2])
+        attempts = int(row[1]) + 1
+        first, most = int(row[2]), int(row[3])
         delay = min(timedelta(seconds=first * 2 ** min(attempts - 1, 20)), MAX_BACKOFF)
         state = "failed" if most and attempts >= most else "queued"
         tx.execute(

@@ -155,13 +155,19 @@ _LENDER: dict[tuple[LenderState, LenderEvent], Transition] = {
     (L.WILL_SUPPLY, LE.WITHDRAWN): Transition(
         L.UNFILLED, _sam(RFM.STATUS_CHANGE, Status.UNFILLED), Status.UNFILLED
     ),
-    (L.WILL_SUPPLY, LE.CANCEL): Transition(
-        L.CANCELLED, _sam(RFM.CANCEL_RESPONSE, Status.CANCELLED, answer=True), Status.CANCELLED
-    ),
+    # Our own borrower sends Received when a copy arrives that it had not yet heard was
+    # shipped (its Loaned still on the way): recorded, nothing changes.
+    (L.WILL_SUPPLY, LE.RECEIVED): Transition(L.WILL_SUPPLY),
     (L.LOANED, LE.OVERDUE): Transition(
         L.OVERDUE, _sam(RFM.STATUS_CHANGE, Status.OVERDUE), Status.OVERDUE
     ),
 }
+# Cancel before anything was shipped is yes: a set-aside copy is released; after RetryPossible
+# or Unfilled there is nothing to release (the partner had not heard our answer yet).
+for _state in (L.WILL_SUPPLY, L.RETRY_POSSIBLE, L.UNFILLED):
+    _LENDER[(_state, LE.CANCEL)] = Transition(
+        L.CANCELLED, _sam(RFM.CANCEL_RESPONSE, Status.CANCELLED, answer=True), Status.CANCELLED
+    )
 for _state in (L.LOANED, L.OVERDUE, L.RETURNING, L.COMPLETED):
     # Shipped already: the answer is no, and the status stays what it is.
     _LENDER[(_state, LE.CANCEL)] = Transition(_state, _sam(RFM.CANCEL_RESPONSE, answer=False))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from gateway.store import Transaction
-from gateway.store.engine import Row
+from gateway.store.engine import IntegrityViolation, Row
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,25 @@ def update_request(tx: Transaction, request_pk: int, **values: Any) -> None:
     tx.execute(
         f"UPDATE ill_requests SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
         [*(values[n] for n in names), request_pk],
+    )
+
+
+def is_lender_once_violation(violation: IntegrityViolation) -> bool:
+    """Whether a refused write broke "one lender request per partner's id"
+    (ill_requests_lender_once), as each engine words it, and not another constraint."""
+    text = str(violation)
+    return "ill_requests_lender_once" in text or (
+        "ill_requests.partner, ill_requests.requesting_agency_request_id" in text
+    )
+
+
+def lender_confirmed_request(tx: Transaction, request_pk: int, url: str, status: str) -> None:
+    """A borrower request still without a status takes `status` when the lender it is with now
+    (the one at `url`, not an earlier one of the rota) confirmed the Request."""
+    tx.execute(
+        "UPDATE ill_requests SET status = ? WHERE id = ? AND role = 'borrower'"
+        " AND state = 'sent' AND status = '' AND partner_url = ?",
+        (status, request_pk, url),
     )
 
 
