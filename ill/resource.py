@@ -31,11 +31,12 @@ from gateway.circulation.ill_types import (
     SupplyingAgencyMessage,
 )
 from gateway.config import IllSettings, Settings
+from gateway.http_listener import LimitedSite
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
-from ill.channel import CappedRequest, Deadlines, IllSite
+from ill.channel import ill_site
 from ill.handler import IllHandler
 from ill.reading import read_message
 from ill.wire import CONTENT_TYPE, ConfirmationHeader, MessageError, MessageKind
@@ -175,17 +176,10 @@ def build_site(
     handler: IllHandler,
     pool: ThreadPool,
     reactor: IReactorFromThreads | None = None,
-) -> IllSite:
+) -> LimitedSite:
     root = Root(Iso18626Resource(handler, pool, ill.max_message_bytes, reactor))
     connections = ConnectionCaps(connection_caps(ill), Networks(()))
-    site = IllSite(root, connections, Deadlines(ill.header_timeout, ill.body_timeout))
-    cap = ill.max_message_bytes
-
-    class IllRequest(CappedRequest):
-        max_bytes = cap
-
-    site.requestFactory = IllRequest
-    return site
+    return ill_site(root, connections, ill)
 
 
 def ill_services(

@@ -20,13 +20,14 @@ from twisted.web import resource, server
 from gateway.admission import Cap, Caps, ConnectionCaps, address_key
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings, SruSettings
+from gateway.http_listener import CappedRequest
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
 from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
-from sru.channel import Deadlines, LimitedSite, raw_refusal, refusal_document
+from sru.channel import Deadlines, SruSite, raw_refusal, refusal_document
 from sru.request import AUTO_SCHEMA, Limits
 from sru.resultsets import ResultSets, ResultSetStore, SharedResultSetStore
 from sru.service import Reply, SruService
@@ -160,48 +161,16 @@ class Root(resource.Resource):
         return self.missing.render(request)
 
 
-class CappedRequest(server.Request):
-    """Refuses a body larger than the site's cap before reading it (Content-Length), or as
-    soon as it grows past the cap (chunked): a hostile upload never fills memory or disk."""
+class SruRequest(CappedRequest):
+    """A request whose body over the cap is answered 413 with an SRU document."""
 
-    max_bytes = 16384
-    _refused = False
-    _received = 0
-
-    def gotLength(self, length: int | None) -> None:
-        server.Request.gotLength(self, length)
-        if length is not None and length > self.max_bytes:
-            self._refuse()
-
-    def handleContentChunk(self, data: bytes) -> None:
-        if self._refused:
-            return
-        self._received += len(data)
-        if self._received > self.max_bytes:
-            self._refuse()
-            return
-        server.Request.handleContentChunk(self, data)
-
-    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
-        if self._refused:
-            return
-        server.Request.requestReceived(self, command, path, version)
-
-    def _refuse(self) -> None:
-        if self._refused:
-            return
-        self._refused = True
-        assert self.channel is not None and self.channel.transport is not None  # still open
-        transport = self.channel.transport
-        transport.write(
-            raw_refusal(
-                b"413 Request Entity Too Large",
-                6,
-                "request",
-                f"the request is larger than {self.max_bytes} bytes",
-            )
+    def refusal(self) -> bytes:
+        return raw_refusal(
+            b"413 Request Entity Too Large",
+            6,
+            "request",
+            f"the request is larger than {self.max_bytes} bytes",
         )
-        transport.loseConnection()
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -238,7 +207,7 @@ def result_set_store(settings: Settings, store: Store) -> ResultSets:
     return ResultSetStore(sru.result_sets, sru.result_set_max_records)
 
 
-def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> LimitedSite:
+def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPool) -> SruSite:
     service = SruService(
         store,
         engine,
@@ -257,14 +226,13 @@ def build_site(settings: Settings, store: Store, engine: Engine, pool: ThreadPoo
     deadlines = Deadlines(sru.header_timeout, sru.body_timeout, sru.keepalive_timeout)
     # The request line holds the whole query of a GET: it may be as long as a request may be,
     # plus the method, path and version; longer gets 414 with an SRU document.
-    site = LimitedSite(Root(databases), connections, deadlines, max(16384, max_bytes + 1024))
-    site.displayTracebacks = False  # a partner never sees a traceback
+    site = SruSite(Root(databases), connections, deadlines, max(16384, max_bytes + 1024))
     cap = max_bytes
 
-    class SruRequest(CappedRequest):
+    class CappedSruRequest(SruRequest):
         max_bytes = cap
 
-    site.requestFactory = SruRequest
+    site.requestFactory = CappedSruRequest
     return site
 
 
