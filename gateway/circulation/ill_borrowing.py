@@ -26,8 +26,10 @@ from gateway.circulation.ill_common import (
     IllContext,
     IllResult,
     header,
+    locked_request,
     received,
     send,
+    step_or_reason,
 )
 from gateway.circulation.ill_states import (
     BORROWER_EVENT_OF_STATUS,
@@ -389,32 +391,16 @@ def _tell_reader(
 # --- staff actions ------------------------------------------------------------------------------
 
 
-def _locked(tx: Transaction, number: str) -> IllRequest | Reason:
-    row = ill_storage.request_by_number(tx, number, lock=True)
-    if row is None:
-        return reason("ill_request_unknown", number=number)
-    if row.role != "borrower":
-        return reason("ill_wrong_role", number=number, role=row.role)
-    return row
-
-
-def _step(row: IllRequest, event: BorrowerEvent, action: str) -> Transition | Reason:
-    try:
-        return borrower_step(row.state, event)
-    except IllegalTransition:
-        return reason("ill_not_now", number=row.number or "", state=row.state, action=action)
-
-
 def receive(ctx: IllContext, number: str) -> IllResult:
     """The book arrived: Received to the lender, and a temporary copy trapped on our hold
     shelf for the reader (R9's pickup period, R10's desk), who is told."""
     policy = ctx.core.policy
 
     def work(tx: Transaction, now: datetime) -> IllResult:
-        row = _locked(tx, number)
+        row = locked_request(tx, number, "borrower")
         if isinstance(row, Reason):
             return IllResult(False, (row,))
-        transition = _step(row, BorrowerEvent.RECEIVE, "receive")
+        transition = step_or_reason(row, BorrowerEvent.RECEIVE, "receive")
         if isinstance(transition, Reason):
             return IllResult(False, (transition,), row)
         assert row.patron_pk is not None and row.number is not None
@@ -487,10 +473,10 @@ def ship_return(ctx: IllContext, number: str) -> IllResult:
     goes back too: its hold is cancelled. One still on loan to the reader cannot."""
 
     def work(tx: Transaction, now: datetime) -> IllResult:
-        row = _locked(tx, number)
+        row = locked_request(tx, number, "borrower")
         if isinstance(row, Reason):
             return IllResult(False, (row,))
-        transition = _step(row, BorrowerEvent.SHIP_RETURN, "return")
+        transition = step_or_reason(row, BorrowerEvent.SHIP_RETURN, "return")
         if isinstance(transition, Reason):
             return IllResult(False, (transition,), row)
         if row.item_pk is not None:
@@ -519,10 +505,10 @@ def renew(ctx: IllContext, number: str) -> IllResult:
 
 def _ask(ctx: IllContext, number: str, event: BorrowerEvent, action: str) -> IllResult:
     def work(tx: Transaction, now: datetime) -> IllResult:
-        row = _locked(tx, number)
+        row = locked_request(tx, number, "borrower")
         if isinstance(row, Reason):
             return IllResult(False, (row,))
-        transition = _step(row, event, action)
+        transition = step_or_reason(row, event, action)
         if isinstance(transition, Reason):
             return IllResult(False, (transition,), row)
         return advance(ctx, tx, row, transition, now)

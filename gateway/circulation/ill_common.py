@@ -10,6 +10,14 @@ from gateway.circulation import ill_storage
 from gateway.circulation.clock import stamp
 from gateway.circulation.core import EngineCore
 from gateway.circulation.ill_json import to_json
+from gateway.circulation.ill_states import (
+    BorrowerEvent,
+    IllegalTransition,
+    LenderEvent,
+    Transition,
+    borrower_step,
+    lender_step,
+)
 from gateway.circulation.ill_storage import IllMessageRow, IllRequest
 from gateway.circulation.ill_types import (
     AgencyId,
@@ -19,7 +27,7 @@ from gateway.circulation.ill_types import (
     RequestingAgencyMessage,
     SupplyingAgencyMessage,
 )
-from gateway.circulation.reasons import Reason
+from gateway.circulation.reasons import Reason, reason
 from gateway.config import IllSettings
 from gateway.store import Transaction
 
@@ -152,3 +160,27 @@ def _history(
         outbox_pk=outbox_pk,
         raw_xml=raw_xml,
     )
+
+
+def locked_request(tx: Transaction, number: str, role: str) -> IllRequest | Reason:
+    """The request with this number, locked, when it is one of `role` (lender, borrower);
+    else the reason a staff action cannot act on it."""
+    row = ill_storage.request_by_number(tx, number, lock=True)
+    if row is None:
+        return reason("ill_request_unknown", number=number)
+    if row.role != role:
+        return reason("ill_wrong_role", number=number, role=row.role)
+    return row
+
+
+def step_or_reason(
+    row: IllRequest, event: LenderEvent | BorrowerEvent, action: str
+) -> Transition | Reason:
+    """The transition `event` makes from the request's state, by its role's table; or the
+    reason a staff `action` cannot be taken now."""
+    try:
+        if isinstance(event, LenderEvent):
+            return lender_step(row.state, event)
+        return borrower_step(row.state, event)
+    except IllegalTransition:
+        return reason("ill_not_now", number=row.number or "", state=row.state, action=action)

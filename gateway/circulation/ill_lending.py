@@ -26,8 +26,10 @@ from gateway.circulation.ill_common import (
     IllResult,
     clip,
     header,
+    locked_request,
     received,
     send,
+    step_or_reason,
 )
 from gateway.circulation.ill_states import (
     LENDER_EVENT_OF_ACTION,
@@ -401,30 +403,14 @@ def _answer(
 # --- staff actions ------------------------------------------------------------------------------
 
 
-def _locked_lender_request(tx: Transaction, number: str) -> IllRequest | Reason:
-    row = ill_storage.request_by_number(tx, number, lock=True)
-    if row is None:
-        return reason("ill_request_unknown", number=number)
-    if row.role != "lender":
-        return reason("ill_wrong_role", number=number, role=row.role)
-    return row
-
-
-def _step_or_reason(row: IllRequest, event: LenderEvent, action: str) -> Transition | Reason:
-    try:
-        return lender_step(row.state, event)
-    except IllegalTransition:
-        return reason("ill_not_now", number=row.number or "", state=row.state, action=action)
-
-
 def ship(ctx: IllContext, number: str) -> IllResult:
     """Lend the set-aside copy to the partner: due in loan_days from now, Loaned sent."""
 
     def work(tx: Transaction, now: datetime) -> IllResult:
-        row = _locked_lender_request(tx, number)
+        row = locked_request(tx, number, "lender")
         if isinstance(row, Reason):
             return IllResult(False, (row,))
-        transition = _step_or_reason(row, LenderEvent.SHIP, "ship")
+        transition = step_or_reason(row, LenderEvent.SHIP, "ship")
         if isinstance(transition, Reason):
             return IllResult(False, (transition,), row)
         due = stamp(now + timedelta(days=ctx.settings.loan_days))
@@ -443,14 +429,14 @@ def unfill(ctx: IllContext, number: str, code: str, note: str) -> IllResult:
     codes = [c.value for c in ReasonUnfilled]
 
     def work(tx: Transaction, now: datetime) -> IllResult:
-        row = _locked_lender_request(tx, number)
+        row = locked_request(tx, number, "lender")
         if isinstance(row, Reason):
             return IllResult(False, (row,))
         if code not in codes:
             return IllResult(
                 False, (reason("ill_reason_unknown", given=code, codes=", ".join(codes)),), row
             )
-        transition = _step_or_reason(row, LenderEvent.UNFILL, "unfill")
+        transition = step_or_reason(row, LenderEvent.UNFILL, "unfill")
         if isinstance(transition, Reason):
             return IllResult(False, (transition,), row)
         _release(ctx, tx, row, now)
