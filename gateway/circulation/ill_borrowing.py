@@ -294,17 +294,11 @@ def on_supplying_agency_message(
     ctx: IllContext, message: SupplyingAgencyMessage, raw_xml: str | None
 ) -> Confirmation:
     head = message.header
-    if not ctx.is_us(head.requesting_agency):
-        return Confirmation.error(
-            ErrorType.UNRECOGNISED_DATA_VALUE,
-            f"requestingAgencyId: {head.requesting_agency} is not this library ({ctx.agency})",
-        )
-    lender = ctx.settings.partner(str(head.supplying_agency)) if head.supplying_agency else None
-    if lender is None:  # I7
-        return Confirmation.error(
-            ErrorType.UNRECOGNISED_DATA_VALUE,
-            f"supplyingAgencyId: {head.supplying_agency} is not a partner of {ctx.agency}",
-        )
+    lender = ctx.addressed(
+        head.requesting_agency, "requestingAgencyId", head.supplying_agency, "supplyingAgencyId"
+    )
+    if isinstance(lender, Confirmation):  # I7
+        return lender
 
     def work(tx: Transaction, now: datetime) -> Confirmation:
         row = ill_storage.request_by_number(tx, head.requesting_agency_request_id, lock=True)

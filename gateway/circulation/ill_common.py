@@ -21,6 +21,8 @@ from gateway.circulation.ill_states import (
 from gateway.circulation.ill_storage import IllMessageRow, IllRequest
 from gateway.circulation.ill_types import (
     AgencyId,
+    Confirmation,
+    ErrorType,
     Header,
     Message,
     Request,
@@ -28,7 +30,7 @@ from gateway.circulation.ill_types import (
     SupplyingAgencyMessage,
 )
 from gateway.circulation.reasons import Reason, reason
-from gateway.config import IllSettings
+from gateway.config import IllPartner, IllSettings
 from gateway.store import Transaction
 
 TITLE_LIMIT = 240  # I4
@@ -58,6 +60,29 @@ class IllContext:
     def is_us(self, agency: AgencyId | None) -> bool:
         """An agency id names us (the type compared without case)."""
         return agency is None or agency == self.agency
+
+    def addressed(
+        self,
+        ours: AgencyId | None,
+        ours_element: str,
+        theirs: AgencyId | None,
+        theirs_element: str,
+    ) -> IllPartner | Confirmation:
+        """The partner a message comes from when it names us as `ours_element` and a configured
+        partner as `theirs_element` (I7: only known partners); else the ERROR confirmation
+        that says which of the two is wrong."""
+        if not self.is_us(ours):
+            return Confirmation.error(
+                ErrorType.UNRECOGNISED_DATA_VALUE,
+                f"{ours_element}: {ours} is not this library ({self.agency})",
+            )
+        partner = self.settings.partner(str(theirs)) if theirs is not None else None
+        if partner is None:
+            return Confirmation.error(
+                ErrorType.UNRECOGNISED_DATA_VALUE,
+                f"{theirs_element}: {theirs} is not a partner of {self.agency}",
+            )
+        return partner
 
     def number(self, tx: Transaction) -> str:
         """I3: the next request number, the prefix and 8 digits (ST00000001)."""

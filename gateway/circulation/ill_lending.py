@@ -85,17 +85,11 @@ def _not_found(value: str) -> Confirmation:
 
 def on_request(ctx: IllContext, message: Request, raw_xml: str | None) -> Confirmation:
     head = message.header
-    if not ctx.is_us(head.supplying_agency):
-        return Confirmation.error(
-            ErrorType.UNRECOGNISED_DATA_VALUE,
-            f"supplyingAgencyId: {head.supplying_agency} is not this library ({ctx.agency})",
-        )
-    partner = ctx.settings.partner(str(head.requesting_agency))
-    if partner is None:  # I7: only known partners may request
-        return Confirmation.error(
-            ErrorType.UNRECOGNISED_DATA_VALUE,
-            f"requestingAgencyId: {head.requesting_agency} is not a partner of {ctx.agency}",
-        )
+    partner = ctx.addressed(
+        head.supplying_agency, "supplyingAgencyId", head.requesting_agency, "requestingAgencyId"
+    )
+    if isinstance(partner, Confirmation):  # I7: only known partners may request
+        return partner
     if not head.requesting_agency_request_id.strip():
         return Confirmation.error(
             ErrorType.UNRECOGNISED_DATA_VALUE, "requestingAgencyRequestId: empty"
@@ -519,17 +513,11 @@ def on_action(
     ctx: IllContext, message: RequestingAgencyMessage, raw_xml: str | None
 ) -> Confirmation:
     head = message.header
-    if not ctx.is_us(head.supplying_agency):
-        return Confirmation.error(
-            ErrorType.UNRECOGNISED_DATA_VALUE,
-            f"supplyingAgencyId: {head.supplying_agency} is not this library ({ctx.agency})",
-        )
-    partner = ctx.settings.partner(str(head.requesting_agency))
-    if partner is None:  # I7
-        return Confirmation.error(
-            ErrorType.UNRECOGNISED_DATA_VALUE,
-            f"requestingAgencyId: {head.requesting_agency} is not a partner of {ctx.agency}",
-        )
+    partner = ctx.addressed(
+        head.supplying_agency, "supplyingAgencyId", head.requesting_agency, "requestingAgencyId"
+    )
+    if isinstance(partner, Confirmation):  # I7: only known partners may request
+        return partner
     event = LENDER_EVENT_OF_ACTION.get(message.action)
     if event is None:
         return Confirmation.error(
