@@ -69,6 +69,7 @@ AVAILABILITY = TitleAvailability(
             "2026-04-01T09:00:00+00:00",
             False,
             None,
+            "上海图书馆",
         ),
         CopyAvailability(
             "B2",
@@ -80,6 +81,7 @@ AVAILABILITY = TitleAvailability(
             None,
             True,
             "二楼借书处",
+            "上海图书馆",
         ),
     ),
     2,

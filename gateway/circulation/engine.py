@@ -9,7 +9,8 @@ only from the injected clock.
 
 Where the rules live:
 - loans.py: checkout (R1, R14), checkin (R6, R7, offline returns), renew (R5), renew all
-- holds.py: place (R1-R4, R15), cancel (R12), hold status, trap for the next hold (R6, R9, R10)
+- holds.py: place (R1-R4, R15) and its preview, cancel (R12), hold status, trap for the next
+  hold (R6, R9, R10)
 - expiry.py: R8, R9, R11
 - fees.py: fees and payments (currency, overpayment, idempotent resends)
 - readers.py: account summary, PIN, block and lift a block (desk only)
@@ -124,15 +125,33 @@ class Engine:
         """A title-level hold, on a record (database, record id) or the title of a copy."""
         return holds.place_hold(self._core, patron_barcode, record, item_barcode, Channel(channel))
 
+    def hold_preview(
+        self,
+        patron_barcode: str,
+        *,
+        record: tuple[str, str],
+        channel: Channel = Channel.WEB,
+    ) -> HoldResult:
+        """What place_hold would answer now (the same checks, every refusal), changing
+        nothing, with what the hold would get: its queue position, its likely pickup desk
+        (R10) and its expiry (R8), for a confirmation step."""
+        return holds.hold_preview(self._core, patron_barcode, record, Channel(channel))
+
     def cancel_hold(
         self,
         patron_barcode: str,
         *,
         record: tuple[str, str] | None = None,
         item_barcode: str | None = None,
+        hold_id: int | None = None,
         channel: Channel = DESK,
     ) -> CancelResult:
-        return holds.cancel_hold(self._core, patron_barcode, record, item_barcode, Channel(channel))
+        """Cancel the reader's open hold on a title (a record, or the title of a copy), or
+        the hold `hold_id`, which must be an open hold of this reader (else refused, R12,
+        as no such hold). Give the id or the title, not both (ValueError)."""
+        return holds.cancel_hold(
+            self._core, patron_barcode, record, item_barcode, hold_id, Channel(channel)
+        )
 
     def hold_status(
         self,

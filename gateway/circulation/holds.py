@@ -1,9 +1,10 @@
-"""Holds: place (R1-R4, R15), cancel (R12), look one up, and trap a returned copy for the
-oldest waiting hold (R6, R9, R10) or put it back on the shelf."""
+"""Holds: place (R1-R4, R15) or preview placing one, cancel (R12), look one up, and trap a
+returned copy for the oldest waiting hold (R6, R9, R10) or put it back on the shelf."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gateway.circulation import storage
@@ -36,15 +37,13 @@ def place_hold(
     """A title-level hold, on a record or on the title of a copy."""
 
     def work(tx: Transaction, now: datetime) -> HoldResult:
-        parties = _parties(tx, patron_barcode, record, item_barcode)
-        if isinstance(parties, _Missing):
-            return HoldResult(ok=False, reasons=(parties.reason,), record=parties.record)
-        record_pk, copies, patron, label = parties
-        refusals = run_checks(
-            PLACE_HOLD_CHECKS, HoldCase(tx, core.policy, now, patron, record_pk, copies)
-        )
-        if refusals:
-            return HoldResult(ok=False, reasons=refusals, patron=patron, record=label)
+        decision = _hold_decision(core, tx, now, patron_barcode, record, item_barcode, lock=True)
+        if isinstance(decision, _Missing):
+            return HoldResult(ok=False, reasons=(decision.reason,), record=decision.record)
+        case, label = decision.case, decision.label
+        patron, record_pk = case.patron, case.record_pk
+        if decision.refusals:
+            return HoldResult(ok=False, reasons=decision.refusals, patron=patron, record=label)
         at = stamp(now)
         expires = stamp(now + core.policy.request_period)  # R8
         hold_id = storage.insert_hold(tx, patron.pk, record_pk, at, expires, channel)
@@ -76,10 +75,39 @@ def place_hold(
             hold_state=HoldState.WAITING,
             queue_position=position,
             expires_at=expires,
-            pickup_desk=_likely_desk(core, copies),
+            pickup_desk=_likely_desk(core, case.copies),
         )
 
     return core.write(work)
+
+
+def hold_preview(
+    core: EngineCore,
+    patron_barcode: str,
+    record: Title,
+    channel: Channel,
+) -> HoldResult:
+    """What place_hold would answer now, decided by the same checks on the same case, in a
+    read transaction: nothing is locked, written or sent. For a confirmation step (the
+    portal's "Confirm hold"), it adds what the hold would get: its place in the queue, the
+    desk it would likely be collected at (R10) and when it would expire (R8). The channel
+    decides no hold check; it is taken so a preview is asked exactly as the hold would be."""
+    del channel  # no check of PLACE_HOLD_CHECKS depends on it (see place_hold)
+    now = core.clock.now()
+    with core.store.read() as tx:
+        decision = _hold_decision(core, tx, now, patron_barcode, record, None, lock=False)
+        if isinstance(decision, _Missing):
+            return HoldResult(ok=False, reasons=(decision.reason,), record=decision.record)
+        case = decision.case
+        return HoldResult(
+            ok=not decision.refusals,
+            reasons=decision.refusals,
+            patron=case.patron,
+            record=decision.label,
+            queue_position=len(storage.waiting_holds(tx, case.record_pk)) + 1,
+            expires_at=stamp(now + core.policy.request_period),  # R8
+            pickup_desk=_likely_desk(core, case.copies),  # R10
+        )
 
 
 def cancel_hold(
@@ -87,19 +115,35 @@ def cancel_hold(
     patron_barcode: str,
     record: Title | None,
     item_barcode: str | None,
+    hold_id: int | None,
     channel: Channel,
 ) -> CancelResult:
-    """R12: cancel any time before checkout; a ready hold's copy goes to the next hold."""
+    """R12: cancel any time before checkout; a ready hold's copy goes to the next hold.
+
+    The hold is the reader's open hold on a title (a record, or the title of a copy), or the
+    hold `hold_id`, which must be an open hold of this reader: any other id (another
+    reader's hold, a closed one, none) is refused as no such hold, and nothing changes."""
+    if hold_id is not None and (record is not None or item_barcode is not None):
+        raise ValueError("cancel_hold: name the hold by its id or by its title, not both")
 
     def work(tx: Transaction, now: datetime) -> CancelResult:
-        parties = _parties(tx, patron_barcode, record, item_barcode)
+        if hold_id is not None:
+            record_pk = _title_of_hold(tx, hold_id)
+        else:
+            record_pk = _resolve_title(tx, record, item_barcode)
+        parties = _parties(tx, patron_barcode, record_pk, lock=True)
         if isinstance(parties, _Missing):
-            return CancelResult(ok=False, reasons=(parties.reason,), record=parties.record)
+            # By id, the title of a hold that may be another reader's is not told.
+            shown = parties.record if hold_id is None else None
+            return CancelResult(ok=False, reasons=(parties.reason,), record=shown)
         record_pk, _copies, patron, label = parties
         hold = storage.open_hold(tx, patron.pk, record_pk)
+        if hold is not None and hold_id is not None and hold.id != hold_id:
+            hold = None  # the reader's open hold on that title is another one
         refusals = run_checks(CANCEL_HOLD_CHECKS, CancelCase(hold))
         if refusals or hold is None:
-            return CancelResult(ok=False, reasons=refusals, patron=patron, record=label)
+            shown = label if hold_id is None else None
+            return CancelResult(ok=False, reasons=refusals, patron=patron, record=shown)
         at = stamp(now)
         storage.close_hold(tx, hold.id, HoldState.CANCELLED, at)
         storage.log_event(
@@ -226,24 +270,64 @@ class _Missing:
         self.record = record
 
 
-def _parties(
+@dataclass(frozen=True)
+class _HoldDecision:
+    """What placing a hold decides on: the case its checks saw and every refusal they found."""
+
+    case: HoldCase
+    label: RecordLabel
+    refusals: tuple[Reason, ...]
+
+
+def _hold_decision(
+    core: EngineCore,
     tx: Transaction,
+    now: datetime,
     patron_barcode: str,
     record: Title | None,
     item_barcode: str | None,
-) -> tuple[int, list[Copy], Patron, RecordLabel] | _Missing:
-    """The title, its copies and the reader of a hold action, locked in the engine's order
-    (title, copies, reader); or what is missing."""
+    *,
+    lock: bool,
+) -> _HoldDecision | _Missing:
+    """The one way a hold is decided, for place_hold (locked, then written) and hold_preview
+    (read only), so the two can never check different things."""
     record_pk = _resolve_title(tx, record, item_barcode)
+    parties = _parties(tx, patron_barcode, record_pk, lock=lock)
+    if isinstance(parties, _Missing):
+        return parties
+    record_pk, copies, patron, label = parties
+    case = HoldCase(tx, core.policy, now, patron, record_pk, copies)
+    return _HoldDecision(case, label, run_checks(PLACE_HOLD_CHECKS, case))
+
+
+def _parties(
+    tx: Transaction,
+    patron_barcode: str,
+    record_pk: int | _Missing,
+    *,
+    lock: bool,
+) -> tuple[int, list[Copy], Patron, RecordLabel] | _Missing:
+    """The title, its copies and the reader of a hold action, locked (when `lock`) in the
+    engine's order (title, copies, reader); or what is missing."""
     if isinstance(record_pk, _Missing):
         return record_pk
-    storage.lock_title(tx, record_pk)
-    copies = storage.copies_of(tx, record_pk, lock=True)
-    patron = storage.patron_by_barcode(tx, patron_barcode, lock=True)
+    if lock:
+        storage.lock_title(tx, record_pk)
+    copies = storage.copies_of(tx, record_pk, lock=lock)
+    patron = storage.patron_by_barcode(tx, patron_barcode, lock=lock)
     label = storage.record_label(tx, record_pk)
     if patron is None:
         return _Missing(reason("patron_unknown", patron=patron_barcode), label)
     return record_pk, copies, patron, label
+
+
+def _title_of_hold(tx: Transaction, hold_id: int) -> int | _Missing:
+    """The title of hold `hold_id`, read before any lock so the title is locked first; whose
+    hold it is, and whether it is still open, is decided under the locks."""
+    hold = storage.hold_by_id(tx, hold_id)
+    if hold is None:
+        return _Missing(reason("hold_unknown"))  # R12: no such hold
+    return hold.record_pk
 
 
 def _resolve_title(
@@ -263,6 +347,6 @@ def _resolve_title(
     return record_pk
 
 
-def _likely_desk(core: EngineCore, copies: list[Copy]) -> str | None:
+def _likely_desk(core: EngineCore, copies: Sequence[Copy]) -> str | None:
     circulating = [c for c in copies if core.policy.availability.circulates(c.item_type)]
     return core.policy.desk_for(circulating[0].location) if circulating else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.circulation import ill_borrowing, ill_lending, ill_storage
+from gateway.circulation import ill_borrowing, ill_lending, ill_storage, storage
 from gateway.circulation.clock import Clock, stamp
 from gateway.circulation.core import EngineCore
 from gateway.circulation.engine import Engine
@@ -94,6 +94,11 @@ class InterlibraryLoan:
     def request(self, patron_barcode: str, form: IllForm) -> IllResult:
         return ill_borrowing.file_request(self._ctx, patron_barcode, form)
 
+    def check_request(self, patron_barcode: str, form: IllForm) -> IllResult:
+        """The checks `request` runs (I4, I7), with every reason, filing nothing: for a
+        form's confirmation page."""
+        return ill_borrowing.check_request(self._ctx, patron_barcode, form)
+
     def receive(self, number: str) -> IllResult:
         return ill_borrowing.receive(self._ctx, number)
 
@@ -132,6 +137,22 @@ class InterlibraryLoan:
                     None,
                 )
             if row is None:
+                return None
+            return IllRequestView(row, tuple(ill_storage.messages_of(tx, row.id)))
+
+    def requests_of(self, patron_barcode: str) -> list[IllRequest]:
+        """A reader's own requests (申请单查询), newest first."""
+        with self._ctx.core.store.read() as tx:
+            return ill_storage.requests_of_reader(tx, patron_barcode)
+
+    def request_of(self, patron_barcode: str, number: str) -> IllRequestView | None:
+        """One of a reader's own requests by our number; None for any other request (another
+        reader's, a partner's, none), so a reader sees only their own."""
+        with self._ctx.core.store.read() as tx:
+            row = ill_storage.request_by_number(tx, number)
+            if row is None or row.role != "borrower" or row.patron_pk is None:
+                return None
+            if storage.patron_by_pk(tx, row.patron_pk).barcode != patron_barcode:
                 return None
             return IllRequestView(row, tuple(ill_storage.messages_of(tx, row.id)))
 

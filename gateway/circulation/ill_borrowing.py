@@ -161,24 +161,68 @@ def rota_of(settings: IllSettings, form: IllForm) -> list[str] | Reason:
     return rota
 
 
+@dataclass(frozen=True)
+class RequestCase:
+    """What a reader's request is decided on: the form, the reader (read, and locked when it
+    is to be filed) and the reader's ILL registration."""
+
+    settings: IllSettings
+    form: IllForm
+    patron_barcode: str
+    patron: Patron | None
+    registration: str | None  # ill_readers.state: confirmed, revoked, or None (never asked)
+
+
+def reader_known(case: RequestCase) -> list[Reason]:
+    return [] if case.patron else [reason("patron_unknown", patron=case.patron_barcode)]
+
+
+def reader_registered(case: RequestCase) -> list[Reason]:
+    """I7: only readers the ILL staff confirmed may file a request."""
+    if case.patron is None or case.registration == "confirmed":
+        return []
+    return [reason("ill_reader_not_registered", patron=case.patron_barcode)]
+
+
+def form_complete(case: RequestCase) -> list[Reason]:
+    return list(run_checks(FORM_CHECKS, case.form))  # I4
+
+
+def lenders_known(case: RequestCase) -> list[Reason]:
+    rota = rota_of(case.settings, case.form)  # I7
+    return [rota] if isinstance(rota, Reason) else []
+
+
+REQUEST_CHECKS = (reader_known, reader_registered, form_complete, lenders_known)
+
+
+def request_case(
+    ctx: IllContext, tx: Transaction, patron_barcode: str, form: IllForm, *, lock: bool
+) -> RequestCase:
+    """The one way a request's case is read, for filing it (locked) and checking it (not)."""
+    patron = storage.patron_by_barcode(tx, patron_barcode, lock=lock)
+    registration = ill_storage.reader_state(tx, patron.pk) if patron else None
+    return RequestCase(ctx.settings, form, patron_barcode, patron, registration)
+
+
 # --- filing a request ---------------------------------------------------------------------------
 
 
-def file_request(ctx: IllContext, patron_barcode: str, form: IllForm) -> IllResult:
-    refusals = list(run_checks(FORM_CHECKS, form))
-    rota = rota_of(ctx.settings, form)
-    if isinstance(rota, Reason):
-        refusals.append(rota)
+def check_request(ctx: IllContext, patron_barcode: str, form: IllForm) -> IllResult:
+    """What file_request would decide of this form now (every reason), writing nothing."""
+    with ctx.core.store.read() as tx:
+        case = request_case(ctx, tx, patron_barcode, form, lock=False)
+        refusals = run_checks(REQUEST_CHECKS, case)
+    return IllResult(not refusals, refusals)
 
+
+def file_request(ctx: IllContext, patron_barcode: str, form: IllForm) -> IllResult:
     def work(tx: Transaction, now: datetime) -> IllResult:
-        patron = storage.patron_by_barcode(tx, patron_barcode, lock=True)
-        found = list(refusals)
-        if patron is None:
-            found.insert(0, reason("patron_unknown", patron=patron_barcode))
-        elif ill_storage.reader_state(tx, patron.pk) != "confirmed":  # I7
-            found.insert(0, reason("ill_reader_not_registered", patron=patron_barcode))
-        if found or patron is None or isinstance(rota, Reason):
-            return IllResult(False, tuple(found))
+        case = request_case(ctx, tx, patron_barcode, form, lock=True)
+        refusals = run_checks(REQUEST_CHECKS, case)
+        patron, rota = case.patron, rota_of(ctx.settings, form)
+        if refusals or patron is None or isinstance(rota, Reason):
+            return IllResult(False, refusals)
         at = stamp(now)
         number = ctx.number(tx)  # I3
         first = ctx.settings.partner(rota[0])

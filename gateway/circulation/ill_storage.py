@@ -173,6 +173,17 @@ def requests(
     return [IllRequest(*row) for row in tx.execute(f"{_SELECT}{clause} ORDER BY id", params)]
 
 
+def requests_of_reader(tx: Transaction, patron_barcode: str) -> list[IllRequest]:
+    """A reader's own requests (we borrow for them), newest first."""
+    rows = tx.execute(
+        f"{_SELECT} WHERE role = 'borrower'"
+        " AND patron_pk = (SELECT id FROM patrons WHERE barcode = ?)"
+        " ORDER BY created_at DESC, id DESC",
+        (patron_barcode,),
+    )
+    return [IllRequest(*row) for row in rows]
+
+
 def due_lender_loans(tx: Transaction, states: tuple[str, ...], as_of: str) -> list[IllRequest]:
     marks = ", ".join("?" * len(states))
     rows = tx.execute(

@@ -72,6 +72,7 @@ def availability(core: EngineCore, record_pks: list[int]) -> dict[int, TitleAvai
                         due_at=loan.due_at if loan else None,
                         on_hold_shelf=trapped,
                         pickup_desk=ready.pickup_desk if ready else None,
+                        library=copy.library,
                         state=rule.shelf_state(
                             copy.status, copy.item_type, on_loan=on_loan, trapped=trapped
                         ),

@@ -146,6 +146,7 @@ class CopyAvailability:
     due_at: str | None
     on_hold_shelf: bool
     pickup_desk: str | None
+    library: str  # 馆址 (items.library); "" when the holdings named none
 
     @property
     def available(self) -> bool:

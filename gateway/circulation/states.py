@@ -15,6 +15,7 @@ class Channel(StrEnum):
     ILL = (
         "ill"  # interlibrary loan: a partner's message, or ILL staff (gateway/circulation/ill*.py)
     )
+    WEB = "web"  # the readers' portal (web/): a reader acting on their own account
 
 
 class HoldState(StrEnum):

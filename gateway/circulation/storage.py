@@ -40,6 +40,7 @@ class Copy:
     item_type: str
     status: str
     properties: str = ""  # free text kept for the copy (SIP2 19 Item Status Update)
+    library: str = ""  # 馆址: the library (branch) that holds it; "" when the holdings said none
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Fee:
 
 
 PATRON = "id, barcode, name, pin_hash, category, email, phone, status, no_show_count, hold_suspended_until"
-COPY = "id, barcode, record_pk, location, call_number, item_type, status, properties"
+COPY = "id, barcode, record_pk, location, call_number, item_type, status, properties, library"
 FEE = (
     "f.id, f.patron_pk, f.kind, f.amount, f.currency, f.description, f.created_at, f.closed_at,"
     " (SELECT coalesce(sum(p.amount), 0) FROM fee_payments p WHERE p.fee_pk = f.id)"
@@ -207,7 +208,7 @@ _CARD_HOLD = ", ".join(f"h.{column.strip()}" for column in HOLD.split(","))
 def copy_card(tx: Transaction, barcode: str) -> CopyCard | None:
     row = tx.one(
         "SELECT i.id, i.barcode, i.record_pk, i.location, i.call_number, i.item_type,"
-        " i.status, i.properties, b.database, b.record_id, b.title, b.author,"
+        " i.status, i.properties, i.library, b.database, b.record_id, b.title, b.author,"
         " l.id, l.item_pk, l.patron_pk, l.record_pk, l.checked_out_at, l.due_at, l.renewals,"
         f" p.barcode, {_CARD_HOLD}, hp.barcode, hp.name,"
         " (SELECT count(*) FROM holds w WHERE w.record_pk = i.record_pk"
@@ -223,15 +224,15 @@ def copy_card(tx: Transaction, barcode: str) -> CopyCard | None:
     if row is None:
         return None
     return CopyCard(
-        copy=Copy(*row[0:8]),
-        label=RecordLabel(row[8], row[9], row[10]),
-        author=str(row[11] or ""),
-        loan=Loan(*row[12:19]) if row[12] is not None else None,
-        borrower_barcode=row[19],
-        ready=_hold(row[20:30]) if row[20] is not None else None,
-        holder_barcode=row[30],
-        holder_name=row[31],
-        waiting=int(row[32]),
+        copy=Copy(*row[0:9]),
+        label=RecordLabel(row[9], row[10], row[11]),
+        author=str(row[12] or ""),
+        loan=Loan(*row[13:20]) if row[13] is not None else None,
+        borrower_barcode=row[20],
+        ready=_hold(row[21:31]) if row[21] is not None else None,
+        holder_barcode=row[31],
+        holder_name=row[32],
+        waiting=int(row[33]),
     )
 
 
