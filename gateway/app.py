@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import cast
 
 from twisted.application.internet import StreamServerEndpointService, TimerService
@@ -29,6 +30,7 @@ from gateway.circulation.ill import InterlibraryLoan
 from gateway.circulation.ill_outbox import claim_due, record_delivered, record_failed
 from gateway.circulation.policy import Policy
 from gateway.circulation.results import ExpiryReport
+from gateway.circulation.web_sessions import prune_sessions
 from gateway.config import Settings
 from gateway.notify.sender import NoticeSender
 from gateway.services import (
@@ -49,6 +51,7 @@ from ill.resource import ill_services
 from ill.sender import Sender as IllSender
 from sip2.server import build_sip2_service
 from sru.resource import sru_services
+from web.resource import web_services
 from z3950.server import build_z3950_service
 
 log = logging.getLogger("libgate")
@@ -102,8 +105,8 @@ def build_service(
         )
     # Interlibrary loan over ISO 18626 ([ill]): partners' messages in, ours out (the sender),
     # overdue loans to partners on the hold schedule.
-    if settings.ill.listen:
-        ill = InterlibraryLoan(engine, settings.ill, clock)
+    ill = InterlibraryLoan(engine, settings.ill, clock) if settings.ill.listen else None
+    if ill is not None:
         ill_service, ill_listeners = ill_services(settings, store, ill)
         ill_service.setServiceParent(root)
         listeners += ill_listeners
@@ -137,6 +140,22 @@ def build_service(
         sru_service, sru_listeners = sru_services(settings, store, engine)
         sru_service.setServiceParent(root)
         listeners += sru_listeners
+    # The readers' portal ([web]): search, My Library and, where ILL runs, the request form.
+    if settings.web.listen:
+        web_service, web_listeners = web_services(settings, store, engine, ill)
+        web_service.setServiceParent(root)
+        listeners += web_listeners
+        if role.runs_schedules:
+            idle = timedelta(minutes=settings.web.session_idle_minutes)
+
+            def prune() -> Deferred[None]:
+                deferred = threads.deferToThread(prune_sessions, store, clock.now(), idle)
+                return deferred.addCallback(lambda _: None).addErrback(
+                    log_failure("web session pruning")
+                )
+
+            TimerService(60, prune).setServiceParent(root)
+            loops.append("idle web sessions ended every 60 s")
     # Z39.50 for partner libraries ([z3950]).
     if settings.z3950.listen:
         z3950_service, z3950_listeners = build_z3950_service(settings, store, engine)
@@ -240,6 +259,6 @@ def print_banner(settings: Settings, store: Store, listeners: list[str], loops: 
         print(f"  listening: {listener}", flush=True)
     if not listeners:
         print(
-            "  listeners: none configured ([sip2], [sru] and [z3950] listen are empty)",
+            "  listeners: none configured ([sip2], [sru], [z3950], [ill] and [web] listen are empty)",
             flush=True,
         )

@@ -641,6 +641,53 @@ def _agency_key(agency_id: str) -> tuple[str, str]:
     return kind.upper(), value
 
 
+# --- The readers' portal (web OPAC and My Library) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The readers' portal (web/): search, record pages, My Library, the ILL form."""
+
+    # Twisted endpoint strings; none by default: a site that serves readers says where.
+    listen: tuple[str, ...] = ()
+    session_idle_minutes: int = 30  # a session unused this long ends (the reader logs in again)
+    library_name: str = "本馆"  # 馆址 of a copy whose record gives no library
+    library_name_en: str = "Our library"
+    timezone: str = ""  # dates are shown in this zone; "" = the machine's zone
+    page_size: int = 20  # results per page (10, 20 or 50 may be chosen)
+    threads: int = 4  # page building runs in this many threads
+    max_connections: int = 256
+    max_connections_per_address: int = 32
+    uncapped_networks: tuple[str, ...] = ()  # CIDR networks the per-address cap skips
+    max_request_bytes: int = 16384  # a form or URL larger than this is refused (413/414)
+    header_timeout: int = 10  # seconds
+    body_timeout: int = 30  # seconds
+    keepalive_timeout: int = 15  # seconds
+
+    def validate(self, where: str) -> None:
+        for name in (
+            "session_idle_minutes",
+            "page_size",
+            "threads",
+            "max_connections",
+            "max_connections_per_address",
+            "header_timeout",
+            "body_timeout",
+            "keepalive_timeout",
+        ):
+            _positive(getattr(self, name), f"{where}.{name}")
+        _check_networks(self.uncapped_networks, f"{where}.uncapped_networks")
+        if self.page_size > 100:
+            raise ConfigError(f"{where}.page_size: at most 100, got {self.page_size}")
+        if self.timezone:
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(f"{where}.timezone: unknown zone {self.timezone!r}") from None
+        if self.max_request_bytes < 1024:
+            raise ConfigError(f"{where}.max_request_bytes: at least 1024")
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -661,6 +708,7 @@ class Settings:
     sru: SruSettings = field(default_factory=SruSettings)
     z3950: Z3950Settings = field(default_factory=Z3950Settings)
     ill: IllSettings = field(default_factory=IllSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     source: str = "built-in defaults"
 
     def database(self, name: str) -> DatabaseSettings:
@@ -695,6 +743,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "sru": (SruSettings, False),
     "z3950": (Z3950Settings, False),
     "ill": (IllSettings, False),
+    "web": (WebSettings, False),
 }
 
 

@@ -77,6 +77,7 @@ def listen_strings(settings: Settings) -> list[tuple[str, str]]:
         *(("SRU", listen) for listen in settings.sru.listen),
         *(("Z39.50", listen) for listen in settings.z3950.listen),
         *(("ILL", listen) for listen in settings.ill.listen),
+        *(("Web", listen) for listen in settings.web.listen),
     ]
 
 
@@ -122,7 +123,7 @@ def serve_supervised(settings: Settings, count: int) -> int:
         print(f"  listening: {protocol} on {listen} (port {shared.port}, {how})", flush=True)
     if not listeners:
         print(
-            "  listeners: none configured ([sip2], [sru], [z3950] and [ill] listen are empty)",
+            "  listeners: none configured ([sip2], [sru], [z3950], [ill] and [web] listen are empty)",
             flush=True,
         )
     supervisor = Supervisor(settings, sockets, count)

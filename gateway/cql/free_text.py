@@ -69,23 +69,25 @@ def _plain_cql_error(text: str, error: CQLSyntaxError) -> str:
     )
 
 
-def _free_text(text: str) -> Node:
-    """Words and quoted phrases, ANDed. Bare words stay together in one term, so a run of
-    pinyin syllables can be read as one phrase; a truncated word is a term of its own."""
+def words_in(text: str, index: str = "any") -> Node:
+    """Words and quoted phrases in one index ("any": every keyword index), ANDed: free text,
+    and each field of the portal's basic and advanced search. Bare words stay together in one
+    term, so a run of pinyin syllables can be read as one phrase; a truncated word is a term
+    of its own."""
     parts: list[Term] = []
     bare: list[str] = []
     for match in re.finditer(r'"([^"]*)"?|(\S+)', text):
         phrase, word = match.group(1), match.group(2)
         if phrase is not None:
             if phrase.strip():
-                parts.append(Term("any", "adj", phrase.strip()))
+                parts.append(Term(index, "adj", phrase.strip()))
             continue
         if word.endswith("*") and len(word.rstrip("*")) > 0:
-            parts.append(Term("any", "all", word.rstrip("*"), truncation="right"))
+            parts.append(Term(index, "all", word.rstrip("*"), truncation="right"))
         else:
             bare.append(word)
     if bare:
-        parts.insert(0, Term("any", "all", " ".join(bare)))
+        parts.insert(0, Term(index, "all", " ".join(bare)))
     if not parts:
         raise EmptyTerm("There is nothing to search for: type a word or two.")
     node: Node = parts[0]
@@ -124,4 +126,4 @@ def read_query(text: str) -> ReadQuery:
                 ) from None
             else:
                 raise
-    return ReadQuery(text, Query(_free_text(stripped)), FREE_TEXT)
+    return ReadQuery(text, Query(words_in(stripped)), FREE_TEXT)

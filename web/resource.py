@@ -1,0 +1,239 @@
+"""The portal on twisted.web: a thin adapter. It turns a Twisted request into a `PageRequest`,
+hands it to `Portal.dispatch` in a thread (pages read the store and the engine), and writes the
+`Reply` back with the headers every page carries: a strict Content-Security-Policy, no caching
+of pages, and cookies that are HttpOnly, SameSite=Lax and Secure under TLS.
+
+Logins go to a pool of their own (a PIN check hashes with scrypt): a flood of logins can
+fill that pool but never the one that serves pages and the readers' actions. Requests
+beyond the threads and `MAX_WAITING` more are answered 503 at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import unquote
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+from twisted.web import resource, server
+from twisted.web.server import NOT_DONE_YET
+
+from gateway.admission import Cap, Caps, ConnectionCaps
+from gateway.circulation.engine import Engine
+from gateway.circulation.ill import InterlibraryLoan
+from gateway.config import Settings, WebSettings
+from gateway.http_listener import CappedRequest, Deadlines, LimitedSite
+from gateway.listening import server_endpoint
+from gateway.networks import Networks
+from gateway.services import ThreadPoolService, engine_threads
+from gateway.store import Store
+from web.http import PageRequest, Reply
+from web.portal import Portal
+from web.routes import ROUTES
+
+log = logging.getLogger("libgate.web")
+METHODS = (b"GET", b"HEAD", b"POST")
+MAX_WAITING = 64  # requests waiting for a thread; more are answered 503
+LOGIN_THREADS = 2
+# Everything from this site only; no inline script or style; never framed.
+CSP = (
+    b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
+    b" frame-ancestors 'none'; base-uri 'none'"
+)
+BUSY_PAGE = (
+    "<!doctype html><html lang=zh-Hans><meta charset=utf-8><title>503</title>"
+    "<p>系统繁忙，请稍后再试。 The system is busy; please try again shortly.</p>"
+).encode()
+ERROR_PAGE = (
+    "<!doctype html><html lang=zh-Hans><meta charset=utf-8><title>500</title>"
+    "<p>系统暂时无法处理您的请求，请稍后再试。"
+    " The library system could not answer just now; please try again shortly.</p>"
+).encode()
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def page_request(request: server.Request) -> PageRequest:
+    """The plain-value request a page reads. A GET's fields come from its query only."""
+    method = _text(request.method)
+    args: dict[str, list[str]] = {}
+    for key, values in (request.args or {}).items():
+        args[_text(key)] = [_text(v) for v in values]
+    cookies: dict[str, str] = {}
+    header = request.getHeader(b"cookie")
+    if header:
+        try:
+            parsed = SimpleCookie(_text(header))
+            cookies = {name: morsel.value for name, morsel in parsed.items()}
+        except CookieError:
+            cookies = {}
+    client = request.getClientAddress()
+    address = getattr(client, "host", "") or ""
+    path = unquote(_text(request.path), errors="replace")
+    return PageRequest(method, path, args, cookies, address, secure=request.isSecure())
+
+
+class PortalResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(
+        self,
+        portal: Portal,
+        pool: ThreadPool,
+        login_pool: ThreadPool,
+        reactor: Any = None,
+    ) -> None:
+        resource.Resource.__init__(self)
+        self.portal = portal
+        self.pool = pool
+        self.login_pool = login_pool
+        if reactor is None:
+            from twisted.internet import reactor as default
+
+            reactor = default
+        self.reactor = reactor
+        self.waiting = 0
+
+    def render(self, request: server.Request) -> int | bytes:
+        if request.method not in METHODS:
+            request.setResponseCode(405)
+            request.setHeader(b"allow", b"GET, HEAD, POST")
+            return b""
+        page = page_request(request)
+        static = self.portal.static.reply(page.path)
+        if static is not None:
+            return self.write(request, static)
+        if self.waiting >= MAX_WAITING + self.pool.max:
+            request.setResponseCode(503)
+            request.setHeader(b"retry-after", b"5")
+            request.setHeader(b"content-type", b"text/html; charset=utf-8")
+            return BUSY_PAGE
+        pool = self.login_pool if page.method == "POST" and page.path == "/login" else self.pool
+        self.waiting += 1
+        deferred = deferToThreadPool(self.reactor, pool, self.portal.dispatch, page)
+
+        def done(reply: Reply) -> None:
+            self.waiting -= 1
+            if not request.finished and not getattr(request, "_disconnected", False):
+                body = self.write(request, reply)
+                request.write(body)
+                request.finish()
+
+        def failed(failure: Failure) -> None:
+            self.waiting -= 1
+            log.error("web page %s failed: %s", page.path, failure.getErrorMessage())
+            if not request.finished and not getattr(request, "_disconnected", False):
+                request.setResponseCode(500)
+                request.setHeader(b"content-type", b"text/html; charset=utf-8")
+                request.write(ERROR_PAGE)
+                request.finish()
+
+        deferred.addCallbacks(done, failed)
+        return NOT_DONE_YET
+
+    def write(self, request: server.Request, reply: Reply) -> bytes:
+        """Status, headers and cookies of `reply`; its body, to return or write."""
+        request.setResponseCode(reply.status)
+        request.setHeader(b"content-type", reply.content_type.encode())
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"referrer-policy", b"same-origin")
+        if reply.cacheable:
+            request.setHeader(b"cache-control", b"public, max-age=31536000, immutable")
+        else:
+            request.setHeader(b"cache-control", b"no-store")
+            request.setHeader(b"content-security-policy", CSP)
+            request.setHeader(b"x-frame-options", b"DENY")
+        if reply.location is not None:
+            request.setHeader(b"location", reply.location.encode())
+        secure = request.isSecure()
+        for cookie in reply.cookies:
+            request.addCookie(
+                cookie.name.encode(),
+                cookie.value.encode(),
+                path=b"/",
+                max_age=str(cookie.max_age).encode() if cookie.max_age is not None else None,
+                httpOnly=cookie.http_only,
+                secure=secure,
+                sameSite="lax",
+            )
+        if request.method == b"HEAD":
+            return b""
+        return reply.body
+
+
+class WebRequest(CappedRequest):
+    """A request whose body is over `[web] max_request_bytes`: answered 413 and closed."""
+
+    max_bytes = 16384
+
+    def refusal(self) -> bytes:
+        body = "请求太大。 The form is too large.".encode()
+        return (
+            b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n"
+            % len(body)
+            + body
+        )
+
+
+def connection_caps(web: WebSettings) -> Caps:
+    return Caps(
+        connections=Cap(web.max_connections, "max_connections"),
+        per_address=Cap(web.max_connections_per_address, "max_connections_per_address"),
+    )
+
+
+def build_site(
+    settings: Settings,
+    store: Store,
+    engine: Engine,
+    ill: InterlibraryLoan | None,
+    pool: ThreadPool,
+    login_pool: ThreadPool,
+    reactor: Any = None,
+) -> LimitedSite:
+    web = settings.web
+    portal = Portal(settings, store, engine, ill, ROUTES)
+    root = PortalResource(portal, pool, login_pool, reactor)
+    connections = ConnectionCaps(connection_caps(web), Networks(web.uncapped_networks))
+    deadlines = Deadlines(web.header_timeout, web.body_timeout, web.keepalive_timeout)
+    site = LimitedSite("Web", root, connections, deadlines, max(8192, web.max_request_bytes))
+    cap = web.max_request_bytes
+
+    class CappedWebRequest(WebRequest):
+        max_bytes = cap
+
+    site.requestFactory = CappedWebRequest
+    return site
+
+
+def web_services(
+    settings: Settings,
+    store: Store,
+    engine: Engine,
+    ill: InterlibraryLoan | None,
+) -> tuple[MultiService, list[str]]:
+    """The portal's listeners from `[web] listen`, under their thread pools' service."""
+    from twisted.internet import reactor
+
+    threads = engine_threads(store, settings.storage, settings.web.threads)
+    pool = ThreadPool(minthreads=1, maxthreads=threads, name="web")
+    login_pool = ThreadPool(minthreads=1, maxthreads=LOGIN_THREADS, name="web-login")
+    site = build_site(settings, store, engine, ill, pool, login_pool)
+    service = ThreadPoolService(pool, login_pool)
+    described = []
+    for endpoint in settings.web.listen:
+        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)
+        listener.setServiceParent(service)
+        described.append(f"readers' portal (web OPAC, My Library) on {endpoint}")
+    return service, described
+
+
+__all__ = ["PortalResource", "WebRequest", "build_site", "page_request", "web_services"]
