@@ -1,5 +1,5 @@
 """The reader's interlibrary loan request (the seed's manual ILL form): the form, a
-confirmation page, and a success page with the request number (ST…). The I4 and I7 checks are
+confirmation page, and a success page with the request number (ST…). The form checks are
 the ILL engine's, run once on review (nothing written) and again when the request is filed.
 """
 

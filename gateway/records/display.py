@@ -69,7 +69,7 @@ class Availability(StrEnum):
 @dataclass(frozen=True)
 class AvailabilitySummary:
     state: Availability
-    available: int  # copies that can be borrowed now (R2's available copy)
+    available: int  # copies that can be borrowed now (the engine's available copy)
     copies: int  # all copies
     due_at: str | None = None  # ON_LOAN: the earliest due date of a lent copy
     hold_queue: int = 0  # waiting holds on the title
