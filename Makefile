@@ -35,6 +35,7 @@ $(DEMO_STAMP): $(INSTALLED) $(DEMO_INPUTS)
 	$(LIBGATE) load --database japanese fixtures/marc/japanese/japanese_readings.iso
 	$(LIBGATE) items import fixtures/items/demo_items.csv
 	$(LIBGATE) patrons import fixtures/patrons/demo_patrons.csv
+	$(LIBGATE) ill readers confirm P0001
 	touch $@
 
 demo: $(DEMO_STAMP)

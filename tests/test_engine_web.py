@@ -329,3 +329,20 @@ def test_checking_a_request_runs_the_same_checks_and_files_nothing(ill) -> None:
     ]
     assert codes(loan.check_request("NOBODY", FORM)) == ["patron_unknown"]
     assert codes(loan.check_request("C", FORM)) == ["ill_reader_not_registered"]
+
+
+def test_pickup_desks_name_the_desk_of_each_open_hold(library) -> None:
+    engine, _clock, _store = library
+    engine.checkout("B", "O1")
+    engine.checkout("B", "M1")
+    engine.checkout("D", "M2")
+    one = engine.place_hold("A", record=("main", "T-ONE"))
+    ming = engine.place_hold("A", record=("main", "T-MING"))
+    assert one.ok and ming.ok and one.hold_id and ming.hold_id
+    # Waiting: the desk of the title's first circulating copy (R10); T-MING's M1 is in 中文书库.
+    assert engine.pickup_desks("A") == {one.hold_id: "二楼借书处", ming.hold_id: "二楼借书处"}
+    # Ready: the desk of the copy that was trapped (M2 lives in 综合阅览室-1楼).
+    returned = engine.checkin("M2", Channel.DESK)
+    assert returned.hold_id == ming.hold_id
+    assert engine.pickup_desks("A")[ming.hold_id] == returned.pickup_desk == "一楼借书处"
+    assert engine.pickup_desks("nobody") == {}

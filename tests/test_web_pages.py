@@ -179,6 +179,7 @@ def test_place_hold_confirm_see_it_and_cancel(library: Library) -> None:
     my = client.get("/my")
     holds = my.html.split('id="holds"')[1].split('id="arrived"')[0]
     assert "书名T-ONE" in holds
+    assert "二楼借书处" in holds  # R10: the desk it will be picked up at
     hold_id = re.search(r"/my/holds/(\d+)/cancel", holds).group(1)
     cancelled = client.post(f"/my/holds/{hold_id}/cancel", csrf=csrf)
     assert "已取消" in cancelled.text

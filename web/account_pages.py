@@ -120,6 +120,7 @@ def my_library(page: Page, notice: str = "", problems: list[str] | None = None) 
         notice=notice or page.request.arg("done"),
         problems=problems or [],
         ill_requests=ill_requests,
+        pickup_desks=portal.engine.pickup_desks(barcode),
         fee_kinds=FEE_KINDS,
     )
 

@@ -164,6 +164,10 @@ class Engine:
         refused (hold_unknown, R12) when there is none."""
         return holds.hold_status(self._core, patron_barcode, record, item_barcode)
 
+    def pickup_desks(self, patron_barcode: str) -> dict[int, str]:
+        """Hold id → the desk each of the reader's open holds is (or will be) picked up at."""
+        return holds.pickup_desks(self._core, patron_barcode)
+
     # --- expiry --------------------------------------------------------------------------------
 
     def process_expiry(self, as_of: datetime | None = None) -> ExpiryReport:

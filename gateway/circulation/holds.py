@@ -75,7 +75,7 @@ def place_hold(
             hold_state=HoldState.WAITING,
             queue_position=position,
             expires_at=expires,
-            pickup_desk=_likely_desk(core, case.copies),
+            pickup_desk=likely_desk(core, case.copies),
         )
 
     return core.write(work)
@@ -106,7 +106,7 @@ def hold_preview(
             record=decision.label,
             queue_position=len(storage.waiting_holds(tx, case.record_pk)) + 1,
             expires_at=stamp(now + core.policy.request_period),  # R8
-            pickup_desk=_likely_desk(core, case.copies),  # R10
+            pickup_desk=likely_desk(core, case.copies),  # R10
         )
 
 
@@ -347,6 +347,21 @@ def _resolve_title(
     return record_pk
 
 
-def _likely_desk(core: EngineCore, copies: Sequence[Copy]) -> str | None:
+def likely_desk(core: EngineCore, copies: Sequence[Copy]) -> str | None:
+    """R10 for a hold still waiting: the desk of its title's first circulating copy."""
     circulating = [c for c in copies if core.policy.availability.circulates(c.item_type)]
     return core.policy.desk_for(circulating[0].location) if circulating else None
+
+
+def pickup_desks(core: EngineCore, patron_barcode: str) -> dict[int, str]:
+    """Each open hold of a reader and the desk it will be (ready: is) picked up at (R10)."""
+    with core.store.read() as tx:
+        patron = storage.patron_by_barcode(tx, patron_barcode)
+        if patron is None:
+            return {}
+        desks = {}
+        for hold in storage.open_holds_of_patron(tx, patron.pk):
+            desk = hold.pickup_desk or likely_desk(core, storage.copies_of(tx, hold.record_pk))
+            if desk:
+                desks[hold.id] = desk
+        return desks
