@@ -247,8 +247,8 @@ class StaticFiles:
     def reply(self, path: str) -> Reply | None:
         """The file of `/static/<version>/<name>`; None if there is none."""
         match = re.fullmatch(r"/static/([0-9a-f]{12})/([A-Za-z0-9_.-]+)", path)
-        if match is None or match.group(2) not in self.files:
-            return None
+        if match is None or self.versions.get(match.group(2)) != match.group(1):
+            return None  # an unknown file, or a version this process does not serve
         data, content_type = self.files[match.group(2)]
         return Reply(body=data, content_type=content_type, cacheable=True)
 
