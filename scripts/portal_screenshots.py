@@ -156,9 +156,7 @@ def main() -> int:
                 desktop.goto(f"{base}/my/ill/new?lang=en")
                 shoot(desktop, out, "desktop-ill-form-en")
                 desktop.goto(f"{base}/?lang=zh")
-                phone = browser.new_page(
-                    viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True
-                )
+                phone = browser.new_page(viewport={"width": 360, "height": 740}, is_mobile=True)
                 phone.goto(f"{base}/m/")
                 phone.get_by_label("检索词").fill("夏目漱石")
                 phone.get_by_role("button", name="检索").click()

@@ -124,6 +124,8 @@ def test_login_without_the_form_token_is_refused(library: Library) -> None:
     client = Client(library.portal)
     page = client.post("/login", card="A", pin="0000", login_token="forged-token-123456789")
     assert page.status == 403
+    page = client.post("/login", card="A", pin="0000", login_token="伪造的令牌")
+    assert page.status == 403
     assert "libgate_session" not in client.cookies
 
 
@@ -138,8 +140,11 @@ def test_login_rotates_the_session_and_logout_ends_it(library: Library) -> None:
     assert first != second
     stale = Client(library.portal, cookies={"libgate_session": first})
     assert "登录我的图书馆" in stale.get("/my").text
+    refused = client.post("/logout", csrf="forged")
+    assert refused.status == 403 and "libgate_session" in client.cookies
     csrf = client.csrf()
-    client.post("/logout", csrf=csrf)
+    out = client.post("/logout", csrf=csrf)
+    assert "您已退出" in out.text
     assert "libgate_session" not in client.cookies
     replay = Client(library.portal, cookies={"libgate_session": second})
     assert "登录我的图书馆" in replay.get("/my").text
@@ -282,6 +287,8 @@ def test_a_form_without_the_csrf_token_changes_nothing(library: Library) -> None
     page = client.post("/record/main/T-ONE/hold", confirm="yes")
     assert page.status == 403
     page = client.post("/record/main/T-ONE/hold", confirm="yes", csrf="wrong")
+    assert page.status == 403
+    page = client.post("/record/main/T-ONE/hold", confirm="yes", csrf="令牌")  # not ASCII
     assert page.status == 403
     assert library.engine.patron_summary("A").waiting_holds == ()
 

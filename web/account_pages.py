@@ -7,7 +7,6 @@ never a reader taken from the form.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from urllib.parse import quote
 
@@ -16,7 +15,7 @@ from gateway.circulation.reasons import Reason
 from gateway.circulation.states import Channel
 from gateway.circulation.web_sessions import open_session
 from gateway.records.display import title_by_id
-from web.http import LOGIN_COOKIE, SESSION_COOKIE, Cookie, Reply, local_path
+from web.http import LOGIN_COOKIE, SESSION_COOKIE, Cookie, Reply, local_path, same_token
 from web.portal import Page
 
 log = logging.getLogger("libgate.web")
@@ -43,6 +42,7 @@ def login_form(page: Page) -> Reply:
         login_token=page.login_token(),
         next=local_path(page.request.arg("next"), "/my"),
         problem="",
+        notice=page._("logged_out") if page.request.arg("out") == "1" else "",
         card="",
     )
 
@@ -54,7 +54,7 @@ def login(page: Page) -> Reply:
     pin = request.arg("pin")[:CARD_LIMIT]
     cookie_token = request.cookies.get(LOGIN_COOKIE, "")
     sent = request.arg("login_token")
-    if not cookie_token or not sent or not hmac.compare_digest(cookie_token, sent):
+    if not cookie_token or not same_token(sent, cookie_token):
         log.info("web login refused: form without its token address=%s", request.address)
         return page.render(
             "login.html",
@@ -62,6 +62,7 @@ def login(page: Page) -> Reply:
             login_token=page.login_token(),
             next=target,
             problem=page._("form_expired"),
+            notice="",
             card=card,
         )
     engine = page.portal.engine
@@ -81,6 +82,7 @@ def login(page: Page) -> Reply:
             login_token=page.login_token(),
             next=target,
             problem=problem,
+            notice="",
             card=card,
         )
     if page.session_token:  # a new session at every login: an old token is never promoted
@@ -94,9 +96,12 @@ def login(page: Page) -> Reply:
 
 
 def logout(page: Page) -> Reply:
-    if page.session is not None and page.csrf_ok() and page.session_token:
-        page.portal.end_session(page.session_token)
-        log.info("web logout card=%s", page.session.patron_barcode)
+    if page.session is None:
+        return page.redirect("/login?out=1")
+    if not page.csrf_ok() or not page.session_token:  # another site cannot log a reader out
+        return page.render("error.html", 403, heading="server_error_heading", text="form_expired")
+    page.portal.end_session(page.session_token)
+    log.info("web logout card=%s", page.session.patron_barcode)
     reply = page.redirect("/login?out=1")
     reply.cookies.append(Cookie(SESSION_COOKIE, "", max_age=0))
     return reply
@@ -117,7 +122,7 @@ def my_library(page: Page, notice: str = "", problems: list[str] | None = None) 
     return page.render(
         "my.html",
         summary=summary,
-        notice=notice or page.request.arg("done"),
+        notice=notice,
         problems=problems or [],
         ill_requests=ill_requests,
         pickup_desks=portal.engine.pickup_desks(barcode),

@@ -4,6 +4,7 @@ function of a `PageRequest` (tested without sockets) and the Twisted adapter
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -56,6 +57,12 @@ class Reply:
         return cls(status=303 if after_post else 302, location=location)
 
 
+def same_token(sent: str, expected: str) -> bool:
+    """A token from a form or cookie equals the expected one, compared in constant time (as
+    bytes: a form may send any characters, and `compare_digest` refuses non-ASCII text)."""
+    return bool(sent) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
 def local_path(target: str, fallback: str = "/") -> str:
     """`target` if it is a path on this site, else `fallback`: a `next` parameter can never
     send a reader to another site after login (an open redirect)."""
@@ -78,5 +85,6 @@ __all__ = [
     "PageRequest",
     "Reply",
     "local_path",
+    "same_token",
     "with_query",
 ]

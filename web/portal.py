@@ -9,7 +9,6 @@ engine, the search service and the ILL engine; they never decide a rule themselv
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import re
 import secrets
@@ -35,6 +34,7 @@ from web.http import (
     Cookie,
     PageRequest,
     Reply,
+    same_token,
     with_query,
 )
 from web.messages import DEFAULT_LANGUAGE, Translator, language_of
@@ -73,11 +73,8 @@ class Page:
 
     def csrf_ok(self) -> bool:
         """A state-changing form carries the session's CSRF token."""
-        sent = self.request.arg("csrf")
-        return (
-            self.session is not None
-            and bool(sent)
-            and hmac.compare_digest(sent, self.session.csrf_token)
+        return self.session is not None and same_token(
+            self.request.arg("csrf"), self.session.csrf_token
         )
 
     def login_token(self) -> str:
