@@ -202,6 +202,9 @@ def test_the_seed_story_unfilled_then_next_lender_to_loan_completed(pair: Pair) 
     assert item is not None and item.state == "on_hold_shelf" and item.hold_patron_barcode == "A"
     refused = pair.pku_engine.checkout("B", barcode, SELF_CHECK)
     assert not refused.ok and refused.reasons[0].code == "trapped_for_another"  # R14
+    # Nobody else may queue for a borrowed copy: it goes back to its lender after the reader.
+    queued = pair.pku_engine.place_hold("B", item_barcode=barcode)
+    assert not queued.ok and [r.code for r in queued.reasons] == ["ill_copy_not_holdable"]
     picked = pair.pku_engine.checkout("A", barcode, SELF_CHECK)  # pickup over SIP2
     assert picked.ok and picked.fulfilled_hold_id
     # The reader's return at the desk ends the local loan; the copy waits for its lender.

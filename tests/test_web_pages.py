@@ -8,8 +8,14 @@ import re
 
 import pytest
 
+from gateway.catalogue.loading.loader import Loader, LoadOptions
+from gateway.catalogue.query import QueryTooComplex
 from gateway.circulation.states import Channel
+from gateway.config import BUILTIN_PROFILES, DatabaseSettings
+from gateway.cql.free_text import words_in
+from tests.support import cnmarc, iso
 from tests.web_support import Client, Library, build_portal
+from web.http import PageRequest, parse_cookies
 
 
 @pytest.fixture
@@ -258,18 +264,21 @@ def test_hold_needs_login_and_comes_back_after_it(library: Library) -> None:
     assert "确认预约" in after.text
 
 
-def test_login_next_never_leaves_the_site(library: Library) -> None:
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "/\t/evil.example", "/\\evil.example", "https://evil.example/"]
+)
+def test_login_next_never_leaves_the_site(library: Library, target: str) -> None:
     client = Client(library.portal)
     form = client.get("/login")
     reply = library.portal.dispatch(
-        __import__("web.http", fromlist=["PageRequest"]).PageRequest(
+        PageRequest(
             "POST",
             "/login",
             {
                 "card": ["A"],
                 "pin": ["0000"],
                 "login_token": [form.hidden("login_token")],
-                "next": ["//evil.example/"],
+                "next": [target],
             },
             dict(client.cookies),
             "192.0.2.10",
@@ -418,3 +427,72 @@ def test_english_is_chosen_by_a_switch_and_remembered(library: Library) -> None:
 def test_mobile_address_leads_to_the_portal(library: Library) -> None:
     page = Client(library.portal).get("/m/")
     assert page.status == 200 and "书目检索" in page.text
+
+
+# --- what the review found ----------------------------------------------------------------------
+
+
+def test_titles_outside_the_catalogues_are_not_shown(library: Library) -> None:
+    """The engine keeps the copies borrowed through ILL in a database of its own: their
+    records (request numbers, readers' titles) are nobody else's business."""
+    with library.store.read() as tx:
+        databases = {row[0] for row in tx.execute("SELECT DISTINCT database FROM bib_records")}
+    assert databases == {"main"}
+    client = reader(library, "B")
+    assert client.get("/record/ill/ST00000001").status == 404
+    assert client.get("/record/nowhere/T-ONE").status == 404
+    page = client.post("/record/nowhere/T-ONE/hold", csrf=client.csrf(), confirm="yes")
+    assert page.status == 404
+
+
+def test_record_ids_with_slashes_and_cjk_open(store, tmp_path) -> None:
+    library = build_portal(store, tmp_path)
+    path = tmp_path / "odd.iso"
+    path.write_bytes(iso(cnmarc("A/B 1", "斜杠题名"), cnmarc("书目一", "中文记录号")))
+    profile = next(p for p in BUILTIN_PROFILES if p.name == "libgate")
+    Loader(store, LoadOptions(database=DatabaseSettings(name="main"), profile=profile)).load([path])
+    client = Client(library.portal)
+    for query, title in (("斜杠题名", "斜杠题名"), ("中文记录号", "中文记录号")):
+        results = client.get("/search", q=query)
+        link = re.search(r'href="(/record/main/[^"]+)"', results.html)
+        assert link, results.text
+        assert "/" not in link.group(1)[len("/record/main/") :]
+        assert title in client.get(link.group(1)).text
+
+
+def test_a_bad_cookie_of_another_application_does_not_hide_ours() -> None:
+    header = 'consent={"ads":false}; libgate_login=abc_DEF-123; pref=a b; libgate_lang=en'
+    cookies = parse_cookies(header)
+    assert cookies["libgate_login"] == "abc_DEF-123"
+    assert cookies["libgate_lang"] == "en"
+
+
+def test_a_very_long_search_is_refused_politely(library: Library) -> None:
+    with pytest.raises(QueryTooComplex):
+        words_in('"a" ' * 2000)
+    page = Client(library.portal).get("/search", q='"a" ' * 2000)
+    assert page.status == 400 and "检索式太复杂" in page.text
+
+
+def test_a_form_sent_after_the_session_ended_comes_back_to_my_library(library: Library) -> None:
+    library.engine.checkout("A", "O1")
+    client = reader(library, "A")
+    csrf = client.csrf()
+    library.clock.advance(minutes=31)
+    page = client.post("/my/renew", csrf=csrf, item="O1")
+    assert "登录已超时" in page.text  # told why
+    assert page.hidden("next") == "/my"
+    after = client.post(
+        "/login", card="A", pin="0000", login_token=page.hidden("login_token"), next="/my"
+    )
+    assert "证件信息" in after.text
+
+
+def test_a_page_past_the_last_shows_the_last(library: Library) -> None:
+    page = Client(library.portal).get("/search", q="书名", size="10", page="99", lang="en")
+    assert page.status == 200 and "Page 1 of 1" in page.text and "书名T-ONE" in page.text
+
+
+def test_cjk_titles_are_marked_as_cjk_in_the_english_interface(library: Library) -> None:
+    page = Client(library.portal).get("/search", q="书名T-ONE", lang="en")
+    assert 'lang="zh">书名T-ONE' in page.html

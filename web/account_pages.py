@@ -13,6 +13,7 @@ from urllib.parse import quote
 from gateway.circulation.pin_guard import PinSource, PinVerdict
 from gateway.circulation.reasons import Reason
 from gateway.circulation.states import Channel
+from gateway.circulation.views import FEE_KINDS
 from gateway.circulation.web_sessions import open_session
 from gateway.records.display import title_by_id
 from web.http import LOGIN_COOKIE, SESSION_COOKIE, Cookie, Reply, local_path, same_token
@@ -20,7 +21,6 @@ from web.portal import Page
 
 log = logging.getLogger("libgate.web")
 CARD_LIMIT = 64  # characters of a card number or PIN read from the form
-FEE_KINDS = ("overdue", "damage", "replacement", "administrative", "processing", "other")
 
 
 def reasons_text(page: Page, reasons: tuple[Reason, ...]) -> list[str]:
@@ -28,7 +28,12 @@ def reasons_text(page: Page, reasons: tuple[Reason, ...]) -> list[str]:
 
 
 def _login_first(page: Page) -> Reply:
-    return page.redirect("/login?next=" + quote(page.request.path, safe="/"), after_post=False)
+    """To the login page, and back here after it: a page (GET) comes back to itself; a form
+    (POST), whose action cannot be opened by a link, comes back to My Library. A session that
+    has just ended says so."""
+    target = page.request.path if page.request.method == "GET" else "/my"
+    ended = "&ended=1" if page.session_ended else ""
+    return page.redirect(f"/login?next={quote(target, safe='')}{ended}")
 
 
 # --- log in and out ------------------------------------------------------------------------------
@@ -42,7 +47,13 @@ def login_form(page: Page) -> Reply:
         login_token=page.login_token(),
         next=local_path(page.request.arg("next"), "/my"),
         problem="",
-        notice=page._("logged_out") if page.request.arg("out") == "1" else "",
+        notice=(
+            page._("logged_out")
+            if page.request.arg("out") == "1"
+            else page._("session_ended")
+            if page.request.arg("ended") == "1"
+            else ""
+        ),
         card="",
     )
 
@@ -70,7 +81,7 @@ def login(page: Page) -> Reply:
     checked = engine.check_patron_pin(card, pin, source) if card and pin else None
     if checked is None or checked.verdict is not PinVerdict.RIGHT:
         verdict = checked.verdict.value if checked is not None else "empty"
-        log.info("web login card=%s address=%s outcome=%s", card, request.address, verdict)
+        log.info("web login card=%r address=%s outcome=%s", card, request.address, verdict)
         problem = (
             page._("login_wait", seconds=checked.wait_seconds)
             if checked is not None and checked.verdict is PinVerdict.BACKING_OFF
@@ -88,7 +99,7 @@ def login(page: Page) -> Reply:
     if page.session_token:  # a new session at every login: an old token is never promoted
         page.portal.end_session(page.session_token)
     token, _session = open_session(page.portal.store, card, request.address, engine.clock.now())
-    log.info("web login card=%s address=%s outcome=ok", card, request.address)
+    log.info("web login card=%r address=%s outcome=ok", card, request.address)
     reply = page.redirect(target)
     reply.cookies.append(Cookie(SESSION_COOKIE, token))
     reply.cookies.append(Cookie(LOGIN_COOKIE, "", max_age=0))
@@ -140,7 +151,7 @@ def renew(page: Page) -> Reply:
     result = page.portal.engine.renew(barcode, item, Channel.WEB)
     title = result.record.title if result.record is not None else item
     log.info(
-        "web renew card=%s item=%s outcome=%s %s",
+        "web renew card=%r item=%r outcome=%s %s",
         barcode,
         item,
         "ok" if result.ok else "refused",
@@ -161,7 +172,7 @@ def cancel_hold(page: Page, hold_id: str) -> Reply:
     barcode = page.session.patron_barcode
     result = page.portal.engine.cancel_hold(barcode, hold_id=int(hold_id), channel=Channel.WEB)
     log.info(
-        "web cancel_hold card=%s hold=%s outcome=%s",
+        "web cancel_hold card=%r hold=%s outcome=%s",
         barcode,
         hold_id,
         "ok" if result.ok else "refused",
@@ -181,7 +192,7 @@ def hold_form(page: Page, database: str, record_id: str) -> Reply:
     if page.session is None:
         return _login_first(page)
     portal = page.portal
-    title = title_by_id(portal.store, database, record_id)
+    title = title_by_id(portal.store, database, record_id) if portal.serves(database) else None
     if title is None:
         return page.render("error.html", 404, heading="not_found_heading", text="record_not_found")
     preview = portal.engine.hold_preview(
@@ -205,6 +216,8 @@ def place_hold(page: Page, database: str, record_id: str) -> Reply:
         return page.render("error.html", 403, heading="server_error_heading", text="form_expired")
     portal = page.portal
     barcode = page.session.patron_barcode
+    if not portal.serves(database):
+        return page.render("error.html", 404, heading="not_found_heading", text="record_not_found")
     if page.request.arg("confirm") != "yes":  # the seed's hold box must be ticked
         title = title_by_id(portal.store, database, record_id)
         if title is None:
@@ -226,7 +239,7 @@ def place_hold(page: Page, database: str, record_id: str) -> Reply:
         )
     result = portal.engine.place_hold(barcode, record=(database, record_id), channel=Channel.WEB)
     log.info(
-        "web place_hold card=%s record=%s/%s outcome=%s %s",
+        "web place_hold card=%r record=%r/%r outcome=%s %s",
         barcode,
         database,
         record_id,

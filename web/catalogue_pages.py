@@ -4,6 +4,7 @@ record page with its holdings table. Anyone may use them; placing a hold needs a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,11 +59,22 @@ class HoldingRow:
     available: bool
 
 
+KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+HAN = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
+
+
 def language_tag(title: TitleDisplay) -> str:
-    """The HTML lang of a record's text: Japanese records get Japanese glyph forms."""
+    """The HTML lang of a record's text, so Japanese titles get Japanese glyph forms and CJK
+    text is never marked as the English of the page: the record's language code, else its
+    title's script (kana: Japanese; Han alone: Chinese)."""
     for code in title.bib.languages:
         if code in LANGUAGE_TAGS:
             return LANGUAGE_TAGS[code]
+    text = title.bib.display_title
+    if KANA.search(text):
+        return "ja"
+    if HAN.search(text):
+        return "zh"
     return ""
 
 
@@ -120,6 +132,17 @@ def _run_search(page: Page, database: str, query: Query, form: dict[str, str]) -
             problem=query_problem(page._, error),
             form=form,
             **_form_choices(),
+        )
+    if not result.hits and result.total > 0 and number > 1:  # past the last page: the last
+        number = -(-result.total // size)
+        result = search(
+            portal.store,
+            sorted_by(query, sort),
+            database,
+            availability=portal.engine.policy.availability,
+            limit=size,
+            offset=(number - 1) * size,
+            available_only=available_only,
         )
     pks = [hit.record_pk for hit in result.hits]
     titles = titles_for_display(portal.store, pks)
@@ -286,7 +309,7 @@ def holding_rows(page: Page, copies: tuple[CopyAvailability, ...]) -> list[Holdi
 
 def record(page: Page, database: str, record_id: str) -> Reply:
     portal = page.portal
-    title = title_by_id(portal.store, database, record_id)
+    title = title_by_id(portal.store, database, record_id) if portal.serves(database) else None
     if title is None:
         return page.render("error.html", 404, heading="not_found_heading", text="record_not_found")
     availability = portal.engine.availability([title.pk]).get(title.pk)
@@ -303,8 +326,9 @@ def record(page: Page, database: str, record_id: str) -> Reply:
 
 
 def mobile(page: Page) -> Reply:
-    """`/m/`, the seed's mobile OPAC address: the one responsive portal."""
-    return page.redirect("/", after_post=False)
+    """`/m/`, the seed's mobile OPAC address: the one responsive portal (`?lang=` kept)."""
+    args = {k: v[0] for k, v in page.request.args.items()}
+    return page.redirect(with_query("/", **args), after_post=False)
 
 
 __all__ = [

@@ -5,6 +5,7 @@ function of a `PageRequest` (tested without sockets) and the Twisted adapter
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -63,12 +64,26 @@ def same_token(sent: str, expected: str) -> bool:
     return bool(sent) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
+# A path on this site, and nothing a browser could read as another site: no "//" start, no
+# backslash, no whitespace or control character (browsers drop tabs, so "/\t/x" is "//x").
+LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/_.~%?=&#:+,;@!$'()*-]*")
+
+
 def local_path(target: str, fallback: str = "/") -> str:
     """`target` if it is a path on this site, else `fallback`: a `next` parameter can never
     send a reader to another site after login (an open redirect)."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return fallback
+    return target if LOCAL_PATH.fullmatch(target) else fallback
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """The name=value pairs of a Cookie header, read leniently: one malformed cookie of another
+    application on the same host (a consent banner's JSON) must not hide ours."""
+    cookies: dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name and name not in cookies:
+            cookies[name] = value.strip().strip('"')
+    return cookies
 
 
 def with_query(path: str, **params: str | int) -> str:
@@ -85,6 +100,7 @@ __all__ = [
     "PageRequest",
     "Reply",
     "local_path",
+    "parse_cookies",
     "same_token",
     "with_query",
 ]

@@ -149,7 +149,7 @@ def send(page: Page) -> Reply:
     result = page.portal.ill.request(barcode, _form_of(values))
     number = result.request.number if result.ok and result.request is not None else ""
     log.info(
-        "web ill_request card=%s outcome=%s number=%s %s",
+        "web ill_request card=%r outcome=%s number=%s %s",
         barcode,
         "ok" if result.ok else "refused",
         number or "-",

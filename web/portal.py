@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -54,6 +55,7 @@ class Page:
     session: WebSession | None
     session_token: str | None
     cookies: list[Cookie]
+    session_ended: bool = False  # the request brought a session cookie that no longer works
 
     @property
     def language(self) -> str:
@@ -119,6 +121,8 @@ class Portal:
         self.environment.filters["date"] = self.local_date
         self.environment.filters["datetime"] = self.local_datetime
         self.environment.filters["money"] = money
+        # One path segment: a record id may hold "/", "?" or CJK characters.
+        self.environment.filters["segment"] = lambda value: quote(str(value), safe="")
 
     # --- dates and amounts as readers read them ------------------------------------------------
 
@@ -144,6 +148,11 @@ class Portal:
     def databases(self) -> tuple[DatabaseSettings, ...]:
         return self.settings.databases
 
+    def serves(self, name: str) -> bool:
+        """A catalogue readers may open: a configured database. The engine keeps other
+        titles in the store (the copies borrowed through ILL) that are nobody else's business."""
+        return any(database.name == name for database in self.databases)
+
     def database(self, name: str) -> DatabaseSettings:
         for database in self.databases:
             if database.name == name:
@@ -165,7 +174,8 @@ class Portal:
             if session is None:  # ended (idle, logged out elsewhere): forget the cookie
                 cookies.append(Cookie(SESSION_COOKIE, "", max_age=0))
                 token = None
-        page = Page(self, request, Translator(language), session, token, cookies)
+        ended = bool(request.cookies.get(SESSION_COOKIE)) and session is None
+        page = Page(self, request, Translator(language), session, token, cookies, ended)
         method = "GET" if request.method == "HEAD" else request.method
         allowed = False
         for route_method, pattern, function in self.routes:
@@ -174,7 +184,9 @@ class Portal:
                 continue
             allowed = True
             if route_method == method:
-                return function(page, **match.groupdict())
+                # Segments are matched encoded and decoded after: an id may hold a "/".
+                params = {k: unquote(v, errors="replace") for k, v in match.groupdict().items()}
+                return function(page, **params)
         if allowed:
             reply = page.render("error.html", 405, heading="not_found_heading", text="not_found")
             return reply

@@ -11,9 +11,8 @@ beyond the threads and `MAX_WAITING` more are answered 503 at once.
 from __future__ import annotations
 
 import logging
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
@@ -32,28 +31,36 @@ from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
-from web.http import PageRequest, Reply
+from web.http import PageRequest, Reply, parse_cookies
+from web.messages import MESSAGES
 from web.portal import Portal
 from web.routes import ROUTES
 
 log = logging.getLogger("libgate.web")
 METHODS = (b"GET", b"HEAD", b"POST")
-MAX_WAITING = 64  # requests waiting for a thread; more are answered 503
+MAX_WAITING = 64  # page requests waiting for a thread; more are answered 503
 LOGIN_THREADS = 2
+MAX_LOGINS_WAITING = 32  # logins waiting for their own pool; more are answered 503
+MAX_FIELDS = 100  # form or query fields read from one request
 # Everything from this site only; no inline script or style; never framed.
 CSP = (
     b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
     b" frame-ancestors 'none'; base-uri 'none'"
 )
-BUSY_PAGE = (
-    "<!doctype html><html lang=zh-Hans><meta charset=utf-8><title>503</title>"
-    "<p>系统繁忙，请稍后再试。 The system is busy; please try again shortly.</p>"
-).encode()
-ERROR_PAGE = (
-    "<!doctype html><html lang=zh-Hans><meta charset=utf-8><title>500</title>"
-    "<p>系统暂时无法处理您的请求，请稍后再试。"
-    " The library system could not answer just now; please try again shortly.</p>"
-).encode()
+
+
+def _plain_page(status: int, key: str) -> bytes:
+    """A page written without a thread or a template (busy, or the page itself failed), in
+    both languages from the message catalogue."""
+    chinese, english = MESSAGES[key]
+    return (
+        f"<!doctype html><html lang=zh-Hans><meta charset=utf-8><title>{status}</title>"
+        f"<p>{chinese}</p><p lang=en>{english}</p>"
+    ).encode()
+
+
+BUSY_PAGE = _plain_page(503, "busy")
+ERROR_PAGE = _plain_page(500, "server_error")
 
 
 def _text(raw: bytes) -> str:
@@ -61,23 +68,26 @@ def _text(raw: bytes) -> str:
 
 
 def page_request(request: server.Request) -> PageRequest:
-    """The plain-value request a page reads. A GET's fields come from its query only."""
+    """The plain-value request a page reads. A GET's fields come from its query; a POST's from
+    its form body only (a token in a URL leaks into logs and Referer headers). The path stays
+    percent-encoded: routes split it into segments before decoding them."""
     method = _text(request.method)
-    args: dict[str, list[str]] = {}
-    for key, values in (request.args or {}).items():
-        args[_text(key)] = [_text(v) for v in values]
-    cookies: dict[str, str] = {}
+    if method == "POST":
+        body = b""
+        if request.content is not None:
+            request.content.seek(0)  # Twisted has read it once to fill request.args
+            body = request.content.read()
+        fields = parse_qs(_text(body), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    else:
+        query = request.uri.partition(b"?")[2]
+        fields = parse_qs(_text(query), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     header = request.getHeader(b"cookie")
-    if header:
-        try:
-            parsed = SimpleCookie(_text(header))
-            cookies = {name: morsel.value for name, morsel in parsed.items()}
-        except CookieError:
-            cookies = {}
+    cookies = parse_cookies(_text(header)) if header else {}
     client = request.getClientAddress()
     address = getattr(client, "host", "") or ""
-    path = unquote(_text(request.path), errors="replace")
-    return PageRequest(method, path, args, cookies, address, secure=request.isSecure())
+    return PageRequest(
+        method, _text(request.path), fields, cookies, address, secure=request.isSecure()
+    )
 
 
 class PortalResource(resource.Resource):
@@ -99,7 +109,8 @@ class PortalResource(resource.Resource):
 
             reactor = default
         self.reactor = reactor
-        self.waiting = 0
+        self.waiting = 0  # page requests handed to the pool and not yet answered
+        self.logins_waiting = 0  # the same for logins, which have their own pool
 
     def render(self, request: server.Request) -> int | bytes:
         if request.method not in METHODS:
@@ -110,33 +121,52 @@ class PortalResource(resource.Resource):
         static = self.portal.static.reply(page.path)
         if static is not None:
             return self.write(request, static)
-        if self.waiting >= MAX_WAITING + self.pool.max:
+        login = page.method == "POST" and page.path == "/login"
+        busy = (
+            self.logins_waiting >= MAX_LOGINS_WAITING + self.login_pool.max
+            if login
+            else self.waiting >= MAX_WAITING + self.pool.max
+        )
+        if busy:
             request.setResponseCode(503)
             request.setHeader(b"retry-after", b"5")
             request.setHeader(b"content-type", b"text/html; charset=utf-8")
             return BUSY_PAGE
-        pool = self.login_pool if page.method == "POST" and page.path == "/login" else self.pool
-        self.waiting += 1
+        self._count(login, 1)
+        pool = self.login_pool if login else self.pool
         deferred = deferToThreadPool(self.reactor, pool, self.portal.dispatch, page)
 
         def done(reply: Reply) -> None:
-            self.waiting -= 1
+            self._count(login, -1)
             if not request.finished and not getattr(request, "_disconnected", False):
                 body = self.write(request, reply)
                 request.write(body)
                 request.finish()
 
         def failed(failure: Failure) -> None:
-            self.waiting -= 1
-            log.error("web page %s failed: %s", page.path, failure.getErrorMessage())
+            log.error(
+                "web page %r failed: %s",
+                page.path,
+                failure.getTraceback() if failure.tb is not None else failure.getErrorMessage(),
+            )
             if not request.finished and not getattr(request, "_disconnected", False):
                 request.setResponseCode(500)
                 request.setHeader(b"content-type", b"text/html; charset=utf-8")
                 request.write(ERROR_PAGE)
                 request.finish()
 
-        deferred.addCallbacks(done, failed)
+        def uncount(failure: Failure) -> Failure:
+            self._count(login, -1)
+            return failure
+
+        deferred.addErrback(uncount).addCallback(done).addErrback(failed)
         return NOT_DONE_YET
+
+    def _count(self, login: bool, step: int) -> None:
+        if login:
+            self.logins_waiting += step
+        else:
+            self.waiting += step
 
     def write(self, request: server.Request, reply: Reply) -> bytes:
         """Status, headers and cookies of `reply`; its body, to return or write."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from web import account_pages, catalogue_pages, ill_pages
 from web.portal import PageFunction
 
-RECORD = r"/record/(?P<database>[A-Za-z0-9_-]+)/(?P<record_id>[^/]+)"
+RECORD = r"/record/(?P<database>[^/]+)/(?P<record_id>[^/]+)"
 
 ROUTES: list[tuple[str, str, PageFunction]] = [
     # the catalogue: anyone

@@ -17,7 +17,7 @@ from typing import TypeVar
 from gateway.circulation import storage
 from gateway.circulation.clock import parse_stamp, stamp
 from gateway.circulation.money import format_money
-from gateway.circulation.policy import Policy
+from gateway.circulation.policy import ILL_COPY_TYPE, Policy
 from gateway.circulation.reasons import Reason, reason
 from gateway.circulation.states import CardStatus, Channel
 from gateway.circulation.storage import Copy, Fee, Hold, Loan, Patron
@@ -266,6 +266,13 @@ def title_has_circulating_copy(case: HoldCase) -> Iterable[Reason]:
         yield reason("title_not_holdable")
 
 
+def not_a_borrowed_copy(case: HoldCase) -> Iterable[Reason]:
+    """I6: a copy borrowed through ILL is kept for the reader who asked for it and goes back
+    to its lender; nobody else may queue for it."""
+    if any(copy.item_type == ILL_COPY_TYPE for copy in case.copies):
+        yield reason("ill_copy_not_holdable")
+
+
 def no_copy_available(case: HoldCase) -> Iterable[Reason]:
     """R2: while an available copy is on the shelf, borrow it instead."""
     rule = case.policy.availability
@@ -400,6 +407,7 @@ PLACE_HOLD_CHECKS: tuple[Check[HoldCase], ...] = (
     reader_is_active,
     suspension_over,  # R15
     title_has_circulating_copy,  # R1
+    not_a_borrowed_copy,  # I6
     no_copy_available,  # R2
     title_not_on_loan_to_reader,  # R3
     not_held_already,  # R4

@@ -102,6 +102,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "该书没有可外借的复本，不接受预约。",
         "This title has no copy that circulates, so it cannot be reserved.",
     ),
+    "ill_copy_not_holdable": (
+        "I6",
+        "该书是为其他读者从外馆借来的，不接受预约。",
+        "This copy was borrowed from another library for a reader; it cannot be reserved.",
+    ),
     "copy_available": (
         "R2",
         "该书有可借复本在架，可以直接借阅，无需预约。",

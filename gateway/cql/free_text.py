@@ -23,11 +23,13 @@ from dataclasses import dataclass
 
 from gateway.catalogue.indexes import INDEXES
 from gateway.catalogue.query import (
+    MAX_TERMS,
     Boolean,
     EmptyTerm,
     Node,
     Query,
     QueryError,
+    QueryTooComplex,
     Term,
     UnknownIndex,
     UnsupportedRelation,
@@ -90,6 +92,8 @@ def words_in(text: str, index: str = "any") -> Node:
         parts.insert(0, Term(index, "all", " ".join(bare)))
     if not parts:
         raise EmptyTerm("There is nothing to search for: type a word or two.")
+    if len(parts) > MAX_TERMS:  # before a tree is built that later steps would walk
+        raise QueryTooComplex(f"A search may have at most {MAX_TERMS} words and phrases.")
     node: Node = parts[0]
     for part in parts[1:]:
         node = Boolean("and", node, part)
