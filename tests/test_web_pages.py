@@ -496,3 +496,10 @@ def test_a_page_past_the_last_shows_the_last(library: Library) -> None:
 def test_cjk_titles_are_marked_as_cjk_in_the_english_interface(library: Library) -> None:
     page = Client(library.portal).get("/search", q="书名T-ONE", lang="en")
     assert 'lang="zh">书名T-ONE' in page.html
+
+
+def test_catalogue_tabs_keep_the_search(library: Library) -> None:
+    page = Client(library.portal).get("/search", q="书名", index="title")
+    tab = re.search(r'href="(/search\?db=japanese[^"]*)"', page.html)
+    assert tab, page.html
+    assert "q=%E4%B9%A6%E5%90%8D" in tab.group(1) and "index=title" in tab.group(1)
