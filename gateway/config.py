@@ -443,16 +443,8 @@ class SruSettings:
     keepalive_timeout: int = 15  # seconds a kept-alive connection may wait for its next request
 
     def validate(self, where: str) -> None:
-        for name in (
-            "max_queued",
-            "max_connections",
-            "max_connections_per_address",
-            "header_timeout",
-            "body_timeout",
-            "keepalive_timeout",
-        ):
-            _positive(getattr(self, name), f"{where}.{name}")
-        _check_networks(self.uncapped_networks, f"{where}.uncapped_networks")
+        _positive(self.max_queued, f"{where}.max_queued")
+        _check_http_listener(self, where)
         for name in (
             "default_records",
             "max_records",
@@ -477,8 +469,6 @@ class SruSettings:
             raise ConfigError(
                 f"{where}.default_sort: {self.default_sort!r} is not relevance or record"
             )
-        if self.max_request_bytes < 1024:
-            raise ConfigError(f"{where}.max_request_bytes: at least 1024")
         if self.record_cache < 0:
             raise ConfigError(f"{where}.record_cache: must be 0 or more")
         # default_schema is checked against the schema table by sru/ when the listener is
@@ -665,18 +655,9 @@ class WebSettings:
     keepalive_timeout: int = 15  # seconds
 
     def validate(self, where: str) -> None:
-        for name in (
-            "session_idle_minutes",
-            "page_size",
-            "threads",
-            "max_connections",
-            "max_connections_per_address",
-            "header_timeout",
-            "body_timeout",
-            "keepalive_timeout",
-        ):
+        for name in ("session_idle_minutes", "page_size", "threads"):
             _positive(getattr(self, name), f"{where}.{name}")
-        _check_networks(self.uncapped_networks, f"{where}.uncapped_networks")
+        _check_http_listener(self, where)
         if self.page_size > 100:
             raise ConfigError(f"{where}.page_size: at most 100, got {self.page_size}")
         if self.timezone:
@@ -684,8 +665,6 @@ class WebSettings:
                 zoneinfo.ZoneInfo(self.timezone)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise ConfigError(f"{where}.timezone: unknown zone {self.timezone!r}") from None
-        if self.max_request_bytes < 1024:
-            raise ConfigError(f"{where}.max_request_bytes: at least 1024")
 
 
 @dataclass(frozen=True)
@@ -750,6 +729,22 @@ SECTIONS: dict[str, tuple[type, bool]] = {
 def _positive(value: int, where: str) -> None:
     if value <= 0:
         raise ConfigError(f"{where}: must be a positive number, got {value}")
+
+
+def _check_http_listener(section: Any, where: str) -> None:
+    """The limits every HTTP listener section has ([sru], [web]): connection caps, phase
+    deadlines, networks the per-address cap skips, and the largest request."""
+    for name in (
+        "max_connections",
+        "max_connections_per_address",
+        "header_timeout",
+        "body_timeout",
+        "keepalive_timeout",
+    ):
+        _positive(getattr(section, name), f"{where}.{name}")
+    _check_networks(section.uncapped_networks, f"{where}.uncapped_networks")
+    if section.max_request_bytes < 1024:
+        raise ConfigError(f"{where}.max_request_bytes: at least 1024")
 
 
 def _check_networks(networks: tuple[str, ...], where: str) -> None:

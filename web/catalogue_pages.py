@@ -125,14 +125,7 @@ def _run_search(page: Page, database: str, query: Query, form: dict[str, str]) -
             available_only=available_only,
         )
     except QueryError as error:
-        return page.render(
-            form.get("template", "search.html"),
-            400,
-            database=database,
-            problem=query_problem(page._, error),
-            form=form,
-            **_form_choices(),
-        )
+        return _form_page(page, database, form, error)
     if not result.hits and result.total > 0 and number > 1:  # past the last page: the last
         number = -(-result.total // size)
         result = search(
@@ -186,6 +179,21 @@ def _run_search(page: Page, database: str, query: Query, form: dict[str, str]) -
     )
 
 
+def _form_page(
+    page: Page, database: str, form: dict[str, str], error: QueryError | None = None
+) -> Reply:
+    """The search form (basic, or advanced when the form says so) as filled in, with the
+    reason its query cannot run."""
+    return page.render(
+        form.get("template", "search.html"),
+        200 if error is None else 400,
+        database=database,
+        form=form,
+        problem=query_problem(page._, error) if error is not None else "",
+        **_form_choices(),
+    )
+
+
 def _form_choices() -> dict[str, Any]:
     return {
         "search_fields": SEARCH_FIELDS,
@@ -205,20 +213,11 @@ def home(page: Page) -> Reply:
     field = request.arg("index", "any")
     form = {"q": text, "index": field if field in SEARCH_FIELDS else "any"}
     if not text.strip() and "q" not in request.args:
-        return page.render(
-            "search.html", database=database, form=form, problem="", **_form_choices()
-        )
+        return _form_page(page, database, form)
     try:
         query = basic_query(form["index"], text)
     except QueryError as error:
-        return page.render(
-            "search.html",
-            400,
-            database=database,
-            form=form,
-            problem=query_problem(page._, error),
-            **_form_choices(),
-        )
+        return _form_page(page, database, form, error)
     return _run_search(page, database, query, form)
 
 
@@ -239,20 +238,11 @@ def advanced(page: Page) -> Reply:
     form["year_to"] = request.arg("year_to")
     asked = any(f"t{row}" in request.args for row in range(1, ADVANCED_ROWS + 1))
     if not asked:
-        return page.render(
-            "advanced.html", database=database, form=form, problem="", **_form_choices()
-        )
+        return _form_page(page, database, form)
     try:
         query = advanced_query(rows, form["year_from"], form["year_to"])
     except QueryError as error:
-        return page.render(
-            "advanced.html",
-            400,
-            database=database,
-            form=form,
-            problem=query_problem(page._, error),
-            **_form_choices(),
-        )
+        return _form_page(page, database, form, error)
     return _run_search(page, database, query, form)
 
 

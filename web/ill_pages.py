@@ -51,24 +51,10 @@ def _values(page: Page) -> dict[str, str]:
 
 
 def _form_of(values: dict[str, str]) -> IllForm:
+    """The engine's form: every field as typed, and the one lender chosen (none: any)."""
     lender = values["lender"]
-    return IllForm(
-        title=values["title"],
-        author=values["author"],
-        publisher=values["publisher"],
-        year=values["year"],
-        isbn=values["isbn"],
-        issn=values["issn"],
-        language=values["language"],
-        material_type=values["material_type"],
-        lenders=(lender,) if lender else (),
-        recipient=values["recipient"],
-        email=values["email"],
-        phone=values["phone"],
-        delivery=values["delivery"],
-        reference=values["reference"],
-        note=values["note"],
-    )
+    typed = {name: value for name, value in values.items() if name != "lender"}
+    return IllForm(**typed, lenders=(lender,) if lender else ())
 
 
 def _render_form(page: Page, values: dict[str, str], problems: list[str], status: int) -> Reply:
