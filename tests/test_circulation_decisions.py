@@ -234,7 +234,8 @@ def test_each_action_declares_its_checks() -> None:
     assert {"copy_circulates", "copy_not_trapped_for_another", "within_loan_limit"} <= names
     assert "nobody_else_waits" in {check.__name__ for check in RENEW_CHECKS}
     assert "self_check_cannot_return_a_held_title" in {c.__name__ for c in CHECKIN_CHECKS}
-    assert len(PLACE_HOLD_CHECKS) == 7
+    assert len(PLACE_HOLD_CHECKS) == 8
+    assert "not_a_borrowed_copy" in {check.__name__ for check in PLACE_HOLD_CHECKS}
 
 
 # --- availability through the policy's predicate --------------------------------------------------
