@@ -28,6 +28,7 @@ from tests.conftest import FIXTURES
 from tests.serve_support import free_port, running_gateway
 from tests.sru_support import reactor_in_thread
 from tests.support import cnmarc, iso
+from tests.zebra_support import ZEBRA, running_zebra
 from union.errors import TargetTimeout, TargetUnreachable
 from union.sru_client import SruClient
 from union.sru_response import SruDiagnostic, SruRecord
@@ -340,3 +341,47 @@ def test_sru_connections_are_kept_alive_between_searches(
         return len(client.pool._connections)  # noqa: SLF001 - the pool's idle connections
 
     assert on_reactor(reactor, work) == 1
+
+
+# --- a real Zebra --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    if not ZEBRA:
+        pytest.skip("zebrasrv and zebraidx (Debian package idzebra-2.0) are not installed")
+    home = tmp_path_factory.mktemp("zebra")
+    (home / "extra.iso").write_bytes(iso(CAT_HISTORY))
+    records = [FIXTURES / "marc" / "demo_main.iso", home / "extra.iso"]
+    with running_zebra(home, records, free_port()) as port:
+        yield port
+
+
+def test_zebra_searched_and_presented_by_the_z3950_client(reactor: Any, zebra: int) -> None:
+    async def work() -> tuple[InitResponse, list[int], PresentAnswer, Any]:
+        origin = await z_connect(reactor, zebra, "Default")
+        init = await origin.init(LONG)
+        counts = []
+        for query in (
+            Query(Term("title", "all", "猫的历史")),
+            Query(Term("title", "all", "Cambridge history")),
+            Query(Term("title", "adj", "Cambridge history")),
+            Query(Term("isbn", "=", "9787020002207")),
+            Query(Boolean("or", Term("title", "all", "红楼梦"), Term("title", "all", "猫的历史"))),
+        ):
+            counts.append((await origin.search(query, LONG)).result_count)
+        await origin.search(Query(Term("title", "all", "猫的历史")), LONG)
+        records = await origin.present(1, 1, "unimarc", LONG)
+        unknown = await origin.search(Query(Term("barcode", "=", "U-C1")), LONG)
+        await origin.close(LONG)
+        return init, counts, records, unknown
+
+    init, counts, records, unknown = on_reactor(reactor, work)
+    assert init.result and "zebra" in init.implementation_name.lower()
+    assert counts == [1, 1, 1, 1, 2]
+    (record,) = records.records
+    assert isinstance(record, ReceivedRecord) and record.syntax == oids.UNIMARC
+    assert unimarc_title(record.data) == "猫的历史"
+    # An index this Zebra has no rule for: its diagnostic, and the session went on to close.
+    assert not unknown.search_status and unknown.diagnostics
+    assert unknown.diagnostics[0].condition == 114
