@@ -308,3 +308,12 @@ def test_sru_20_namespace_and_a_diagnostic() -> None:
 def test_sru_what_is_no_response_is_refused(body: bytes) -> None:
     with pytest.raises(SruResponseError):
         parse_search_retrieve(body)
+
+
+def test_close_during_an_operation_hangs_up_without_a_close() -> None:
+    origin, transport, _clock = adapter()
+    watch(origin.init(5))
+    sent = transport.value()
+    closing = watch(origin.close(1))
+    assert closing == [None] and transport.value() == sent
+    assert transport.disconnecting or transport.disconnected

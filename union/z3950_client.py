@@ -10,6 +10,7 @@ target and the operation; nothing waits longer than its deadline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.internet import error as net
@@ -29,7 +30,7 @@ from union.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from union.z3950_session import CLOSE_SENT, CLOSED, OriginSession, UnexpectedAnswer
+from union.z3950_session import CLOSE_SENT, CLOSED, OPEN, OriginSession, UnexpectedAnswer
 
 
 class Z3950Origin(Protocol):
@@ -71,8 +72,10 @@ class Z3950Origin(Protocol):
     def close(self, timeout: float) -> Deferred[None]:
         """Close politely and hang up; never fails for what the target does (it hangs up first,
         or never answers within `timeout`)."""
-        if self.lost or self.session.state == CLOSED:
-            self._wire().loseConnection()
+        if self.lost or self.session.state != OPEN or self.pending is not None:
+            # Closed already, refused at Init, or an operation still pending (a Close now
+            # could not be told from its answer): hang up without one.
+            self._wire().abortConnection()
             return succeed(None)
         done: Deferred[Any] = self._request("close", self.session.close, timeout)
 
@@ -87,7 +90,9 @@ class Z3950Origin(Protocol):
 
     # --- the one pending operation ---------------------------------------------------------
 
-    def _request(self, operation: str, encode: Any, timeout: float) -> Deferred[Any]:
+    def _request(
+        self, operation: str, encode: Callable[[], bytes], timeout: float
+    ) -> Deferred[Any]:
         if self.pending is not None:
             raise RuntimeError(f"{self.operation} is still pending on {self.target}")
         if self.lost:

@@ -105,8 +105,8 @@ def _year(term: Term, use: int, encoding: str) -> RpnNode:
             raise InvalidValue("within takes two years", index=term.index, value=term.value)
         return RpnOperation(
             "and",
-            _operand(Term(term.index, ">=", low), encoding, use, 4, ANY_POSITION, YEAR),
-            _operand(Term(term.index, "<=", high.strip()), encoding, use, 2, ANY_POSITION, YEAR),
+            _year(Term(term.index, ">=", low), use, encoding),
+            _year(Term(term.index, "<=", high.strip()), use, encoding),
         )
     relation = COMPARISONS.get(term.relation)
     if relation is None:
