@@ -349,7 +349,7 @@ def test_sru_connections_are_kept_alive_between_searches(
 @pytest.fixture(scope="module")
 def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     if not ZEBRA:
-        pytest.skip("zebrasrv and zebraidx (Debian package idzebra-2.0) are not installed")
+        pytest.fail("zebrasrv and zebraidx are missing: apt-get install idzebra-2.0 (.ci/run does)")
     home = tmp_path_factory.mktemp("zebra")
     (home / "extra.iso").write_bytes(iso(CAT_HISTORY))
     records = [FIXTURES / "marc" / "demo_main.iso", home / "extra.iso"]
