@@ -42,8 +42,9 @@ sys.path.insert(0, str(ROOT))
 import load_bench  # noqa: E402
 import sru_bench  # noqa: E402
 
-from z3950 import ber, codec, oids  # noqa: E402
-from z3950.messages import OPTION_BITS  # noqa: E402
+from gateway.z3950_codec import ber, oids  # noqa: E402
+from gateway.z3950_codec.messages import OPTION_BITS  # noqa: E402
+from z3950 import codec  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 LIBGATE = [sys.executable, "-m", "gateway.cli"]

@@ -631,6 +631,72 @@ def _agency_key(agency_id: str) -> tuple[str, str]:
     return kind.upper(), value
 
 
+# --- Union search (partner catalogues over SRU and Z39.50) ---------------------------------
+
+Z3950_URL = re.compile(r"^z3950:(?P<host>[^\s:/]+):(?P<port>[0-9]{1,5})/(?P<database>\S+)$")
+SRU_URL = re.compile(r"^https?://[^\s/:]+(?::[0-9]{1,5})?(?:/\S*)?$")
+UNION_SYNTAXES = ("unimarc", "usmarc", "xml")
+SRU_VERSIONS = ("1.1", "1.2", "2.0")
+
+
+@dataclass(frozen=True)
+class UnionTarget:
+    """A partner catalogue union search asks (`[[union.targets]]`; these keys are a contract)."""
+
+    name: str
+    url: str  # z3950:HOST:PORT/DATABASE, or an SRU base URL http://HOST:PORT/PATH
+    timeout: float = 10.0  # seconds this target may take to answer a search
+    agency_id: str = ""  # the partner's ILL id (TYPE:VALUE), to request what it holds
+    sru_version: str = "1.2"  # SRU targets: the version asked for
+    syntax: str = "unimarc"  # the record syntax asked for: unimarc | usmarc | xml
+    encoding: str = "utf-8"  # records and terms of a legacy Z39.50 target, e.g. gbk
+    max_records: int = 20  # records fetched from this target per search
+    enabled: bool = True
+
+    @property
+    def protocol(self) -> str:
+        return "z3950" if self.url.startswith("z3950:") else "sru"
+
+    def validate(self, where: str) -> None:
+        if not self.name.strip():
+            raise ConfigError(f"{where}.name: must not be empty")
+        if not (Z3950_URL.match(self.url) or SRU_URL.match(self.url)):
+            raise ConfigError(
+                f"{where}.url: {self.url!r} is neither z3950:HOST:PORT/DATABASE nor an"
+                " http(s):// SRU base URL"
+            )
+        if not 0 < self.timeout <= 600:
+            raise ConfigError(f"{where}.timeout: seconds, more than 0 and at most 600")
+        if self.agency_id and not AGENCY_ID.match(self.agency_id):
+            raise ConfigError(f"{where}.agency_id: {self.agency_id!r} is not TYPE:VALUE")
+        if self.sru_version not in SRU_VERSIONS:
+            raise ConfigError(f"{where}.sru_version: one of {', '.join(SRU_VERSIONS)}")
+        if self.syntax not in UNION_SYNTAXES:
+            raise ConfigError(f"{where}.syntax: one of {', '.join(UNION_SYNTAXES)}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"{where}.encoding: unknown encoding {self.encoding!r}") from None
+        if not 1 <= self.max_records <= 1000:
+            raise ConfigError(f"{where}.max_records: 1 to 1000, got {self.max_records}")
+
+
+@dataclass(frozen=True)
+class UnionSettings:
+    """Union search across the partner catalogues (union/)."""
+
+    targets: tuple[UnionTarget, ...] = ()
+    timeout: float = 15.0  # seconds: a search returns what arrived by then
+
+    def validate(self, where: str) -> None:
+        if not 0 < self.timeout <= 600:
+            raise ConfigError(f"{where}.timeout: seconds, more than 0 and at most 600")
+        _check_unique([t.name for t in self.targets], f"{where}.targets", "name")
+
+    def target(self, name: str) -> UnionTarget | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+
 # --- The readers' portal (web OPAC and My Library) --------------------------------------------
 
 
@@ -688,6 +754,7 @@ class Settings:
     z3950: Z3950Settings = field(default_factory=Z3950Settings)
     ill: IllSettings = field(default_factory=IllSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    union: UnionSettings = field(default_factory=UnionSettings)
     source: str = "built-in defaults"
 
     def database(self, name: str) -> DatabaseSettings:
@@ -723,6 +790,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "z3950": (Z3950Settings, False),
     "ill": (IllSettings, False),
     "web": (WebSettings, False),
+    "union": (UnionSettings, False),
 }
 
 
@@ -771,6 +839,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")
         return value
+    if annotation is float:  # seconds: 5 and 2.5 both read
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
     if origin is tuple:
         (item_type, _ellipsis) = typing.get_args(annotation)
         if isinstance(value, str):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pymarc
+from lxml import etree
 
 from marc.errors import RecordRejected
 from marc.record import Field, MarcRecord
@@ -52,3 +53,33 @@ def read_xml_records(path: Path) -> Iterator[MarcRecord | RecordRejected]:
             yield RecordRejected("unreadable <record> element")
             continue
         yield _from_pymarc(record)
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def record_from_element(element: etree._Element) -> MarcRecord:
+    """A MARCXML or MARCXchange `<record>` element (any namespace: the two share their
+    structure) as a record; a record without a leader or fields is rejected."""
+    leader = ""
+    fields: list[Field] = []
+    for child in element:
+        name = _local(child.tag)
+        if name == "leader":
+            leader = child.text or ""
+        elif name == "controlfield":
+            fields.append(Field(tag=child.get("tag", ""), value=child.text or ""))
+        elif name == "datafield":
+            indicators = (child.get("ind1", " ") or " ")[:1] + (child.get("ind2", " ") or " ")[:1]
+            subfields = [
+                (sub.get("code", ""), sub.text or "")
+                for sub in child
+                if _local(sub.tag) == "subfield"
+            ]
+            fields.append(
+                Field(tag=child.get("tag", ""), indicators=indicators, subfields=subfields)
+            )
+    if not fields:
+        raise RecordRejected("an XML record with no fields")
+    return MarcRecord(leader=leader.ljust(24)[:24], fields=fields)

@@ -30,6 +30,8 @@ from gateway.config import Settings, load_settings
 from gateway.cql.to_query import cql_to_query
 from gateway.records.xml import RecordCache
 from gateway.store import Store, open_store
+from gateway.z3950_codec import oids
+from gateway.z3950_codec.messages import RetrievalRecord
 from marc.record import Field, MarcRecord
 from sru.resource import limits_from
 from sru.resultsets import ResultSetStore
@@ -37,8 +39,7 @@ from sru.service import SruService
 from tests.sip2_support import Terminal
 from tests.sru_support import NS, xml
 from tests.support import iso
-from z3950 import codec, oids
-from z3950.messages import RetrievalRecord
+from z3950 import codec
 from z3950.records import RecordSpec
 from z3950.service import CatalogueService
 

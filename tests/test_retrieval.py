@@ -16,9 +16,9 @@ from gateway.circulation.engine import TitleAvailability
 from gateway.cql.to_query import cql_to_query
 from gateway.retrieval import ResultSet, Retrieval
 from gateway.store import Store
+from gateway.z3950_codec import oids
+from gateway.z3950_codec.diagnostics import Diagnostic
 from tests.sru_support import build_engine, build_service, diagnostics, load_catalogue, xml
-from z3950 import oids
-from z3950.diagnostics import Diagnostic
 from z3950.records import RecordSpec
 from z3950.service import CatalogueService
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import FIXTURES
-from z3950 import ber, codec, oids
-from z3950.diagnostics import Diagnostic
-from z3950.messages import (
+from gateway.z3950_codec import ber, oids
+from gateway.z3950_codec.diagnostics import Diagnostic
+from gateway.z3950_codec.messages import (
     Attribute,
     AttributesPlusTerm,
     CharsetProposal,
@@ -33,6 +32,8 @@ from z3950.messages import (
     SortResponse,
     Unsupported,
 )
+from tests.conftest import FIXTURES
+from z3950 import codec
 
 
 def captured() -> dict[str, bytes]:

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from gateway.cli import main as libgate
+from gateway.z3950_codec import ber
 from tests import z3950_support as z
 from tests.flood_support import Flood, p99
 from tests.serve_support import free_port, running_gateway
-from z3950 import ber
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PARTNER = "127.0.0.1"

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
+from gateway.z3950_codec import ber, oids
+from gateway.z3950_codec.schema import ApduError
 from tests import z3950_support as z
-from z3950 import ber, codec, oids
-from z3950.codec import ApduError
+from z3950 import codec
 from z3950.session import Limits, Session
 
 SEEDS = [

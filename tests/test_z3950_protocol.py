@@ -20,8 +20,8 @@ from twisted.internet.testing import StringTransport
 from gateway.config import ConfigError, Z3950Settings, settings_from_dict
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
+from gateway.z3950_codec import ber
 from tests import z3950_support as z
-from z3950 import ber
 from z3950.server import Z3950Factory
 from z3950.session import Reply
 

@@ -19,8 +19,9 @@ from gateway.config import Settings
 from gateway.cql.to_query import cql_to_query
 from gateway.store import Store, open_store
 from gateway.store.migrate import migrate
+from gateway.z3950_codec import oids
 from tests import z3950_support as z
-from z3950 import codec, oids
+from z3950 import codec
 from z3950.diagnostics import Z3950Error
 from z3950.session import Limits, Session, decoder
 

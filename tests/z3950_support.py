@@ -13,9 +13,10 @@ from gateway.circulation.engine import Engine
 from gateway.circulation.policy import Policy
 from gateway.config import BUILTIN_PROFILES, DatabaseSettings, Settings
 from gateway.store import Store
+from gateway.z3950_codec import oids
 from tests.conftest import FIXTURES, REAL
 from tests.support import cnmarc, iso
-from z3950 import codec, oids
+from z3950 import codec
 from z3950.service import CatalogueService
 
 PROFILES = {p.name: p for p in BUILTIN_PROFILES}
@@ -61,7 +62,7 @@ def _bits(names: list[str], table: dict[str, int]) -> tuple[bytes, int]:
 def init(
     *, charset: str | None = None, versions: tuple[int, ...] = (1, 2, 3), size: int = 1 << 20
 ) -> bytes:
-    from z3950.messages import OPTION_BITS
+    from gateway.z3950_codec.messages import OPTION_BITS
 
     value: dict[str, Any] = {
         "protocolVersion": _bits([str(v) for v in versions], {str(n): n - 1 for n in range(1, 9)}),

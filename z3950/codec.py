@@ -1,6 +1,8 @@
-"""Z39.50 APDU bytes ↔ `z3950.messages`, sans I/O.
+"""The target's side of the Z39.50 codec, sans I/O: request APDUs → `messages`, response
+messages → APDUs. (The origin's side is gateway/z3950_codec/origin.py.)
 
-`z3950.asn` is compiled once by asn1tools (BER); `z3950.ber` frames and screens every APDU
+The shared schema (`gateway.z3950_codec.schema`) is compiled once by asn1tools (BER);
+`gateway.z3950_codec.ber` frames and screens every APDU
 before asn1tools decodes it. Reading is liberal where the standard lets clients differ (element
 set names given per database, complex attribute values, names in any character set); anything
 that is not a well-formed APDU is an `ApduError`, which the session answers with Close
@@ -11,14 +13,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import asn1tools
-
-from z3950 import ber, oids
-from z3950.diagnostics import Diagnostic
-from z3950.messages import (
+from gateway.z3950_codec import ber, oids
+from gateway.z3950_codec.diagnostics import Diagnostic
+from gateway.z3950_codec.messages import (
     OPTION_BITS,
     Attribute,
     AttributesPlusTerm,
@@ -52,37 +51,16 @@ from z3950.messages import (
     Unsupported,
     bounded,
 )
+from gateway.z3950_codec.schema import (
+    APDU_NAMES,
+    VERSION_BITS,
+    ApduError,
+    bit_string,
+    read_bits,
+    schema,
+    text,
+)
 
-SCHEMA_FILE = Path(__file__).with_name("z3950.asn")
-
-# APDU tag numbers (the PDU CHOICE) → the standard's names.
-APDU_NAMES: dict[int, str] = {
-    20: "initRequest",
-    21: "initResponse",
-    22: "searchRequest",
-    23: "searchResponse",
-    24: "presentRequest",
-    25: "presentResponse",
-    26: "deleteResultSetRequest",
-    27: "deleteResultSetResponse",
-    28: "accessControlRequest",
-    29: "accessControlResponse",
-    30: "resourceControlRequest",
-    31: "resourceControlResponse",
-    32: "triggerResourceControlRequest",
-    33: "resourceReportRequest",
-    34: "resourceReportResponse",
-    35: "scanRequest",
-    36: "scanResponse",
-    43: "sortRequest",
-    44: "sortResponse",
-    45: "segmentRequest",
-    46: "extendedServicesRequest",
-    47: "extendedServicesResponse",
-    48: "close",
-    49: "duplicateDetectionRequest",
-    50: "duplicateDetectionResponse",
-}
 DECODED_REQUESTS = frozenset({20, 22, 24, 26, 35, 43, 48})
 ISO10646_NAMES = {
     oids.ISO10646_UTF8: "UTF-8",
@@ -90,42 +68,6 @@ ISO10646_NAMES = {
     oids.ISO10646_UCS4: "UCS-4",
     oids.ISO10646_UTF16: "UTF-16",
 }
-
-
-class ApduError(ValueError):
-    """Bytes that are not a Z39.50 APDU we can read: the peer broke the protocol."""
-
-
-@functools.cache
-def schema() -> Any:
-    """The compiled module (about 0.15 s, once per process)."""
-    compiled = asn1tools.compile_files(str(SCHEMA_FILE), "ber")
-    _write_true_as_one(compiled)
-    return compiled
-
-
-def _true_as_one(data: bool, values: Any = None) -> bytearray:
-    return bytearray((1 if data else 0,))
-
-
-def _write_true_as_one(compiled: Any) -> None:
-    """BER lets TRUE be any non-zero byte; asn1tools writes 0xFF (DER's choice), and YAZ reads
-    the byte as a signed char, so yaz-client shows OPAC's availableNow as -1 and code testing
-    `== 1` sees false. YAZ and Zebra write 0x01; so do we, on our compiled types only (the
-    Boolean nodes of this schema's type graph, not asn1tools' class)."""
-    seen: set[int] = set()
-    stack = [compiled_type._type for compiled_type in compiled.types.values()]
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, asn1tools.codecs.ber.Boolean):
-            node.encode_content = _true_as_one
-        for attribute in ("root_members", "additions", "members"):
-            stack.extend(getattr(node, attribute, None) or ())
-        for attribute in ("element_type", "inner"):
-            stack.append(getattr(node, attribute, None))
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -165,36 +107,17 @@ def _bounded(value: Any) -> Any:
     return value
 
 
-def _text(value: bytes | None) -> str:
-    """A name or label: UTF-8, or whatever it is with replacement characters (never fails)."""
-    if value is None:
-        return ""
-    return bytes(value).decode("utf-8", "replace")
-
-
-def _bits(value: tuple[bytes, int], names: dict[str, int]) -> frozenset[str]:
-    data, count = value
-    found = set()
-    for name, bit in names.items():
-        if bit < count and bit // 8 < len(data) and data[bit // 8] & (0x80 >> (bit % 8)):
-            found.add(name)
-    return frozenset(found)
-
-
-VERSION_BITS = {"1": 0, "2": 1, "3": 2}
-
-
 def _init_request(value: dict[str, Any]) -> InitRequest:
-    versions = frozenset(int(v) for v in _bits(value["protocolVersion"], VERSION_BITS))
+    versions = frozenset(int(v) for v in read_bits(value["protocolVersion"], VERSION_BITS))
     return InitRequest(
         reference_id=value.get("referenceId"),
         versions=versions,
-        options=_bits(value["options"], OPTION_BITS),
+        options=read_bits(value["options"], OPTION_BITS),
         preferred_message_size=value["preferredMessageSize"],
         exceptional_record_size=value["exceptionalRecordSize"],
-        implementation_id=_text(value.get("implementationId")),
-        implementation_name=_text(value.get("implementationName")),
-        implementation_version=_text(value.get("implementationVersion")),
+        implementation_id=text(value.get("implementationId")),
+        implementation_name=text(value.get("implementationName")),
+        implementation_version=text(value.get("implementationVersion")),
         charset_proposal=_charset_proposal(value.get("otherInfo") or []),
     )
 
@@ -220,7 +143,7 @@ def _charset_proposal(other_info: list[dict[str, Any]]) -> CharsetProposal | Non
             elif kind_of_set == "private":
                 how, detail = proposed
                 if how == "externallySpecified" and detail["encoding"][0] == "octet-aligned":
-                    charsets.append(_text(detail["encoding"][1]))
+                    charsets.append(text(detail["encoding"][1]))
                 elif how == "viaOid":
                     charsets.extend(f"private {oid}" for oid in detail)
                 else:
@@ -229,7 +152,7 @@ def _charset_proposal(other_info: list[dict[str, Any]]) -> CharsetProposal | Non
                 charsets.append("ISO 2022")
         return CharsetProposal(
             tuple(charsets),
-            tuple(_text(code) for code in proposal.get("proposedlanguages") or []),
+            tuple(text(code) for code in proposal.get("proposedlanguages") or []),
             proposal.get("recordsInSelectedCharSets"),
         )
     return None
@@ -240,9 +163,9 @@ def _element_set_names(value: tuple[str, Any] | None) -> str | None:
         return None
     kind, names = value
     if kind == "genericElementSetName":
-        return _text(names)
+        return text(names)
     # Database-specific names: libgate searches one database at a time, so the first applies.
-    return _text(names[0]["esn"]) if names else None
+    return text(names[0]["esn"]) if names else None
 
 
 def _attribute(element: dict[str, Any]) -> Attribute:
@@ -254,7 +177,7 @@ def _attribute(element: dict[str, Any]) -> Attribute:
     first: int | str = ""
     if items:
         item_kind, item = items[0]
-        first = _text(item) if item_kind == "string" else item
+        first = text(item) if item_kind == "string" else item
     return Attribute(element["attributeType"], first, attribute_set, complex=True)
 
 
@@ -274,9 +197,9 @@ def _rpn(structure: tuple[str, Any]) -> RpnNode:
         if operand_kind == "attrTerm":
             return _attributes_plus_term(operand)
         if operand_kind == "resultSet":
-            return ResultSetOperand(_text(operand))
+            return ResultSetOperand(text(operand))
         return RestrictionOperand(
-            _text(operand["resultSet"]), tuple(_attribute(a) for a in operand["attributes"])
+            text(operand["resultSet"]), tuple(_attribute(a) for a in operand["attributes"])
         )
     operator = value["op"][0]
     return RpnOperation(operator, _rpn(value["rpn1"]), _rpn(value["rpn2"]))
@@ -295,8 +218,8 @@ def _search_request(value: dict[str, Any]) -> SearchRequest:
         large_set_lower_bound=value["largeSetLowerBound"],
         medium_set_present_number=value["mediumSetPresentNumber"],
         replace_indicator=value["replaceIndicator"],
-        result_set_name=_text(value["resultSetName"]),
-        database_names=tuple(_text(name) for name in value["databaseNames"]),
+        result_set_name=text(value["resultSetName"]),
+        database_names=tuple(text(name) for name in value["databaseNames"]),
         small_set_element_set_names=_element_set_names(value.get("smallSetElementSetNames")),
         medium_set_element_set_names=_element_set_names(value.get("mediumSetElementSetNames")),
         preferred_record_syntax=value.get("preferredRecordSyntax"),
@@ -316,7 +239,7 @@ def _comp_spec(value: dict[str, Any]) -> CompSpec:
         spec = generic.get("elementSpec")
         if spec is not None:
             if spec[0] == "elementSetName":
-                element_set = _text(spec[1])
+                element_set = text(spec[1])
             else:
                 unsupported = "externalEspec"
     return CompSpec(
@@ -338,7 +261,7 @@ def _present_request(value: dict[str, Any]) -> PresentRequest:
             comp_spec = _comp_spec(composition[1])
     return PresentRequest(
         reference_id=value.get("referenceId"),
-        result_set_id=_text(value["resultSetId"]),
+        result_set_id=text(value["resultSetId"]),
         result_set_start_point=value["resultSetStartPoint"],
         number_of_records_requested=value["numberOfRecordsRequested"],
         additional_ranges=tuple(
@@ -354,7 +277,7 @@ def _present_request(value: dict[str, Any]) -> PresentRequest:
 def _scan_request(value: dict[str, Any]) -> ScanRequest:
     return ScanRequest(
         reference_id=value.get("referenceId"),
-        database_names=tuple(_text(name) for name in value["databaseNames"]),
+        database_names=tuple(text(name) for name in value["databaseNames"]),
         attribute_set=value.get("attributeSet"),
         term=_attributes_plus_term(value["termListAndStartPoint"]),
         step_size=value.get("stepSize"),
@@ -375,7 +298,7 @@ def _sort_key(value: dict[str, Any]) -> SortKeySpec:
         return SortKeySpec("databaseSpecific", **common)
     key_kind, key = element
     if key_kind == "sortfield":
-        return SortKeySpec("sortfield", field=_text(key), **common)
+        return SortKeySpec("sortfield", field=text(key), **common)
     if key_kind == "sortAttributes":
         return SortKeySpec(
             "attributes",
@@ -389,8 +312,8 @@ def _sort_key(value: dict[str, Any]) -> SortKeySpec:
 def _sort_request(value: dict[str, Any]) -> SortRequest:
     return SortRequest(
         reference_id=value.get("referenceId"),
-        input_result_set_names=tuple(_text(n) for n in value["inputResultSetNames"]),
-        sorted_result_set_name=_text(value["sortedResultSetName"]),
+        input_result_set_names=tuple(text(n) for n in value["inputResultSetNames"]),
+        sorted_result_set_name=text(value["sortedResultSetName"]),
         sort_sequence=tuple(_sort_key(k) for k in value["sortSequence"]),
     )
 
@@ -399,7 +322,7 @@ def _delete_request(value: dict[str, Any]) -> DeleteResultSetRequest:
     return DeleteResultSetRequest(
         reference_id=value.get("referenceId"),
         delete_all=value["deleteFunction"] in (1, "all"),  # asn1tools: named numbers as ints
-        result_set_list=tuple(_text(n) for n in value.get("resultSetList") or ()),
+        result_set_list=tuple(text(n) for n in value.get("resultSetList") or ()),
     )
 
 
@@ -422,7 +345,7 @@ def _close(value: dict[str, Any]) -> Close:
     return Close(
         reference_id=value.get("referenceId"),
         close_reason=CLOSE_REASONS.index(reason) if isinstance(reason, str) else int(reason),
-        diagnostic_information=_text(value.get("diagnosticInformation")),
+        diagnostic_information=text(value.get("diagnosticInformation")),
     )
 
 
@@ -438,17 +361,6 @@ _READERS: dict[str, Callable[[dict[str, Any]], Request]] = {
 
 
 # --- writing -----------------------------------------------------------------------------------
-
-
-def _bit_string(
-    present: frozenset[str] | frozenset[int], names: dict[str, int]
-) -> tuple[bytes, int]:
-    width = max(names.values()) + 1
-    data = bytearray((width + 7) // 8)
-    for name, bit in names.items():
-        if name in present:
-            data[bit // 8] |= 0x80 >> (bit % 8)
-    return bytes(data), width
 
 
 def diag_rec(diagnostic: Diagnostic, version: int = 3) -> tuple[str, dict[str, Any]]:
@@ -499,8 +411,8 @@ def _with_reference(message: Any, value: dict[str, Any]) -> dict[str, Any]:
 
 def _encode_init(message: InitResponse, version: int) -> tuple[str, dict[str, Any]]:
     value: dict[str, Any] = {
-        "protocolVersion": _bit_string(frozenset(str(v) for v in message.versions), VERSION_BITS),
-        "options": _bit_string(message.options, OPTION_BITS),
+        "protocolVersion": bit_string(frozenset(str(v) for v in message.versions), VERSION_BITS),
+        "options": bit_string(message.options, OPTION_BITS),
         "preferredMessageSize": message.preferred_message_size,
         "exceptionalRecordSize": message.exceptional_record_size,
         "result": message.result,

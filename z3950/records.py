@@ -25,13 +25,15 @@ from gateway.circulation.engine import TitleAvailability
 from gateway.records import xml as record_xml
 from gateway.records.opac import opac_holdings, restriction
 from gateway.records.schemas import find_schema
+from gateway.z3950_codec import oids
+from gateway.z3950_codec.diagnostics import Diagnostic
+from gateway.z3950_codec.messages import RetrievalRecord
 from marc.export import stored_record
 from marc.marc21_to_unimarc import convert
 from marc.record import MarcRecord
 from marc.writer import canonical, to_iso2709
-from z3950 import codec, oids
-from z3950.diagnostics import Diagnostic, Z3950Error
-from z3950.messages import RetrievalRecord
+from z3950 import codec
+from z3950.diagnostics import Z3950Error
 
 FULL = "F"
 BRIEF = "B"

@@ -1,7 +1,7 @@
 """Type-1 (RPN) queries → the query model (`gateway.catalogue.query`), with Bib-1 diagnostics.
 
 Each attributes-plus-term becomes one `Term`; `@and`, `@or` and `@not` become `Boolean`s.
-The attribute tables live in `z3950.mapping`. What a term means, per index kind:
+The attribute tables live in `gateway.z3950_codec.bib1`. What a term means, per index kind:
 
 - keyword indexes (title, author, subject, series, publisher, any): words ANDed by default
   (the server's choice, as `=` in CQL), structure phrase (4=1) is a phrase, free-form text
@@ -23,9 +23,8 @@ from collections.abc import Callable
 from gateway.catalogue.indexes import EXACT, INDEXES, NUMERIC
 from gateway.catalogue.planner import HEADING_INDEXES
 from gateway.catalogue.query import Boolean, Node, Query, Term
-from z3950 import mapping, oids
-from z3950.diagnostics import Z3950Error
-from z3950.messages import (
+from gateway.z3950_codec import bib1, oids
+from gateway.z3950_codec.messages import (
     Attribute,
     AttributesPlusTerm,
     OtherQuery,
@@ -36,6 +35,7 @@ from z3950.messages import (
     RpnOperation,
     RpnQuery,
 )
+from z3950.diagnostics import Z3950Error
 
 TermDecoder = Callable[[bytes], str]
 BOOLEANS = {"and": "and", "or": "or", "and-not": "not"}
@@ -54,7 +54,7 @@ def attribute_values(
             raise Z3950Error(121, in_set)
         if attribute.complex or not isinstance(attribute.value, int):
             raise Z3950Error(246, f"{attribute.type}={attribute.value}")
-        if attribute.type not in mapping.KNOWN_TYPES:
+        if attribute.type not in bib1.KNOWN_TYPES:
             raise Z3950Error(113, str(attribute.type))
         found.setdefault(attribute.type, attribute.value)
     return found
@@ -72,8 +72,8 @@ def term_text(term: AttributesPlusTerm, decode: TermDecoder) -> str:
 
 def use_index(values: dict[int, int]) -> str:
     if 1 not in values:
-        return mapping.DEFAULT_USE
-    index = mapping.USE_ATTRIBUTES.get(values[1])
+        return bib1.DEFAULT_USE
+    index = bib1.USE_ATTRIBUTES.get(values[1])
     if index is None:
         raise Z3950Error(114, str(values[1]))
     return index
@@ -81,13 +81,13 @@ def use_index(values: dict[int, int]) -> str:
 
 def _unmask(text: str, truncation: int) -> tuple[str, str]:
     """The value without masking characters, and the truncation it asks for."""
-    if truncation == mapping.TRUNCATION_RIGHT:
+    if truncation == bib1.TRUNCATION_RIGHT:
         return text, "right"
-    if truncation == mapping.TRUNCATION_NONE:
+    if truncation == bib1.TRUNCATION_NONE:
         return text, "none"
-    if truncation in (mapping.TRUNCATION_HASH, mapping.TRUNCATION_Z3958):
-        variable = "#" if truncation == mapping.TRUNCATION_HASH else "?"
-        single = "#" if truncation == mapping.TRUNCATION_Z3958 else None
+    if truncation in (bib1.TRUNCATION_HASH, bib1.TRUNCATION_Z3958):
+        variable = "#" if truncation == bib1.TRUNCATION_HASH else "?"
+        single = "#" if truncation == bib1.TRUNCATION_Z3958 else None
         stripped = text.rstrip(variable)
         masked_inside = variable in stripped or (single is not None and single in text)
         if masked_inside:
@@ -106,19 +106,19 @@ def translate_term(
     values = attribute_values(term.attributes, attribute_set)
     index = use_index(values)
     kind = INDEXES[index].kind
-    relation_value = values.get(2, mapping.DEFAULT_RELATION)
-    relation = mapping.RELATIONS.get(relation_value)
+    relation_value = values.get(2, bib1.DEFAULT_RELATION)
+    relation = bib1.RELATIONS.get(relation_value)
     if relation is None:
         raise Z3950Error(117, str(relation_value))
-    position = values.get(3, mapping.ANY_POSITION)
-    if position not in mapping.FIRST_POSITIONS and position != mapping.ANY_POSITION:
+    position = values.get(3, bib1.ANY_POSITION)
+    if position not in bib1.FIRST_POSITIONS and position != bib1.ANY_POSITION:
         raise Z3950Error(119, str(position))
     structure = values.get(4)
     completeness = values.get(6, 1)
     if completeness not in (1, 2, 3):
         raise Z3950Error(122, str(completeness))
     text = term_text(term, decode)
-    value, truncation = _unmask(text, values.get(5, mapping.TRUNCATION_NONE))
+    value, truncation = _unmask(text, values.get(5, bib1.TRUNCATION_NONE))
     if kind == NUMERIC:
         return _year_term(index, relation, structure, value, truncation, position)
     if kind == EXACT:
@@ -131,7 +131,7 @@ def translate_term(
 def _year_term(
     index: str, relation: str, structure: int | None, value: str, truncation: str, position: int
 ) -> Term:
-    if structure is not None and structure not in mapping.STRUCTURE_DATES | {1, 2, 3, 6, 108}:
+    if structure is not None and structure not in bib1.STRUCTURE_DATES | {1, 2, 3, 6, 108}:
         raise Z3950Error(118, str(structure))
     if truncation != "none":
         raise Z3950Error(120, "truncation does not apply to dates")
@@ -150,7 +150,7 @@ def _exact_term(
 ) -> Term:
     if relation not in ("=", "<>"):
         raise Z3950Error(117, f"{relation_value} on an identifier")
-    if structure in mapping.STRUCTURE_DATES and index != "id":
+    if structure in bib1.STRUCTURE_DATES and index != "id":
         raise Z3950Error(118, str(structure))
     if structure is not None and structure >= 100 and structure not in (105, 106, 107, 108):
         raise Z3950Error(118, str(structure))
@@ -171,23 +171,23 @@ def _keyword_term(
 ) -> Term:
     if relation != "=":
         raise Z3950Error(117, f"{relation_value} on a word index")
-    whole = completeness in mapping.COMPLETE or structure in mapping.STRUCTURE_WHOLE
+    whole = completeness in bib1.COMPLETE or structure in bib1.STRUCTURE_WHOLE
     if whole:
         if index not in HEADING_INDEXES:
-            if completeness in mapping.COMPLETE:
+            if completeness in bib1.COMPLETE:
                 raise Z3950Error(122, f"{completeness} on {index}")
             raise Z3950Error(118, str(structure))
         if truncation != "none":
             raise Z3950Error(120, "truncation of a whole heading")
         return Term(index, "exact", value)
-    if position in mapping.FIRST_POSITIONS:
+    if position in bib1.FIRST_POSITIONS:
         # "First in field" needs field boundaries a word index does not keep; with
         # completeness 6=2/6=3 (above) it is a whole-heading match instead.
         raise Z3950Error(119, f"{position} without complete field (6=3)")
     if structure is None:
         word_relation = "all"
-    elif structure in mapping.STRUCTURE_WORDS:
-        word_relation = mapping.STRUCTURE_WORDS[structure]
+    elif structure in bib1.STRUCTURE_WORDS:
+        word_relation = bib1.STRUCTURE_WORDS[structure]
     else:
         raise Z3950Error(118, str(structure))
     return Term(index, word_relation, value, truncation)

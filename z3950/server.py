@@ -1,4 +1,4 @@
-"""The thin Twisted adapter: bytes from a socket cut into APDUs (`z3950.ber`), each handed to
+"""The thin Twisted adapter: bytes from a socket cut into APDUs (`gateway.z3950_codec.ber`), each handed to
 the association's `Session` in a thread pool, one `transport.write` per answer; timeouts and
 the session limits.
 
@@ -41,8 +41,14 @@ from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import DESCRIPTORS, ThreadPoolService, as_server_reactor, engine_threads
 from gateway.store import Store
-from z3950 import ber, codec
-from z3950.messages import CLOSE_PROTOCOL_ERROR, CLOSE_RESOURCES, CLOSE_SYSTEM_PROBLEM, Close
+from gateway.z3950_codec import ber
+from gateway.z3950_codec.messages import (
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_RESOURCES,
+    CLOSE_SYSTEM_PROBLEM,
+    Close,
+)
+from z3950 import codec
 from z3950.service import CatalogueService
 from z3950.session import NEW, OPEN, Limits, Reply, Session
 

@@ -13,9 +13,10 @@ from gateway.circulation.engine import Engine, TitleAvailability
 from gateway.config import DatabaseSettings
 from gateway.retrieval import ResultSet, Retrieval
 from gateway.store import Store
+from gateway.z3950_codec.diagnostics import Diagnostic
+from gateway.z3950_codec.messages import RetrievalRecord, ScanEntry
 from z3950 import records
-from z3950.diagnostics import Diagnostic, Z3950Error, from_query_error
-from z3950.messages import RetrievalRecord, ScanEntry
+from z3950.diagnostics import Z3950Error, from_query_error
 
 DEFAULT_DATABASE = "default"  # what yaz-client and ZOOM send when told nothing
 

@@ -24,11 +24,10 @@ import gateway
 from gateway.catalogue.indexes import INDEXES
 from gateway.catalogue.query import SortKey
 from gateway.retrieval import ResultSet
-from z3950 import codec, mapping, oids, records, rpn
-from z3950.ber import BerError
-from z3950.codec import ApduError
-from z3950.diagnostics import Diagnostic, Z3950Error
-from z3950.messages import (
+from gateway.z3950_codec import bib1, oids
+from gateway.z3950_codec.ber import BerError
+from gateway.z3950_codec.diagnostics import Diagnostic
+from gateway.z3950_codec.messages import (
     CLOSE_FINISHED,
     CLOSE_LACK_OF_ACTIVITY,
     CLOSE_PROTOCOL_ERROR,
@@ -61,6 +60,9 @@ from z3950.messages import (
     SortResponse,
     Unsupported,
 )
+from gateway.z3950_codec.schema import ApduError
+from z3950 import codec, records, rpn
+from z3950.diagnostics import Z3950Error
 from z3950.service import CatalogueService
 
 log = logging.getLogger("libgate.z3950")
@@ -472,7 +474,7 @@ class Session:
         index = rpn.use_index(values)
         if not INDEXES[index].browse:
             browsable = ", ".join(
-                str(n) for n, i in mapping.USE_ATTRIBUTES.items() if INDEXES[i].browse and n < 9000
+                str(n) for n, i in bib1.USE_ATTRIBUTES.items() if INDEXES[i].browse and n < 9000
             )
             raise Z3950Error(114, f"{values.get(1, 'none')} (scan lists: use {browsable})")
         if request.step_size not in (None, 0):
@@ -649,13 +651,13 @@ def _from_comp_spec(comp_spec: CompSpec, syntax: str | None) -> tuple[str | None
 
 def _sort_key(spec: SortKeySpec) -> SortKey:
     if spec.kind == "sortfield":
-        key = mapping.SORT_FIELDS.get(spec.field.strip().lower())
+        key = bib1.SORT_FIELDS.get(spec.field.strip().lower())
         if key is None:
             raise Z3950Error(207, spec.field)
     elif spec.kind == "attributes":
         values = rpn.attribute_values(spec.attributes, spec.attribute_set)
         use = values.get(1)
-        key = mapping.SORT_KEYS.get(use) if use is not None else None
+        key = bib1.SORT_KEYS.get(use) if use is not None else None
         if key is None:
             raise Z3950Error(207, f"1={use}")
     elif spec.kind == "databaseSpecific":

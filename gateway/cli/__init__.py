@@ -4,6 +4,7 @@
 - `staff`: the service desk (circ …, holds process, notices list, patrons import);
 - `ill`: interlibrary loan (request, ship, receive, return, unfill, process, readers, list,
   show, stats);
+- `front_ends`: the front-ends' commands (union search);
 - `service`: hash-password, serve.
 
 Every command shares the exit codes and `CliError` of `gateway.cli.errors` (see there).
@@ -15,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import catalogue, ill, service, staff
+from gateway.cli import catalogue, front_ends, ill, service, staff
 from gateway.cli.errors import (
     EXIT_FATAL,
     EXIT_INTERRUPTED,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.add_commands(commands)
     staff.add_commands(commands)
     ill.add_commands(commands)
+    front_ends.add_commands(commands)
     service.add_commands(commands)
     return parser
 

@@ -1,4 +1,5 @@
-"""Bib-1 attributes → our indexes and query model: the configuration, as one set of tables.
+"""Bib-1 attributes ↔ our indexes and query model: the configuration, as one set of tables,
+read by the target (z3950/rpn.py: RPN → query) and the origin (from_query.py: query → RPN).
 
 Bib-1 (1.2.840.10003.3.1) is the only attribute set served. Use attributes not listed are
 diagnostic 114; local numbers 9001-9003 name the indexes Bib-1 has no number for. Values of the
@@ -42,6 +43,10 @@ USE_ATTRIBUTES: dict[int, str] = {
     9003: "barcode",
 }
 DEFAULT_USE = "any"  # no use attribute: the server's choice
+
+# Index → the use attribute an origin sends for it: the first number of USE_ATTRIBUTES (the
+# one Zebra's and YAZ's bib1.att name for the access point), so a partner reads it as we do.
+INDEX_USE: dict[str, int] = {index: use for use, index in reversed(USE_ATTRIBUTES.items())}
 
 # Relation (type 2) → query model relation. 102 (relevance) is what we always do.
 RELATIONS: dict[int, str] = {1: "<", 2: "<=", 3: "=", 4: ">=", 5: ">", 6: "<>", 102: "="}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from z3950.diagnostics import Diagnostic
+from gateway.z3950_codec.diagnostics import Diagnostic
 
 # --- integers --------------------------------------------------------------------------------
 

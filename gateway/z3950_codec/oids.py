@@ -1,4 +1,4 @@
-"""Object identifiers libgate's Z39.50 target uses (Z39.50 Maintenance Agency registry,
+"""Object identifiers libgate's Z39.50 target and origin use (Z39.50 Maintenance Agency registry,
 1.2.840.10003 = {iso member-body US ANSI-standard-Z39.50}), as dotted strings: asn1tools
 reads and writes OBJECT IDENTIFIER values in that form."""
 

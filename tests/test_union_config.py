@@ -1,0 +1,67 @@
+"""`[union]` and `[[union.targets]]`: the keys other tools rely on, and a clear error for each
+wrong value."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config import ConfigError, settings_from_dict
+
+
+def test_targets_take_the_contract_keys() -> None:
+    settings = settings_from_dict(
+        {
+            "union": {
+                "timeout": 8,
+                "targets": [
+                    {
+                        "name": "北京大学图书馆",
+                        "url": "z3950:z3950.lib.pku.example:210/PKU01",
+                        "timeout": 5,
+                        "agency_id": "ISIL:CN-PKU",
+                        "syntax": "usmarc",
+                        "encoding": "gbk",
+                        "max_records": 50,
+                    },
+                    {
+                        "name": "上海图书馆",
+                        "url": "http://127.0.0.1:8080/main",
+                        "sru_version": "2.0",
+                        "syntax": "xml",
+                        "enabled": False,
+                    },
+                ],
+            }
+        }
+    )
+    pku, shl = settings.union.targets
+    assert (pku.protocol, pku.encoding, pku.max_records, pku.timeout) == ("z3950", "gbk", 50, 5)
+    assert (shl.protocol, shl.sru_version, shl.enabled) == ("sru", "2.0", False)
+    assert settings.union.timeout == 8
+    assert settings.union.target("上海图书馆") is shl
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"url": "z3950:h:210/db"}, "missing required key 'name'"),
+        ({"name": "x", "url": "ftp://h/db"}, "neither z3950:HOST:PORT/DATABASE"),
+        ({"name": "x", "url": "z3950:h/db"}, "neither z3950:HOST:PORT/DATABASE"),
+        ({"name": "x", "url": "z3950:h:210/db", "encoding": "klingon"}, "unknown encoding"),
+        ({"name": "x", "url": "z3950:h:210/db", "syntax": "marc"}, "syntax: one of"),
+        ({"name": "x", "url": "http://h/sru", "sru_version": "3.0"}, "sru_version: one of"),
+        ({"name": "x", "url": "http://h/sru", "timeout": 0}, "timeout: seconds"),
+        ({"name": "x", "url": "http://h/sru", "agency_id": "PKU"}, "not TYPE:VALUE"),
+        ({"name": "x", "url": "http://h/sru", "max_records": 0}, "max_records: 1 to 1000"),
+        ({"name": "x", "url": "http://h/sru", "colour": "red"}, "unknown key 'colour'"),
+    ],
+)
+def test_a_wrong_target_is_named_with_its_key(target: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from_dict({"union": {"targets": [target]}})
+
+
+def test_target_names_are_unique() -> None:
+    twice = {"name": "同名", "url": "http://h/sru"}
+    with pytest.raises(ConfigError, match="name"):
+        settings_from_dict({"union": {"targets": [twice, twice]}})
