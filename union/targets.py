@@ -20,7 +20,7 @@ from union.sru_response import SruDiagnostic, SruRecord
 from union.z3950_client import Z3950Origin, connect
 
 Z3950_URL = re.compile(r"^z3950:(?P<host>[^\s:/]+):(?P<port>[0-9]{1,5})/(?P<database>\S+)$")
-SYNTAX_OF_OID = {oids.UNIMARC: "unimarc", oids.USMARC: "usmarc"}
+SYNTAX_OF_OID = {oids.UNIMARC: "unimarc", oids.USMARC: "usmarc", oids.OPAC: "opac"}
 # What an SRU target is asked for, by the target's syntax: CNMARC in its own XML where the
 # server offers it (ours, dp2), MARCXML otherwise.
 SRU_SCHEMAS = {"unimarc": "unimarc", "usmarc": "marcxml", "xml": "marcxml"}
