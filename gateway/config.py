@@ -648,8 +648,9 @@ class UnionTarget:
     timeout: float = 10.0  # seconds this target may take to answer a search
     agency_id: str = ""  # the partner's ILL id (TYPE:VALUE), to request what it holds
     sru_version: str = "1.2"  # SRU targets: the version asked for
-    # The record syntax asked for: unimarc | usmarc | xml, or opac (Z39.50 only: the record
-    # with its holdings and circulation data, whose copies the engine then judges for ILL).
+    # The record syntax asked for: unimarc | usmarc | xml, or opac (the record with its
+    # holdings and circulation data: Z39.50's OPAC syntax, SRU's opacxml schema), whose copies
+    # the engine then judges for ILL.
     syntax: str = "unimarc"
     encoding: str = "utf-8"  # records and terms of a legacy Z39.50 target, e.g. gbk
     max_records: int = 20  # records fetched from this target per search
@@ -678,8 +679,6 @@ class UnionTarget:
             raise ConfigError(f"{where}.sru_version: one of {', '.join(SRU_VERSIONS)}")
         if self.syntax not in UNION_SYNTAXES:
             raise ConfigError(f"{where}.syntax: one of {', '.join(UNION_SYNTAXES)}")
-        if self.syntax == "opac" and self.protocol != "z3950":
-            raise ConfigError(f"{where}.syntax: opac is a Z39.50 record syntax (SRU: unimarc)")
         try:
             codecs.lookup(self.encoding)
         except LookupError:

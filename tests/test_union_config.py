@@ -54,7 +54,6 @@ def test_targets_take_the_contract_keys() -> None:
         ({"name": "x", "url": "http://h/sru", "agency_id": "PKU"}, "not TYPE:VALUE"),
         ({"name": "x", "url": "http://h/sru", "max_records": 0}, "max_records: 1 to 1000"),
         ({"name": "x", "url": "http://h/sru", "colour": "red"}, "unknown key 'colour'"),
-        ({"name": "x", "url": "http://h/sru", "syntax": "opac"}, "opac is a Z39.50"),
         (
             {"name": "x", "url": "z3950:h:210/db", "holdings_profile": "nowhere"},
             "holdings_profile: unknown holdings profile 'nowhere'",

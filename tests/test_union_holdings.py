@@ -17,7 +17,7 @@ from gateway.z3950_codec import oids
 from marc.errors import RecordRejected
 from marc.iso2709 import frame_records
 from tests.conftest import FIXTURES
-from union.holdings import marc_copies, read_opac, with_item_types
+from union.holdings import marc_copies, read_opac, read_opacxml, with_item_types
 from union.merge import MergedRecord, SourceRecord
 from union.records import read_iso2709
 from union.request import form_from, lender_rota
@@ -131,7 +131,8 @@ def test_marc_holdings_fields_by_profile_and_item_types_for_opac_copies() -> Non
     typed = with_item_types((PartnerCopy(item_id="54122100600012", available_now=True),), copies)
     why = offers_ill(typed[0], POLICY)
     assert typed[0].item_type == "普通外借资料" and why is not None
-    assert why.code == "ill_not_lendable" and "参考外借资料" in why.zh
+    assert why.code == "ill_partner_type_not_lendable" and "参考外借资料" in why.zh
+    assert "普通外借资料" in why.zh
 
 
 @pytest.mark.parametrize(
@@ -212,3 +213,55 @@ def test_the_form_is_pre_filled_from_the_record() -> None:
     assert (form.author, form.publisher, form.lenders) == (bib.main_author, bib.publisher, (SHL,))
     assert form.year == str(bib.year) and form.isbn == (bib.isbns[0] if bib.isbns else "")
     assert form.recipient == "张伟"
+
+
+OPACXML = """<opacRecord>
+  <bibliographicRecord>
+    <record xmlns="http://www.loc.gov/MARC21/slim">
+      <leader>00000nam0 2200000   450 </leader>
+      <controlfield tag="001">SHL000000002</controlfield>
+      <datafield tag="200" ind1="1" ind2=" "><subfield code="a">剑桥中国明代史</subfield></datafield>
+    </record>
+  </bibliographicRecord>
+  <holdings>
+    <holding>
+      <localLocation>综合阅览室-1楼</localLocation>
+      <callNumber>K248.07/C178</callNumber>
+      <publicNote>借出</publicNote>
+      <circulations>
+        <circulation>
+          <availableNow value="0"/>
+          <availabilityDate>2026-12-20</availabilityDate>
+          <itemId>54122100600012</itemId>
+          <renewable value="0"/>
+          <onHold value="0"/>
+        </circulation>
+      </circulations>
+    </holding>
+    <holding>
+      <localLocation>中文书库</localLocation>
+      <circulations>
+        <circulation><availableNow value="1"/><itemId>54122100600011</itemId></circulation>
+      </circulations>
+    </holding>
+  </holdings>
+</opacRecord>"""
+
+
+def test_opac_xml_as_sru_sends_it() -> None:
+    found = read_opacxml(OPACXML.encode())
+    assert found.read.bib.display_title == "剑桥中国明代史"
+    lent, shelf = found.copies
+    assert (lent.item_id, lent.available_now, lent.due_date, lent.status) == (
+        "54122100600012",
+        False,
+        "2026-12-20",
+        "借出",
+    )
+    assert (shelf.location, shelf.available_now, offers_ill(shelf, POLICY)) == (
+        "中文书库",
+        True,
+        None,
+    )
+    with pytest.raises(RecordRejected):
+        read_opacxml(b"<record/>")

@@ -51,7 +51,7 @@ def libraries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libraries]:
     home = tmp_path_factory.mktemp("union-ill")
     (home / "shl").mkdir()
     (home / "pku").mkdir()
-    shl_ill, pku_ill, shl_z3950 = free_port(), free_port(), free_port()
+    shl_ill, pku_ill, shl_z3950, shl_sru = free_port(), free_port(), free_port(), free_port()
     lender = ill_config(
         home / "shl",
         store_url=f"sqlite:///{home / 'shl' / 'shl.db'}",
@@ -59,6 +59,7 @@ def libraries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libraries]:
         ill_port=shl_ill,
         partners=[(PKU, "北京大学图书馆", f"http://127.0.0.1:{pku_ill}/iso18626")],
         z3950_port=shl_z3950,
+        sru_port=shl_sru,
     )
     borrower = ill_config(
         home / "pku",
@@ -69,9 +70,9 @@ def libraries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libraries]:
     )
     catalogue = f"z3950:127.0.0.1:{shl_z3950}/main"
     with borrower.open("a", encoding="utf-8") as text:
-        # The same catalogue as three targets: in the OPAC syntax (copies and their circulation
-        # data, item types from the record's 995 by the libgate profile), as plain UNIMARC, and
-        # under an agency id that is no [ill] partner of ours.
+        # The same catalogue as four targets: in the OPAC syntax (copies and their circulation
+        # data, item types from the record's 995 by the libgate profile), over SRU as OPAC XML,
+        # as plain UNIMARC, and under an agency id that is no [ill] partner of ours.
         text.write(
             f"""
 [union]
@@ -83,6 +84,12 @@ url = "{catalogue}"
 agency_id = "{SHL}"
 syntax = "opac"
 holdings_profile = "libgate"
+
+[[union.targets]]
+name = "上海图书馆 SRU"
+url = "http://127.0.0.1:{shl_sru}/main"
+agency_id = "{SHL}"
+syntax = "opac"
 
 [[union.targets]]
 name = "上海图书馆 UNIMARC"
@@ -106,7 +113,7 @@ syntax = "opac"
     for args in (["init"], ["patrons", "import", patrons], ["ill", "readers", "confirm", "P0001"]):
         assert run(borrower, *args)[0] == 0
     with (
-        running_gateway(lender, [shl_ill, shl_z3950]),
+        running_gateway(lender, [shl_ill, shl_z3950, shl_sru]),
         running_gateway(borrower, [pku_ill]),
     ):
         yield Libraries(lender, borrower)
@@ -150,7 +157,16 @@ def test_a_union_search_result_is_requested_from_the_library_that_holds_it(
         "参考外借资料",
         True,
     )
-    # The rota: the partner, once (its UNIMARC target is the same agency); the non-partner not.
+    # Over SRU, the OPAC XML says the same of the copy (no item type: OPAC has none).
+    [over_sru] = [s for s in answer["work"]["sources"] if s["target"] == "上海图书馆 SRU"]
+    [sru_copy] = over_sru["holdings"]
+    assert (sru_copy["item_id"], sru_copy["available_now"], sru_copy["ill"]) == (
+        SEED_COPY,
+        True,
+        True,
+    )
+    # The rota: the partner, once (its SRU and UNIMARC targets are the same agency); the
+    # non-partner not.
     assert [x["agency_id"] for x in answer["lenders"]] == [SHL]
     assert {p["target"]: p["why"] for p in answer["passed"]} == {
         "国家图书馆": f"{NLC} is not an [ill] partner"

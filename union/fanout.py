@@ -25,7 +25,7 @@ from gateway.circulation.ill_partner_copies import PartnerCopy
 from gateway.config import UnionTarget
 from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile
-from union.holdings import marc_copies, read_opac, with_item_types
+from union.holdings import marc_copies, read_opac, read_opacxml, with_item_types
 from union.merge import MergedRecord, SourceRecord, merge, rank
 from union.records import read_iso2709, read_xml
 
@@ -46,7 +46,7 @@ FINAL = (TargetState.OK, TargetState.DIAGNOSTIC, TargetState.FAILED, TargetState
 class RawRecord:
     record_id: str  # the target's own id (its 001), or its position when it has none
     data: bytes
-    syntax: str  # unimarc | usmarc | xml | opac (an OPACRecord's BER)
+    syntax: str  # unimarc | usmarc | xml | opac (an OPACRecord's BER) | opacxml
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,9 @@ class UnionSearch:
             try:
                 if raw.syntax == "opac":
                     opac = read_opac(raw.data, target.encoding)
+                    record, copies, known = opac.read, opac.copies, True
+                elif raw.syntax == "opacxml":
+                    opac = read_opacxml(raw.data)
                     record, copies, known = opac.read, opac.copies, True
                 elif raw.syntax == "xml":
                     record = read_xml(raw.data, target.syntax)

@@ -1,7 +1,8 @@
 """A partner's copies as its catalogue shows them: the OPAC record syntax's holdings and
 circulation data (Z39.50 OPACRecord: the bibliographic record inside, one holdingsAndCirc per
-copy; libgate serves it, z3950/records.py), and a plain MARC record's holdings fields read by a
-holdings profile (marc/holdings.py: CNMARC 905/906, 995, MARC21 852).
+copy; libgate serves it, z3950/records.py; over SRU the same as YAZ's OPAC XML, `opacxml`),
+and a plain MARC record's holdings fields read by a holdings profile (marc/holdings.py: CNMARC
+905/906, 995, MARC21 852).
 
 Each copy becomes the engine's `PartnerCopy`, which the engine alone judges
 (`gateway.circulation.ill_partner_copies.offers_ill`)."""
@@ -12,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import asn1tools
+from lxml import etree
 
 from gateway.circulation.ill_partner_copies import PartnerCopy
 from gateway.z3950_codec import oids
@@ -19,7 +21,7 @@ from gateway.z3950_codec.schema import schema
 from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile, items_from_record
 from marc.record import MarcRecord
-from union.records import ReadRecord, read_iso2709, read_xml
+from union.records import SAFE_XML, ReadRecord, read_iso2709, read_xml
 
 SYNTAX_OF_OID = {oids.UNIMARC: "unimarc", oids.USMARC: "usmarc"}
 
@@ -90,6 +92,85 @@ def read_opac(data: bytes, encoding: str = "utf-8") -> OpacRecord:
     return OpacRecord(read, tuple(copies))
 
 
+def _local(element: etree._Element, name: str) -> etree._Element | None:
+    return next(
+        (e for e in element if isinstance(e.tag, str) and etree.QName(e).localname == name),
+        None,
+    )
+
+
+def _child_text(element: etree._Element, *names: str) -> str:
+    for name in names:
+        found = _local(element, name)
+        if found is not None and (found.text or "").strip():
+            return (found.text or "").strip()
+    return ""
+
+
+def _flag(element: etree._Element, name: str) -> bool | None:
+    found = _local(element, name)
+    if found is None:
+        return None
+    value = (found.get("value") or found.text or "").strip().lower()
+    return value in ("1", "true", "yes")
+
+
+def read_opacxml(data: bytes) -> OpacRecord:
+    """One OPAC XML record (`<opacRecord>`, YAZ's opacxml.xsd, as SRU sends it)."""
+    try:
+        root = etree.fromstring(data, SAFE_XML)
+    except etree.XMLSyntaxError as error:
+        raise RecordRejected(f"not well-formed XML: {error}") from None
+    if etree.QName(root).localname != "opacRecord":
+        found = next(
+            (
+                e
+                for e in root.iter()
+                if isinstance(e.tag, str) and etree.QName(e).localname == "opacRecord"
+            ),
+            None,
+        )
+        if found is None:
+            raise RecordRejected("no <opacRecord> in the XML")
+        root = found
+    bibliographic = _local(root, "bibliographicRecord")
+    if bibliographic is None:
+        raise RecordRejected("an OPAC record without its bibliographic record")
+    read = read_xml(etree.tostring(bibliographic))
+    copies = []
+    holdings = _local(root, "holdings")
+    for holding in holdings if holdings is not None else ():
+        if not isinstance(holding.tag, str) or etree.QName(holding).localname != "holding":
+            continue
+        location = _child_text(holding, "localLocation", "shelvingLocation")
+        call_number = _child_text(holding, "callNumber")
+        note = _child_text(holding, "publicNote")
+        circulations = _local(holding, "circulations")
+        listed = [
+            c
+            for c in (circulations if circulations is not None else ())
+            if isinstance(c.tag, str) and etree.QName(c).localname == "circulation"
+        ]
+        if not listed:
+            copies.append(PartnerCopy(location, call_number, status=note))
+        for circulation in listed:
+            copies.append(
+                PartnerCopy(
+                    location=location,
+                    call_number=call_number,
+                    item_id=_child_text(circulation, "itemId"),
+                    available_now=_flag(circulation, "availableNow"),
+                    restrictions=_child_text(circulation, "restrictions"),
+                    due_date=_child_text(
+                        circulation, "availabilityDate", "availablityDate", "availabiltyDate"
+                    ),
+                    status=note,
+                    on_hold=bool(_flag(circulation, "onHold")),
+                )
+            )
+    return OpacRecord(read, tuple(copies))
+
+
 def marc_copies(record: MarcRecord, profile: HoldingsProfile) -> tuple[PartnerCopy, ...]:
     """The copies a plain MARC record's holdings fields describe, by the target's profile. A
     copy without a status word is not presumed on the shelf (the status stays unknown)."""
@@ -121,4 +202,4 @@ def with_item_types(
     )
 
 
-__all__ = ["OpacRecord", "marc_copies", "read_opac", "with_item_types"]
+__all__ = ["OpacRecord", "marc_copies", "read_opac", "read_opacxml", "with_item_types"]

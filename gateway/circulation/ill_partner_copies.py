@@ -46,7 +46,11 @@ def offers_ill(copy: PartnerCopy, policy: Policy) -> Reason | None:
     if copy.restrictions.strip():
         return reason("ill_partner_restricted", restriction=copy.restrictions.strip())
     if copy.item_type and not policy.ill_lendable_types.get(copy.item_type, True):
-        return reason("ill_not_lendable", types=lendable_type_words(policy))
+        return reason(
+            "ill_partner_type_not_lendable",
+            item_type=copy.item_type,
+            types=lendable_type_words(policy),
+        )
     if copy.on_hold:
         return reason("ill_partner_not_on_shelf", status=copy.status or "on hold")
     if copy.available_now is None:
