@@ -16,6 +16,7 @@ from gateway.config import IllPartner, IllSettings, Settings, UnionSettings, Uni
 from gateway.z3950_codec import oids
 from marc.errors import RecordRejected
 from marc.iso2709 import frame_records
+from marc.record import MarcRecord
 from tests.conftest import FIXTURES
 from union.holdings import marc_copies, read_opac, read_opacxml, with_item_types
 from union.merge import MergedRecord, SourceRecord
@@ -122,6 +123,7 @@ def test_what_is_not_an_opac_record_is_rejected() -> None:
 def test_marc_holdings_fields_by_profile_and_item_types_for_opac_copies() -> None:
     record = read_iso2709(MING, "unimarc").record
     copies = marc_copies(record, Settings().profile("libgate"))
+    assert copies is not None
     assert [(c.item_id, c.item_type, c.status) for c in copies] == [
         ("54122100600011", "参考外借资料", "归还"),
         ("54122100600012", "普通外借资料", "借出"),
@@ -133,6 +135,9 @@ def test_marc_holdings_fields_by_profile_and_item_types_for_opac_copies() -> Non
     assert typed[0].item_type == "普通外借资料" and why is not None
     assert why.code == "ill_partner_type_not_lendable" and "参考外借资料" in why.zh
     assert "普通外借资料" in why.zh
+    # Holdings fields that cannot be read (a barcode twice): what it holds is not known.
+    twice = MarcRecord(record.leader, [*record.fields, record.get_fields("995")[0]])
+    assert marc_copies(twice, Settings().profile("libgate")) is None
 
 
 @pytest.mark.parametrize(

@@ -181,8 +181,8 @@ class UnionSearch:
             except (RecordRejected, ValueError, UnicodeError) as error:
                 status.rejected.append(f"record {position + 1}: {error}")
                 continue
-            if profile is not None:
-                described = marc_copies(record.record, profile)
+            described = None if profile is None else marc_copies(record.record, profile)
+            if described is not None:
                 copies = with_item_types(copies, described) if known else described
                 known = True
             record_id = record.bib.control_number or raw.record_id

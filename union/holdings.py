@@ -171,13 +171,14 @@ def read_opacxml(data: bytes) -> OpacRecord:
     return OpacRecord(read, tuple(copies))
 
 
-def marc_copies(record: MarcRecord, profile: HoldingsProfile) -> tuple[PartnerCopy, ...]:
-    """The copies a plain MARC record's holdings fields describe, by the target's profile. A
-    copy without a status word is not presumed on the shelf (the status stays unknown)."""
+def marc_copies(record: MarcRecord, profile: HoldingsProfile) -> tuple[PartnerCopy, ...] | None:
+    """The copies a plain MARC record's holdings fields describe, by the target's profile;
+    None when its holdings fields cannot be read (a barcode twice, a barcode with spaces): then
+    what it holds is not known. A copy without a status word is not presumed on the shelf."""
     try:
         items, _ = items_from_record(record, profile, on_shelf_status="")
     except RecordRejected:
-        return ()
+        return None
     return tuple(
         PartnerCopy(
             location=" ".join(v for v in (item.library, item.location) if v),
