@@ -635,7 +635,7 @@ def _agency_key(agency_id: str) -> tuple[str, str]:
 
 Z3950_URL = re.compile(r"^z3950:(?P<host>[^\s:/]+):(?P<port>[0-9]{1,5})/(?P<database>\S+)$")
 SRU_URL = re.compile(r"^https?://[^\s/:]+(?::[0-9]{1,5})?(?:/\S*)?$")
-UNION_SYNTAXES = ("unimarc", "usmarc", "xml")
+UNION_SYNTAXES = ("unimarc", "usmarc", "xml", "opac")
 SRU_VERSIONS = ("1.1", "1.2", "2.0")
 
 
@@ -648,10 +648,16 @@ class UnionTarget:
     timeout: float = 10.0  # seconds this target may take to answer a search
     agency_id: str = ""  # the partner's ILL id (TYPE:VALUE), to request what it holds
     sru_version: str = "1.2"  # SRU targets: the version asked for
-    syntax: str = "unimarc"  # the record syntax asked for: unimarc | usmarc | xml
+    # The record syntax asked for: unimarc | usmarc | xml, or opac (the record with its
+    # holdings and circulation data: Z39.50's OPAC syntax, SRU's opacxml schema), whose copies
+    # the engine then judges for ILL.
+    syntax: str = "unimarc"
     encoding: str = "utf-8"  # records and terms of a legacy Z39.50 target, e.g. gbk
     max_records: int = 20  # records fetched from this target per search
     enabled: bool = True
+    # A [[holdings_profiles]] name: where this target's MARC records carry their copies (906,
+    # 995, 852 …), read when it sends MARC; "" = its MARC records' copies are not read.
+    holdings_profile: str = ""
 
     @property
     def protocol(self) -> str:
@@ -926,11 +932,17 @@ def settings_from_dict(data: dict[str, Any], source: str = "<dict>") -> Settings
         )
     if not settings.databases:
         raise ConfigError("databases: at least one [[databases]] entry is needed")
+    names = {p.name for p in settings.holdings_profiles}
     for index, database in enumerate(settings.databases):
-        names = {p.name for p in settings.holdings_profiles}
         if database.profile not in names:
             raise ConfigError(
                 f"databases[{index}].profile: unknown holdings profile {database.profile!r}"
+            )
+    for index, target in enumerate(settings.union.targets):
+        if target.holdings_profile and target.holdings_profile not in names:
+            raise ConfigError(
+                f"union.targets[{index}].holdings_profile: unknown holdings profile"
+                f" {target.holdings_profile!r}"
             )
     return settings
 

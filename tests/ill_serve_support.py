@@ -30,12 +30,15 @@ def ill_config(
     sip2_port: int | None = None,
     sru_port: int | None = None,
     ill_extra: str = "",
+    z3950_port: int | None = None,
 ) -> Path:
     """A config for one library: ILL on `ill_port`, one worker, messages sent every second and
-    retried after a second, no notices; SIP2 (a kiosk and a desk account) and SRU when given."""
+    retried after a second, no notices; SIP2 (a kiosk and a desk account), SRU and Z39.50 when
+    given."""
     config = home / "libgate.toml"
     sip2 = f'["tcp:{sip2_port}:interface=127.0.0.1"]' if sip2_port else "[]"
     sru = f'["tcp:{sru_port}:interface=127.0.0.1"]' if sru_port else "[]"
+    z3950 = f'["tcp:{z3950_port}:interface=127.0.0.1"]' if z3950_port else "[]"
     text = f"""
 [storage]
 url = "{store_url}"
@@ -50,7 +53,7 @@ enabled = false
 listen = {sru}
 
 [z3950]
-listen = []
+listen = {z3950}
 
 [sip2]
 listen = {sip2}

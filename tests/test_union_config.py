@@ -54,6 +54,10 @@ def test_targets_take_the_contract_keys() -> None:
         ({"name": "x", "url": "http://h/sru", "agency_id": "PKU"}, "not TYPE:VALUE"),
         ({"name": "x", "url": "http://h/sru", "max_records": 0}, "max_records: 1 to 1000"),
         ({"name": "x", "url": "http://h/sru", "colour": "red"}, "unknown key 'colour'"),
+        (
+            {"name": "x", "url": "z3950:h:210/db", "holdings_profile": "nowhere"},
+            "holdings_profile: unknown holdings profile 'nowhere'",
+        ),
     ],
 )
 def test_a_wrong_target_is_named_with_its_key(target: dict[str, object], message: str) -> None:
@@ -65,3 +69,14 @@ def test_target_names_are_unique() -> None:
     twice = {"name": "同名", "url": "http://h/sru"}
     with pytest.raises(ConfigError, match="name"):
         settings_from_dict({"union": {"targets": [twice, twice]}})
+
+
+def test_an_opac_target_with_a_holdings_profile() -> None:
+    target = {
+        "name": "上海图书馆",
+        "url": "z3950:127.0.0.1:2100/main",
+        "syntax": "opac",
+        "holdings_profile": "libgate",
+    }
+    [shl] = settings_from_dict({"union": {"targets": [target]}}).union.targets
+    assert (shl.syntax, shl.holdings_profile) == ("opac", "libgate")

@@ -11,7 +11,7 @@ this module knows nothing of SRU or Z39.50 and runs on any Twisted reactor (a te
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -21,8 +21,11 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
 from gateway.catalogue.query import Query
+from gateway.circulation.ill_partner_copies import PartnerCopy
 from gateway.config import UnionTarget
 from marc.errors import RecordRejected
+from marc.holdings import HoldingsProfile
+from union.holdings import marc_copies, read_opac, read_opacxml, with_item_types
 from union.merge import MergedRecord, SourceRecord, merge, rank
 from union.records import read_iso2709, read_xml
 
@@ -43,7 +46,7 @@ FINAL = (TargetState.OK, TargetState.DIAGNOSTIC, TargetState.FAILED, TargetState
 class RawRecord:
     record_id: str  # the target's own id (its 001), or its position when it has none
     data: bytes
-    syntax: str  # unimarc | usmarc | xml
+    syntax: str  # unimarc | usmarc | xml | opac (an OPACRecord's BER) | opacxml
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,11 @@ class UnionSearch:
         clients: Callable[[UnionTarget], TargetClient],
         reactor: IReactorTime,
         timeout: float,
+        profiles: Mapping[str, HoldingsProfile] | None = None,
     ) -> None:
+        """`profiles`: the holdings profiles by name, for targets that name one."""
         self.query = query
+        self.profiles = profiles or {}
         self.query_text = query_text
         self.reactor = reactor
         self.started = reactor.seconds()
@@ -157,18 +163,30 @@ class UnionSearch:
         self, target: UnionTarget, records: Sequence[RawRecord], status: TargetStatus
     ) -> list[SourceRecord]:
         read = []
+        profile = self.profiles.get(target.holdings_profile)
         for position, raw in enumerate(records):
+            copies: tuple[PartnerCopy, ...] = ()
+            known = False
             try:
-                record = (
-                    read_xml(raw.data, target.syntax)
-                    if raw.syntax == "xml"
-                    else read_iso2709(raw.data, raw.syntax, target.encoding)
-                )
+                if raw.syntax == "opac":
+                    opac = read_opac(raw.data, target.encoding)
+                    record, copies, known = opac.read, opac.copies, True
+                elif raw.syntax == "opacxml":
+                    opac = read_opacxml(raw.data)
+                    record, copies, known = opac.read, opac.copies, True
+                elif raw.syntax == "xml":
+                    record = read_xml(raw.data, target.syntax)
+                else:
+                    record = read_iso2709(raw.data, raw.syntax, target.encoding)
             except (RecordRejected, ValueError, UnicodeError) as error:
                 status.rejected.append(f"record {position + 1}: {error}")
                 continue
+            described = None if profile is None else marc_copies(record.record, profile)
+            if described is not None:
+                copies = with_item_types(copies, described) if known else described
+                known = True
             record_id = record.bib.control_number or raw.record_id
-            read.append(SourceRecord(target.name, record_id, position, record.bib))
+            read.append(SourceRecord(target.name, record_id, position, record.bib, copies, known))
         return read
 
     def _finish(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
+from gateway.circulation.ill_partner_copies import PartnerCopy
 from marc.bibliographic import BibRecord
 from marc.identifiers import normalise_isbn, normalise_issn
 
@@ -26,12 +27,15 @@ SORTS = ("relevance", "title", "author", "year")
 @dataclass(frozen=True)
 class SourceRecord:
     """One record as one target sent it: which target, its id there, its place in that
-    target's answer (0 = first), and the record."""
+    target's answer (0 = first), the record, and the copies the target showed with it
+    (`holdings_known`: the target sends holdings, so no copies means it holds none)."""
 
     target: str
     record_id: str
     position: int
     bib: BibRecord
+    copies: tuple[PartnerCopy, ...] = ()
+    holdings_known: bool = False
 
 
 @dataclass

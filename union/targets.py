@@ -20,10 +20,11 @@ from union.sru_response import SruDiagnostic, SruRecord
 from union.z3950_client import Z3950Origin, connect
 
 Z3950_URL = re.compile(r"^z3950:(?P<host>[^\s:/]+):(?P<port>[0-9]{1,5})/(?P<database>\S+)$")
-SYNTAX_OF_OID = {oids.UNIMARC: "unimarc", oids.USMARC: "usmarc"}
+SYNTAX_OF_OID = {oids.UNIMARC: "unimarc", oids.USMARC: "usmarc", oids.OPAC: "opac"}
 # What an SRU target is asked for, by the target's syntax: CNMARC in its own XML where the
 # server offers it (ours, dp2), MARCXML otherwise.
-SRU_SCHEMAS = {"unimarc": "unimarc", "usmarc": "marcxml", "xml": "marcxml"}
+# With holdings: YAZ's OPAC XML (libgate names it opacxml, with the alias opac).
+SRU_SCHEMAS = {"unimarc": "unimarc", "usmarc": "marcxml", "xml": "marcxml", "opac": "opacxml"}
 
 
 def _syntax_of(record: ReceivedRecord) -> str:
@@ -124,8 +125,9 @@ class SruTarget:
                 return TargetAnswer(
                     result.hits or 0, diagnostic=_sru_problem(result.diagnostics[0])
                 )
+            syntax = "opacxml" if target.syntax == "opac" else "xml"
             records = tuple(
-                RawRecord(str(position), item.data, "xml")
+                RawRecord(str(position), item.data, syntax)
                 for position, item in enumerate(result.records, start=1)
                 if isinstance(item, SruRecord)
             )

@@ -173,6 +173,23 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "本馆该书可馆际互借的复本均已借出，请稍后再申请。",
         "Every copy of this title we lend to other libraries is on loan; ask again later.",
     ),
+    "ill_partner_restricted": (
+        "I1",
+        "该馆此复本有使用限制（{restriction}），不能申请馆际互借。",
+        "That library restricts this copy ({restriction}): it cannot be requested through ILL.",
+    ),
+    "ill_partner_type_not_lendable": (
+        "I1",
+        "该馆此复本的馆藏类型“{item_type}”不可馆际互借（仅“{types}”类型可外借）。",
+        "That library's copy is of type {item_type}, which is not lent to other libraries"
+        " (lendable types: {types}).",
+    ),
+    "ill_partner_not_on_shelf": (
+        "I1",
+        "该馆此复本不在架（{status}），只有在架（归还）的复本可申请馆际互借。",
+        "That library's copy is not on the shelf ({status}); only a copy on the shelf can be"
+        " requested through ILL.",
+    ),
     "ill_suspended": (
         "I2",
         "{library}馆际互借服务暂停，暂不受理申请。",
