@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.catalogue.query import EmptyTerm, Query, QueryError, QueryTooComplex
-from gateway.catalogue.search import browse, search
+from gateway.catalogue.search import SearchResult, browse, search
 from gateway.circulation.availability import ShelfState, shelf_state_label
 from gateway.circulation.results import CopyAvailability
 from gateway.cql.free_text import QuerySyntaxError
@@ -114,8 +114,9 @@ def _run_search(page: Page, database: str, query: Query, form: dict[str, str]) -
     number = request.arg_int("page", 1, 1, 10_000)
     available_only = request.arg("available") == "1"
     portal = page.portal
-    try:
-        result = search(
+
+    def page_of(number: int) -> SearchResult:
+        return search(
             portal.store,
             sorted_by(query, sort),
             database,
@@ -124,19 +125,14 @@ def _run_search(page: Page, database: str, query: Query, form: dict[str, str]) -
             offset=(number - 1) * size,
             available_only=available_only,
         )
+
+    try:
+        result = page_of(number)
     except QueryError as error:
         return _form_page(page, database, form, error)
     if not result.hits and result.total > 0 and number > 1:  # past the last page: the last
         number = -(-result.total // size)
-        result = search(
-            portal.store,
-            sorted_by(query, sort),
-            database,
-            availability=portal.engine.policy.availability,
-            limit=size,
-            offset=(number - 1) * size,
-            available_only=available_only,
-        )
+        result = page_of(number)
     pks = [hit.record_pk for hit in result.hits]
     titles = titles_for_display(portal.store, pks)
     availability = portal.engine.availability(pks)
