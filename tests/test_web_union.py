@@ -14,6 +14,7 @@ import http.client
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -218,6 +219,19 @@ def test_a_work_is_requested_through_ill_with_the_readers_rota(library: Library)
     # Striking out every library asks nobody: the form says so and files nothing.
     empty = client.request_multi("POST", "/my/ill/review", base, rota=["", ""])
     assert empty.status == 400 and "Choose at least one library to ask." in empty.text
+
+
+def test_union_searches_never_take_every_page_thread(library: Library) -> None:
+    """With its slots taken (searches waiting on partners), a union search is told the
+    system is busy at once, and the rest of the portal still answers."""
+    library.portal.union_slots = threading.BoundedSemaphore(1)
+    assert library.portal.union_slots.acquire(blocking=False)  # a search in progress
+    client = Client(library.portal)
+    busy = client.get("/union", q="明代", lang="en")
+    assert busy.status == 503 and "The system is busy" in busy.text
+    assert client.get("/search", q="明代").status == 200
+    library.portal.union_slots.release()  # that search ended
+    assert client.get("/union", q="明代").status == 200
 
 
 def test_no_union_targets_no_tab(store: Any, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -108,6 +109,9 @@ class Portal:
         self.engine = engine
         self.ill = ill  # None: this site does not do interlibrary loan
         self.union = union  # None: no partner catalogues to search ([[union.targets]])
+        # A union search holds its page thread until its deadline: set by the site, so that
+        # searches can never take every page thread (None: no cap, as in tests).
+        self.union_slots: threading.Semaphore | None = None
         self.idle = timedelta(minutes=settings.web.session_idle_minutes)
         self.routes = [
             (method, re.compile(pattern + r"\Z"), page) for method, pattern, page in routes

@@ -11,6 +11,7 @@ beyond the threads and `MAX_WAITING` more are answered 503 at once.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -233,6 +234,8 @@ def build_site(
 ) -> LimitedSite:
     web = settings.web
     portal = Portal(settings, store, engine, ill, ROUTES, union=union)
+    # Union searches wait for partners up to [union] timeout: one page thread stays free.
+    portal.union_slots = threading.BoundedSemaphore(max(1, pool.max - 1))
     root = PortalResource(portal, pool, login_pool, reactor)
     connections = ConnectionCaps(connection_caps(web), Networks(web.uncapped_networks))
     deadlines = Deadlines(web.header_timeout, web.body_timeout, web.keepalive_timeout)

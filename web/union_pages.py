@@ -45,6 +45,11 @@ def union_search(page: Page) -> Reply:
     seconds = f"{timeout:g}"
     if not text:
         return page.render("union.html", q=text, timeout=seconds, outcome=None, problem="")
+    slots = page.portal.union_slots
+    if slots is not None and not slots.acquire(blocking=False):
+        return page.render(
+            "union.html", 503, q=text, timeout=seconds, outcome=None, problem=page._("busy")
+        )
     try:
         outcome = union.search(text, None, timeout)
     except QueryError as error:
@@ -52,6 +57,9 @@ def union_search(page: Page) -> Reply:
         return page.render(
             "union.html", 400, q=text, timeout=seconds, outcome=None, problem=problem
         )
+    finally:
+        if slots is not None:
+            slots.release()
     log.info(
         "web union_search libraries=%s works=%d",
         ",".join(f"{x.name}:{x.state}" for x in outcome.libraries),
