@@ -51,6 +51,7 @@ from ill.resource import ill_services
 from ill.sender import Sender as IllSender
 from sip2.server import build_sip2_service
 from sru.resource import sru_services
+from union.searcher import ReactorUnionSearcher
 from web.resource import web_services
 from z3950.server import build_z3950_service
 
@@ -140,9 +141,11 @@ def build_service(
         sru_service, sru_listeners = sru_services(settings, store, engine)
         sru_service.setServiceParent(root)
         listeners += sru_listeners
-    # The readers' portal ([web]): search, My Library and, where ILL runs, the request form.
+    # The readers' portal ([web]): search, My Library and, where ILL runs, the request form;
+    # with [[union.targets]], a union search tab over the partners' catalogues.
     if settings.web.listen:
-        web_service, web_listeners = web_services(settings, store, engine, ill)
+        union = ReactorUnionSearcher(settings, global_reactor) if settings.union.targets else None
+        web_service, web_listeners = web_services(settings, store, engine, ill, union)
         web_service.setServiceParent(root)
         listeners += web_listeners
         if role.runs_schedules:

@@ -87,10 +87,19 @@ class Client:
     cookies: dict[str, str] = field(default_factory=dict)
 
     def request(self, method: str, target: str, **fields: str) -> Page:
+        return self.request_multi(method, target, fields)
+
+    def request_multi(
+        self, method: str, target: str, fields: dict[str, str], **repeated: list[str]
+    ) -> Page:
+        """A request whose `repeated` fields carry several values (a form's same-named
+        selects), in order."""
         parts = urlsplit(target)
         args = {k: v for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         for key, value in fields.items():
             args[key] = [value]
+        for key, values in repeated.items():
+            args[key] = list(values)
         reply = self.portal.dispatch(
             PageRequest(method, parts.path or "/", args, dict(self.cookies), self.address)
         )

@@ -23,6 +23,8 @@ FIELDS = (
     "language",
     "material_type",
     "lender",
+    "holders",  # from a union search: the holding partners' agency ids, comma-separated
+    "lenders",  # the reader's order of `holders` to ask (the rota), comma-separated
     "delivery",
     "recipient",
     "email",
@@ -46,25 +48,54 @@ def _guard(page: Page, post: bool) -> Reply | None:
     return None
 
 
+def _split(listed: str) -> list[str]:
+    return list(dict.fromkeys(x.strip() for x in listed.split(",") if x.strip()))
+
+
 def _values(page: Page) -> dict[str, str]:
-    return {name: page.request.arg(name).strip()[:FIELD_LIMIT] for name in FIELDS}
+    values = {name: page.request.arg(name).strip()[:FIELD_LIMIT] for name in FIELDS}
+    if "rota" in page.request.args:  # the form's choices, first to last; "" = do not ask
+        holders = _split(values["holders"])
+        chosen = [x.strip() for x in page.request.args["rota"]]
+        values["lenders"] = ",".join(dict.fromkeys(x for x in chosen if x in holders))
+    return values
+
+
+def _rota_problem(page: Page, values: dict[str, str]) -> list[str]:
+    """A rota of holding libraries with every one of them struck out asks nobody (an empty
+    list would ask every partner)."""
+    if values["holders"] and not _split(values["lenders"]):
+        return [page._("ill_rota_empty")]
+    return []
 
 
 def _form_of(values: dict[str, str]) -> IllForm:
-    """The engine's form: every field as typed, and the one lender chosen (none: any)."""
+    """The engine's form: every field as typed, and the lenders: the rota chosen from the
+    holding libraries, else the one lender chosen (none: any)."""
     lender = values["lender"]
-    typed = {name: value for name, value in values.items() if name != "lender"}
-    return IllForm(**typed, lenders=(lender,) if lender else ())
+    lenders = tuple(_split(values["lenders"])) if values["holders"] else (lender,) if lender else ()
+    typed = {k: v for k, v in values.items() if k not in ("lender", "holders", "lenders")}
+    return IllForm(**typed, lenders=lenders)
+
+
+def _partner_name(page: Page, agency_id: str) -> str:
+    ill = page.portal.ill
+    partner = ill.settings.partner(agency_id) if ill is not None else None
+    return (partner.name or partner.agency_id) if partner is not None else agency_id
 
 
 def _render_form(page: Page, values: dict[str, str], problems: list[str], status: int) -> Reply:
     ill = page.portal.ill
     assert ill is not None
+    holders = _split(values["holders"])
+    order = _split(values["lenders"]) or holders
     return page.render(
         "ill_form.html",
         status,
         values=values,
         problems=problems,
+        holders=[(x, _partner_name(page, x)) for x in holders],
+        rota=order + [""] * (len(holders) - len(order)),
         partners=ill.settings.partners,
         material_types=MATERIAL_TYPES,
         deliveries=DELIVERIES,
@@ -99,6 +130,13 @@ def new_request(page: Page) -> Reply:
                 issn=bib.issns[0] if bib.issns else "",
                 language=bib.languages[0] if bib.languages else "",
             )
+    elif page.request.arg("title"):  # pre-filled from a union search's work
+        for name in ("title", "author", "publisher", "year", "isbn", "language"):
+            values[name] = page.request.arg(name).strip()[:FIELD_LIMIT]
+        ill = portal.ill
+        assert ill is not None  # _guard
+        known = [x for x in _split(page.request.arg("holders")) if ill.settings.partner(x)]
+        values["holders"] = values["lenders"] = ",".join(known)
     return _render_form(page, values, [], 200)
 
 
@@ -109,16 +147,16 @@ def review(page: Page) -> Reply:
     assert page.session is not None and page.portal.ill is not None
     values = _values(page)
     checked = page.portal.ill.check_request(page.session.patron_barcode, _form_of(values))
-    if not checked.ok:
-        problems = [r.message(page.language) for r in checked.reasons]
+    problems = _rota_problem(page, values) + [r.message(page.language) for r in checked.reasons]
+    if problems:
         return _render_form(page, values, problems, 400)
     ill = page.portal.ill
-    lender = next((p for p in ill.settings.partners if p.agency_id == values["lender"]), None)
+    asked = _form_of(values).lenders
     return page.render(
         "ill_confirm.html",
         values=values,
         fields=FIELDS,
-        lender_name=(lender.name or lender.agency_id) if lender else "",
+        lender_name=" → ".join(_partner_name(page, x) for x in asked),
         fee=ill.settings.service_fee,
     )
 
@@ -131,6 +169,8 @@ def send(page: Page) -> Reply:
     values = _values(page)
     if page.request.arg("edit"):
         return _render_form(page, values, [], 200)
+    if _rota_problem(page, values):
+        return _render_form(page, values, _rota_problem(page, values), 400)
     barcode = page.session.patron_barcode
     result = page.portal.ill.request(barcode, _form_of(values))
     number = result.request.number if result.ok and result.request is not None else ""

@@ -23,6 +23,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "nav_advanced": ("高级检索", "Advanced search"),
     "nav_browse": ("浏览", "Browse"),
     "nav_my_library": ("我的图书馆", "My Library"),
+    "nav_union": ("联合检索", "Union search"),
     "nav_log_in": ("登录", "Log in"),
     "switch_language": ("English", "中文"),
     "switch_language_label": ("Switch to English", "切换到中文"),
@@ -340,6 +341,46 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "ill_status_cancel_pending": ("正在取消", "Being cancelled"),
     "ill_status_cancelled": ("已取消", "Cancelled"),
     "ill_status_end_of_rota": ("所有提供馆均无法提供", "No lender could supply it"),
+    "ill_rota": ("向以下馆依次申请", "Libraries to ask, in this order"),
+    "ill_rota_hint": (
+        "第一个馆无法提供时，申请自动转给下一个馆。可调整顺序，或选“不申请”。",
+        "When a library cannot supply it, the request goes on to the next. Change the order,"
+        " or choose “do not ask”.",
+    ),
+    "ill_rota_choice": ("第 {place} 个", "Choice {place}"),
+    "ill_rota_skip": ("不申请", "Do not ask"),
+    "ill_rota_empty": ("请至少选择一个提供馆。", "Choose at least one library to ask."),
+    # --- union search across the partner libraries ---------------------------------------------
+    "union_intro": (
+        "同时检索各合作馆的书目，同一种书合并显示，并列出收藏它的馆。",
+        "Search the partner libraries' catalogues at once: each work is listed once, with every"
+        " library that holds it.",
+    ),
+    "union_libraries_heading": ("各馆检索情况", "Libraries searched"),
+    "union_wait_note": (
+        "检索最多等待 {seconds} 秒；未在时限内回答的馆会注明。",
+        "The search waits at most {seconds} s; libraries that did not answer in time are marked.",
+    ),
+    "union_state_ok": ("{hits} 条命中", "{hits} hits"),
+    "union_state_diagnostic": ("不支持此检索：{error}", "Could not run this search: {error}"),
+    "union_state_failed": ("连接失败：{error}", "Failed: {error}"),
+    "union_state_timeout": ("未在时限内回答", "No answer in time"),
+    "union_ms": ("{ms} 毫秒", "{ms} ms"),
+    "union_answered": (
+        "{answered} 个馆已回答，{silent} 个馆未回答或出错。",
+        "{answered} libraries answered; {silent} did not answer or failed.",
+    ),
+    "union_results_heading": ("合并结果", "Merged results"),
+    "union_works_count": ("共 {count} 种", "{count} works"),
+    "union_none": ("各馆都没有找到符合条件的书目。", "No library found anything."),
+    "union_held_by": ("收藏馆", "Held by"),
+    "union_offers_ill": ("可馆际互借", "lends through ILL"),
+    "union_no_ill_copy": ("无可外借的复本", "no copy lent to other libraries"),
+    "union_request_ill": ("通过馆际互借申请", "Request through ILL"),
+    "union_log_in_to_request": (
+        "登录后可通过馆际互借申请这些书。",
+        "Log in to request these works through interlibrary loan.",
+    ),
     # --- errors -----------------------------------------------------------------------------
     "not_found_heading": ("页面不存在", "Page not found"),
     "not_found": ("没有这个页面。", "There is no such page."),

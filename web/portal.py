@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from gateway.circulation.ill import InterlibraryLoan
 from gateway.circulation.web_sessions import WebSession, close_session, find_session
 from gateway.config import DatabaseSettings, Settings
 from gateway.store import Store
+from gateway.union_port import UnionSearcher
 from web.http import (
     LANGUAGE_COOKIE,
     LOGIN_COOKIE,
@@ -99,12 +101,17 @@ class Portal:
         engine: Engine,
         ill: InterlibraryLoan | None,
         routes: list[tuple[str, str, PageFunction]],
+        union: UnionSearcher | None = None,
     ) -> None:
         self.settings = settings
         self.web = settings.web
         self.store = store
         self.engine = engine
         self.ill = ill  # None: this site does not do interlibrary loan
+        self.union = union  # None: no partner catalogues to search ([[union.targets]])
+        # A union search holds its page thread until its deadline: set by the site, so that
+        # searches can never take every page thread (None: no cap, as in tests).
+        self.union_slots: threading.Semaphore | None = None
         self.idle = timedelta(minutes=settings.web.session_idle_minutes)
         self.routes = [
             (method, re.compile(pattern + r"\Z"), page) for method, pattern, page in routes
@@ -219,6 +226,7 @@ class Portal:
             static=self.static.url,
             databases=self.databases,
             ill_offered=self.ill is not None,
+            union_offered=self.union is not None,
             partner_names={p.agency_id: p.name or p.agency_id for p in self.settings.ill.partners},
             switch_language_url=switch_language(),
             database_title=lambda d: d.title_en if page.language == "en" else d.title,

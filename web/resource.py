@@ -11,6 +11,7 @@ beyond the threads and `MAX_WAITING` more are answered 503 at once.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,6 +32,7 @@ from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
+from gateway.union_port import UnionSearcher
 from web.http import PageRequest, Reply, parse_cookies
 from web.messages import MESSAGES
 from web.portal import Portal
@@ -228,9 +230,12 @@ def build_site(
     pool: ThreadPool,
     login_pool: ThreadPool,
     reactor: Any = None,
+    union: UnionSearcher | None = None,
 ) -> LimitedSite:
     web = settings.web
-    portal = Portal(settings, store, engine, ill, ROUTES)
+    portal = Portal(settings, store, engine, ill, ROUTES, union=union)
+    # Union searches wait for partners up to [union] timeout: one page thread stays free.
+    portal.union_slots = threading.BoundedSemaphore(max(1, pool.max - 1))
     root = PortalResource(portal, pool, login_pool, reactor)
     connections = ConnectionCaps(connection_caps(web), Networks(web.uncapped_networks))
     deadlines = Deadlines(web.header_timeout, web.body_timeout, web.keepalive_timeout)
@@ -249,14 +254,16 @@ def web_services(
     store: Store,
     engine: Engine,
     ill: InterlibraryLoan | None,
+    union: UnionSearcher | None = None,
 ) -> tuple[MultiService, list[str]]:
-    """The portal's listeners from `[web] listen`, under their thread pools' service."""
+    """The portal's listeners from `[web] listen`, under their thread pools' service;
+    `union`: the partners' union search (the composition root builds it), None: no such tab."""
     from twisted.internet import reactor
 
     threads = engine_threads(store, settings.storage, settings.web.threads)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="web")
     login_pool = ThreadPool(minthreads=1, maxthreads=LOGIN_THREADS, name="web-login")
-    site = build_site(settings, store, engine, ill, pool, login_pool)
+    site = build_site(settings, store, engine, ill, pool, login_pool, union=union)
     service = ThreadPoolService(pool, login_pool)
     described = []
     for endpoint in settings.web.listen:

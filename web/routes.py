@@ -3,7 +3,7 @@ finds any URL here."""
 
 from __future__ import annotations
 
-from web import account_pages, catalogue_pages, ill_pages
+from web import account_pages, catalogue_pages, ill_pages, union_pages
 from web.portal import PageFunction
 
 RECORD = r"/record/(?P<database>[^/]+)/(?P<record_id>[^/]+)"
@@ -16,6 +16,8 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", r"/browse", catalogue_pages.browse_page),
     ("GET", RECORD, catalogue_pages.record),
     ("GET", r"/m/?", catalogue_pages.mobile),
+    # union search across the partner libraries (when [[union.targets]] are configured)
+    ("GET", r"/union", union_pages.union_search),
     # holds: a logged-in reader
     ("GET", RECORD + r"/hold", account_pages.hold_form),
     ("POST", RECORD + r"/hold", account_pages.place_hold),
