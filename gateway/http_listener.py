@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import ClassVar, cast
+from typing import ClassVar, Protocol, cast
 
 from twisted.internet import reactor
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITCPTransport
@@ -29,9 +29,28 @@ from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
-from gateway.admission import ConnectionCaps
+from gateway.admission import Cap, Caps, ConnectionCaps
 from gateway.burst_log import BurstLog
 from gateway.services import DESCRIPTORS
+
+
+class CappedSection(Protocol):
+    """A config section of an HTTP listener ([sru], [ill], [web]): its two connection caps."""
+
+    @property
+    def max_connections(self) -> int: ...
+
+    @property
+    def max_connections_per_address(self) -> int: ...
+
+
+def connection_caps(section: CappedSection) -> Caps:
+    """An HTTP listener's connection caps: in all and per address; no login on the
+    connection, so no pending budget (SIP2 and Z39.50 have one)."""
+    return Caps(
+        connections=Cap(section.max_connections, "max_connections"),
+        per_address=Cap(section.max_connections_per_address, "max_connections_per_address"),
+    )
 
 
 @dataclass(frozen=True)
@@ -221,4 +240,4 @@ class LimitedSite(server.Site):
         server.Site.stopFactory(self)
 
 
-__all__ = ["CappedRequest", "Deadlines", "LimitedChannel", "LimitedSite"]
+__all__ = ["CappedRequest", "Deadlines", "LimitedChannel", "LimitedSite", "connection_caps"]

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
-from gateway.admission import Cap, Caps, ConnectionCaps
+from gateway.admission import ConnectionCaps
 from gateway.circulation.ill_types import (
     Confirmation,
     Message,
@@ -31,7 +31,7 @@ from gateway.circulation.ill_types import (
     SupplyingAgencyMessage,
 )
 from gateway.config import IllSettings, Settings
-from gateway.http_listener import LimitedSite
+from gateway.http_listener import LimitedSite, connection_caps
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import ThreadPoolService, engine_threads
@@ -163,14 +163,6 @@ def _plain(request: server.Request, code: int, text: bytes) -> bytes:
     return text
 
 
-def connection_caps(ill: IllSettings) -> Caps:
-    """`[ill]`'s connection caps: in all and per address; no login, so no pending budget."""
-    return Caps(
-        connections=Cap(ill.max_connections, "max_connections"),
-        per_address=Cap(ill.max_connections_per_address, "max_connections_per_address"),
-    )
-
-
 def build_site(
     ill: IllSettings,
     handler: IllHandler,
@@ -200,4 +192,4 @@ def ill_services(
     return service, described
 
 
-__all__ = ["Iso18626Resource", "build_site", "connection_caps", "ill_services"]
+__all__ = ["Iso18626Resource", "build_site", "ill_services"]

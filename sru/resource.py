@@ -17,10 +17,10 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
-from gateway.admission import Cap, Caps, ConnectionCaps, address_key
+from gateway.admission import ConnectionCaps, address_key
 from gateway.circulation.engine import Engine
-from gateway.config import ConfigError, Settings, SruSettings
-from gateway.http_listener import CappedRequest
+from gateway.config import ConfigError, Settings
+from gateway.http_listener import CappedRequest, connection_caps
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.records.schemas import SCHEMAS
@@ -187,14 +187,6 @@ def limits_from(settings: Settings) -> Limits:
         max_terms=sru.max_terms,
         max_result_set_ttl=sru.result_set_ttl,
         default_sort=sru.default_sort,
-    )
-
-
-def connection_caps(sru: SruSettings) -> Caps:
-    """`[sru]`'s connection caps: in all and per address; no login, so no pending budget."""
-    return Caps(
-        connections=Cap(sru.max_connections, "max_connections"),
-        per_address=Cap(sru.max_connections_per_address, "max_connections_per_address"),
     )
 
 

@@ -27,10 +27,11 @@ from twisted.python.threadpool import ThreadPool
 from gateway.admission import ConnectionCaps
 from gateway.cli import main as libgate
 from gateway.config import ConfigError, settings_from_dict
+from gateway.http_listener import connection_caps
 from gateway.networks import Networks
 from gateway.store import Store
 from sru.request import Limits, parse_request
-from sru.resource import build_site, connection_caps
+from sru.resource import build_site
 from tests.conftest import FIXTURES
 from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
 from tests.sru_support import (

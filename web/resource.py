@@ -23,11 +23,11 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 from twisted.web.server import NOT_DONE_YET
 
-from gateway.admission import Cap, Caps, ConnectionCaps
+from gateway.admission import ConnectionCaps
 from gateway.circulation.engine import Engine
 from gateway.circulation.ill import InterlibraryLoan
-from gateway.config import Settings, WebSettings
-from gateway.http_listener import CappedRequest, Deadlines, LimitedSite
+from gateway.config import Settings
+from gateway.http_listener import CappedRequest, Deadlines, LimitedSite, connection_caps
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import ThreadPoolService, engine_threads
@@ -213,13 +213,6 @@ class WebRequest(CappedRequest):
             % len(body)
             + body
         )
-
-
-def connection_caps(web: WebSettings) -> Caps:
-    return Caps(
-        connections=Cap(web.max_connections, "max_connections"),
-        per_address=Cap(web.max_connections_per_address, "max_connections_per_address"),
-    )
 
 
 def build_site(
