@@ -27,6 +27,7 @@ from gateway.circulation.ill_common import (
     IllResult,
     header,
     locked_request,
+    move,
     received,
     send,
     step_or_reason,
@@ -313,16 +314,9 @@ def advance(
     now: datetime,
     changes: dict[str, object] | None = None,
 ) -> IllResult:
-    """Move the request as `transition` says (with `changes` to its row) and queue what it
-    sends."""
-    values: dict[str, object] = {
-        "state": transition.next,
-        "updated_at": stamp(now),
-        **(changes or {}),
-    }
-    ill_storage.update_request(tx, row.id, **values)
-    moved = ill_storage.request_by_pk(tx, row.id)
-    assert moved is not None
+    """Move the request as `transition` says (with `changes` to its row; borrower
+    transitions set no ISO status) and queue what it sends."""
+    moved = move(tx, row, transition, now, changes)
     sent = transition.send
     if sent is not None and sent.kind == "Request":
         send(tx, moved, request_message(moved, now), now)

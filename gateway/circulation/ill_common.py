@@ -187,6 +187,28 @@ def _history(
     )
 
 
+def move(
+    tx: Transaction,
+    row: IllRequest,
+    transition: Transition,
+    now: datetime,
+    changes: dict[str, object] | None = None,
+) -> IllRequest:
+    """The request's row after `transition`: its next state, its ISO status when the
+    transition sets one, and `changes`; what it sends is the role's business."""
+    values: dict[str, object] = {
+        "state": transition.next,
+        "updated_at": stamp(now),
+        **(changes or {}),
+    }
+    if transition.status is not None:
+        values["status"] = transition.status.value
+    ill_storage.update_request(tx, row.id, **values)
+    moved = ill_storage.request_by_pk(tx, row.id)
+    assert moved is not None
+    return moved
+
+
 def locked_request(tx: Transaction, number: str, role: str) -> IllRequest | Reason:
     """The request with this number, locked, when it is one of `role` (lender, borrower);
     else the reason a staff action cannot act on it."""

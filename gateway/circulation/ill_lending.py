@@ -27,6 +27,7 @@ from gateway.circulation.ill_common import (
     clip,
     header,
     locked_request,
+    move,
     received,
     send,
     step_or_reason,
@@ -467,16 +468,7 @@ def advance(
 ) -> IllResult:
     """Move the request as `transition` says (with `changes` to its row) and queue its
     message."""
-    values: dict[str, object] = {
-        "state": transition.next,
-        "updated_at": stamp(now),
-        **(changes or {}),
-    }
-    if transition.status is not None:
-        values["status"] = transition.status.value
-    ill_storage.update_request(tx, row.id, **values)
-    moved = ill_storage.request_by_pk(tx, row.id)
-    assert moved is not None
+    moved = move(tx, row, transition, now, changes)
     _answer(tx, moved, transition, now, note=note, code=code)
     return IllResult(True, (), moved)
 
