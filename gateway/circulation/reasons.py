@@ -21,6 +21,10 @@ class Reason:
     def message(self, language: str = "zh") -> str:
         return self.en if language == "en" else self.zh
 
+    def as_dict(self) -> dict[str, str]:
+        """The reason as the commands' JSON gives it."""
+        return {"rule": self.rule, "code": self.code, "zh": self.zh, "en": self.en}
+
 
 # code: (rule, Chinese, English). Templates take {fields} from the data given to `reason()`.
 CATALOGUE: dict[str, tuple[str, str, str]] = {

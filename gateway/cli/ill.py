@@ -74,9 +74,7 @@ def _print_result(result: IllResult, action: str, as_json: bool, language: str) 
         data = {
             "ok": result.ok,
             "action": action,
-            "reasons": [
-                {"rule": r.rule, "code": r.code, "zh": r.zh, "en": r.en} for r in result.reasons
-            ],
+            "reasons": [r.as_dict() for r in result.reasons],
             "request": request_dict(result.request) if result.request else None,
         }
         print(json.dumps(data, ensure_ascii=False, indent=2))

@@ -127,10 +127,8 @@ def outcome_dict(outcome: CircResult) -> dict[str, Any]:
     return {
         "ok": outcome.ok,
         "action": outcome.action,
-        "reasons": [
-            {"rule": r.rule, "code": r.code, "zh": r.zh, "en": r.en} for r in outcome.reasons
-        ],
-        "notes": [{"rule": r.rule, "code": r.code, "zh": r.zh, "en": r.en} for r in outcome.notes],
+        "reasons": [r.as_dict() for r in outcome.reasons],
+        "notes": [r.as_dict() for r in outcome.notes],
         "patron": person(shown.patron),
         "item": shown.copy.barcode if shown.copy else None,
         "record": (
