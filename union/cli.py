@@ -121,13 +121,21 @@ def status_dict(status: TargetStatus) -> dict[str, Any]:
     }
 
 
-def cmd_union_search(args: argparse.Namespace, settings: Settings) -> int:
+def searched(args: argparse.Namespace, settings: Settings, command: str) -> UnionSearch | None:
+    """The command's search of its targets (`--targets`, `--timeout`); None, said on stderr,
+    when the query cannot be read."""
     targets = chosen_targets(settings, args.targets)
     timeout = args.timeout if args.timeout is not None else settings.union.timeout
     try:
-        search = run_search(settings, args.query, targets, timeout)
+        return run_search(settings, args.query, targets, timeout)
     except QueryError as error:
-        print(f"libgate union search: {error}", file=sys.stderr)
+        print(f"libgate union {command}: {error}", file=sys.stderr)
+        return None
+
+
+def cmd_union_search(args: argparse.Namespace, settings: Settings) -> int:
+    search = searched(args, settings, "search")
+    if search is None:
         return EXIT_USAGE
     merged = search.merged(args.sort)
     shown = merged[: args.limit]
@@ -189,12 +197,8 @@ def _rota_dict(rota: Rota) -> dict[str, Any]:
 
 def cmd_union_request(args: argparse.Namespace, settings: Settings) -> int:
     """Search, pick work N, pre-fill the form, build the rota, and file the request."""
-    targets = chosen_targets(settings, args.targets)
-    timeout = args.timeout if args.timeout is not None else settings.union.timeout
-    try:
-        search = run_search(settings, args.query, targets, timeout)
-    except QueryError as error:
-        print(f"libgate union request: {error}", file=sys.stderr)
+    search = searched(args, settings, "request")
+    if search is None:
         return EXIT_USAGE
     merged = search.merged(args.sort)
     if not 1 <= args.pick <= len(merged):
@@ -236,9 +240,7 @@ def cmd_union_request(args: argparse.Namespace, settings: Settings) -> int:
         engine = Engine(store, policy, SystemClock())
         result = InterlibraryLoan(engine, settings.ill).request(args.reader, form)
     data["ok"] = result.ok
-    data["reasons"] = [
-        {"rule": r.rule, "code": r.code, "zh": r.zh, "en": r.en} for r in result.reasons
-    ]
+    data["reasons"] = [r.as_dict() for r in result.reasons]
     data["request"] = request_dict(result.request) if result.request else None
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))

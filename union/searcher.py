@@ -17,7 +17,7 @@ from gateway.cql.free_text import read_query
 from gateway.union_port import Holder, LibraryOutcome, UnionOutcome, UnionWork
 from union.fanout import UnionSearch
 from union.merge import MergedRecord
-from union.request import copy_decisions, lender_rota
+from union.request import copy_decisions, form_from, lender_rota
 from union.sru_client import SruClient
 from union.targets import clients
 
@@ -70,7 +70,6 @@ class ReactorUnionSearcher:
         return search.done.addCallback(close)
 
     def _work(self, record: MergedRecord) -> UnionWork:
-        bib = record.bib
         agency = {t.name: t.agency_id for t in self.settings.union.targets}
         holders = []
         for name in record.targets:
@@ -81,13 +80,14 @@ class ReactorUnionSearcher:
                 offers = any(d is None for d in decisions)
             holders.append(Holder(name=name, agency_id=agency.get(name, ""), offers_ill=offers))
         rota = lender_rota(record, self.settings, self.policy)
+        form = form_from(record, rota.agency_ids)  # what an ILL request is pre-filled with
         return UnionWork(
-            title=bib.display_title,
-            author=bib.main_author,
-            publisher=bib.publisher,
-            year=str(bib.year) if bib.year else "",
-            isbn=bib.isbns[0] if bib.isbns else "",
-            language=bib.languages[0] if bib.languages else "",
+            title=form.title,
+            author=form.author,
+            publisher=form.publisher,
+            year=form.year,
+            isbn=form.isbn,
+            language=form.language,
             holders=tuple(holders),
             lenders=rota.agency_ids,
         )
