@@ -725,9 +725,12 @@ class WebSettings:
     header_timeout: int = 10  # seconds
     body_timeout: int = 30  # seconds
     keepalive_timeout: int = 15  # seconds
+    # Union searches followed live at once (each holds a connection to every partner searched);
+    # more are told the system is busy. Searches without script wait in a page thread instead.
+    max_union_searches: int = 16
 
     def validate(self, where: str) -> None:
-        for name in ("session_idle_minutes", "page_size", "threads"):
+        for name in ("session_idle_minutes", "page_size", "threads", "max_union_searches"):
             _positive(getattr(self, name), f"{where}.{name}")
         _check_http_listener(self, where)
         if self.page_size > 100:

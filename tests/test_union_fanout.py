@@ -44,14 +44,54 @@ class Scripted:
         return self.answer
 
 
-def start(clock: Clock, timeouts: dict[str, float], overall: float = 30):
+def start(clock: Clock, timeouts: dict[str, float], overall: float = 30, on_change=None):
     targets = [
         UnionTarget(name, f"z3950:127.0.0.1:{2100 + i}/main", timeout=t)
         for i, (name, t) in enumerate(timeouts.items())
     ]
     scripted = {t.name: Scripted() for t in targets}
-    search = UnionSearch(targets, QUERY, "明代", lambda t: scripted[t.name], clock, overall)
+    search = UnionSearch(
+        targets, QUERY, "明代", lambda t: scripted[t.name], clock, overall, on_change=on_change
+    )
     return search, scripted
+
+
+def test_each_change_is_told_as_it_happens_and_the_last_after_the_end() -> None:
+    """What a live page follows: a target connected, a target's records arrived (they are in
+    the merged view when it is told), a deadline; told once more when the search has ended."""
+    clock = Clock()
+    seen: list[tuple[dict[str, str], int, bool]] = []
+    holder: list[UnionSearch] = []
+
+    def changed() -> None:
+        search = holder[0]
+        states = {name: s.state.value for name, s in search.statuses.items()}
+        seen.append((states, len(search.merged()), search.finished))
+
+    search, targets = start(clock, {"a": 5, "b": 5}, on_change=changed)
+    holder.append(search)
+    assert targets["a"].on_searching is not None
+    targets["a"].on_searching()
+    assert seen[-1] == ({"a": "searching", "b": "connecting"}, 0, False)
+    targets["a"].answer.callback(TargetAnswer(1, records(UTF8)[:1]))
+    assert seen[-1] == ({"a": "ok", "b": "connecting"}, 1, False)
+    told = len(seen)
+    clock.advance(5)  # b's deadline: the last target final ends the search, told once
+    assert seen[told:] == [({"a": "ok", "b": "timeout"}, 1, True)]
+    told = len(seen)
+    clock.advance(60)
+    assert len(seen) == told  # nothing after the end
+
+
+def test_a_cancelled_search_ends_at_once_and_drops_every_target_on_its_way() -> None:
+    clock = Clock()
+    search, targets = start(clock, {"a": 30, "b": 30})
+    targets["a"].answer.callback(TargetAnswer(1, records(UTF8)[:1]))
+    search.cancel()
+    assert search.finished and targets["b"].cancelled and not targets["a"].cancelled
+    assert search.statuses["b"].state is TargetState.TIMEOUT
+    assert search.statuses["b"].error == "the search was stopped"
+    assert len(search.merged()) == 1
 
 
 def test_targets_answer_in_any_order_and_the_same_works_merge() -> None:
@@ -98,8 +138,9 @@ def test_the_overall_deadline_returns_what_arrived() -> None:
     assert search.finished
     assert search.statuses["b"].state is TargetState.TIMEOUT
     assert len(search.merged()) == 1
-    # A late answer changes nothing.
-    targets["b"].answer.callback(TargetAnswer(5, records(UTF8)[:5]))
+    # The deadline dropped the target still on its way (its connection closes): nothing late
+    # can arrive.
+    assert targets["b"].cancelled and targets["b"].answer.called
     assert search.statuses["b"].state is TargetState.TIMEOUT and len(search.merged()) == 1
 
 

@@ -106,7 +106,8 @@ def test_pages_carry_a_strict_policy_and_are_never_cached(portal: Portal) -> Non
     assert response.status == 200
     assert response.getheader("content-type") == "text/html; charset=utf-8"
     policy = response.getheader("content-security-policy") or ""
-    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy
+    assert "unsafe" not in policy  # no inline script or style, no eval
     assert "frame-ancestors 'none'" in policy
     assert response.getheader("cache-control") == "no-store"
     assert response.getheader("x-content-type-options") == "nosniff"

@@ -150,7 +150,7 @@ def test_the_union_tab_shows_each_library_and_the_merged_works(library: Library)
     client = Client(library.portal)
     home = client.get("/", lang="en")
     assert '<a href="/union"' in home.html and "Union search" in home.text
-    page = client.get("/union", q="明代")
+    page = client.get("/union", q="明代", wait="1")
     assert page.status == 200, page.text
     states = states_on(page)
     assert [state for state, _ in states.values()] == ["ok", "ok", "timeout", "failed"]
@@ -167,7 +167,7 @@ def test_the_union_tab_shows_each_library_and_the_merged_works(library: Library)
     assert "Request through ILL" not in page.text
     assert "Log in to request these works" in page.text
     # In Chinese, the same page's words.
-    zh = client.get("/union", q="明代", lang="zh")
+    zh = client.get("/union", q="明代", lang="zh", wait="1")
     assert "联合检索" in zh.text and "未在时限内回答" in zh.text and "连接失败" in zh.text
 
 
@@ -176,7 +176,7 @@ def test_a_work_is_requested_through_ill_with_the_readers_rota(library: Library)
     library.ill.confirm_reader("A")
     client = Client(library.portal)
     assert client.log_in("A").status == 200
-    page = client.get("/union", q="劍橋 明代", lang="en")
+    page = client.get("/union", q="劍橋 明代", lang="en", wait="1")
     links = [part.split('"', 1)[0] for part in page.html.split('<a href="/my/ill/new?')[1:]]
     assert links, page.text
     link = "/my/ill/new?" + links[0].replace("&amp;", "&")
@@ -227,11 +227,11 @@ def test_union_searches_never_take_every_page_thread(library: Library) -> None:
     library.portal.union_slots = threading.BoundedSemaphore(1)
     assert library.portal.union_slots.acquire(blocking=False)  # a search in progress
     client = Client(library.portal)
-    busy = client.get("/union", q="明代", lang="en")
+    busy = client.get("/union", q="明代", lang="en", wait="1")
     assert busy.status == 503 and "The system is busy" in busy.text
     assert client.get("/search", q="明代").status == 200
     library.portal.union_slots.release()  # that search ended
-    assert client.get("/union", q="明代").status == 200
+    assert client.get("/union", q="明代", wait="1").status == 200
 
 
 def test_no_union_targets_no_tab(store: Any, tmp_path: Path) -> None:
@@ -245,7 +245,7 @@ def test_libgate_serve_has_the_tab_when_union_targets_are_configured(targets: Ta
     """The composition root wires union's searcher into the portal: a page thread waits for
     the search on the server's reactor."""
     connection = http.client.HTTPConnection("127.0.0.1", targets.web, timeout=60)
-    connection.request("GET", "/union?" + urlencode({"q": "明代", "lang": "en"}))
+    connection.request("GET", "/union?" + urlencode({"q": "明代", "lang": "en", "wait": "1"}))
     response = connection.getresponse()
     body = response.read().decode("utf-8")
     connection.close()
@@ -255,3 +255,226 @@ def test_libgate_serve_has_the_tab_when_union_targets_are_configured(targets: Ta
     states = states_on(page)
     assert states["本馆 Z39.50"][0] == "ok" and states["关闭的馆"][0] == "failed"
     assert "剑桥中国明代史" in page.text
+
+
+# --- following the search live ----------------------------------------------------------------
+
+
+def test_with_script_the_page_answers_at_once_and_names_its_live_stream(library: Library) -> None:
+    page = Client(library.portal).get("/union", q="明代", lang="en")
+    assert page.status == 200
+    states = states_on(page)
+    assert list(states) == ["北京大学 Z39.50", "上海图书馆 SRU", "不回答的馆", "关闭的馆"]
+    assert {state for state, _ in states.values()} == {"connecting"}
+    assert "Searching: 0 of 4 libraries have finished." in page.text
+    live = re.search(r'data-live="([^"]+)"', page.html)
+    assert live and html.unescape(live.group(1)) == "/union/live?" + urlencode({"q": "明代"})
+    assert re.search(r'<script src="/static/[0-9a-f]+/union.js" defer>', page.html)
+    # Without script, the browser comes back for the whole answer.
+    assert '<noscript><meta http-equiv="refresh" content="0; url=/union?q=' in page.html
+    assert "&amp;wait=1" in page.html
+
+
+def test_the_reader_chooses_libraries_sorts_and_narrows_by_facets(library: Library) -> None:
+    client = Client(library.portal)
+    chosen = ["北京大学 Z39.50", "上海图书馆 SRU"]
+    page = client.request_multi(
+        "GET", "/union", {"q": "明代", "wait": "1", "lang": "en"}, lib=chosen
+    )
+    assert list(states_on(page)) == chosen  # the other two were not searched
+    assert "Libraries to search (2 of 4)" in page.text
+    titles = re.findall(r"<h3>([^<]+)</h3>", page.html)
+    works = [t for t in titles if t not in ("Holding library", "Year", "Language")]
+    assert len(works) >= 2
+    # Facets: both libraries hold every work; each year's link narrows to that year.
+    counted = re.search(r"([0-9]+) works", page.text)
+    assert counted
+    count = int(counted.group(1))
+    for name in chosen:
+        assert f"{name} ({count})" in page.text
+    years = re.findall(
+        r'<a href="(/union\?[^"]*year=[0-9]+)">([0-9]{4})</a> \(([0-9]+)\)', page.html
+    )
+    assert years, page.html
+    link, year, in_year = years[0]
+    narrowed = client.get(html.unescape(link), wait="1")
+    assert f"{in_year} match the filters chosen" in narrowed.text
+    shown = narrowed.html.split('<ol class="works">', 1)[1]
+    assert shown.count("<li>\n      <h3>") == int(in_year)
+    assert all(year in line for line in re.findall(r"<h3>.*?</h3>\s*<p>(.*?)</p>", shown, re.S))
+    assert '<a href="/union?' in narrowed.html and 'aria-current="true"' in narrowed.html
+    # Sorted by title: in the catalogue's title order.
+    by_title = client.request_multi(
+        "GET", "/union", {"q": "明代", "wait": "1", "sort": "title"}, lib=chosen
+    )
+    listed = by_title.html.split('<ol class="works">', 1)[1]
+    sorted_titles = [html.unescape(t) for t in re.findall(r"<h3>([^<]+)</h3>", listed)]
+    from gateway.catalogue.normalise import sort_key
+
+    assert sorted_titles == sorted(sorted_titles, key=sort_key)
+    assert "<strong>title</strong>" in by_title.html  # the order in use is not a link
+
+
+@dataclass
+class LiveSite:
+    port: int
+    silent_lost: threading.Event  # the silent library's connection was closed by the gateway
+    silent_made: threading.Event
+
+
+class Silent(Protocol):
+    """A library that accepts the connection and never says a word; tells when it is dropped."""
+
+    made: threading.Event
+    lost: threading.Event
+
+    def connectionMade(self) -> None:
+        self.made.set()
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.lost.set()
+
+
+@pytest.fixture
+def live_site(library: Library, targets: Targets) -> Iterator[LiveSite]:
+    """The portal on twisted.web in this process (as `libgate serve` runs it), union search
+    over the partners plus a silent library whose own deadline is `SILENT_SECONDS`."""
+    from twisted.python.threadpool import ThreadPool
+
+    from web.resource import build_site
+
+    reactor = reactor_in_thread()
+    made, lost = threading.Event(), threading.Event()
+
+    class Tracked(Silent):
+        pass
+
+    Tracked.made, Tracked.lost = made, lost
+    silent = blockingCallFromThread(
+        reactor, reactor.listenTCP, 0, Factory.forProtocol(Tracked), interface="127.0.0.1"
+    )
+    settings = library.portal.settings
+    partners = [t for t in settings.union.targets if t.name in ("北京大学 Z39.50", "关闭的馆")]
+    quiet = UnionTarget(
+        name="不回答的馆",
+        url=f"z3950:127.0.0.1:{silent.getHost().port}/main",
+        timeout=SILENT_SECONDS,
+    )
+    settings = replace(
+        settings,
+        union=replace(settings.union, targets=(*partners, quiet), timeout=SILENT_SECONDS),
+        web=replace(settings.web, max_union_searches=1),
+    )
+    union = ReactorUnionSearcher(settings, reactor)
+    pool, login_pool = ThreadPool(1, 2, "web"), ThreadPool(1, 1, "web-login")
+    pool.start()
+    login_pool.start()
+    site = build_site(
+        settings, library.store, library.engine, library.ill, pool, login_pool, reactor, union
+    )
+    listening = blockingCallFromThread(reactor, reactor.listenTCP, 0, site, interface="127.0.0.1")
+    yield LiveSite(listening.getHost().port, lost, made)
+    blockingCallFromThread(reactor, listening.stopListening)
+    blockingCallFromThread(reactor, silent.stopListening)
+    pool.stop()
+    login_pool.stop()
+
+
+SILENT_SECONDS = 3.0
+
+
+def open_stream(port: int, **query: str) -> tuple[http.client.HTTPConnection, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/union/live?" + urlencode(query))
+    return connection, connection.getresponse()
+
+
+def next_event(response: Any) -> tuple[str, str]:
+    """One Server-Sent Event: its name and its data (the data lines joined)."""
+    name, data = "message", list[str]()
+    while True:
+        line = response.readline().decode("utf-8")
+        assert line, "the stream ended without a done event"
+        line = line.rstrip("\n")
+        if not line:
+            return name, "\n".join(data)
+        field, _, value = line.partition(": ")
+        if field == "event":
+            name = value
+        elif field == "data":
+            data.append(value)
+
+
+def states_in(fragment: str) -> dict[str, tuple[str, str]]:
+    return states_on(Page(Reply(body=fragment.encode("utf-8"))))
+
+
+def test_the_live_stream_shows_each_library_as_it_answers(live_site: LiveSite) -> None:
+    connection, response = open_stream(live_site.port, q="明代", lang="en")
+    assert response.status == 200
+    assert response.getheader("content-type") == "text/event-stream; charset=utf-8"
+    events: list[tuple[str, str]] = []
+    while not events or events[-1][0] != "done":
+        events.append(next_event(response))
+    connection.close()
+    updates = [
+        (states_in(libraries), works)
+        for (kind, libraries), (_, works) in zip(events, events[1:], strict=False)
+        if kind == "libraries"
+    ]
+    first, last = updates[0][0], updates[-1][0]
+    assert {state for state, _ in first.values()} <= {"connecting", "searching"}
+    # The works were on the page while the silent library was still being waited for.
+    early = [
+        works
+        for states, works in updates
+        if states["北京大学 Z39.50"][0] == "ok"
+        and states["不回答的馆"][0] in ("connecting", "searching")
+    ]
+    assert early and "剑桥中国明代史" in early[0]
+    assert "Searching: 2 of 3 libraries have finished." in html.unescape(
+        re.sub(r"<[^>]+>", " ", events[[e[1] for e in events].index(early[0]) - 1][1])
+    )
+    assert last["北京大学 Z39.50"][0] == "ok"
+    assert last["关闭的馆"][0] == "failed"
+    assert last["不回答的馆"][0] == "timeout"
+    assert "剑桥中国明代史" in updates[-1][1] and "Holding library" in updates[-1][1]
+
+
+def test_leaving_the_page_stops_the_search_and_drops_its_connections(
+    live_site: LiveSite, library: Library
+) -> None:
+    global SILENT_SECONDS
+    connection, response = open_stream(live_site.port, q="明代")
+    assert next_event(response)[0] == "libraries"
+    assert live_site.silent_made.wait(10)
+    connection.close()  # the reader left before the silent library's deadline
+    assert live_site.silent_lost.wait(SILENT_SECONDS)
+    # The stream's slot is free again: the next search is followed, not refused.
+    again, response = open_stream(live_site.port, q="明代", lang="en")
+    kinds: list[str] = []
+    while not kinds or kinds[-1] != "done":
+        kinds.append(next_event(response)[0])
+    again.close()
+    assert kinds[:2] == ["libraries", "works"]
+
+
+def test_more_live_searches_than_allowed_are_told_the_system_is_busy(
+    live_site: LiveSite,
+) -> None:
+    first, response = open_stream(live_site.port, q="明代")
+    assert next_event(response)[0] == "libraries"  # the one search allowed is running
+    second, refused = open_stream(live_site.port, q="明代", lang="en")
+    kind, words = next_event(refused)
+    assert kind == "works" and "The system is busy" in words
+    assert next_event(refused)[0] == "done"
+    second.close()
+    first.close()
+
+
+def test_a_live_search_that_cannot_be_read_says_why(live_site: LiveSite) -> None:
+    connection, response = open_stream(live_site.port, q="title=", lang="en")
+    kind, words = next_event(response)
+    assert kind == "works" and 'class="alert"' in words
+    assert next_event(response)[0] == "done"
+    connection.close()

@@ -90,8 +90,12 @@ class UnionSearch:
         reactor: IReactorTime,
         timeout: float,
         profiles: Mapping[str, HoldingsProfile] | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
-        """`profiles`: the holdings profiles by name, for targets that name one."""
+        """`profiles`: the holdings profiles by name, for targets that name one. `on_change` is
+        called whenever a target's state changes (its records, when it has any, have arrived
+        by then), the last time when the search ends."""
+        self.on_change = on_change
         self.query = query
         self.profiles = profiles or {}
         self.query_text = query_text
@@ -101,6 +105,7 @@ class UnionSearch:
         self.done: Deferred[UnionSearch] = Deferred()
         self._arrived: list[SourceRecord] = []  # every target's records, in answering order
         self._timers: list[IDelayedCall] = []
+        self._answers: list[Deferred[TargetAnswer]] = []  # to drop if the search is cancelled
         searches = [self._search_one(t, clients(t)) for t in targets]
         overall = reactor.callLater(timeout, self._finish)
         self._timers.append(overall)
@@ -117,8 +122,10 @@ class UnionSearch:
         def searching() -> None:
             if status.state is TargetState.CONNECTING:
                 status.state = TargetState.SEARCHING
+                self._changed()
 
         answer = client.search(target, self.query, searching)
+        self._answers.append(answer)
         finished: Deferred[None] = Deferred()
 
         def settle(state: TargetState, error: str = "") -> None:
@@ -129,6 +136,7 @@ class UnionSearch:
             status.ms = self._elapsed_ms()
             if not finished.called:
                 finished.callback(None)
+            self._changed()
 
         def answered(result: TargetAnswer) -> None:
             if status.state in FINAL:
@@ -189,18 +197,32 @@ class UnionSearch:
             read.append(SourceRecord(target.name, record_id, position, record.bib, copies, known))
         return read
 
-    def _finish(self) -> None:
+    def _changed(self) -> None:
+        if self.on_change is not None and not self.done.called:
+            self.on_change()
+
+    def _finish(self, why: str = "no answer by the search's deadline") -> None:
         if self.done.called:
             return
         for status in self.statuses.values():
             if status.state not in FINAL:
                 status.state = TargetState.TIMEOUT
-                status.error = "no answer by the search's deadline"
+                status.error = why
                 status.ms = self._elapsed_ms()
         for timer in self._timers:
             if timer.active():
                 timer.cancel()
+        for answer in self._answers:
+            if not answer.called:
+                answer.cancel()  # its connection closes; a late answer finds the state final
+        on_change, self.on_change = self.on_change, None
         self.done.callback(self)
+        if on_change is not None:
+            on_change()  # the last time: `finished` is true now
+
+    def cancel(self) -> None:
+        """End the search now (the reader left): targets still on their way are dropped."""
+        self._finish("the search was stopped")
 
     # --- what a reader sees, at any moment ------------------------------------------------------
 

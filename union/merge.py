@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
 from gateway.circulation.ill_partner_copies import PartnerCopy
+from gateway.union_port import FACETS, SORTS  # the one list: the portal offers the same orders
 from marc.bibliographic import BibRecord
 from marc.identifiers import normalise_isbn, normalise_issn
 
 # How much a query word found in each part of a record counts (title over subject over notes).
 FIELD_WEIGHTS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("other", 0.5))
-SORTS = ("relevance", "title", "author", "year")
 
 
 @dataclass(frozen=True)
@@ -192,17 +192,39 @@ def rank(
     return sorted(merged, key=lambda r: (-r.score, order[id(r)]))
 
 
+def facet_values(record: MergedRecord) -> dict[str, set[str]]:
+    """The work's values for each facet (gateway.union_port.FACETS): the libraries holding it,
+    its year, its languages."""
+    return {
+        "library": set(record.targets),
+        "year": {str(record.bib.year)} if record.bib.year else set(),
+        "language": set(record.bib.languages),
+    }
+
+
 def facets(merged: Sequence[MergedRecord], most: int = 20) -> Facets:
     """Counts of results by holding library, year and language, most frequent first."""
-    libraries: Counter[str] = Counter()
-    years: Counter[str] = Counter()
-    languages: Counter[str] = Counter()
+    counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
     for record in merged:
-        libraries.update(record.targets)
-        if record.bib.year:
-            years[str(record.bib.year)] += 1
-        languages.update(dict.fromkeys(record.bib.languages, 1))
-    return Facets(libraries.most_common(most), years.most_common(most), languages.most_common(most))
+        for name, values in facet_values(record).items():
+            counts[name].update(values)
+    return Facets(
+        counts["library"].most_common(most),
+        counts["year"].most_common(most),
+        counts["language"].most_common(most),
+    )
+
+
+def narrowed(merged: Sequence[MergedRecord], only: Sequence[tuple[str, str]]) -> list[MergedRecord]:
+    """The works that have every (facet, value) asked for."""
+    if not only:
+        return list(merged)
+    kept = []
+    for record in merged:
+        values = facet_values(record)
+        if all(value in values[name] for name, value in only):
+            kept.append(record)
+    return kept
 
 
 __all__ = [
@@ -211,8 +233,10 @@ __all__ = [
     "Facets",
     "MergedRecord",
     "SourceRecord",
+    "facet_values",
     "facets",
     "merge",
+    "narrowed",
     "rank",
     "relevance",
     "standard_numbers",

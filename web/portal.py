@@ -168,7 +168,9 @@ class Portal:
 
     # --- dispatch ------------------------------------------------------------------------------
 
-    def dispatch(self, request: PageRequest) -> Reply:
+    def page_for(self, request: PageRequest) -> Page:
+        """The request as a page sees it: the reader's language and session (read from the
+        store: call it from a worker thread)."""
         cookies: list[Cookie] = []
         asked = language_of(request.arg("lang") or None)
         language = asked or language_of(request.cookies.get(LANGUAGE_COOKIE)) or DEFAULT_LANGUAGE
@@ -182,7 +184,10 @@ class Portal:
                 cookies.append(Cookie(SESSION_COOKIE, "", max_age=0))
                 token = None
         ended = bool(request.cookies.get(SESSION_COOKIE)) and session is None
-        page = Page(self, request, Translator(language), session, token, cookies, ended)
+        return Page(self, request, Translator(language), session, token, cookies, ended)
+
+    def dispatch(self, request: PageRequest) -> Reply:
+        page = self.page_for(request)
         method = "GET" if request.method == "HEAD" else request.method
         allowed = False
         for route_method, pattern, function in self.routes:
@@ -245,7 +250,12 @@ class StaticFiles:
     """The portal's stylesheet and images, read once, served under a versioned path
     (`/static/<hash>/portal.css`) that may be cached for a year."""
 
-    TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+    TYPES = {
+        ".css": "text/css; charset=utf-8",
+        ".js": "text/javascript; charset=utf-8",
+        ".svg": "image/svg+xml",
+        ".png": "image/png",
+    }
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, str]] = {}

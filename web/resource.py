@@ -35,8 +35,10 @@ from gateway.store import Store
 from gateway.union_port import UnionSearcher
 from web.http import PageRequest, Reply, parse_cookies
 from web.messages import MESSAGES
-from web.portal import Portal
+from web.portal import Page, Portal
 from web.routes import ROUTES
+from web.union_live import LiveUnionSearch
+from web.union_pages import LIVE_PATH, UnionAsk, live_ask
 
 log = logging.getLogger("libgate.web")
 METHODS = (b"GET", b"HEAD", b"POST")
@@ -44,10 +46,11 @@ MAX_WAITING = 64  # page requests waiting for a thread; more are answered 503
 LOGIN_THREADS = 2
 MAX_LOGINS_WAITING = 32  # logins waiting for their own pool; more are answered 503
 MAX_FIELDS = 100  # form or query fields read from one request
-# Everything from this site only; no inline script or style; never framed.
+# Everything from this site only; no inline script or style; never framed. (The one script,
+# the union tab's live updates, reads an event stream from this site: connect-src.)
 CSP = (
-    b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
-    b" frame-ancestors 'none'; base-uri 'none'"
+    b"default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self';"
+    b" img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
@@ -113,6 +116,7 @@ class PortalResource(resource.Resource):
         self.reactor = reactor
         self.waiting = 0  # page requests handed to the pool and not yet answered
         self.logins_waiting = 0  # the same for logins, which have their own pool
+        self.live_searches = 0  # union searches streaming to a page now
 
     def render(self, request: server.Request) -> int | bytes:
         if request.method not in METHODS:
@@ -134,6 +138,8 @@ class PortalResource(resource.Resource):
             request.setHeader(b"retry-after", b"5")
             request.setHeader(b"content-type", b"text/html; charset=utf-8")
             return BUSY_PAGE
+        if page.path == LIVE_PATH and page.method == "GET" and self.portal.union is not None:
+            return self.live(request, page, self.portal.union)
         self._count(login, 1)
         pool = self.login_pool if login else self.pool
         deferred = deferToThreadPool(self.reactor, pool, self.portal.dispatch, page)
@@ -162,6 +168,44 @@ class PortalResource(resource.Resource):
             return failure
 
         deferred.addErrback(uncount).addCallback(done).addErrback(failed)
+        return NOT_DONE_YET
+
+    def live(self, request: server.Request, page: PageRequest, union: UnionSearcher) -> int:
+        """A union search streamed to the page (web/union_live.py). The reader's session and
+        language are read in a page thread; the search then runs on the reactor, holding no
+        thread, up to `[web] max_union_searches` at once."""
+        self.waiting += 1
+        prepared = deferToThreadPool(self.reactor, self.pool, live_ask, self.portal, page)
+
+        def ended() -> None:
+            self.live_searches -= 1
+
+        def unwait(result: Any) -> Any:
+            self.waiting -= 1
+            return result
+
+        def stream(asked: tuple[Page, UnionAsk] | Reply) -> None:
+            if request.finished or getattr(request, "_disconnected", False):
+                return
+            if isinstance(asked, Reply):
+                request.write(self.write(request, asked))
+                request.finish()
+                return
+            shown, ask = asked
+            if self.live_searches >= self.portal.web.max_union_searches:
+                busy = LiveUnionSearch(request, shown, ask, union, self.reactor, lambda: None)
+                busy.refuse(shown._("busy"))
+                return
+            self.live_searches += 1
+            LiveUnionSearch(request, shown, ask, union, self.reactor, ended).start()
+
+        def failed(failure: Failure) -> None:
+            log.error("web union live failed: %s", failure.getTraceback())
+            if not request.finished and not getattr(request, "_disconnected", False):
+                request.setResponseCode(500)
+                request.finish()
+
+        prepared.addBoth(unwait).addCallback(stream).addErrback(failed)
         return NOT_DONE_YET
 
     def _count(self, login: bool, step: int) -> None:
