@@ -30,12 +30,15 @@ from tests.sru_support import reactor_in_thread
 from tests.support import cnmarc, iso
 from tests.zebra_support import ZEBRA, running_zebra
 from union.errors import TargetTimeout, TargetUnreachable
+from union.records import read_iso2709
 from union.sru_client import SruClient
 from union.sru_response import SruDiagnostic, SruRecord
 from union.z3950_client import Z3950Origin, connect
 
 CAT_HISTORY = cnmarc("U-CAT-ZH", "猫的历史", barcodes=("U-C1", "U-C2"), year="2005")
 CAT_NOVEL = cnmarc("U-CAT-JA", "吾輩は猫である", barcodes=("U-J1",), year="1905")
+BNU_UTF8 = FIXTURES / "marc/real/cnmarc/bnu_cnmarc_10_utf8.iso"  # real BNU CNMARC records
+BNU_GBK = FIXTURES / "marc/real/cnmarc/bnu_cnmarc_10_gbk.iso"  # the same, in GBK
 LONG = 30.0  # a deadline no answering target comes near: what is asserted is the outcome
 MARCXML = "{http://www.loc.gov/MARC21/slim}"
 
@@ -385,3 +388,43 @@ def test_zebra_searched_and_presented_by_the_z3950_client(reactor: Any, zebra: i
     # An index this Zebra has no rule for: its diagnostic, and the session went on to close.
     assert not unknown.search_status and unknown.diagnostics
     assert unknown.diagnostics[0].condition == 114
+
+
+# --- a legacy GBK target (a real Zebra reading terms and sending records in GBK) ----------
+
+
+@pytest.fixture(scope="module")
+def gbk_zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    if not ZEBRA:
+        pytest.fail("zebrasrv and zebraidx are missing: apt-get install idzebra-2.0 (.ci/run does)")
+    home = tmp_path_factory.mktemp("zebra-gbk")
+    with running_zebra(home, [BNU_GBK], free_port(), encoding="gbk") as port:
+        yield port
+
+
+def test_gbk_zebra_reads_gbk_terms_and_sends_gbk_records(reactor: Any, gbk_zebra: int) -> None:
+    async def work(encoding: str) -> tuple[int, PresentAnswer | None]:
+        origin = await z_connect(reactor, gbk_zebra, "Default", encoding=encoding)
+        await origin.init(LONG)
+        found = await origin.search(Query(Term("title", "all", "发展状况与趋势")), LONG)
+        records = None
+        if found.result_count:
+            records = await origin.present(1, 1, "unimarc", LONG)
+        await origin.close(LONG)
+        return found.result_count, records
+
+    hits, records = on_reactor(reactor, lambda: work("gbk"))
+    assert hits == 1 and records is not None
+    (record,) = records.records
+    assert isinstance(record, ReceivedRecord) and record.syntax == oids.UNIMARC
+    # The bytes on the wire are GBK: not UTF-8, and the GBK fixture's record byte for byte.
+    with pytest.raises(UnicodeDecodeError):
+        record.data.decode("utf-8")
+    assert record.data in BNU_GBK.read_bytes()
+    # Read as the target's GBK, it is the same record as the UTF-8 original, field for field.
+    utf8 = [c.data for c in frame_records(io.BytesIO(BNU_UTF8.read_bytes()))]
+    read = read_iso2709(record.data, "unimarc", "gbk").bib
+    assert read == read_iso2709(utf8[9], "unimarc").bib
+    assert read.display_title == "1999 年中国发展状况与趋势"
+    # The same words in UTF-8 are other characters to this target: nothing found.
+    assert on_reactor(reactor, lambda: work("utf-8"))[0] == 0

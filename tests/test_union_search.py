@@ -1,8 +1,9 @@
 """`libgate union search` end to end against real targets started here: two Zebra servers
-(Debian idzebra-2.0) holding overlapping parts of the same real CNMARC records (BNU), a libgate
-searched over both Z39.50 and SRU, a target that accepts and never answers, and a closed port.
-Checks the merge across libraries, per-target timeouts with partial results on time, SRU and
-Z39.50 side by side, a CJK variant query, and the JSON contract."""
+(Debian idzebra-2.0) holding overlapping parts of the same real CNMARC records (BNU), a third
+Zebra as a legacy GBK target (the same records in GBK), a libgate searched over both Z39.50 and
+SRU, a target that accepts and never answers, and a closed port. Checks the merge across
+libraries, per-target timeouts with partial results on time, SRU and Z39.50 side by side, CJK
+variant queries, the GBK path, and the JSON contract."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tests.serve_support import free_port, running_gateway
 from tests.zebra_support import ZEBRA, running_zebra
 
 BNU = FIXTURES / "marc/real/cnmarc/bnu_cnmarc_10_utf8.iso"
+BNU_GBK = FIXTURES / "marc/real/cnmarc/bnu_cnmarc_10_gbk.iso"  # the same records, in GBK
 SILENT_SECONDS = 1.5
 
 
@@ -75,6 +77,7 @@ def union_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         pytest.fail("zebrasrv and zebraidx are missing: apt-get install idzebra-2.0 (.ci/run does)")
     home = tmp_path_factory.mktemp("union")
     sru_port, z_port, zebra_a, zebra_b = free_port(), free_port(), free_port(), free_port()
+    zebra_gbk = free_port()
     closed = free_port()
     silent = Silent()
     config = home / "libgate.toml"
@@ -120,6 +123,18 @@ sru_version = "2.0"
 timeout = 10
 
 [[union.targets]]
+name = "旧系统馆 GBK"
+url = "z3950:127.0.0.1:{zebra_gbk}/Default"
+encoding = "gbk"
+timeout = 10
+
+[[union.targets]]                     # the same legacy target, its encoding left out
+name = "旧系统馆 未设编码"
+url = "z3950:127.0.0.1:{zebra_gbk}/Default"
+timeout = 10
+enabled = false                       # searched only when named
+
+[[union.targets]]
 name = "不回答的馆"
 url = "z3950:127.0.0.1:{silent.port}/main"
 timeout = {SILENT_SECONDS}
@@ -141,10 +156,16 @@ timeout = 5
         stack.callback(silent.close)
         first = part(BNU, home / "a.iso", range(1, 7))
         second = part(BNU, home / "b.iso", range(4, 11))
-        (home / "zebra-a").mkdir()
-        (home / "zebra-b").mkdir()
+        legacy = part(BNU_GBK, home / "gbk.iso", range(8, 11))  # also in B, as UTF-8
+        for name in ("zebra-a", "zebra-b", "zebra-gbk"):
+            (home / name).mkdir()
         stack.enter_context(running_zebra(home / "zebra-a", [first], zebra_a))
         stack.enter_context(running_zebra(home / "zebra-b", [second], zebra_b))
+        stack.enter_context(
+            running_zebra(
+                home / "zebra-gbk", [legacy], zebra_gbk, encoding="gbk", fold_variants=True
+            )
+        )
         stack.enter_context(running_gateway(config, [sru_port, z_port]))
         yield config
 
@@ -163,6 +184,7 @@ def test_one_search_across_every_library_merged_by_work(union_config: Path) -> N
         "北京师范大学 B": "ok",
         "上海图书馆": "ok",
         "上海图书馆 SRU": "ok",
+        "旧系统馆 GBK": "ok",
         "不回答的馆": "timeout",
         "关闭的馆": "failed",
     }
@@ -215,3 +237,50 @@ def test_unknown_targets_and_an_empty_config_are_told(union_config: Path, tmp_pa
     bare.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "x.db"}"\n', encoding="utf-8")
     done = libgate(bare, "union", "search", "x")
     assert done.returncode != 0 and "[[union.targets]]" in done.stderr
+
+
+def test_a_gbk_target_is_searched_in_gbk_and_its_works_merge_with_the_utf8_copies(
+    union_config: Path,
+) -> None:
+    found = search(union_config, "--targets", "北京师范大学 B,旧系统馆 GBK", "发展状况与趋势")
+    hits = {t["name"]: (t["status"], t["hits"]) for t in found["targets"]}
+    assert hits == {"北京师范大学 B": ("ok", 1), "旧系统馆 GBK": ("ok", 1)}
+    [work] = found["records"]  # the GBK record and the UTF-8 one are one work (same ISBN)
+    assert work["title"] == "1999 年中国发展状况与趋势"
+    assert (work["author"], work["year"]) == ("季野", 1999)
+    assert work["isbn"] == "9787801275554"
+    assert {s["target"] for s in work["sources"]} == {"北京师范大学 B", "旧系统馆 GBK"}
+    # A traditional-character query goes out in GBK (which has the traditional forms) and the
+    # target's folding index finds the simplified title; libgate folds it its own way.
+    found = search(union_config, "--targets", "旧系统馆 GBK,上海图书馆", "發展狀況與趨勢")
+    hits = {t["name"]: (t["status"], t["hits"]) for t in found["targets"]}
+    assert hits == {"旧系统馆 GBK": ("ok", 1), "上海图书馆": ("ok", 1)}
+    [work] = found["records"]
+    assert work["title"] == "1999 年中国发展状况与趋势"
+    assert {s["target"] for s in work["sources"]} == {"旧系统馆 GBK", "上海图书馆"}
+
+
+def test_without_its_encoding_a_gbk_target_finds_no_chinese(union_config: Path) -> None:
+    both = "旧系统馆 GBK,旧系统馆 未设编码"
+
+    def outcome(query: str) -> tuple[dict[str, tuple[str, int]], dict[str, str], list[Any]]:
+        found = search(union_config, "--targets", both, query)
+        hits = {t["name"]: (t["status"], t["hits"]) for t in found["targets"]}
+        errors = {t["name"]: t["error"] for t in found["targets"]}
+        return hits, errors, found["records"]
+
+    # Sent as UTF-8, the words are other characters to a target that reads GBK: nothing found,
+    # or (here the bytes end in half a GBK character) refused as terms it cannot translate.
+    hits, _, records = outcome("发展报告")
+    assert hits == {"旧系统馆 GBK": ("ok", 2), "旧系统馆 未设编码": ("ok", 0)}
+    assert {s["target"] for r in records for s in r["sources"]} == {"旧系统馆 GBK"}
+    hits, errors, _ = outcome("发展状况与趋势")
+    assert hits == {"旧系统馆 GBK": ("ok", 1), "旧系统馆 未设编码": ("diagnostic", 0)}
+    assert "1072" in errors["旧系统馆 未设编码"]
+    # Words that are ASCII are the same bytes in both: then the unset target's records come,
+    # and they read right all the same, by their bytes (not UTF-8, so GB18030).
+    hits, _, records = outcome("zhuang kuang yu qu shi")
+    assert hits == {"旧系统馆 GBK": ("ok", 1), "旧系统馆 未设编码": ("ok", 1)}
+    [work] = records
+    assert work["title"] == "1999 年中国发展状况与趋势"
+    assert {s["target"] for s in work["sources"]} == set(both.split(","))
