@@ -18,6 +18,7 @@ from lxml import etree
 from gateway.circulation.ill_partner_copies import PartnerCopy
 from gateway.z3950_codec import oids
 from gateway.z3950_codec.schema import schema
+from marc.charset import normalise_encoding_name
 from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile, items_from_record
 from marc.record import MarcRecord
@@ -40,8 +41,12 @@ def _text(value: Any, encoding: str) -> str:
     data = bytes(value)
     try:
         return data.decode("utf-8").strip()
-    except UnicodeDecodeError:  # a legacy target writes its own charset (GBK …)
-        return data.decode(encoding, "replace").strip()
+    except UnicodeDecodeError:  # a legacy target writes its own charset (GBK, read as GB18030)
+        pass
+    try:
+        return data.decode(normalise_encoding_name(encoding), "replace").strip()
+    except LookupError:  # MARC-8 has no Python codec: its ASCII part reads as Latin-1
+        return data.decode("latin-1").strip()
 
 
 def read_opac(data: bytes, encoding: str = "utf-8") -> OpacRecord:

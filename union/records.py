@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from marc.bibliographic import BibRecord
-from marc.charset import decide, decode_record, looks_unimarc
+from marc.charset import decide, decode_record, looks_unimarc, normalise_encoding_name
 from marc.errors import RecordRejected
 from marc.iso2709 import Chunk, parse_structure
 from marc.marc21_map import map_marc21
@@ -43,7 +43,9 @@ def read_iso2709(data: bytes, syntax: str, encoding: str = "utf-8") -> ReadRecor
     UTF-8 means "decide from the record", as the loader does (100$a/26-29, leader/09, bytes)."""
     raw = parse_structure(Chunk(1, 0, data.rstrip(b"\x1d")))
     unimarc = syntax == "unimarc" or (syntax != "usmarc" and looks_unimarc(raw))
-    override = "auto" if encoding.lower() in UTF8_NAMES else encoding.lower()
+    # The loader's names: "gbk" reads as GB18030, its superset, as legacy "GBK" servers often
+    # send characters beyond GBK.
+    override = "auto" if encoding.lower() in UTF8_NAMES else normalise_encoding_name(encoding)
     decision = decide(raw, unimarc, override)
     record, notes = decode_record(raw, decision)
     bib = map_unimarc(record) if unimarc else map_marc21(record)
