@@ -20,6 +20,7 @@ from union.merge import MergedRecord
 from union.request import copy_decisions, form_from, lender_rota
 from union.sru_client import SruClient
 from union.targets import clients
+from union.z3950_pool import Z3950Pool
 
 MAX_WORKS = 50  # merged works handed back from one search
 
@@ -30,6 +31,7 @@ class ReactorUnionSearcher:
         self.reactor = reactor
         self.policy = Policy.from_settings(settings)
         self.profiles = {p.name: p for p in settings.holdings_profiles}
+        self.pool = Z3950Pool.from_settings(settings.union, reactor)  # for the process's life
 
     def library_names(self) -> list[str]:
         return [t.name for t in self.settings.union.targets if t.enabled]
@@ -60,9 +62,8 @@ class ReactorUnionSearcher:
     ) -> Deferred[UnionSearch]:
         """On the reactor thread: start the search; its `done` fires when it ends."""
         sru = SruClient(self.reactor)
-        search = UnionSearch(
-            targets, query, text, clients(self.reactor, sru), self.reactor, timeout, self.profiles
-        )
+        client_of = clients(self.reactor, sru, self.pool)
+        search = UnionSearch(targets, query, text, client_of, self.reactor, timeout, self.profiles)
 
         def close(result: UnionSearch) -> Deferred[UnionSearch]:
             return sru.close().addBoth(lambda _: result)
