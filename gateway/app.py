@@ -145,6 +145,8 @@ def build_service(
     # with [[union.targets]], a union search tab over the partners' catalogues.
     if settings.web.listen:
         union = ReactorUnionSearcher(settings, global_reactor) if settings.union.targets else None
+        if union is not None:  # its idle Z39.50 associations get their Close at shutdown
+            global_reactor.addSystemEventTrigger("before", "shutdown", union.pool.close)
         web_service, web_listeners = web_services(settings, store, engine, ill, union)
         web_service.setServiceParent(root)
         listeners += web_listeners

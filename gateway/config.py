@@ -693,10 +693,21 @@ class UnionSettings:
 
     targets: tuple[UnionTarget, ...] = ()
     timeout: float = 15.0  # seconds: a search returns what arrived by then
+    # Z39.50 associations kept open between searches, per target (0: a new one per search),
+    # and how long one is kept unused before it is closed (Close, then hang up).
+    idle_connections_per_target: int = 2
+    idle_seconds: float = 60.0
 
     def validate(self, where: str) -> None:
         if not 0 < self.timeout <= 600:
             raise ConfigError(f"{where}.timeout: seconds, more than 0 and at most 600")
+        if not 0 <= self.idle_connections_per_target <= 100:
+            raise ConfigError(
+                f"{where}.idle_connections_per_target: 0 to 100,"
+                f" got {self.idle_connections_per_target}"
+            )
+        if not 0 < self.idle_seconds <= 3600:
+            raise ConfigError(f"{where}.idle_seconds: seconds, more than 0 and at most 3600")
         _check_unique([t.name for t in self.targets], f"{where}.targets", "name")
 
     def target(self, name: str) -> UnionTarget | None:

@@ -80,3 +80,27 @@ def test_an_opac_target_with_a_holdings_profile() -> None:
     }
     [shl] = settings_from_dict({"union": {"targets": [target]}}).union.targets
     assert (shl.syntax, shl.holdings_profile) == ("opac", "libgate")
+
+
+def test_the_z3950_connection_pool_limits() -> None:
+    default = settings_from_dict({}).union
+    assert (default.idle_connections_per_target, default.idle_seconds) == (2, 60.0)
+    union = settings_from_dict(
+        {"union": {"idle_connections_per_target": 0, "idle_seconds": 2.5}}
+    ).union
+    assert (union.idle_connections_per_target, union.idle_seconds) == (0, 2.5)
+
+
+@pytest.mark.parametrize(
+    ("union", "message"),
+    [
+        ({"idle_connections_per_target": -1}, "idle_connections_per_target: 0 to 100, got -1"),
+        ({"idle_connections_per_target": 101}, "idle_connections_per_target: 0 to 100"),
+        ({"idle_connections_per_target": 1.5}, "expected a whole number"),
+        ({"idle_seconds": 0}, "idle_seconds: seconds, more than 0 and at most 3600"),
+        ({"idle_seconds": 3601}, "idle_seconds: seconds, more than 0"),
+    ],
+)
+def test_wrong_pool_limits_are_named(union: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from_dict({"union": union})

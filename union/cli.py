@@ -30,6 +30,7 @@ from union.merge import SORTS, MergedRecord, facets
 from union.request import Rota, form_from, lender_rota
 from union.sru_client import SruClient
 from union.targets import clients
+from union.z3950_pool import Z3950Pool
 
 
 def chosen_targets(settings: Settings, names: str | None) -> list[UnionTarget]:
@@ -55,15 +56,18 @@ def run_search(
 
     query = read_query(text).query
     sru = SruClient(reactor)
+    pool = Z3950Pool.from_settings(settings.union, reactor)
     found: list[UnionSearch] = []
 
     def start() -> None:
         profiles = {p.name: p for p in settings.holdings_profiles}
         search = UnionSearch(
-            targets, query, text, clients(reactor, sru), reactor, timeout, profiles
+            targets, query, text, clients(reactor, sru, pool), reactor, timeout, profiles
         )
         found.append(search)
-        search.done.addBoth(lambda _: sru.close()).addBoth(lambda _: reactor.stop())
+        done = search.done.addBoth(lambda _: sru.close())
+        # The command owns the pool: its associations get their Close before the process ends.
+        done.addBoth(lambda _: pool.close()).addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(start)
     reactor.run()

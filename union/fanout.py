@@ -25,6 +25,7 @@ from gateway.circulation.ill_partner_copies import PartnerCopy
 from gateway.config import UnionTarget
 from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile
+from union.errors import TargetTimeout
 from union.holdings import marc_copies, read_opac, read_opacxml, with_item_types
 from union.merge import MergedRecord, SourceRecord, merge, rank
 from union.records import read_iso2709, read_xml
@@ -150,7 +151,10 @@ class UnionSearch:
             settle(TargetState.OK)
 
         def failed(failure: Failure) -> None:
-            settle(TargetState.FAILED, failure.getErrorMessage() or type(failure.value).__name__)
+            # A client's own deadline passing is a timeout too (on a reused Z39.50 association
+            # the Search's deadline and this search's fall due together).
+            state = TargetState.TIMEOUT if failure.check(TargetTimeout) else TargetState.FAILED
+            settle(state, failure.getErrorMessage() or type(failure.value).__name__)
 
         def timed_out() -> None:
             settle(TargetState.TIMEOUT, f"no answer within {target.timeout:g} s")

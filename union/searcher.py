@@ -27,6 +27,7 @@ from union.merge import MergedRecord, facets, narrowed
 from union.request import copy_decisions, form_from, lender_rota
 from union.sru_client import SruClient
 from union.targets import clients
+from union.z3950_pool import Z3950Pool
 
 MAX_WORKS = 50  # merged works handed back in one outcome
 
@@ -57,6 +58,7 @@ class ReactorUnionSearcher:
         self.policy = Policy.from_settings(settings)
         self.profiles = {p.name: p for p in settings.holdings_profiles}
         self.agency = {t.name: t.agency_id for t in settings.union.targets}
+        self.pool = Z3950Pool.from_settings(settings.union, reactor)  # for the process's life
 
     def library_names(self) -> list[str]:
         return [t.name for t in self.settings.union.targets if t.enabled]
@@ -83,7 +85,7 @@ class ReactorUnionSearcher:
             self._targets(target_names),
             query,
             text,
-            clients(self.reactor, sru),
+            clients(self.reactor, sru, self.pool),
             self.reactor,
             timeout,
             self.profiles,

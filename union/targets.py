@@ -1,25 +1,25 @@
 """The union search's view of one target: a search that gives hits and raw records, over
-Z39.50 (connect, Init, Search, Present, Close) or SRU (one searchRetrieve). Each is a
-`TargetClient` for the fan-out (union/fanout.py)."""
+Z39.50 (Search and Present on an association from the pool, union/z3950_pool.py) or SRU (one
+searchRetrieve). Each is a `TargetClient` for the fan-out (union/fanout.py)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 
 from gateway.catalogue.query import Query, QueryError
 from gateway.config import UnionTarget
 from gateway.z3950_codec import oids
 from gateway.z3950_codec.origin import ReceivedDiagnostic, ReceivedRecord
+from union.errors import TargetError
 from union.fanout import RawRecord, TargetAnswer, TargetClient
 from union.sru_client import SruClient
 from union.sru_response import SruDiagnostic, SruRecord
 from union.z3950_client import Z3950Origin, connect
+from union.z3950_pool import PoolKey, Z3950Pool, session_survives, went_away
 
-Z3950_URL = re.compile(r"^z3950:(?P<host>[^\s:/]+):(?P<port>[0-9]{1,5})/(?P<database>\S+)$")
 SYNTAX_OF_OID = {oids.UNIMARC: "unimarc", oids.USMARC: "usmarc", oids.OPAC: "opac"}
 # What an SRU target is asked for, by the target's syntax: CNMARC in its own XML where the
 # server offers it (ours, dp2), MARCXML otherwise.
@@ -33,59 +33,41 @@ def _syntax_of(record: ReceivedRecord) -> str:
     return "xml" if record.data.lstrip()[:1] == b"<" else "unimarc"
 
 
-class Z3950Target:
-    """A fresh association per search (reuse across searches is the connection pool's job)."""
+class _Attempt:
+    """One search's hold on the network, for cancelling it: the connection being made and the
+    association in use (the reused one, or the new one of a retry)."""
 
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.connecting: Deferred[Z3950Origin] | None = None
+        self.origin: Z3950Origin | None = None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.connecting is not None:
+            self.connecting.cancel()
+        if self.origin is not None:
+            self.origin.abort()
+
+
+class Z3950Target:
+    """Searches on associations from the pool: an idle one when it has one (no connect, no
+    Init: the Search goes out at once), a new one otherwise; after a clean search it goes back
+    to the pool. A reused association the target had closed while idle fails before any
+    answer: the search is asked once more on a new one. The target's deadline is the
+    fan-out's, counted from the start of the search: cancelling at it drops whichever
+    association (or connection being made) the search is on, the retry's too."""
+
+    def __init__(self, reactor: Any, pool: Z3950Pool) -> None:
         self.reactor = reactor
+        self.pool = pool
 
     def search(
         self, target: UnionTarget, query: Query, on_searching: Callable[[], None]
     ) -> Deferred[TargetAnswer]:
-        match = Z3950_URL.match(target.url)
-        if match is None:  # the config checked it; a guard for direct callers
-            raise ValueError(f"not a Z39.50 target URL: {target.url!r}")
-        origin: list[Z3950Origin] = []
-
-        def cancel(_: Deferred[TargetAnswer]) -> None:
-            # The fan-out gave up (the target's deadline): hang up whatever is in flight.
-            for connected in origin:
-                if connected.transport is not None:
-                    connected.transport.abortConnection()  # type: ignore[attr-defined]
-
-        answer: Deferred[TargetAnswer] = Deferred(cancel)
-
-        @inlineCallbacks
-        def run() -> Any:
-            timeout = target.timeout
-            connected = yield connect(
-                self.reactor,
-                match.group("host"),
-                int(match.group("port")),
-                database=match.group("database"),
-                timeout=timeout,
-                encoding=target.encoding,
-            )
-            origin.append(connected)
-            try:
-                yield connected.init(timeout)
-                on_searching()
-                try:
-                    found = yield connected.search(query, timeout)
-                except QueryError as error:  # a query this target's attributes cannot say
-                    return TargetAnswer(0, diagnostic=str(error))
-                if found.diagnostics:
-                    return TargetAnswer(0, diagnostic=_z3950_problem(found.diagnostics[0]))
-                count = min(found.result_count, target.max_records)
-                records: list[RawRecord] = []
-                if count:
-                    presented = yield connected.present(1, count, target.syntax, timeout)
-                    for position, item in enumerate(presented.records, start=1):
-                        if isinstance(item, ReceivedRecord):
-                            records.append(RawRecord(str(position), item.data, _syntax_of(item)))
-                return TargetAnswer(found.result_count, tuple(records))
-            finally:
-                yield connected.close(min(timeout, 2.0))
+        key = PoolKey.of(target)
+        attempt = _Attempt()
+        answer: Deferred[TargetAnswer] = Deferred(lambda _: attempt.cancel())
 
         def deliver(result: Any) -> None:
             if not answer.called:
@@ -94,8 +76,77 @@ class Z3950Target:
                 else:
                     answer.errback(result)
 
-        run().addBoth(deliver)
+        running = ensureDeferred(self._search(target, key, query, on_searching, attempt))
+        running.addBoth(deliver)
         return answer
+
+    async def _search(
+        self,
+        target: UnionTarget,
+        key: PoolKey,
+        query: Query,
+        on_searching: Callable[[], None],
+        attempt: _Attempt,
+    ) -> TargetAnswer:
+        timeout = target.timeout
+        origin = self.pool.take(key)
+        reused = origin is not None
+        if origin is None:
+            origin = await self._open(target, key, attempt)
+        attempt.origin = origin
+        on_searching()
+        clean = False
+        try:
+            try:
+                found = await origin.search(query, timeout)
+            except QueryError as error:  # a query this target's attributes cannot say
+                clean = True  # nothing was sent: the association is as it was
+                return TargetAnswer(0, diagnostic=str(error))
+            except TargetError as error:
+                if not reused or attempt.cancelled or not went_away(origin, error):
+                    raise
+                # The target closed it while it sat idle: once more, on a new association.
+                origin = attempt.origin = await self._open(target, key, attempt)
+                found = await origin.search(query, timeout)
+            if found.diagnostics:
+                clean = session_survives(found.diagnostics)
+                return TargetAnswer(0, diagnostic=_z3950_problem(found.diagnostics[0]))
+            count = min(found.result_count, target.max_records)
+            records: list[RawRecord] = []
+            if count:
+                presented = await origin.present(1, count, target.syntax, timeout)
+                clean = session_survives(presented.diagnostics)
+                for position, item in enumerate(presented.records, start=1):
+                    if isinstance(item, ReceivedRecord):
+                        records.append(RawRecord(str(position), item.data, _syntax_of(item)))
+            else:
+                clean = True
+            return TargetAnswer(found.result_count, tuple(records))
+        finally:
+            # Timed out, cancelled or failed: never back to the pool (`reusable` says so too).
+            self.pool.give_back(key, origin, clean=clean and not attempt.cancelled)
+
+    async def _open(self, target: UnionTarget, key: PoolKey, attempt: _Attempt) -> Z3950Origin:
+        """A new association: connect, then Init."""
+        if attempt.cancelled:
+            raise CancelledError()
+        attempt.connecting = connect(
+            self.reactor,
+            key.host,
+            key.port,
+            database=key.database,
+            timeout=target.timeout,
+            encoding=key.encoding,
+        )
+        origin = await attempt.connecting  # a cancel while connecting fails it here
+        attempt.connecting = None
+        attempt.origin = origin
+        try:
+            await origin.init(target.timeout)
+        except Exception:
+            origin.abort()  # refused or broken: no Close owed
+            raise
+        return origin
 
 
 def _z3950_problem(diagnostic: ReceivedDiagnostic) -> str:
@@ -141,9 +192,9 @@ def _sru_problem(diagnostic: SruDiagnostic) -> str:
     return f"{words} ({diagnostic.details})" if diagnostic.details else words
 
 
-def clients(reactor: Any, sru: SruClient) -> Callable[[UnionTarget], TargetClient]:
-    """The client for each target, by its URL."""
-    z3950 = Z3950Target(reactor)
+def clients(reactor: Any, sru: SruClient, pool: Z3950Pool) -> Callable[[UnionTarget], TargetClient]:
+    """The client for each target, by its URL; Z39.50 associations come from `pool`."""
+    z3950 = Z3950Target(reactor, pool)
     over_sru = SruTarget(sru)
 
     def client(target: UnionTarget) -> TargetClient:

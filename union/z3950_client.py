@@ -44,6 +44,24 @@ class Z3950Origin(Protocol):
         self.pending: Deferred[Any] | None = None
         self.timer: IDelayedCall | None = None
         self.lost = False
+        self.hung_up = False  # we dropped (or are dropping) the connection ourselves
+
+    @property
+    def reusable(self) -> bool:
+        """Open, waiting for nothing, and connected: a next search may use it (the pool's test
+        before it keeps or hands out an association)."""
+        return (
+            not self.lost
+            and not self.hung_up
+            and self.pending is None
+            and self.session.state == OPEN
+        )
+
+    def abort(self) -> None:
+        """Hang up at once (a search given up: its answer must never reach a later request)."""
+        self.hung_up = True
+        if self.transport is not None:
+            self._wire().abortConnection()
 
     # --- operations ----------------------------------------------------------------------
 
@@ -72,16 +90,17 @@ class Z3950Origin(Protocol):
     def close(self, timeout: float) -> Deferred[None]:
         """Close politely and hang up; never fails for what the target does (it hangs up first,
         or never answers within `timeout`)."""
-        if self.lost or self.session.state != OPEN or self.pending is not None:
-            # Closed already, refused at Init, or an operation still pending (a Close now
-            # could not be told from its answer): hang up without one.
-            self._wire().abortConnection()
+        if not self.reusable:
+            # Closed already, refused at Init, being dropped, or an operation still pending
+            # (a Close now could not be told from its answer): hang up without one.
+            self.abort()
             return succeed(None)
         done: Deferred[Any] = self._request("close", self.session.close, timeout)
 
         def hang_up(result: Any) -> None:
             # Closing is done whatever the target did: answered, hung up first, or timed out
             # (then the connection was aborted). A caller has nothing left to do either way.
+            self.hung_up = True
             self._wire().loseConnection()
             if isinstance(result, Failure) and not result.check(TargetError):
                 result.raiseException()
@@ -120,8 +139,8 @@ class Z3950Origin(Protocol):
 
     def _timed_out(self, timeout: float) -> None:
         self.timer = None
+        self.abort()  # first: whoever the failure wakes finds the connection unusable
         self._fail(TargetTimeout(self.target, self.operation, f"no answer within {timeout:g} s"))
-        self._wire().abortConnection()
 
     def _wire(self) -> ITCPTransport:
         assert self.transport is not None, "an operation before the connection was made"
@@ -135,8 +154,8 @@ class Z3950Origin(Protocol):
         try:
             answers = self.session.receive(data)
         except UnexpectedAnswer as error:
+            self.abort()
             self._fail(TargetProtocolError(self.target, self.operation, str(error)))
-            self._wire().abortConnection()
             return
         for answer in answers:
             self._answered(answer)
@@ -147,8 +166,9 @@ class Z3950Origin(Protocol):
             reason = f"the target closed the session (reason {answer.close_reason})"
             if answer.diagnostic_information:
                 reason += f": {answer.diagnostic_information}"
-            self._fail(TargetProtocolError(self.target, self.operation, reason))
+            self.hung_up = True
             self._wire().loseConnection()
+            self._fail(TargetProtocolError(self.target, self.operation, reason))
             return
         pending = self._settle()
         if pending is not None:
