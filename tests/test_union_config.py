@@ -104,3 +104,10 @@ def test_the_z3950_connection_pool_limits() -> None:
 def test_wrong_pool_limits_are_named(union: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         settings_from_dict({"union": union})
+
+
+def test_the_portal_caps_live_union_searches() -> None:
+    assert settings_from_dict({"web": {"max_union_searches": 4}}).web.max_union_searches == 4
+    assert settings_from_dict({}).web.max_union_searches == 16
+    with pytest.raises(ConfigError, match=r"web\.max_union_searches"):
+        settings_from_dict({"web": {"max_union_searches": 0}})
