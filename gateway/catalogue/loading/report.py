@@ -1,8 +1,12 @@
 """The load report: counts per file and in total, encodings, rejects with positions.
 
 JSON fields are a contract (other tools read them): per file and under `total`, `framed`,
-`loaded`, `overlaid`, `unchanged`, `rejected` with framed = loaded + overlaid + unchanged +
-rejected; `encodings` {name: count}; `rejects` [{record, offset, reason}].
+`loaded`, `overlaid`, `merged`, `unchanged`, `ignored`, `rejected` with framed = the other six
+summed (`merged`: --on-match merge-copies added copies to a stored record; `ignored`: --match
+none met a stored record, or --on-match / --on-new ignore; both 0 unless those options are
+used); `encodings` {name: count}; `rejects` [{record, offset, reason}]; `batch`, the batch
+number (null for a dry run). A dry run's report has `dry_run`: true and `records`, each
+record's outcome (as `libgate batches show` gives a load's).
 
 `timings` (added later, so readers must not require it) splits the load's time: `parse` (ISO 2709
 structure and character set) and `map` (field map, copies, canonical MARC, search document) are
@@ -19,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-COUNTS = ("framed", "loaded", "overlaid", "unchanged", "rejected")
+COUNTS = ("framed", "loaded", "overlaid", "merged", "unchanged", "ignored", "rejected")
 MAX_WARNINGS_LISTED = 1000
 PHASES = ("parse", "map", "store", "index", "wait")
 
@@ -45,7 +49,9 @@ class FileReport:
     framed: int = 0
     loaded: int = 0
     overlaid: int = 0
+    merged: int = 0
     unchanged: int = 0
+    ignored: int = 0
     rejected: int = 0
     items_added: int = 0
     items_updated: int = 0
@@ -72,7 +78,8 @@ class FileReport:
 
     @property
     def balanced(self) -> bool:
-        return self.framed == self.loaded + self.overlaid + self.unchanged + self.rejected
+        counted: int = sum(getattr(self, name) for name in COUNTS[1:])
+        return self.framed == counted
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path}
@@ -100,6 +107,9 @@ class LoadReport:
     workers: int = 0  # prepare worker processes (0: prepared in the loading process)
     batching: str = ""  # how batches were sized: "timed", "bulk first load" or "fixed"
     batches: int = 0  # store transactions committed
+    batch: int | None = None  # the batch this load is (None: a dry run)
+    dry_run: bool = False
+    records: list[Any] | None = None  # a dry run: each record's outcome (batches.OutcomeRow)
 
     def timings(self) -> dict[str, Any]:
         framed = sum(f.framed for f in self.files)
@@ -140,6 +150,12 @@ class LoadReport:
             "total": self.total(),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "timings": self.timings(),
+            "batch": self.batch,
+            **(
+                {"dry_run": True, "records": [r.as_dict() for r in self.records or []]}
+                if self.dry_run
+                else {}
+            ),
         }
 
     def to_json(self) -> str:
@@ -154,6 +170,7 @@ class LoadReport:
             encodings = ", ".join(f"{k} {v}" for k, v in sorted(f.encodings.items())) or "-"
             lines.append(
                 f"{f.path}: {f.framed} records: {f.loaded} loaded, {f.overlaid} overlaid,"
+                f"{_optional_counts(f.merged, f.ignored)}"
                 f" {f.unchanged} unchanged, {f.rejected} rejected; copies {f.items_added} added,"
                 f" {f.items_updated} updated; encodings: {encodings}"
             )
@@ -167,6 +184,7 @@ class LoadReport:
         rate = t["framed"] / self.elapsed_seconds if self.elapsed_seconds else 0.0
         lines.append(
             f"total: {t['framed']} records: {t['loaded']} loaded, {t['overlaid']} overlaid,"
+            f"{_optional_counts(t['merged'], t['ignored'])}"
             f" {t['unchanged']} unchanged, {t['rejected']} rejected"
             f" in {self.elapsed_seconds:.1f}s ({rate:,.0f} records/s)"
         )
@@ -178,3 +196,9 @@ class LoadReport:
             f" {times.wait:.1f}s; {self.batches} batches ({self.batching or '-'})"
         )
         return lines
+
+
+def _optional_counts(merged: int, ignored: int) -> str:
+    """The outcomes only some options produce, when they occurred (`, 2 merged, 5 ignored,`)."""
+    parts = [f" {merged} merged," if merged else "", f" {ignored} ignored," if ignored else ""]
+    return "".join(parts)
