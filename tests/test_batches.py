@@ -12,6 +12,7 @@ from gateway.catalogue.batches import storage
 from gateway.catalogue.batches.deletion import delete_items, delete_records
 from gateway.catalogue.batches.undo import UndoRefused, undo_batch
 from gateway.catalogue.model import BibRecord
+from gateway.config import ConfigError, settings_from_dict
 from gateway.store import Store
 from marc.record import Field
 from tests.batches_support import dump, load
@@ -347,3 +348,85 @@ def test_bib_json_of_a_restored_record_reads_back(store: Store, tmp_path: Path) 
     with store.read() as tx:
         text = tx.scalar("SELECT bib FROM bib_records WHERE record_id = 'R1'")
     assert BibRecord.from_json(text).title == "旧题名"
+
+
+def test_database_match_rule_is_configured_and_checked(store: Store, tmp_path: Path) -> None:
+    settings = settings_from_dict(
+        {"databases": [{"name": "main", "match": ["issn", "001"]}, {"name": "japanese"}]}
+    )
+    assert settings.database("main").match == ("issn", "001")
+    assert settings.database("japanese").match == ("001",)
+    with pytest.raises(ConfigError, match=r"databases\[0\]\.match\[0\]: 'isbm'"):
+        settings_from_dict({"databases": [{"name": "main", "match": ["isbm"]}]})
+    serial = cnmarc("S-1", "学报")
+    serial.fields.insert(2, Field("011", "  ", [("a", "1000-0135")]))
+    load(store, write(tmp_path, "a.iso", iso(serial)))
+    renumbered = cnmarc("S-NEW", "学报（新）")
+    renumbered.fields.insert(2, Field("011", "  ", [("a", "1000-0135")]))
+    report = load(
+        store, write(tmp_path, "b.iso", iso(renumbered)), database=settings.database("main")
+    )
+    assert report.match == "issn,001"
+    assert report.total()["overlaid"] == 1
+
+
+def test_an_interrupted_load_is_recorded_and_what_it_committed_can_be_undone(
+    store: Store, tmp_path: Path
+) -> None:
+    from gateway.catalogue.loading.loader import Loader, LoadOptions
+    from tests.batches_support import MAIN, PROFILES
+
+    before = dump(store)
+    path = write(
+        tmp_path, "many.iso", iso(*(cnmarc(f"I{n}", f"书{n}", barcodes=(f"I{n}-1",)) for n in range(30)))
+    )
+    calls = []
+
+    def stop_on_second_batch(_offset: int) -> None:
+        calls.append(_offset)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    loader = Loader(
+        store,
+        LoadOptions(database=MAIN, profile=PROFILES["libgate"], batch_size=10),
+        on_progress=stop_on_second_batch,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        loader.load([path])
+    with store.read() as tx:
+        (batch,) = storage.list_batches(tx)
+        assert tx.scalar("SELECT count(*) FROM bib_records") == 20
+    assert batch.state == "interrupted" and batch.counts == {"new": 20}
+    undo_batch(store, batch.id, "t")
+    assert dump(store) == before
+
+
+def test_load_runs_before_batches_are_listed_and_not_undone(tmp_path: Path) -> None:
+    from gateway.store import open_store
+    from gateway.store.engine import split_statements
+    from gateway.store.migrate import migrate, schema_files
+
+    with open_store(f"sqlite:///{tmp_path / 'old.db'}") as old:
+        with old.write() as tx:
+            tx.execute(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TEXT NOT NULL)"
+            )
+            for version, name, sql in schema_files("sqlite")[:11]:
+                for statement in split_statements(sql):
+                    tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, '2026-01-01')", (version, name)
+                )
+            tx.execute(
+                "INSERT INTO load_runs (started_at, finished_at, database, command, report)"
+                " VALUES ('2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'main',"
+                " 'load old.iso', '{}')"
+            )
+        assert migrate(old) == [12]
+        with old.read() as tx:
+            (batch,) = storage.list_batches(tx)
+        assert (batch.kind, batch.state, batch.detailed) == ("load", "done", False)
+        with pytest.raises(UndoRefused, match="recorded before batches kept"):
+            undo_batch(old, batch.id, "t")
