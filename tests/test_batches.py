@@ -283,8 +283,9 @@ def _comparable(rows: list[storage.OutcomeRow]) -> list[dict[str, object]]:
     return [r.as_dict() for r in rows]
 
 
+@pytest.mark.parametrize("on_duplicate", ["reject", "last"])
 def test_dry_run_changes_nothing_and_reports_what_the_load_does(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, on_duplicate: str
 ) -> None:
     """On a real file with duplicate 001s: first half loaded, then the whole file with some
     titles changed: dry run and load give the same outcome for every record."""
@@ -307,21 +308,32 @@ def test_dry_run_changes_nothing_and_reports_what_the_load_does(
     before = dump(store)
     with store.read() as tx:
         batches_before = len(storage.list_batches(tx))
-    dry = load(store, vendor, profile="none", dry_run=True, batch_size=40)
+    options = {"profile": "none", "match": "isbn,001", "on_duplicate": on_duplicate}
+    dry = load(store, vendor, dry_run=True, batch_size=40, **options)
     assert dump(store) == before
     with store.read() as tx:
         assert len(storage.list_batches(tx)) == batches_before
-    real = load(store, vendor, profile="none", batch_size=25)
+    real = load(store, vendor, batch_size=25, **options)
     assert real.batch is not None
     with store.read() as tx:
         stored = storage.outcomes(tx, real.batch)
     assert dry.records is not None
     assert _comparable(dry.records) == _comparable(stored)
     outcomes = {r.outcome for r in stored}
-    assert {"new", "overlay", "unchanged", "duplicate"} <= outcomes
-    overlays = [r for r in stored if r.outcome == "overlay"]
-    assert overlays and all(
-        any(c["tag"] == "500" and c["change"] == "added" for c in r.changes or []) for r in overlays
+    assert {"new", "overlay", "unchanged"} <= outcomes
+    if on_duplicate == "reject":
+        assert "duplicate" in outcomes
+    else:
+        assert "duplicate" not in outcomes and any(r.replaced_by for r in stored)
+    # The corrected records overlay themselves (other overlays are ISBN matches: the file has
+    # several libraries' records of one edition).
+    corrected = [r for r in stored if r.outcome == "overlay" and r.matched_id == r.record_id]
+    assert corrected and all(
+        any(
+            c["tag"] == "500" and c["new"].startswith("## $aCorrected note")
+            for c in r.changes or []
+        )
+        for r in corrected
     )
     assert dry.to_dict()["dry_run"] is True and len(dry.to_dict()["records"]) == len(chunks)
 
@@ -378,7 +390,9 @@ def test_an_interrupted_load_is_recorded_and_what_it_committed_can_be_undone(
 
     before = dump(store)
     path = write(
-        tmp_path, "many.iso", iso(*(cnmarc(f"I{n}", f"书{n}", barcodes=(f"I{n}-1",)) for n in range(30)))
+        tmp_path,
+        "many.iso",
+        iso(*(cnmarc(f"I{n}", f"书{n}", barcodes=(f"I{n}-1",)) for n in range(30))),
     )
     calls = []
 

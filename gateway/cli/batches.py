@@ -141,7 +141,8 @@ def cmd_batches_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _header(batch: storage.BatchSummary) -> list[str]:
     lines = [
-        f"batch {batch.id}: {batch.kind} into {batch.database}, {effective_state(batch)}",
+        f"batch {batch.id}: {batch.kind} {'from' if batch.kind == 'delete' else 'into'}"
+        f" {batch.database}, {effective_state(batch)}",
         f"  by {batch.run_by or '-'} on {batch.host or '-'}; started {batch.started_at},"
         f" ended {batch.finished_at or '-'}",
     ]

@@ -344,16 +344,15 @@ class Loader:
                 self.planner.plan(tx, ready)
             self.times.store += time.perf_counter() - started
             self.batches += 1
-            rows = self._outcome_rows(batch, file_no)
-            for entry in batch:
+            for row in self._outcome_rows(batch, file_no):
+                self._dry_rows[(file_no, row.record_no or 0)] = row
+            for entry in batch:  # after: the record it replaces may be of this very batch
                 if entry.replaces is not None:
                     earlier = self._dry_rows.get((file_no, entry.replaces))
                     if earlier is not None:
                         self._dry_rows[(file_no, entry.replaces)] = replace(
                             earlier, replaced_by=entry.number
                         )
-            for row in rows:
-                self._dry_rows[(file_no, row.record_no or 0)] = row
         else:
             self._store_batch(batch, ready, file_no, started)
         self._count(batch, report)
