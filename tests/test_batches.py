@@ -5,6 +5,7 @@ undo is refused when it would not be exact, and circulation decides what a delet
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -308,7 +309,7 @@ def test_dry_run_changes_nothing_and_reports_what_the_load_does(
     before = dump(store)
     with store.read() as tx:
         batches_before = len(storage.list_batches(tx))
-    options = {"profile": "none", "match": "isbn,001", "on_duplicate": on_duplicate}
+    options: dict[str, Any] = {"profile": "none", "match": "isbn,001", "on_duplicate": on_duplicate}
     dry = load(store, vendor, dry_run=True, batch_size=40, **options)
     assert dump(store) == before
     with store.read() as tx:
