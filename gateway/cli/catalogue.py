@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from gateway.catalogue.explain import explain, explain_lines
 from gateway.catalogue.items_import import ItemsFileError, import_items
 from gateway.catalogue.query import QueryError, SortKey
 from gateway.catalogue.search import browse, search
+from gateway.circulation.copy_status import CopyWords
 from gateway.circulation.policy import Policy
 from gateway.cli.errors import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, CliError
 from gateway.cli.progress import progress_for
@@ -22,6 +24,7 @@ from gateway.cql.free_text import read_query
 from gateway.cql.parser import CQLSyntaxError
 from gateway.store import open_configured_store, open_migrated_store
 from gateway.store.migrate import migrate
+from marc.holdings_export import LostValue
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -95,7 +98,11 @@ def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
     with open_migrated_store(settings.storage) as store:
         try:
             report = import_items(
-                store, Path(args.file), databases, settings.circulation.on_shelf_status
+                store,
+                Path(args.file),
+                databases,
+                CopyWords.from_settings(settings),
+                settings.circulation.on_shelf_status,
             )
             if report.added or report.updated:
                 store.analyze(repository.searched_tables(store.dialect))
@@ -106,23 +113,69 @@ def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from marc.export import export_records  # see cmd_load: pymarc only for the commands using it
+    # See cmd_load: pymarc only for the commands using it.
+    from marc.export import export_records, records_with_copies
 
     database = settings.database(args.database)
+    profile = settings.profile(args.profile or database.profile)
+    if args.with_items and not profile.item_tag:
+        raise CliError(
+            f"holdings profile {profile.name} has no holdings field to write copies in;"
+            " choose one with --profile"
+        )
+    lost: list[LostValue] = []
     with open_migrated_store(settings.storage) as store:
         with store.read() as tx:
-            rows = repository.record_marc(tx, database.name)
-        if args.record_id:
-            wanted = set(args.record_id)
-            rows = [r for r in rows if r.record_id in wanted]
+            stored = repository.record_marc(tx, database.name)
+            copies = repository.copies_by_record(tx, database.name) if args.with_items else {}
+        wanted = set(args.record_id or ())
+        if wanted:
+            stored = [r for r in stored if r.record_id in wanted]
+        rows: Iterable[tuple[str, str, bytes]] = stored
+        if args.with_items:
+            rows = records_with_copies(
+                stored, copies, profile, settings.circulation.on_shelf_status, lost
+            )
         out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
             count = export_records(rows, args.format, out)
         finally:
             if args.output:
                 out.close()
-    print(f"exported {count} records from {database.name} as {args.format}", file=sys.stderr)
+    copies_note = ""
+    if args.with_items:
+        exported = sum(len(v) for k, v in copies.items() if not wanted or k in wanted)
+        copies_note = f" with {exported} copies in {profile.item_tag} (profile {profile.name})"
+    print(
+        f"exported {count} records from {database.name} as {args.format}{copies_note}",
+        file=sys.stderr,
+    )
+    if lost:
+        for line in _lost_lines(lost, profile.name):
+            print(line, file=sys.stderr)
+        return EXIT_REJECTED
     return EXIT_OK
+
+
+def _lost_lines(lost: list[LostValue], profile: str) -> list[str]:
+    """What the export could not carry, by attribute, with the first copies and the fix."""
+    by_attribute: dict[str, list[LostValue]] = {}
+    for value in lost:
+        by_attribute.setdefault(value.attribute, []).append(value)
+    lines = []
+    for attribute, values in by_attribute.items():
+        shown = ", ".join(f"{v.barcode} {v.value!r}" for v in values[:3])
+        more = f" and {len(values) - 3} more" if len(values) > 3 else ""
+        copies = "1 copy" if len(values) == 1 else f"{len(values)} copies"
+        lines.append(
+            f"profile {profile} has no place for {attribute}: {copies} would not get it back"
+            f" when loaded ({shown}{more})"
+        )
+    lines.append(
+        "export with --profile libgate (995 carries every attribute), or give the profile a"
+        " template for them ([[holdings_profiles]])"
+    )
+    return lines
 
 
 def _parse_sort(text: str | None) -> tuple[SortKey, ...]:
@@ -286,6 +339,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("--output", "-o", metavar="PATH", help="file to write (default stdout)")
     export.add_argument(
         "--record-id", action="append", metavar="ID", help="only these records (repeatable)"
+    )
+    export.add_argument(
+        "--with-items",
+        action="store_true",
+        help="write the current copies and their status into the holdings fields",
+    )
+    export.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="holdings profile the copies are written in (default: the database's)",
     )
     export.set_defaults(handler=cmd_export)
 
