@@ -4,9 +4,13 @@ reindex."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +21,14 @@ from gateway.catalogue.query import QueryError, SortKey
 from gateway.catalogue.search import browse, search
 from gateway.circulation.copy_status import CopyWords
 from gateway.circulation.policy import Policy
-from gateway.cli.errors import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, CliError
+from gateway.cli.errors import (
+    EXIT_FATAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    CliError,
+)
 from gateway.cli.progress import progress_for
 from gateway.config import Settings
 from gateway.cql.free_text import read_query
@@ -48,18 +59,27 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     from marc.charset import normalise_encoding_name
 
     database = settings.database(args.database)
+    if args.format:
+        database = replace(database, format=args.format)
     profile = settings.profile(args.profile or database.profile)
     try:
         encoding = normalise_encoding_name(args.encoding)
     except ValueError as error:
         raise CliError(f"--encoding: {error}") from None
-    paths = [Path(p) for p in args.files]
-    for path in paths:
+    paths = []
+    file_profiles = {}
+    for argument in args.files:
+        path, own_profile = _file_and_profile(argument)
         if not path.is_file():
             raise CliError(f"{path}: no such file")
+        paths.append(path)
+        if own_profile:
+            file_profiles[path] = settings.profile(own_profile)
     options = LoadOptions(
         database=database,
         profile=profile,
+        file_profiles=file_profiles,
+        known_profiles=settings.holdings_profiles,
         encoding=encoding,
         match=args.match,
         batch_size=settings.loader.batch_size,
@@ -80,17 +100,60 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                     on_progress=progress.advance,
                     on_file_start=progress.start_file,
                 )
-                report = loader.load(paths, command="load " + " ".join(args.files))
+                with _stop_on_ctrl_c(loader.request_stop):
+                    report = loader.load(paths, command="load " + " ".join(args.files))
+                progress.complete = not report.interrupted
     finally:
         if rejects_handle:
             rejects_handle.close()
     if args.report:
         Path(args.report).write_text(report.to_json() + "\n", encoding="utf-8")
+    # What was loaded on stdout; what went wrong, and what to do about it, on stderr.
     for line in report.summary_lines():
         print(line)
+    sys.stdout.flush()
+    for line in report.problem_lines():
+        print(line, file=sys.stderr)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
     if any(f.error for f in report.files):
         return EXIT_FATAL
     return EXIT_OK if report.clean else EXIT_REJECTED
+
+
+def _file_and_profile(argument: str) -> tuple[Path, str | None]:
+    """`FILE` or `FILE:PROFILE` (that file's holdings profile). A file whose own name holds
+    a colon is still the file."""
+    path = Path(argument)
+    if path.is_file() or ":" not in argument:
+        return path, None
+    name, _, profile = argument.rpartition(":")
+    if profile and Path(name).is_file():
+        return Path(name), profile
+    return path, None
+
+
+STOPPING = b"\nlibgate: stopping after the batch in hand (Ctrl-C again stops at once)\n"
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(request_stop: Callable[[], None]) -> Iterator[None]:
+    """The first Ctrl-C asks the load to stop after the batch in hand (what is stored stays,
+    the report says it was interrupted); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers live in the main thread only
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.write(2, STOPPING)  # not print: a handler may run in the middle of a print
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -299,7 +362,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     init.set_defaults(handler=cmd_init)
 
     load = commands.add_parser("load", help="batch-load ISO 2709 / MARCXML files into a catalogue")
-    load.add_argument("files", nargs="+", metavar="FILE")
+    load.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE[:PROFILE]",
+        help="files to load; FILE:PROFILE loads that file with its own holdings profile",
+    )
     load.add_argument(
         "--database", default="main", metavar="NAME", help="catalogue database (default main)"
     )
@@ -310,7 +378,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="auto (default: 100$a/26-29 or leader/09, confirmed by the bytes), utf-8, gb18030, marc-8, cp1251, ...",
     )
     load.add_argument(
-        "--profile", metavar="NAME", help="holdings profile (default: the database's)"
+        "--profile",
+        metavar="NAME",
+        help="holdings profile of files without their own :PROFILE (default: the database's)",
+    )
+    load.add_argument(
+        "--format",
+        choices=["auto", "unimarc", "marc21"],
+        help="read every record as UNIMARC/CNMARC or MARC 21 (default: the database's format,"
+        " auto = decided per record from its fields)",
     )
     load.add_argument(
         "--match",
