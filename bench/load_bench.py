@@ -341,12 +341,13 @@ from pathlib import Path
 from gateway.config import BUILTIN_PROFILES
 from marc.iso2709 import frame_records
 from gateway.catalogue.loading.parallel import prepare_one
+from gateway.catalogue.loading.prepare import Rejection
 profile = next(p for p in BUILTIN_PROFILES if p.name == "libgate")
 ok = bad = 0
 with open(sys.argv[1], "rb") as handle:
     for chunk in frame_records(handle):
         outcome = prepare_one(chunk, "auto", "auto", profile)
-        if isinstance(outcome, str):
+        if isinstance(outcome, Rejection):
             bad += 1
         else:
             ok += 1

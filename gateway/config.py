@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.circulation.states import STATUS_STATES
 from gateway.networks import parse_network
 from marc.holdings import HoldingsProfile
 
@@ -149,10 +150,14 @@ class ItemTypeSettings:
     name: str
     circulating: bool = True
     ill_lendable: bool = False
+    # Other words for this type in files staff import (copy CSVs): 中文图书 for 普通外借资料.
+    synonyms: tuple[str, ...] = ()
 
     def validate(self, where: str) -> None:
         if not self.name:
             raise ConfigError(f"{where}.name: must not be empty")
+        if not all(self.synonyms):
+            raise ConfigError(f"{where}.synonyms: must not contain an empty word")
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,9 @@ class HoldSettings:
 # The on-shelf status word when the config names none; a copy loaded or imported without a
 # status gets the configured word ([circulation] on_shelf_status), this one only by default.
 DEFAULT_ON_SHELF_STATUS = "归还"
+# Words other systems use for "on the shelf", read as the on-shelf word in imported files
+# unless the config makes one of them a status word or a synonym of its own.
+ON_SHELF_SYNONYMS = ("在架", "在架可借")
 
 
 @dataclass(frozen=True)
@@ -207,11 +215,41 @@ class CirculationSettings:
     # CIDR networks of the library's own terminals: a reader's right PIN from here is never
     # refused because of wrong PINs sent from other addresses (desk accounts always are).
     pin_trusted_networks: tuple[str, ...] = ()
+    # Status words a copy may carry beyond the three above and the engine's own (丢失, 缺失,
+    # 修补, …: STATUS_STATES): a copy with one is not available (SIP2 "other").
+    other_status_words: tuple[str, ...] = ()
+    # Words in imported files → our status words: { "在库" = "归还" }. 在架 and 在架可借 mean
+    # the on-shelf word unless named here or made status words.
+    status_synonyms: dict[str, str] = field(default_factory=dict)
+
+    def status_words(self) -> tuple[str, ...]:
+        """Every status word a copy may carry, the configured ones first."""
+        configured = (self.on_shelf_status, self.on_loan_status, self.on_hold_shelf_status)
+        words = [*configured, *self.other_status_words]
+        return tuple(words + [w for w in STATUS_STATES if w not in words])
 
     def validate(self, where: str) -> None:
         words = (self.on_shelf_status, self.on_loan_status, self.on_hold_shelf_status)
         if len(set(words)) != 3 or not all(words):
             raise ConfigError(f"{where}: the three status words must be different and not empty")
+        for index, word in enumerate(self.other_status_words):
+            if not word.strip() or word in self.other_status_words[:index] or word in words:
+                raise ConfigError(
+                    f"{where}.other_status_words[{index}]: {word!r} is empty, given twice or"
+                    " one of the three status words"
+                )
+        known = self.status_words()
+        folded = {w.strip().lower() for w in known}
+        for synonym, word in self.status_synonyms.items():
+            if not synonym.strip() or synonym.strip().lower() in folded:
+                raise ConfigError(
+                    f"{where}.status_synonyms: {synonym!r} is empty or already a status word"
+                )
+            if word not in known:
+                raise ConfigError(
+                    f"{where}.status_synonyms.{synonym}: {word!r} is not a status word"
+                    f" (known: {', '.join(known)})"
+                )
         if self.language not in ("zh", "en"):
             raise ConfigError(f"{where}.language: {self.language!r} is not zh or en")
         code = self.currency
@@ -953,6 +991,7 @@ def settings_from_dict(data: dict[str, Any], source: str = "<dict>") -> Settings
     _check_unique([p.name for p in settings.holdings_profiles], "holdings_profiles", "name")
     _check_unique([c.name for c in settings.patron_categories], "patron_categories", "name")
     _check_unique([t.name for t in settings.item_types], "item_types", "name")
+    _check_item_type_synonyms(settings.item_types)
     _check_unique([loc.name for loc in settings.locations], "locations", "name")
     if settings.circulation.default_category not in {c.name for c in settings.patron_categories}:
         raise ConfigError(
@@ -974,6 +1013,18 @@ def settings_from_dict(data: dict[str, Any], source: str = "<dict>") -> Settings
                 f" {target.holdings_profile!r}"
             )
     return settings
+
+
+def _check_item_type_synonyms(item_types: tuple[ItemTypeSettings, ...]) -> None:
+    """A synonym names one type: it is no type's name and no other type's synonym."""
+    owner = {t.name: t.name for t in item_types}
+    for index, item_type in enumerate(item_types):
+        for word in item_type.synonyms:
+            if word in owner and owner[word] != item_type.name:
+                raise ConfigError(
+                    f"item_types[{index}].synonyms: {word!r} already names {owner[word]!r}"
+                )
+            owner[word] = item_type.name
 
 
 def _check_unique(names: list[str], section: str, key: str) -> None:

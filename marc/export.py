@@ -1,15 +1,18 @@
-"""`libgate export`: stored records out as ISO 2709, MARCXML or marcxchange."""
+"""`libgate export`: stored records out as ISO 2709, MARCXML or marcxchange, as loaded or
+with their current copies in the holdings fields (`records_with_copies`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import BinaryIO
 
 from marc import charset
 from marc.errors import RecordRejected
+from marc.holdings import HoldingsProfile, ItemData
+from marc.holdings_export import LostValue, with_copies
 from marc.iso2709 import Chunk, parse_structure
 from marc.record import MarcRecord, is_control_tag
-from marc.writer import MARCXCHANGE_NS, MARCXML_NS, XmlField, fields_xml, write_xml
+from marc.writer import MARCXCHANGE_NS, MARCXML_NS, XmlField, fields_xml, to_iso2709, write_xml
 
 FORMATS = ("iso2709", "marcxml", "marcxchange")
 
@@ -59,3 +62,28 @@ def export_records(rows: Iterable[tuple[str, str, bytes]], fmt: str, out: Binary
     return write_xml(
         ((stored_record(marc), record_format) for _, record_format, marc in rows), out, namespace
     )
+
+
+def records_with_copies(
+    rows: Iterable[tuple[str, str, bytes]],
+    copies: Mapping[str, Sequence[ItemData]],
+    profile: HoldingsProfile,
+    on_shelf_status: str,
+    lost: list[LostValue],
+) -> Iterator[tuple[str, str, bytes]]:
+    """`rows` (record id, format, stored ISO 2709) with each record's item fields replaced by
+    its copies in `copies` (by record id), written as `profile` places them. What a load of
+    the result would not give back is appended to `lost`. A record with no item field and no
+    copy is passed through as stored."""
+    for record_id, record_format, marc in rows:
+        items = copies.get(record_id, ())
+        if not items and profile.item_tag.encode() not in marc[24:]:
+            yield record_id, record_format, marc  # cheap test first: no such tag in the bytes
+            continue
+        record = stored_record(marc)
+        if not items and not record.get_fields(profile.item_tag):
+            yield record_id, record_format, marc
+            continue
+        rebuilt, record_lost = with_copies(record, profile, items, on_shelf_status, record_id)
+        lost.extend(record_lost)
+        yield record_id, record_format, to_iso2709(rebuilt, record_format)

@@ -14,7 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from marc.errors import RecordRejected
+from marc.errors import (
+    BARCODE_IMPLAUSIBLE,
+    COPY_WITHOUT_BARCODE,
+    RecordRejected,
+    RecordWarning,
+)
 from marc.record import Field, MarcRecord
 
 PLACEHOLDER = re.compile(r"\{(?P<tag>[0-9A-Za-z]{3})?\$(?P<code>[0-9A-Za-z])\}")
@@ -127,27 +132,44 @@ def first_value(templates: tuple[str, ...], item_field: Field, record: MarcRecor
 
 def items_from_record(
     record: MarcRecord, profile: HoldingsProfile, on_shelf_status: str
-) -> tuple[list[ItemData], list[str]]:
-    """Copies the record describes, plus warnings for copies that had to be skipped. A copy
-    without a status word gets the profile's default status, else `on_shelf_status` (the
-    library's word for a copy on the shelf, which the caller knows from its config)."""
+) -> tuple[list[ItemData], list[RecordWarning]]:
+    """Copies the record describes, plus warnings for copies that had to be skipped or look
+    wrong. A copy without a status word gets the profile's default status, else
+    `on_shelf_status` (the library's word for a copy on the shelf, which the caller knows from
+    its config)."""
     if not profile.item_tag:
         return [], []
+    tag = profile.item_tag
     items: list[ItemData] = []
-    warnings: list[str] = []
+    warnings: list[RecordWarning] = []
     seen: set[str] = set()
     for number, item_field in enumerate(record.get_fields(profile.item_tag), start=1):
         barcode = first_value(profile.barcode, item_field, record)
         if not barcode:
-            warnings.append(f"{profile.item_tag} #{number} has no barcode; copy skipped")
+            warnings.append(
+                RecordWarning(
+                    COPY_WITHOUT_BARCODE, f"{tag} #{number} has no barcode; copy skipped", tag
+                )
+            )
             continue
         if len(barcode) > MAX_BARCODE_LENGTH or any(ch.isspace() for ch in barcode):
             raise RecordRejected(
-                f"copy {profile.item_tag} #{number}: barcode {barcode[:70]!r} is not a barcode"
-                f" (spaces or longer than {MAX_BARCODE_LENGTH} characters)"
+                f"copy {tag} #{number}: barcode “{barcode[:70]}” is not a barcode"
+                f" (spaces or longer than {MAX_BARCODE_LENGTH} characters)",
+                tag,
             )
         if barcode in seen:
-            raise RecordRejected(f"barcode {barcode} appears twice in this record")
+            raise RecordRejected(f"{tag}: barcode {barcode} appears twice in this record", tag)
+        if not any(ch.isdigit() for ch in barcode):
+            # Real barcodes carry digits; a word here means the profile reads a field that is
+            # not about copies (LC's 906 $b "cbc" under the BNU profile).
+            warnings.append(
+                RecordWarning(
+                    BARCODE_IMPLAUSIBLE,
+                    f"{tag} #{number}: barcode “{barcode}” has no digit; is it a copy barcode?",
+                    tag,
+                )
+            )
         seen.add(barcode)
         raw_status = first_value(profile.status, item_field, record)
         status = (

@@ -13,7 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from marc.errors import RecordRejected
+from marc.errors import (
+    BASE_ADDRESS,
+    DIRECTORY_LENGTHS,
+    DIRECTORY_RECOVERED,
+    LEADER_BYTES,
+    RECORD_LENGTH,
+    RecordRejected,
+    RecordWarning,
+)
 
 RT = 0x1D
 FT = 0x1E
@@ -77,7 +85,7 @@ class RawRecord:
 
     leader: str
     entries: list[tuple[str, bytes]]  # (tag, field bytes without the field terminator)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
     indicator_count: int = 2
 
 
@@ -95,32 +103,58 @@ def parse_structure(chunk: Chunk) -> RawRecord:
             "terminator (0x1D) never end; the file is probably truncated"
         )
     if len(data) < LEADER_LENGTH + 1:
-        raise RecordRejected(f"too short to be a MARC record ({len(data)} bytes, no leader)")
+        raise RecordRejected(
+            f"too short to be a MARC record ({len(data)} bytes, no leader)", "leader"
+        )
     leader_bytes = data[:LEADER_LENGTH]
-    warnings: list[str] = []
+    warnings: list[RecordWarning] = []
     if any(b < 0x20 or b > 0x7E for b in leader_bytes):
         if FT in leader_bytes or SD in leader_bytes:
-            raise RecordRejected("no leader: the record starts with field data")
-        warnings.append("the leader contains non-ASCII or control bytes; they were kept as read")
+            raise RecordRejected("no leader: the record starts with field data", "leader")
+        warnings.append(
+            RecordWarning(
+                LEADER_BYTES,
+                "the leader contains non-ASCII or control bytes; they were kept as read",
+                "leader",
+            )
+        )
     leader = leader_bytes.decode("latin-1")
 
     declared_length = _leader_digits(leader_bytes, 0, 5)
     actual_length = len(data) + 1
     if declared_length is None:
-        warnings.append(f"leader/00-04 record length {leader[:5]!r} is not a number")
+        warnings.append(
+            RecordWarning(
+                RECORD_LENGTH,
+                f"leader/00-04 record length “{leader[:5]}” is not a number",
+                "leader",
+            )
+        )
     elif declared_length != actual_length:
         warnings.append(
-            f"leader says {declared_length} bytes, the record has {actual_length}"
-            " (lengths counted in characters?)"
+            RecordWarning(
+                RECORD_LENGTH,
+                f"leader says {declared_length} bytes, the record has {actual_length}"
+                " (lengths counted in characters?)",
+                "leader",
+            )
         )
 
     directory_end = data.find(b"\x1e", LEADER_LENGTH)
     if directory_end < 0:
-        raise RecordRejected("no field terminator after the directory: the directory is broken")
+        raise RecordRejected(
+            "no field terminator after the directory: the directory is broken", "directory"
+        )
     base = _leader_digits(leader_bytes, 12, 17)
     if base is None or base != directory_end + 1:
         if base is not None:
-            warnings.append(f"leader base address {base} corrected to {directory_end + 1}")
+            warnings.append(
+                RecordWarning(
+                    BASE_ADDRESS,
+                    f"leader base address {base} corrected to {directory_end + 1}",
+                    "leader",
+                )
+            )
         base = directory_end + 1
     length_width = _leader_digits(leader_bytes, 20, 21) or 4
     start_width = _leader_digits(leader_bytes, 21, 22) or 5
@@ -133,10 +167,11 @@ def parse_structure(chunk: Chunk) -> RawRecord:
         else:
             raise RecordRejected(
                 f"the directory is damaged: {len(directory)} bytes is not a whole number"
-                f" of {entry_width}-byte entries"
+                f" of {entry_width}-byte entries",
+                "directory",
             )
     if not directory:
-        raise RecordRejected("the record has no fields (empty directory)")
+        raise RecordRejected("the record has no fields (empty directory)", "directory")
 
     entries_meta: list[tuple[str, int | None, int | None]] = []
     for i in range(0, len(directory), entry_width):
@@ -144,7 +179,9 @@ def parse_structure(chunk: Chunk) -> RawRecord:
         tag_bytes = entry[:3]
         if any(b < 0x20 or b > 0x7E for b in tag_bytes):
             raise RecordRejected(
-                f"directory entry {i // entry_width + 1} has an unreadable tag {tag_bytes!r}"
+                f"directory entry {i // entry_width + 1} has an unreadable tag"
+                f" (bytes {tag_bytes.hex(' ').upper()})",
+                "directory",
             )
         length_text = entry[3 : 3 + length_width]
         start_text = entry[3 + length_width :]
@@ -162,8 +199,12 @@ def parse_structure(chunk: Chunk) -> RawRecord:
         fields = _fields_by_minimum_length(body, entries_meta)
         if fields is not None:
             warnings.append(
-                "directory lengths are smaller than the fields (counted in characters?);"
-                " fields read up to their terminators"
+                RecordWarning(
+                    DIRECTORY_LENGTHS,
+                    "directory lengths are smaller than the fields (counted in characters?);"
+                    " fields read up to their terminators",
+                    "directory",
+                )
             )
     if fields is None:
         pieces = body.split(b"\x1e")
@@ -172,14 +213,21 @@ def parse_structure(chunk: Chunk) -> RawRecord:
         if len(pieces) != len(entries_meta):
             raise RecordRejected(
                 f"the directory does not match the fields: {len(entries_meta)} directory"
-                f" entries but {len(pieces)} fields in the data"
+                f" entries but {len(pieces)} fields in the data",
+                "directory",
             )
         by_start = sorted(range(len(entries_meta)), key=lambda k: (entries_meta[k][2] or 0, k))
         recovered: list[tuple[str, bytes]] = [("", b"")] * len(entries_meta)
         for piece, k in zip(pieces, by_start, strict=True):
             recovered[k] = (entries_meta[k][0], piece)
         fields = recovered
-        warnings.append("directory offsets or lengths are wrong; fields recovered by terminators")
+        warnings.append(
+            RecordWarning(
+                DIRECTORY_RECOVERED,
+                "directory offsets or lengths are wrong; fields recovered by terminators",
+                "directory",
+            )
+        )
     indicator_count = _leader_digits(leader_bytes, 10, 11)
     if indicator_count is None or indicator_count > 9:
         indicator_count = 2

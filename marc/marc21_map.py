@@ -67,7 +67,7 @@ def map_marc21(record: MarcRecord) -> BibRecord:
     vernacular, vernacular_parts = _title(vernacular_fields[0]) if vernacular_fields else ("", [])
     title = vernacular or romanised
     if not title:
-        raise RecordRejected("no title: field 245 $a is missing or empty")
+        raise RecordRejected("no title: field 245 $a is missing or empty", "245")
     other = [romanised] if vernacular and romanised != vernacular else []
     for f in [title_field, *vernacular_fields]:
         if f is not None and f.get("b"):

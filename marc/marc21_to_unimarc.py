@@ -61,21 +61,16 @@ from datetime import date
 
 from marc.identifiers import ISBN_CANDIDATE, normalise_isbn
 from marc.record import Field, MarcRecord
-from marc.text import clean
+from marc.text import HAN_CHARACTERS, clean, close_cjk_word_gaps
 
 # --- scripts --------------------------------------------------------------------------------
 
 # Kana prove Japanese; the katakana middle dot ・ (U+30FB) does not, Chinese uses it in names.
 KANA = re.compile("[\u3041-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
-_HAN = "\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-HAN = re.compile(f"[{_HAN}]")
+HAN = re.compile(f"[{HAN_CHARACTERS}]")
 HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 CYRILLIC = re.compile("[\u0400-\u04ff]")
 LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
-# A space between CJK characters (or a CJK character and a digit): word division copied from
-# the romanisation (`第 1版`, `昭和 43`).
-_SPACED = f"{_HAN}\u3041-\u30ff"
-CJK_WORD_GAP = re.compile(f"(?<=[{_SPACED}]) (?=[{_SPACED}0-9])|(?<=[0-9]) (?=[{_SPACED}])")
 
 TRAILING_PUNCTUATION = " /:;,=.+\u3000：；，／＝．"
 # Words that end in a full stop because they are abbreviated (AACR2/ISBD), not because a
@@ -93,10 +88,10 @@ def has_kana(text: str) -> bool:
 
 def tidy(value: str | None, word_spaced: bool = False) -> str:
     """A MARC21 subfield as UNIMARC text: trailing ISBD punctuation removed; RLIN word spaces
-    inside CJK text removed when `word_spaced`."""
+    inside CJK text removed when `word_spaced` (`marc.text.close_cjk_word_gaps`)."""
     text = clean(value)
     if word_spaced:
-        text = CJK_WORD_GAP.sub("", text)
+        text = close_cjk_word_gaps(text)
     while text and text[-1] in TRAILING_PUNCTUATION:
         if text[-1] == "." and _ends_with_abbreviation(text):
             break
@@ -624,7 +619,7 @@ def note_fields(record: MarcRecord) -> list[Field]:
         # Notes keep their own punctuation: a note is a sentence, not an ISBD element.
         text = " ".join(clean(v) for c, v in note.field.subfields if c in codes and clean(v))
         if note.word_spaced:
-            text = CJK_WORD_GAP.sub("", text)
+            text = close_cjk_word_gaps(text)
         if text:
             fields.append(Field(tag, "  ", [("a", text)]))
     return fields

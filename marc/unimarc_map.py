@@ -76,7 +76,7 @@ def map_unimarc(record: MarcRecord) -> BibRecord:
     title_field = record.first("200")
     title = clean(title_field.get("a")) if title_field else ""
     if not title:
-        raise RecordRejected("no title: field 200 $a is missing or empty")
+        raise RecordRejected("no title: field 200 $a is missing or empty", "200")
     assert title_field is not None
     extra_titles = [clean(v) for v in title_field.get_all("a")[1:]]
     parts = [clean(v) for c, v in title_field.subfields if c in "hi" and clean(v)]

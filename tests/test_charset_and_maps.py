@@ -108,7 +108,7 @@ def test_double_encoded_utf8_is_repaired_and_noted() -> None:
     titles = [r.mapped.bib.title for r in records]
     assert any(t.endswith("cu părintele Stăniloae") for t in titles)
     assert not any("Å" in t for t in titles)
-    assert any("double-encoded" in w for r in records for w in r.mapped.warnings)
+    assert any("double-encoded" in w.message for r in records for w in r.mapped.warnings)
 
 
 def test_unimarc_non_sorting_marks_and_embedded_series() -> None:

@@ -52,7 +52,7 @@ def test_leader_length_counted_in_characters_is_only_a_warning() -> None:
     record = iso(cnmarc("A1", "中国发展报告"))
     wrong = f"{len(record) - 12:05d}".encode() + record[5:]  # 6 CJK chars = 12 bytes too many
     raw = parse_structure(chunks(wrong)[0])
-    assert any("leader says" in w for w in raw.warnings)
+    assert any("leader says" in w.message for w in raw.warnings)
     assert dict(raw.entries)["001"] == b"A1"
 
 
@@ -65,7 +65,7 @@ def test_directory_lengths_in_characters_are_recovered() -> None:
     text[directory_200 + 3 : directory_200 + 7] = b"0010"
     raw = parse_structure(chunks(bytes(text))[0])
     assert dict(raw.entries)["200"] == "1 \x1fa中国发展报告".encode()
-    assert any("counted in characters" in w for w in raw.warnings)
+    assert any("counted in characters" in w.message for w in raw.warnings)
 
 
 def test_unordered_directory_keeps_every_field() -> None:

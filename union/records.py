@@ -49,7 +49,7 @@ def read_iso2709(data: bytes, syntax: str, encoding: str = "utf-8") -> ReadRecor
     decision = decide(raw, unimarc, override)
     record, notes = decode_record(raw, decision)
     bib = map_unimarc(record) if unimarc else map_marc21(record)
-    return ReadRecord(bib, record, tuple(notes))
+    return ReadRecord(bib, record, tuple(note.message for note in notes))
 
 
 def read_xml(data: bytes, syntax: str = "xml") -> ReadRecord:

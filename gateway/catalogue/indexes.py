@@ -8,11 +8,12 @@ word search), an exact index (whole normalised values, prefix truncation), or nu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.catalogue import pinyin, readings
 from gateway.catalogue.model import BibRecord
 from gateway.catalogue.normalise import is_cjk, normalise, sort_key, words
+from marc.text import close_cjk_word_gaps
 
 KEYWORD = "keyword"
 EXACT = "exact"
@@ -38,6 +39,29 @@ def is_japanese(bib: BibRecord) -> bool:
     """A Japanese-language record (101 $a jpn) or one whose title has kana: its headings get
     kana readings, and its Latin transcriptions are romaji, not pinyin."""
     return "jpn" in bib.languages or readings.has_kana(bib.title)
+
+
+def searched_form(bib: BibRecord) -> BibRecord:
+    """The record as its index terms read it: a MARC21 record's CJK text without the word
+    spaces LC, OCLC and RLIN catalogue into it (`鲁 迅 与 浙东 文化` is searched as 鲁迅与浙东文化,
+    so 鲁迅 finds it; `marc.text.close_cjk_word_gaps`). Only the index reads this form: the
+    stored record and everything displayed from it keep the text as catalogued. CNMARC and
+    UNIMARC records are indexed as they are: their catalogers do not space CJK by word.
+    """
+    if bib.format != "marc21":
+        return bib
+    close = close_cjk_word_gaps
+    return replace(
+        bib,
+        title=close(bib.title),
+        title_parts=tuple(map(close, bib.title_parts)),
+        other_titles=tuple(map(close, bib.other_titles)),
+        responsibility=tuple(map(close, bib.responsibility)),
+        publisher=close(bib.publisher),
+        series=tuple(map(close, bib.series)),
+        subjects=tuple(map(close, bib.subjects)),
+        names=tuple(replace(n, name=close(n.name)) for n in bib.names),
+    )
 
 
 def _romaji(bib: BibRecord, transcription: str) -> list[str]:
@@ -209,7 +233,8 @@ class IndexDocument:
     sort_author: str
 
 
-def index_document(bib: BibRecord) -> IndexDocument:
+def index_document(catalogued: BibRecord) -> IndexDocument:
+    bib = searched_form(catalogued)
     keyword = {
         name: " ".join(token_stream(source(bib))) for name, source in KEYWORD_SOURCES.items()
     }
@@ -226,14 +251,15 @@ def index_document(bib: BibRecord) -> IndexDocument:
     headings = []
     seen: set[tuple[str, str]] = set()
     for name, source in BROWSE_SOURCES.items():
-        for heading in source(bib):
+        # filed by the searched form, listed as catalogued
+        for heading, shown in zip(source(bib), source(catalogued), strict=True):
             heading = heading.strip()
             if not heading:
                 continue
             key = sort_key(heading)[:500]
             if (name, key) not in seen:
                 seen.add((name, key))
-                headings.append((name, key, heading[:500]))
+                headings.append((name, key, shown.strip()[:500]))
     return IndexDocument(
         keyword=keyword,
         exact=exact,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from marc.bibliographic import BIB_FIELD_NAMES, BibRecord, Name
+from marc.errors import RecordWarning
 from marc.holdings import ItemData
 
 __all__ = ["BIB_FIELD_NAMES", "BibRecord", "ItemData", "MappedRecord", "Name"]
@@ -23,6 +24,6 @@ class MappedRecord:
     items: tuple[ItemData, ...]
     marc: bytes  # UTF-8 ISO 2709 as we store and export it
     format: str
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[RecordWarning, ...] = field(default=())  # loaded, but something was wrong
     index: object | None = None  # indexes.IndexDocument, computed where the record is prepared
     bib_json: str | None = None  # bib.to_json(), computed where the record is prepared

@@ -65,6 +65,7 @@ from gateway.catalogue.word_forms import (
     word_forms,
 )
 from marc.identifiers import normalise_isbn, normalise_isrc, normalise_issn
+from marc.text import close_cjk_word_gaps
 
 SUPPORTED_MODIFIERS = frozenset({"relevant", "word", "string"})
 KEYWORD_RELATIONS = frozenset({"all", "any", "adj", "exact", "="})
@@ -199,7 +200,8 @@ def _either(parts: list[tantivy.Query]) -> tantivy.Query:
 
 def _phrase_chain(found: list[str]) -> list[str]:
     """The tokens of words read as one phrase. CJK text has no spaces, so CJK words typed
-    apart (`中国 发展`) are one run (中国发展), as they stand in the text."""
+    apart (`中国 发展`, or an LC title's `鲁 迅`) are one run (中国发展), as they stand in the
+    text and in the index (MARC21 word spaces are closed there: `indexes.searched_form`)."""
     joined: list[str] = []
     for word in found:
         if joined and is_cjk(word) and is_cjk(joined[-1]):
@@ -207,6 +209,20 @@ def _phrase_chain(found: list[str]) -> list[str]:
         else:
             joined.append(word)
     return [token for word in joined for token in _chain(word)]
+
+
+def _heading_keys(value: str) -> list[str]:
+    """The heading keys a whole value is compared with: as typed, and with its CJK word gaps
+    closed (`鲁 迅 与 浙东 文化` copied from an LC record is the heading 鲁迅与浙东文化, as
+    MARC21 records are indexed: `indexes.searched_form`)."""
+    return list(dict.fromkeys([sort_key(value), sort_key(close_cjk_word_gaps(value))]))
+
+
+def _heading_query(index: str, value: str) -> tantivy.Query:
+    keys = _heading_keys(value)
+    if len(keys) == 1:
+        return Q.term_query(SCHEMA, "h_" + index, keys[0])
+    return Q.term_set_query(SCHEMA, "h_" + index, keys)
 
 
 def _chain(word: str) -> list[str]:
@@ -273,16 +289,12 @@ class _Builder:
                 )
             )
         for heading in EXACT_BONUS_HEADINGS.get(term.index, ()):
-            bonus.append(
-                Q.const_score_query(
-                    Q.term_query(SCHEMA, "h_" + heading, sort_key(term.value)), EXACT_BONUS
-                )
-            )
+            bonus.append(Q.const_score_query(_heading_query(heading, term.value), EXACT_BONUS))
         return bonus
 
     def keyword(self, term: Term) -> tantivy.Query:
         if term.relation == "exact":
-            return _quiet(Q.term_query(SCHEMA, "h_" + term.index, sort_key(term.value)))
+            return _quiet(_heading_query(term.index, term.value))
         found = words(term.value)
         prefix = term.truncation == "right"
         fields = keyword_fields(term.index)

@@ -317,6 +317,21 @@ def record_marc(tx: Transaction, database: str) -> list[StoredMarc]:
     return [StoredMarc(r[0], r[1], bytes(r[2])) for r in rows]
 
 
+def copies_by_record(tx: Transaction, database: str) -> dict[str, list[ItemData]]:
+    """Every copy of a database's records as it is now (from MARC or CSV, with its live
+    status), by record id, in the order they were added."""
+    found: dict[str, list[ItemData]] = {}
+    rows = tx.execute(
+        "SELECT r.record_id, i.barcode, i.library, i.location, i.call_number, i.item_type,"
+        " i.status FROM items i JOIN bib_records r ON r.id = i.record_pk"
+        " WHERE r.database = ? ORDER BY i.id",
+        (database,),
+    )
+    for record_id, *item in rows:
+        found.setdefault(record_id, []).append(ItemData(*item))
+    return found
+
+
 def record_count(tx: Transaction, database: str | None = None) -> int:
     if database is None:
         return int(tx.scalar("SELECT count(*) FROM bib_records"))

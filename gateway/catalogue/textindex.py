@@ -57,7 +57,8 @@ CATCH_UP_BATCH = 2000  # records read from the store per query while catching up
 STATE_KIND = "state"
 # What the index's tokens mean (normalisation, folding, pinyin, readings). An index written
 # under another format is rebuilt from the store on first use, as a changed schema is.
-INDEX_FORMAT = 3
+# 4: MARC21 records' CJK word spaces closed (`indexes.searched_form`).
+INDEX_FORMAT = 4
 
 
 def _schema() -> tantivy.Schema:

@@ -1,7 +1,7 @@
 """Readers from CSV: `libgate patrons import FILE.csv`.
 
-Header row (a contract): `barcode,name,pin,category,email,phone` (UTF-8; extra columns are
-allowed). Re-import updates by barcode; an empty pin keeps the stored one. A bad row is
+Header row (a contract): `barcode,name,pin,category,email,phone` (UTF-8 or GB18030, as
+`gateway.csv_input` reads them; extra columns are allowed). Re-import updates by barcode; an empty pin keeps the stored one. A bad row is
 reported with its line number and the reason; the other rows still load.
 
 An import must not stop circulation. On SQLite a write transaction holds the database's only
@@ -28,7 +28,8 @@ from pathlib import Path
 from gateway.circulation import storage
 from gateway.circulation.pins import check_pin, hash_pin
 from gateway.circulation.policy import Policy
-from gateway.csv_input import CsvFileError, CsvImportReport, read_rows
+from gateway.csv_input import CsvFileError, read_rows
+from gateway.csv_report import CsvImportReport
 from gateway.store import Store, Transaction
 
 REQUIRED_COLUMNS = ("barcode", "name", "pin", "category", "email", "phone")
@@ -47,14 +48,16 @@ PatronsImportReport = CsvImportReport
 class _PlannedWrite:
     """A reader the file adds or changes, with its PIN already hashed."""
 
+    line: int  # where the row is in the file
     barcode: str
     details: storage.PatronDetails
     keep_pin: bool  # the file's pin is empty: keep whatever hash is stored when writing
 
 
 def import_patrons(store: Store, path: Path, policy: Policy) -> PatronsImportReport:
-    rows = read_rows(path, REQUIRED_COLUMNS)
-    report = PatronsImportReport(path=str(path))
+    read = read_rows(path, REQUIRED_COLUMNS)
+    report = PatronsImportReport(path=str(path), encoding=read.encoding)
+    rows = read.rows
     for start in range(0, len(rows), PLAN_SLICE_ROWS):
         writes = _plan_slice(store, rows[start : start + PLAN_SLICE_ROWS], policy, report)
         _write(store, writes, report)
@@ -68,26 +71,23 @@ def _plan_slice(
     report: PatronsImportReport,
 ) -> list[_PlannedWrite]:
     """Decide each row of a slice; returns the rows that need a write, in file order."""
-    valid: list[dict[str, str]] = []
+    valid: list[tuple[int, dict[str, str]]] = []
     for line, row in rows:
-        report.rows += 1
         problem = _problem(row, policy)
         if problem:
-            report.errors.append(
-                {"line": line, "barcode": row.get("barcode", ""), "reason": problem}
-            )
+            report.reject(line, row.get("barcode", ""), problem)
         else:
-            valid.append(row)
+            valid.append((line, row))
     with store.read() as tx:
-        known = {row["barcode"]: _stored_details(tx, row["barcode"]) for row in valid}
+        known = {row["barcode"]: _stored_details(tx, row["barcode"]) for _, row in valid}
     # Hashing from here on: no transaction is open. `known` follows the planned writes, so a
     # barcode twice in the file is decided as if the first row were already stored.
     writes: list[_PlannedWrite] = []
-    for row in valid:
+    for line, row in valid:
         stored = known[row["barcode"]]
-        planned = _plan_row(row, stored)
+        planned = _plan_row(line, row, stored)
         if planned is None:
-            report.unchanged += 1
+            report.add(line, row["barcode"], "unchanged")
             continue
         writes.append(planned)
         kept = stored.pin_hash if planned.keep_pin and stored else planned.details.pin_hash
@@ -95,23 +95,26 @@ def _plan_slice(
     return writes
 
 
-def _plan_row(row: dict[str, str], stored: storage.PatronDetails | None) -> _PlannedWrite | None:
+def _plan_row(
+    line: int, row: dict[str, str], stored: storage.PatronDetails | None
+) -> _PlannedWrite | None:
     """The write a row needs, or None when the stored reader already says the same."""
     pin = row["pin"]
     if stored is None:
-        return _PlannedWrite(row["barcode"], _details(row, hash_pin(pin) if pin else ""), not pin)
+        details = _details(row, hash_pin(pin) if pin else "")
+        return _PlannedWrite(line, row["barcode"], details, not pin)
     pin_same = not pin or check_pin(pin, stored.pin_hash)
     wanted = _details(row, stored.pin_hash if pin_same else hash_pin(pin))
     if wanted == stored:
         return None
-    return _PlannedWrite(row["barcode"], wanted, not pin)
+    return _PlannedWrite(line, row["barcode"], wanted, not pin)
 
 
 def _write(store: Store, writes: list[_PlannedWrite], report: PatronsImportReport) -> None:
     """Planned rows in short write transactions; counts only what was committed."""
     done = 0
     while done < len(writes):
-        outcomes: list[str] = []
+        outcomes: list[tuple[str, tuple[str, ...]]] = []
         with store.write() as tx:
             started = time.monotonic()
             while (
@@ -121,24 +124,37 @@ def _write(store: Store, writes: list[_PlannedWrite], report: PatronsImportRepor
                 and (not outcomes or time.monotonic() - started < WRITE_BATCH_SECONDS)
             ):
                 outcomes.append(_apply(tx, writes[done + len(outcomes)]))
+        for planned, (outcome, changed) in zip(writes[done:], outcomes, strict=False):
+            report.add(planned.line, planned.barcode, outcome, changed=changed)
         done += len(outcomes)
-        for outcome in outcomes:
-            setattr(report, outcome, getattr(report, outcome) + 1)
 
 
-def _apply(tx: Transaction, planned: _PlannedWrite) -> str:
-    """Write one planned reader as the file says; returns added, updated or unchanged."""
+def _apply(tx: Transaction, planned: _PlannedWrite) -> tuple[str, tuple[str, ...]]:
+    """Write one planned reader as the file says; returns added, updated or unchanged, and
+    for an update the columns it changed."""
     current = storage.patron_by_barcode(tx, planned.barcode)
     if current is None:
         storage.insert_patron(tx, planned.barcode, planned.details)
-        return "added"
+        return "added", ()
     details = planned.details
     if planned.keep_pin:
         details = replace(details, pin_hash=current.pin_hash)
-    if details == _details_of(current):
-        return "unchanged"
+    before = _details_of(current)
+    if details == before:
+        return "unchanged", ()
     storage.update_patron_details(tx, current.pk, details)
-    return "updated"
+    return "updated", _changed_columns(before, details)
+
+
+def _changed_columns(
+    before: storage.PatronDetails, after: storage.PatronDetails
+) -> tuple[str, ...]:
+    """The CSV columns an update changed (`pin` when the stored hash is new)."""
+    columns = [("name", "name"), ("pin", "pin_hash"), ("category", "category")]
+    columns += [("email", "email"), ("phone", "phone")]
+    return tuple(
+        column for column, name in columns if getattr(before, name) != getattr(after, name)
+    )
 
 
 def _stored_details(tx: Transaction, barcode: str) -> storage.PatronDetails | None:

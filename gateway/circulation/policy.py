@@ -8,37 +8,13 @@ from functools import cached_property
 
 from gateway.circulation.availability import AvailabilityRule, ShelfState
 from gateway.circulation.pin_backoff import PinBackoff
-from gateway.circulation.states import CirculationState
+from gateway.circulation.states import STATUS_STATES, CirculationState
 from gateway.config import (
     CirculationSettings,
     HoldSettings,
     PatronCategory,
     Settings,
 )
-
-# What a copy's status word means to a self-check machine (SIP2 circulation status), for
-# words beyond the three configured ones ([circulation] on_shelf/on_loan/on_hold_shelf_status).
-# Compared after strip() and lower(); a word not listed is "other".
-LOST, MISSING, IN_PROCESS = (
-    CirculationState.LOST,
-    CirculationState.MISSING,
-    CirculationState.IN_PROCESS,
-)
-STATUS_STATES: dict[str, CirculationState] = {
-    "丢失": LOST,
-    "遗失": LOST,
-    "赔书": LOST,
-    "lost": LOST,
-    "缺失": MISSING,
-    "下落不明": MISSING,
-    "missing": MISSING,
-    "修补": IN_PROCESS,
-    "装订": IN_PROCESS,
-    "编目中": IN_PROCESS,
-    "加工中": IN_PROCESS,
-    "in process": IN_PROCESS,
-}
-
 
 # The item type of a copy we borrowed from another library for one of our readers
 # (ill_borrowing.py): it circulates through the hold shelf like any copy, whatever the

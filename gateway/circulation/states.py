@@ -53,6 +53,26 @@ class CirculationState(StrEnum):
     OTHER = "other"
 
 
+# What a copy's status word means to a self-check machine (SIP2 circulation status), for
+# words beyond the three configured ones ([circulation] on_shelf/on_loan/on_hold_shelf_status).
+# Compared after strip() and lower(); a word not listed (or one of [circulation]
+# other_status_words) is "other". These are also status words a copy CSV may give.
+STATUS_STATES: dict[str, CirculationState] = {
+    "丢失": CirculationState.LOST,
+    "遗失": CirculationState.LOST,
+    "赔书": CirculationState.LOST,
+    "lost": CirculationState.LOST,
+    "缺失": CirculationState.MISSING,
+    "下落不明": CirculationState.MISSING,
+    "missing": CirculationState.MISSING,
+    "修补": CirculationState.IN_PROCESS,
+    "装订": CirculationState.IN_PROCESS,
+    "编目中": CirculationState.IN_PROCESS,
+    "加工中": CirculationState.IN_PROCESS,
+    "in process": CirculationState.IN_PROCESS,
+}
+
+
 class CardStatus(StrEnum):
     """A reader card's status (patrons.status): a blocked card borrows, renews and holds
     nothing until the desk lifts the block."""

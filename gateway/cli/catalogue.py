@@ -4,8 +4,13 @@ reindex."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,15 +19,24 @@ from gateway.catalogue.explain import explain, explain_lines
 from gateway.catalogue.items_import import ItemsFileError, import_items
 from gateway.catalogue.query import QueryError, SortKey
 from gateway.catalogue.search import browse, search
+from gateway.circulation.copy_status import CopyWords
 from gateway.circulation.policy import Policy
 from gateway.cli.batches import add_items_delete, dry_run_lines
-from gateway.cli.errors import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, CliError
+from gateway.cli.errors import (
+    EXIT_FATAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    CliError,
+)
 from gateway.cli.progress import progress_for
 from gateway.config import Settings
 from gateway.cql.free_text import read_query
 from gateway.cql.parser import CQLSyntaxError
 from gateway.store import open_configured_store, open_migrated_store
 from gateway.store.migrate import migrate
+from marc.holdings_export import LostValue
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,15 +61,22 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     from marc.charset import normalise_encoding_name
 
     database = settings.database(args.database)
+    if args.format:
+        database = replace(database, format=args.format)
     profile = settings.profile(args.profile or database.profile)
     try:
         encoding = normalise_encoding_name(args.encoding)
     except ValueError as error:
         raise CliError(f"--encoding: {error}") from None
-    paths = [Path(p) for p in args.files]
-    for path in paths:
+    paths = []
+    file_profiles = {}
+    for argument in args.files:
+        path, own_profile = _file_and_profile(argument)
         if not path.is_file():
             raise CliError(f"{path}: no such file")
+        paths.append(path)
+        if own_profile:
+            file_profiles[path] = settings.profile(own_profile)
     try:
         match = parse_match(args.match) if args.match else None
     except ValueError as error:
@@ -63,6 +84,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     options = LoadOptions(
         database=database,
         profile=profile,
+        file_profiles=file_profiles,
+        known_profiles=settings.holdings_profiles,
         encoding=encoding,
         match=match.spec if match else None,
         on_match=args.on_match,
@@ -88,12 +111,15 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                     on_progress=progress.advance,
                     on_file_start=progress.start_file,
                 )
-                report = loader.load(paths, command="load " + " ".join(args.files))
+                with _stop_on_ctrl_c(loader.request_stop):
+                    report = loader.load(paths, command="load " + " ".join(args.files))
+                progress.complete = not report.interrupted
     finally:
         if rejects_handle:
             rejects_handle.close()
     if args.report:
         Path(args.report).write_text(report.to_json() + "\n", encoding="utf-8")
+    # What was loaded on stdout; what went wrong, and what to do about it, on stderr.
     for line in report.summary_lines():
         print(line)
     if report.dry_run:
@@ -101,11 +127,52 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             print(line)
     elif report.batch is not None:
         print(
-            f"batch {report.batch}: libgate batches show {report.batch}; undo: libgate batches undo {report.batch}"
+            f"batch {report.batch}: libgate batches show {report.batch};"
+            f" undo: libgate batches undo {report.batch}"
         )
+    sys.stdout.flush()
+    for line in report.problem_lines():
+        print(line, file=sys.stderr)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
     if any(f.error for f in report.files):
         return EXIT_FATAL
     return EXIT_OK if report.clean else EXIT_REJECTED
+
+
+def _file_and_profile(argument: str) -> tuple[Path, str | None]:
+    """`FILE` or `FILE:PROFILE` (that file's holdings profile). A file whose own name holds
+    a colon is still the file."""
+    path = Path(argument)
+    if path.is_file() or ":" not in argument:
+        return path, None
+    name, _, profile = argument.rpartition(":")
+    if profile and Path(name).is_file():
+        return Path(name), profile
+    return path, None
+
+
+STOPPING = b"\nlibgate: stopping after the batch in hand (Ctrl-C again stops at once)\n"
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(request_stop: Callable[[], None]) -> Iterator[None]:
+    """The first Ctrl-C asks the load to stop after the batch in hand (what is stored stays,
+    the report says it was interrupted); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers live in the main thread only
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.write(2, STOPPING)  # not print: a handler may run in the middle of a print
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,7 +180,11 @@ def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
     with open_migrated_store(settings.storage) as store:
         try:
             report = import_items(
-                store, Path(args.file), databases, settings.circulation.on_shelf_status
+                store,
+                Path(args.file),
+                databases,
+                CopyWords.from_settings(settings),
+                settings.circulation.on_shelf_status,
             )
             if report.added or report.updated:
                 store.analyze(repository.searched_tables(store.dialect))
@@ -124,23 +195,69 @@ def cmd_items_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from marc.export import export_records  # see cmd_load: pymarc only for the commands using it
+    # See cmd_load: pymarc only for the commands using it.
+    from marc.export import export_records, records_with_copies
 
     database = settings.database(args.database)
+    profile = settings.profile(args.profile or database.profile)
+    if args.with_items and not profile.item_tag:
+        raise CliError(
+            f"holdings profile {profile.name} has no holdings field to write copies in;"
+            " choose one with --profile"
+        )
+    lost: list[LostValue] = []
     with open_migrated_store(settings.storage) as store:
         with store.read() as tx:
-            rows = repository.record_marc(tx, database.name)
-        if args.record_id:
-            wanted = set(args.record_id)
-            rows = [r for r in rows if r.record_id in wanted]
+            stored = repository.record_marc(tx, database.name)
+            copies = repository.copies_by_record(tx, database.name) if args.with_items else {}
+        wanted = set(args.record_id or ())
+        if wanted:
+            stored = [r for r in stored if r.record_id in wanted]
+        rows: Iterable[tuple[str, str, bytes]] = stored
+        if args.with_items:
+            rows = records_with_copies(
+                stored, copies, profile, settings.circulation.on_shelf_status, lost
+            )
         out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
             count = export_records(rows, args.format, out)
         finally:
             if args.output:
                 out.close()
-    print(f"exported {count} records from {database.name} as {args.format}", file=sys.stderr)
+    copies_note = ""
+    if args.with_items:
+        exported = sum(len(v) for k, v in copies.items() if not wanted or k in wanted)
+        copies_note = f" with {exported} copies in {profile.item_tag} (profile {profile.name})"
+    print(
+        f"exported {count} records from {database.name} as {args.format}{copies_note}",
+        file=sys.stderr,
+    )
+    if lost:
+        for line in _lost_lines(lost, profile.name):
+            print(line, file=sys.stderr)
+        return EXIT_REJECTED
     return EXIT_OK
+
+
+def _lost_lines(lost: list[LostValue], profile: str) -> list[str]:
+    """What the export could not carry, by attribute, with the first copies and the fix."""
+    by_attribute: dict[str, list[LostValue]] = {}
+    for value in lost:
+        by_attribute.setdefault(value.attribute, []).append(value)
+    lines = []
+    for attribute, values in by_attribute.items():
+        shown = ", ".join(f"{v.barcode} {v.value!r}" for v in values[:3])
+        more = f" and {len(values) - 3} more" if len(values) > 3 else ""
+        copies = "1 copy" if len(values) == 1 else f"{len(values)} copies"
+        lines.append(
+            f"profile {profile} has no place for {attribute}: {copies} would not get it back"
+            f" when loaded ({shown}{more})"
+        )
+    lines.append(
+        "export with --profile libgate (995 carries every attribute), or give the profile a"
+        " template for them ([[holdings_profiles]])"
+    )
+    return lines
 
 
 def _parse_sort(text: str | None) -> tuple[SortKey, ...]:
@@ -264,7 +381,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     init.set_defaults(handler=cmd_init)
 
     load = commands.add_parser("load", help="batch-load ISO 2709 / MARCXML files into a catalogue")
-    load.add_argument("files", nargs="+", metavar="FILE")
+    load.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE[:PROFILE]",
+        help="files to load; FILE:PROFILE loads that file with its own holdings profile",
+    )
     load.add_argument(
         "--database", default="main", metavar="NAME", help="catalogue database (default main)"
     )
@@ -275,7 +397,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="auto (default: 100$a/26-29 or leader/09, confirmed by the bytes), utf-8, gb18030, marc-8, cp1251, ...",
     )
     load.add_argument(
-        "--profile", metavar="NAME", help="holdings profile (default: the database's)"
+        "--profile",
+        metavar="NAME",
+        help="holdings profile of files without their own :PROFILE (default: the database's)",
+    )
+    load.add_argument(
+        "--format",
+        choices=["auto", "unimarc", "marc21"],
+        help="read every record as UNIMARC/CNMARC or MARC 21 (default: the database's format,"
+        " auto = decided per record from its fields)",
     )
     load.add_argument(
         "--match",
@@ -329,6 +459,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("--output", "-o", metavar="PATH", help="file to write (default stdout)")
     export.add_argument(
         "--record-id", action="append", metavar="ID", help="only these records (repeatable)"
+    )
+    export.add_argument(
+        "--with-items",
+        action="store_true",
+        help="write the current copies and their status into the holdings fields",
+    )
+    export.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="holdings profile the copies are written in (default: the database's)",
     )
     export.set_defaults(handler=cmd_export)
 

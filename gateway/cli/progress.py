@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 
 class NoProgress:
+    # False when the load was interrupted: the last bar stays where the load stopped.
+    complete = True
+
     def __enter__(self) -> NoProgress:
         return self
 
@@ -49,7 +52,7 @@ class RichProgress(NoProgress):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._task is not None:
+        if self._task is not None and self.complete:
             self._progress.update(self._task, completed=self._progress.tasks[-1].total)
         self._progress.stop()
 

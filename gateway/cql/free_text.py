@@ -7,7 +7,9 @@ as the standard says):
 - Otherwise it is free text: the words must all match, each in any keyword index; a quoted
   phrase is a phrase (its words adjacent, in order); a `*` at the end of a word asks for
   words starting with it. So `剑桥 明代`, `Cafe society` and `夏目 漱石` search as readers
-  mean them.
+  mean them. CJK words typed apart stay words (`明代 政治` is both words, anywhere), also
+  when they are a title's word spaces as LC records show them (`鲁 迅`): the planner ranks
+  them as the phrase they make, and MARC21 records are indexed without those spaces.
 - A lone quoted phrase (`"夏目 漱石"`) is valid CQL, but a reader means the phrase: it is read
   as free text.
 - Text that fails as CQL but plainly tried to be CQL (an index and a relation such as

@@ -31,12 +31,13 @@ from gateway.catalogue.loading.matching import (
     MatchRule,
     find_match,
 )
+from gateway.catalogue.loading.messages import DUPLICATE_001, DUPLICATE_001_REPLACED
 from gateway.catalogue.loading.prepare import Prepared
 from gateway.catalogue.model import ItemData
 from gateway.catalogue.repository import StoredItem, StoredRecord
 from gateway.catalogue.search_index import IndexBatch
 from gateway.store import Transaction
-from marc.errors import RecordRejected
+from marc.errors import RecordRejected, RecordWarning
 
 # A report's counter for each outcome (the report's field names are a contract).
 REPORT_COUNTER = {
@@ -86,7 +87,8 @@ class Entry:
     reason: str = ""  # why it was ignored
     changes: list[dict[str, Any]] | None = None  # overlay: the fields it changes
     replaces: int | None = None  # --on-duplicate last: the earlier record of the file it replaces
-    warnings: list[str] = field(default_factory=list)  # the batch's own (duplicates)
+    warnings: list[RecordWarning] = field(default_factory=list)  # the batch's own (duplicates)
+    reject_field: str | None = None  # the field at fault in a reject the batch decided
     new_items: list[ItemData] = field(default_factory=list)
     updated_items: list[tuple[StoredItem, ItemData]] = field(default_factory=list)
 
@@ -95,7 +97,7 @@ class Entry:
         a record refused while being prepared stays refused."""
         if self.prepared is None:
             return
-        self.reject_reason = None
+        self.reject_reason = self.reject_field = None
         self.outcome = self.matched_by = self.reason = ""
         self.items_added = self.items_updated = 0
         self.target = None
@@ -105,9 +107,10 @@ class Entry:
         self.new_items.clear()
         self.updated_items.clear()
 
-    def reject(self, reason: str, outcome: str = "reject") -> None:
+    def reject(self, reason: str, outcome: str = "reject", field: str | None = None) -> None:
         self.outcome = outcome
         self.reject_reason = reason
+        self.reject_field = field
 
     @property
     def record_pk(self) -> int | None:
@@ -220,8 +223,12 @@ class BatchPlanner:
         if self.policy.on_duplicate == "last":
             entry.replaces = before
             entry.warnings.append(
-                f"001 {record_id} is in records {before} and {entry.number} of this file;"
-                f" record {entry.number} replaces record {before} (--on-duplicate last)"
+                RecordWarning(
+                    DUPLICATE_001_REPLACED,
+                    f"001 {record_id} is in records {before} and {entry.number} of this file;"
+                    f" record {entry.number} replaces record {before} (--on-duplicate last)",
+                    "001",
+                )
             )
             return True
         entry.reject(
@@ -229,10 +236,15 @@ class BatchPlanner:
             " same 001 is not loaded (load with --on-duplicate last to let the later one"
             " replace it)",
             "duplicate",
+            "001",
         )
         entry.warnings.append(
-            f"001 {record_id} is in records {before} and {entry.number} of this file;"
-            f" record {entry.number} is rejected"
+            RecordWarning(
+                DUPLICATE_001,
+                f"001 {record_id} is in records {before} and {entry.number} of this file;"
+                f" record {entry.number} is rejected",
+                "001",
+            )
         )
         return False
 

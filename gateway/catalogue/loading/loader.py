@@ -25,9 +25,16 @@ Crash safety comes from two facts: a batch is one transaction (never a half-writ
 and storing is idempotent (a record whose digest is already stored is "unchanged"). So after
 kill -9 at any moment, rerunning the same command ends in the same database as a clean load.
 
+Ctrl-C ends a load cleanly: `request_stop` (the CLI calls it on SIGINT) lets the batch in hand
+finish, then the load stops reading, closes its workers, brings the search index up to date
+and records the run with `interrupted` in its report. A KeyboardInterrupt (a second Ctrl-C,
+or a caller that installs no handler) ends it the same way, except that the batch it
+interrupted is not counted (its transaction is rolled back, unless it had just committed:
+rerunning the load then counts those records as unchanged).
+
 Every load is a batch (`gateway.catalogue.batches`): a `batches` row when it starts (state
-running; done at the end, interrupted when it stops on an exception or Ctrl-C), and with each
-store transaction the outcome of each of its records and the versions it replaced, so `libgate
+running; done at the end, interrupted when Ctrl-C or an error stopped it), and with each store
+transaction the outcome of each of its records and the versions it replaced, so `libgate
 batches undo N` can take back exactly what was committed, even of a load killed half way.
 A dry run (`dry_run`) decides every record as the load would, reading only: no batch, no
 store write, no index write; its report lists each record's outcome.
@@ -40,7 +47,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,8 +58,14 @@ from gateway.catalogue.batches import storage as batch_storage
 from gateway.catalogue.batches.who import runner
 from gateway.catalogue.loading.batch import REPORT_COUNTER, BatchPlanner, Entry, MatchPolicy
 from gateway.catalogue.loading.matching import parse_match
+from gateway.catalogue.loading.messages import source_label
 from gateway.catalogue.loading.parallel import prepare_all
-from gateway.catalogue.loading.prepare import looks_unimarc_record, prepare_record
+from gateway.catalogue.loading.prepare import (
+    Rejection,
+    looks_unimarc_record,
+    prepare_record,
+    rejection_of,
+)
 from gateway.catalogue.loading.report import FileReport, LoadReport, PhaseTimes
 from gateway.catalogue.search_index import IndexBatch
 from gateway.catalogue.textindex import Writer, WriterBusy, index_for, store_state
@@ -91,6 +104,11 @@ class LoadOptions:
     # Into an empty catalogue: batch_size batches, no timing (the CLI passes [loader]
     # bulk_first_load, default true; callers of the library ask for it).
     bulk_first_load: bool = False
+    # A file's own holdings profile (`libgate load FILE:PROFILE`); other files use `profile`.
+    file_profiles: Mapping[Path, HoldingsProfile] = field(default_factory=dict)
+    # Every configured profile: a record where the file's profile finds no copy but another
+    # finds some gets a warning that names it (the CLI passes the configured profiles).
+    known_profiles: tuple[HoldingsProfile, ...] = ()
 
 
 @dataclass
@@ -128,6 +146,13 @@ class Loader:
         self._batch_limit = options.batch_size
         self._writer: Writer | None = None
         self._bulk = False
+        self._stop_requested = False
+        self._interrupted = False  # a stop request cut the load short
+        self._file_profile = options.profile  # the profile of the file being loaded
+        # Of the file being loaded, by record number: prepare-time rejects with what was read
+        # of the record, and XML records' lines.
+        self._rejections: dict[int, Rejection] = {}
+        self._lines: dict[int, int | None] = {}
         self.times = PhaseTimes()
         self.batches = 0
         self.planner = BatchPlanner(options.database.name, self.policy, None)
@@ -137,6 +162,11 @@ class Loader:
             # Start small: the first batch's time tells how large the next ones may be.
             self._batch_limit = min(options.batch_size, FIRST_TIMED_BATCH)
 
+    def request_stop(self) -> None:
+        """Stop after the batch in hand (safe to call from a signal handler): what is stored
+        stays, the report says the load was interrupted."""
+        self._stop_requested = True
+
     def load(self, paths: list[Path], command: str = "load") -> LoadReport:
         options = self.options
         report = LoadReport(
@@ -144,17 +174,20 @@ class Loader:
             match=self.policy.rule.spec,
             profile=options.profile.name,
             encoding=options.encoding,
+            format=options.database.format,
+            profile_labels={
+                p.name: label
+                for p in (options.profile, *options.known_profiles)
+                if (label := source_label(p.description))
+            },
         )
         started = time.perf_counter()
         self.times = report.times
         report.workers = options.workers
         if options.dry_run:
             report.dry_run = True
-            report.records = []
             report.batching = "dry run"
-            for file_no, path in enumerate(paths):
-                self.planner.start_file(file_no)
-                report.files.append(self.load_file(path, file_no))
+            self._read_files(paths, report)
             report.records = list(self._dry_rows.values())
             report.batches = self.batches
             report.elapsed_seconds = time.perf_counter() - started
@@ -167,8 +200,8 @@ class Loader:
         try:
             self._load_files(paths, report, empty)
         except BaseException:
-            # Ctrl-C or a failure: what was committed stays (and can be undone); the batch
-            # says it did not finish.
+            # An error: what was committed stays (and can be undone); the batch says it did
+            # not finish.
             with contextlib.suppress(Exception), self.store.write() as tx:
                 batch_storage.finish_batch(
                     tx, batch_id, _now(), "interrupted", batch_storage.outcome_counts(tx, batch_id)
@@ -180,7 +213,7 @@ class Loader:
                 tx,
                 batch_id,
                 _now(),
-                "done",
+                "interrupted" if report.interrupted else "done",
                 batch_storage.outcome_counts(tx, batch_id),
                 report.to_json(),
             )
@@ -203,7 +236,9 @@ class Loader:
                 "on_new": options.on_new,
                 "on_duplicate": options.on_duplicate,
                 "profile": options.profile.name,
+                "file_profiles": {str(p): f.name for p, f in options.file_profiles.items()},
                 "encoding": options.encoding,
+                "format": options.database.format,
             },
         )
 
@@ -234,11 +269,7 @@ class Loader:
                 self._writer = None
                 log.info("the search index is being written by another process; it will catch up")
             self.times.index += time.perf_counter() - index_started
-            for file_no, path in enumerate(paths):
-                if self.on_file_start is not None:
-                    self.on_file_start(path)
-                self.planner.start_file(file_no)
-                report.files.append(self.load_file(path, file_no))
+            self._read_files(paths, report)
             index_started = time.perf_counter()
             if self._writer is not None:
                 self._writer.flush()
@@ -250,8 +281,35 @@ class Loader:
         if total["loaded"] or total["overlaid"]:
             self.store.analyze(repository.searched_tables(self.store.dialect))
 
-    def load_file(self, path: Path, file_no: int = 0) -> FileReport:
-        file_report = FileReport(path=str(path))
+    def _read_files(self, paths: list[Path], report: LoadReport) -> None:
+        try:
+            for file_no, path in enumerate(paths):
+                if self._stop_requested:
+                    self._interrupted = True
+                    break
+                if self.on_file_start is not None:
+                    self.on_file_start(path)
+                file_report = FileReport(path=str(path))
+                report.files.append(file_report)
+                self.planner.start_file(file_no)
+                self.load_file(path, file_report, file_no)
+        except KeyboardInterrupt:
+            self._interrupted = True
+        report.interrupted = self._interrupted
+
+    def profile_for(self, path: Path) -> HoldingsProfile:
+        return self.options.file_profiles.get(path, self.options.profile)
+
+    def load_file(
+        self, path: Path, file_report: FileReport | None = None, file_no: int = 0
+    ) -> FileReport:
+        """Load one file, counting into `file_report` (so that a load stopped by Ctrl-C still
+        reports what it stored of the file). Stops after a batch when a stop was requested."""
+        file_report = file_report if file_report is not None else FileReport(path=str(path))
+        profile = self._file_profile = self.profile_for(path)
+        file_report.profile = profile.name
+        self._rejections.clear()
+        self._lines.clear()
         try:
             handle = path.open("rb")
         except OSError as error:
@@ -260,63 +318,105 @@ class Loader:
         with handle:
             head = handle.read(64)
             handle.seek(0)
-            entries = self._xml_entries(path) if looks_like_xml(head) else self._iso_entries(handle)
-            batch: list[Entry] = []
-            for entry in entries:
-                file_report.framed += 1
-                batch.append(entry)
-                if len(batch) >= self._batch_limit:
+            entries = (
+                self._xml_entries(path, profile)
+                if looks_like_xml(head)
+                else self._iso_entries(handle, profile)
+            )
+            with contextlib.closing(entries):  # a stopped load closes the workers here
+                batch: list[Entry] = []
+                for entry in entries:
+                    batch.append(entry)
+                    if len(batch) >= self._batch_limit:
+                        self._finish_batch(batch, file_report, file_no)
+                        batch = []
+                        if self.on_progress is not None and entry.offset is not None:
+                            self.on_progress(entry.offset + len(entry.raw))
+                        if self._stop_requested:
+                            self._interrupted = True
+                            break
+                if batch:
                     self._finish_batch(batch, file_report, file_no)
-                    batch = []
-                    if self.on_progress is not None and entry.offset is not None:
-                        self.on_progress(entry.offset + len(entry.raw))
-            if batch:
-                self._finish_batch(batch, file_report, file_no)
         return file_report
 
-    def _iso_entries(self, handle: BinaryIO) -> Iterator[Entry]:
+    def _iso_entries(
+        self, handle: BinaryIO, profile: HoldingsProfile
+    ) -> Generator[Entry, None, None]:
         options = self.options
-        for chunk, outcome in prepare_all(
+        outcomes = prepare_all(
             frame_records(handle),
             options.database.format,
             options.encoding,
-            options.profile,
+            profile,
             options.workers,
             options.on_shelf_status,
             self.times,
-        ):
-            entry = Entry(chunk.number, chunk.offset, chunk.data)
-            if isinstance(outcome, str):
-                entry.reject_reason = outcome
-            else:
-                entry.prepared = outcome
-            yield entry
+            options.known_profiles,
+        )
+        with contextlib.closing(outcomes):
+            for chunk, outcome in outcomes:
+                entry = Entry(chunk.number, chunk.offset, chunk.data)
+                if isinstance(outcome, Rejection):
+                    entry.reject_reason = outcome.reason
+                    self._rejections[chunk.number] = outcome
+                else:
+                    entry.prepared = outcome
+                yield entry
 
-    def _xml_entries(self, path: Path) -> Iterator[Entry]:
+    def _xml_entries(self, path: Path, profile: HoldingsProfile) -> Generator[Entry, None, None]:
         fmt = self.options.database.format
-        for number, item in enumerate(read_xml_records(path), start=1):
+        for item in read_xml_records(path):
             started = time.perf_counter()
-            entry = Entry(number, None, b"")
-            if isinstance(item, RecordRejected):
-                entry.reject_reason = item.reason
+            entry = Entry(item.number, None, b"")
+            self._lines[item.number] = item.line
+            if isinstance(item.record, RecordRejected):
+                entry.reject_reason = item.record.reason
+                self._rejections[item.number] = rejection_of(item.record)
             else:
                 record_format = (
                     fmt
                     if fmt != "auto"
-                    else ("unimarc" if looks_unimarc_record(item) else "marc21")
+                    else ("unimarc" if looks_unimarc_record(item.record) else "marc21")
                 )
                 try:
                     entry.prepared = prepare_record(
-                        item,
+                        item.record,
                         record_format,
-                        self.options.profile,
+                        profile,
                         "utf-8",
                         on_shelf_status=self.options.on_shelf_status,
+                        other_profiles=self.options.known_profiles,
                     )
                 except RecordRejected as rejected:
                     entry.reject_reason = rejected.reason
+                    self._rejections[item.number] = rejection_of(rejected, record_format)
             self.times.map += time.perf_counter() - started
             yield entry
+
+    def _rejection(self, entry: Entry) -> Rejection:
+        """Why an entry was rejected, with what was read of the record: prepare-time rejects
+        carry it; a reject of the store (a barcode another record owns, a match that is not
+        clear) is described from the prepared record."""
+        assert entry.reject_reason is not None
+        early = self._rejections.pop(entry.number, None)
+        if early is not None:
+            return early
+        prepared = entry.prepared
+        if prepared is None:
+            return Rejection(entry.reject_reason)
+        bib = prepared.mapped.bib
+        # The store's reasons name the copy's barcode when a copy is at fault: then the field
+        # at fault is the profile's item field.
+        item_tag = self._file_profile.item_tag
+        words = set(entry.reject_reason.split())
+        copy_at_fault = any(i.barcode in words for i in prepared.mapped.items)
+        return Rejection(
+            entry.reject_reason,
+            entry.reject_field or (item_tag if copy_at_fault and item_tag else None),
+            bib.control_number or prepared.record_id,
+            bib.title,
+            prepared.mapped.format,
+        )
 
     def _index(self, pending: IndexBatch, store_id: str) -> None:
         """A committed batch's documents into the search index (when this load holds its
@@ -443,12 +543,23 @@ class Loader:
         batch_storage.write_outcomes(tx, batch_id, rows)
 
     def _count(self, batch: list[Entry], report: FileReport) -> None:
+        """Counted once the batch is done: a batch a KeyboardInterrupt cut short is not."""
+        report.framed += len(batch)
         for entry in batch:
+            line = self._lines.pop(entry.number, None)
+            control_number = (
+                entry.prepared.mapped.bib.control_number if entry.prepared is not None else None
+            )
             for warning in entry.warnings:
-                report.warn(entry.number, entry.offset, warning)
+                report.warn(entry.number, entry.offset, warning, control_number, line)
+            if entry.prepared is not None:
+                # A record the store refused keeps its warnings: they often say why (LC's
+                # 906 $b "cbc" read as a barcode under the wrong profile).
+                for warning in entry.prepared.mapped.warnings:
+                    report.warn(entry.number, entry.offset, warning, control_number, line)
             if entry.reject_reason is not None:
-                control = entry.prepared.record_id if entry.prepared else None
-                report.reject(entry.number, entry.offset, entry.reject_reason, control)
+                why = self._rejection(entry)
+                report.reject(entry.number, entry.offset, why, line=line)
                 if self.rejects is not None and entry.raw:
                     self.rejects.write(entry.raw)
                 continue
@@ -460,8 +571,6 @@ class Loader:
             report.encodings[entry.prepared.encoding] += 1
             if entry.prepared.encoding_note:
                 report.encoding_mismatches += 1
-            for warning in entry.prepared.mapped.warnings:
-                report.warn(entry.number, entry.offset, warning)
 
 
 def _now() -> str:

@@ -10,6 +10,11 @@ its shared call queue's feeder thread can block forever on a pipe nobody reads (
 gh-94777, gh-107219), and a loader that hangs is worse than one that is slow. Here a dead
 worker is noticed by its sentinel, its batch is prepared in the loading process, and the
 load goes on.
+
+Ctrl-C in a terminal sends SIGINT to every process of the foreground group, the workers
+included. Workers ignore it: the loading process decides how the load ends (it finishes the
+batch in hand and closes the workers, see `Loader.request_stop`), and a worker never prints a
+traceback of its own.
 """
 
 from __future__ import annotations
@@ -18,21 +23,21 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from gateway.catalogue.loading.prepare import PhaseClock, Prepared, prepare_chunk
+from gateway.catalogue.loading.prepare import PhaseClock, Prepared, Rejection, prepare_or_reject
 from gateway.catalogue.loading.report import PhaseTimes
 from gateway.config import DEFAULT_ON_SHELF_STATUS
-from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile
 from marc.iso2709 import Chunk
 
-Preparation = Prepared | str  # a prepared record, or the reason it was rejected
+Preparation = Prepared | Rejection  # a prepared record, or why it was rejected
 PREPARE_BATCH = 256
 STOP_GRACE_SECONDS = 5.0
 log = logging.getLogger("libgate.loader")
@@ -46,6 +51,9 @@ class PrepareSettings:
     encoding: str
     profile: HoldingsProfile
     on_shelf_status: str  # for copies without a status word ([circulation] on_shelf_status)
+    # Every configured profile: a record where `profile` finds no copy but one of these does
+    # gets a warning that suggests it.
+    other_profiles: tuple[HoldingsProfile, ...] = ()
 
 
 def prepare_one(
@@ -55,13 +63,18 @@ def prepare_one(
     profile: HoldingsProfile,
     on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
     clock: PhaseClock | None = None,
+    other_profiles: tuple[HoldingsProfile, ...] = (),
 ) -> Preparation:
     try:
-        return prepare_chunk(chunk, fmt, encoding, profile, on_shelf_status, clock)
-    except RecordRejected as rejected:
-        return rejected.reason
-    except Exception as error:  # a bug of ours must not lose the record: reject it, say why
-        return f"internal error while reading the record: {error!r}"
+        return prepare_or_reject(
+            chunk, fmt, encoding, profile, on_shelf_status, clock, other_profiles
+        )
+    except Exception:  # a bug of ours must not lose the record: reject it, in plain words
+        log.debug("record %d could not be prepared", chunk.number, exc_info=True)
+        return Rejection(
+            "libgate could not read this record because of a fault in libgate itself;"
+            " please report it with the record (written by --rejects)"
+        )
 
 
 def _prepare_batch(
@@ -75,6 +88,7 @@ def _prepare_batch(
             settings.profile,
             settings.on_shelf_status,
             clock,
+            settings.other_profiles,
         )
         for chunk in chunks
     ]
@@ -91,6 +105,7 @@ def _to_wire(batch: list[Chunk]) -> list[WireChunk]:
 
 
 def _worker_main(conn: Connection, settings: PrepareSettings, loader_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loading process handles Ctrl-C
     threading.Thread(target=_exit_with_loader, args=(loader_pid,), daemon=True).start()
     while True:
         try:
@@ -217,13 +232,18 @@ class _WorkerPool:
         return {worker.busy_with: _prepare_here(batch, self.settings, self.times)}
 
     def close(self) -> None:
+        """Idle workers are told to stop; a worker still busy (the load was stopped) is
+        preparing a batch nobody will read, and could block sending it: it is killed."""
         for worker in self.workers:
+            if worker.busy_with is not None:
+                worker.process.kill()
+                continue
             with contextlib.suppress(OSError):  # a dead worker needs no goodbye
                 worker.conn.send(None)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for worker in self.workers:
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():  # still busy with a batch we no longer want
+            if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
@@ -248,17 +268,23 @@ def prepare_all(
     workers: int,
     on_shelf_status: str = DEFAULT_ON_SHELF_STATUS,
     times: PhaseTimes | None = None,
-) -> Iterator[tuple[Chunk, Preparation]]:
+    other_profiles: tuple[HoldingsProfile, ...] = (),
+) -> Generator[tuple[Chunk, Preparation], None, None]:
     """Each chunk with its outcome, in file order; a copy without a status word gets
     `on_shelf_status` (the loader passes the configured one). Parse, map and waiting
     seconds are added to `times`."""
-    settings = PrepareSettings(fmt, encoding, profile, on_shelf_status)
+    settings = PrepareSettings(fmt, encoding, profile, on_shelf_status, other_profiles)
     times = times if times is not None else PhaseTimes()
     if workers <= 0:
         clock = PhaseClock()
         try:
             for chunk in chunks:
-                yield chunk, prepare_one(chunk, fmt, encoding, profile, on_shelf_status, clock)
+                yield (
+                    chunk,
+                    prepare_one(
+                        chunk, fmt, encoding, profile, on_shelf_status, clock, other_profiles
+                    ),
+                )
         finally:
             times.parse += clock.parse
             times.map += clock.map
