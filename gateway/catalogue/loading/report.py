@@ -248,8 +248,8 @@ class LoadReport:
     records: list[Any] | None = None  # a dry run: each record's outcome (batches.OutcomeRow)
     format: str = "auto"  # how records were read: auto (per record), unimarc or marc21
     # Stopped by Ctrl-C (`Loader.request_stop`): the batches committed before it are stored
-    # and counted here; the rest of the files was not read. A batch history can record the
-    # load as interrupted from this flag (the report is stored with the load run).
+    # and counted here; the rest of the files was not read. The load's batch is then recorded
+    # as interrupted (the report is stored with it).
     interrupted: bool = False
     # Holdings profiles' sources by name ("bnu" → "Beijing Normal University (Aleph) CNMARC"),
     # for the words that suggest a profile.
