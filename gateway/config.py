@@ -25,6 +25,9 @@ from gateway.networks import parse_network
 from marc.holdings import HoldingsProfile
 
 DEFAULT_CONFIG_NAME = "libgate.toml"
+# Match points of a load's match rule (`[[databases]] match`, `load --match`), tried in order:
+# see gateway/catalogue/loading/matching.py.
+MATCH_POINTS = ("001", "isbn", "issn", "title+author+year")
 CONFIG_ENV = "LIBGATE_CONFIG"
 
 
@@ -59,12 +62,24 @@ class DatabaseSettings:
     title_en: str = ""
     profile: str = "libgate"  # holdings profile used when `load --profile` is not given
     format: str = "auto"  # auto | unimarc | marc21: how to read records loaded into it
+    # The match rule of loads into this database when `load --match` is not given: match
+    # points tried in order, the first that finds exactly one record matches (or "none").
+    match: tuple[str, ...] = ("001",)
 
     def validate(self, where: str) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"{where}.name: {self.name!r} must be letters, digits, - or _")
         if self.format not in ("auto", "unimarc", "marc21"):
             raise ConfigError(f"{where}.format: {self.format!r} is not auto, unimarc or marc21")
+        if self.match != ("none",):
+            for index, point in enumerate(self.match):
+                if point not in MATCH_POINTS:
+                    raise ConfigError(
+                        f"{where}.match[{index}]: {point!r} is not a match point"
+                        f' ({", ".join(MATCH_POINTS)}, or ["none"])'
+                    )
+            if len(set(self.match)) != len(self.match):
+                raise ConfigError(f"{where}.match: a match point is listed twice")
 
 
 @dataclass(frozen=True)

@@ -74,9 +74,10 @@ def test_ctrl_c_ends_a_load_cleanly(tmp_path: Path, store_url: str) -> None:
     assert 0 < kept < RECORDS
     assert total["loaded"] == total["framed"] == kept  # what the report counts is stored
     with open_store(store_url) as store, store.read() as tx:
-        run = tx.one("SELECT finished_at, report FROM load_runs")
+        run = tx.one("SELECT finished_at, report, state, counts FROM batches")
     assert run is not None and run[0]
     assert json.loads(run[1])["interrupted"] is True
+    assert run[2] == "interrupted" and json.loads(run[3]) == {"new": kept}
 
     again = subprocess.run(command, capture_output=True, timeout=600)
     assert again.returncode == EXIT_OK, again.stderr.decode()

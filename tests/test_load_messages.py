@@ -141,9 +141,13 @@ def test_taiwanese_cmarc_with_an_008_is_read_as_unimarc(
     config_file: Path, tmp_path: Path, capsys, store_url: str
 ) -> None:
     code, report, _, _ = load(config_file, tmp_path, capsys, str(TAIWAN))
-    assert code == EXIT_OK
+    # Read as UNIMARC, all of them; one repeats the 001 of an earlier record of the file
+    # (a later duplicate is rejected unless --on-duplicate last).
+    assert code == EXIT_REJECTED
     assert report["format"] == "auto"
-    assert report["total"]["rejected"] == 0 and report["total"]["framed"] == 17
+    assert report["total"]["rejected"] == 1 and report["total"]["framed"] == 17
+    rejects = report["files"][0]["rejects"]
+    assert all(r["field"] == "001" and r["format"] == "unimarc" for r in rejects)
     with open_store(store_url) as store, store.read() as tx:
         formats = tx.execute("SELECT DISTINCT format FROM bib_records")
         title = tx.scalar("SELECT title FROM bib_records WHERE record_id = ?", ("00085390",))
@@ -274,7 +278,8 @@ def test_damaged_marc8_is_one_warning_per_field_in_plain_words(
 ) -> None:
     path = REAL / "cjk" / "marc4j_chinese_mangled_multibyte.mrc"
     _, report, _, err = load(config_file, tmp_path, capsys, str(path))
-    assert report["files"][0]["warnings_by_kind"] == {"marc8_damaged": 1}
+    # Its four records share one 001: the three later ones are rejected as duplicates.
+    assert report["files"][0]["warnings_by_kind"] == {"marc8_damaged": 1, "duplicate_001": 3}
     assert report["files"][0]["warnings"][0]["message"] == (
         "field 880: 77 MARC-8 CJK (EACC) characters could not be read and became spaces"
     )

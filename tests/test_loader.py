@@ -192,11 +192,12 @@ def test_match_by_isbn_refuses_ambiguous_matches(store: Store, tmp_path: Path) -
     assert "matches 2 records" in report.files[0].rejects[0]["reason"]
 
 
-def test_match_none_adds_and_refuses_existing_ids(store: Store, tmp_path: Path) -> None:
+def test_match_none_adds_and_ignores_existing_ids(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "a.iso", iso(cnmarc("A", "甲"), cnmarc("B", "乙")))
     assert load(store, path, match="none").total()["loaded"] == 2
     again = load(store, path, match="none").total()
-    assert again["rejected"] == 2 and again["loaded"] == 0
+    assert (again["ignored"], again["rejected"], again["loaded"]) == (2, 0, 0)
+    assert again["framed"] == again["ignored"]
 
 
 def test_records_without_001_get_a_stable_id(store: Store, tmp_path: Path) -> None:
@@ -207,13 +208,40 @@ def test_records_without_001_get_a_stable_id(store: Store, tmp_path: Path) -> No
     assert load(store, path).total()["unchanged"] == 1
 
 
-def test_duplicate_001_inside_one_file_overlays_in_order(store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_duplicate_001_inside_one_file_rejects_the_later_one(
+    store: Store, tmp_path: Path, batch_size: int
+) -> None:
+    data = iso(cnmarc("D", "第一版"), cnmarc("X", "别的"), cnmarc("D", "第二版"))
+    report = load(store, write(tmp_path, "d.iso", data), batch_size=batch_size)
+    file_report = report.files[0]
+    assert (file_report.loaded, file_report.rejected) == (2, 1)
+    assert file_report.rejects[0]["record"] == 3
+    assert "record 1" in file_report.rejects[0]["reason"]
+    assert any("records 1 and 3" in w["message"] and w["record"] == 3 for w in file_report.warnings)
+    assert stored_bib(store, "D").title == "第一版"
+
+
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_on_duplicate_last_lets_the_later_record_win(
+    store: Store, tmp_path: Path, batch_size: int
+) -> None:
     data = iso(cnmarc("D", "第一版"), cnmarc("D", "第二版"))
-    report = load(store, write(tmp_path, "d.iso", data), batch_size=1)
+    options = LoadOptions(
+        database=MAIN,
+        profile=PROFILES["libgate"],
+        batch_size=batch_size,
+        on_duplicate="last",
+    )
+    report = Loader(store, options).load([write(tmp_path, "d.iso", data)])
     assert (report.total()["loaded"], report.total()["overlaid"]) == (1, 1)
     assert stored_bib(store, "D").title == "第二版"
-    report = load(store, write(tmp_path, "d2.iso", data), batch_size=10)
-    assert stored_bib(store, "D").title == "第二版"
+    assert any("record 2 replaces record 1" in w["message"] for w in report.files[0].warnings)
+    with store.read() as tx:
+        rows = tx.execute(
+            "SELECT record_no, outcome, replaced_by FROM batch_records ORDER BY position"
+        )
+    assert [tuple(r) for r in rows] == [(1, "new", 2), (2, "overlay", None)]
 
 
 def test_report_json_contract(store: Store, tmp_path: Path) -> None:
@@ -223,7 +251,7 @@ def test_report_json_contract(store: Store, tmp_path: Path) -> None:
     for name in COUNTS:
         assert isinstance(file_data[name], int) and isinstance(data["total"][name], int)
     assert file_data["framed"] == sum(
-        file_data[n] for n in ("loaded", "overlaid", "unchanged", "rejected")
+        file_data[n] for n in ("loaded", "overlaid", "merged", "unchanged", "ignored", "rejected")
     )
     assert file_data["encodings"] == {"gb18030": 10}
     assert data["total"]["encodings"] == {"gb18030": 10}
@@ -270,11 +298,12 @@ def test_missing_file_is_reported_not_raised(store: Store, tmp_path: Path) -> No
     assert not report.clean
 
 
-def test_load_runs_are_recorded(store: Store) -> None:
+def test_loads_are_recorded_as_batches(store: Store) -> None:
     load(store, FIXTURES / "marc" / "demo_main.iso")
     with store.read() as tx:
-        row = tx.one("SELECT database, finished_at, report FROM load_runs")
+        row = tx.one("SELECT database, finished_at, report, state, kind FROM batches")
     assert row is not None and row[0] == "main" and row[1]
+    assert (row[3], row[4]) == ("done", "load")
     assert json.loads(row[2])["total"]["loaded"] == 7
 
 

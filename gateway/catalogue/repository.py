@@ -71,15 +71,18 @@ def record_by_pk(tx: Transaction, record_pk: int) -> StoredRecord | None:
     return StoredRecord(*row) if row else None
 
 
-def find_records(tx: Transaction, database: str, record_ids: list[str]) -> dict[str, StoredRecord]:
-    """Records of a batch by control number, in one query per 500 ids."""
+def find_records(
+    tx: Transaction, database: str, record_ids: list[str], lock: bool = True
+) -> dict[str, StoredRecord]:
+    """Records of a batch by control number, in one query per 500 ids (locked unless a dry
+    run only looks)."""
     found: dict[str, StoredRecord] = {}
     for start in range(0, len(record_ids), 500):
         chunk = record_ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for row in tx.execute(
             f"SELECT {RECORD_COLUMNS} FROM bib_records WHERE database = ?"
-            f" AND record_id IN ({marks})" + tx.for_update,
+            f" AND record_id IN ({marks})" + (tx.for_update if lock else ""),
             (database, *chunk),
         ):
             found[row[2]] = StoredRecord(*row)
@@ -96,6 +99,19 @@ def records_by_identifier(
         (database, kind, value),
     )
     return [StoredRecord(*row) for row in rows]
+
+
+def records_by_sort_title(
+    tx: Transaction, database: str, sort_title: str, year: int
+) -> list[tuple[StoredRecord, str, str]]:
+    """Records filed under a title sort key with a year, with their title and main author
+    (the `title+author+year` match point compares those folded)."""
+    rows = tx.execute(
+        f"SELECT {RECORD_COLUMNS}, title, author FROM bib_records"
+        " WHERE database = ? AND sort_title = ? AND year = ? ORDER BY id",
+        (database, sort_title, year),
+    )
+    return [(StoredRecord(*row[:5]), str(row[5]), str(row[6] or "")) for row in rows]
 
 
 def _document(mapped: MappedRecord) -> IndexDocument:
@@ -210,16 +226,33 @@ def _index(
     )
 
 
-def items_by_barcode(tx: Transaction, barcodes: list[str]) -> dict[str, StoredItem]:
+def items_by_barcode(
+    tx: Transaction, barcodes: list[str], lock: bool = True
+) -> dict[str, StoredItem]:
     found: dict[str, StoredItem] = {}
     for start in range(0, len(barcodes), 500):
         chunk = barcodes[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for row in tx.execute(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE barcode IN ({marks})" + tx.for_update,
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE barcode IN ({marks})"
+            + (tx.for_update if lock else ""),
             chunk,
         ):
             found[row[1]] = StoredItem(*row)
+    return found
+
+
+def copies_left(tx: Transaction, record_pks: list[int]) -> dict[int, list[str]]:
+    """The barcodes of the copies these records still have (records without any left out)."""
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(record_pks), 500):
+        chunk = record_pks[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for record_pk, barcode in tx.execute(
+            f"SELECT record_pk, barcode FROM items WHERE record_pk IN ({marks}) ORDER BY barcode",
+            chunk,
+        ):
+            found.setdefault(int(record_pk), []).append(str(barcode))
     return found
 
 
@@ -312,20 +345,6 @@ def catalogue_empty(tx: Transaction) -> bool:
 
 def item_count(tx: Transaction) -> int:
     return int(tx.scalar("SELECT count(*) FROM items"))
-
-
-def start_load_run(tx: Transaction, database: str, command: str, started_at: str) -> int:
-    return tx.insert(
-        "INSERT INTO load_runs (started_at, database, command) VALUES (?, ?, ?)",
-        (started_at, database, command),
-    )
-
-
-def finish_load_run(tx: Transaction, run_id: int, finished_at: str, report_json: str) -> None:
-    tx.execute(
-        "UPDATE load_runs SET finished_at = ?, report = ? WHERE id = ?",
-        (finished_at, report_json, run_id),
-    )
 
 
 def refresh_sort_keys(

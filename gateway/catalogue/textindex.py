@@ -349,6 +349,17 @@ class Writer:
             fresh = False
         if applied >= target.seq and not fresh:
             return 0
+        if not fresh:
+            # Deletions first: a record deleted and stored again since (an undone batch
+            # restores its row under the same id) has a tombstone older than its row.
+            with store.read() as tx:
+                gone = tx.execute(
+                    "SELECT record_pk FROM search_tombstones WHERE change_seq > ?"
+                    " AND change_seq <= ?",
+                    (applied, target.seq),
+                )
+            for (pk,) in gone:
+                self._writer().delete_documents_by_term("pk", int(pk))
         done = 0
         last = (applied, 0)
         while True:
@@ -367,15 +378,6 @@ class Writer:
             if len(rows) < CATCH_UP_BATCH:
                 break
             last = (int(rows[-1][4]), int(rows[-1][0]))
-        if not fresh:
-            with store.read() as tx:
-                gone = tx.execute(
-                    "SELECT record_pk FROM search_tombstones WHERE change_seq > ?"
-                    " AND change_seq <= ?",
-                    (applied, target.seq),
-                )
-            for (pk,) in gone:
-                self._writer().delete_documents_by_term("pk", int(pk))
         self.commit(IndexState(target.store_id, target.seq))
         return done
 

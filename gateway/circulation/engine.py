@@ -16,6 +16,7 @@ Where the rules live:
 - readers.py: account summary, PIN, block and lift a block (desk only)
 - pin_guard.py: a terminal's PIN check behind the back-off kept in the store
 - items.py: item information, availability (R2, through the policy's predicate)
+- withdrawal.py: copies and titles leaving the catalogue (deleted: loans ended, holds settled)
 - checks.py: every check, and the list each action runs
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.circulation import expiry, fees, holds, items, loans, readers
+from gateway.circulation import expiry, fees, holds, items, loans, readers, withdrawal
 from gateway.circulation.clock import Clock
 from gateway.circulation.core import EngineCore
 from gateway.circulation.pin_guard import PinCheckResult, PinSource, check_patron_pin
@@ -47,7 +48,8 @@ from gateway.circulation.results import (
 )
 from gateway.circulation.states import Channel
 from gateway.circulation.views import FeeView, ItemView, PatronSummary
-from gateway.store import Store
+from gateway.circulation.withdrawal import Withdrawal
+from gateway.store import Store, Transaction
 
 DESK = Channel.DESK
 SELF_CHECK = Channel.SELF_CHECK
@@ -72,6 +74,7 @@ __all__ = [
     "RenewResult",
     "Result",
     "TitleAvailability",
+    "Withdrawal",
 ]
 
 
@@ -185,6 +188,28 @@ class Engine:
         self, item_barcode: str, properties: str, channel: Channel = DESK
     ) -> ItemUpdateResult:
         return items.update_item_properties(self._core, item_barcode, properties, Channel(channel))
+
+    def withdraw(
+        self,
+        tx: Transaction,
+        *,
+        item_pks: list[int] | tuple[int, ...] = (),
+        record_pks: list[int] | tuple[int, ...] = (),
+        force: bool = False,
+        channel: Channel = DESK,
+    ) -> Withdrawal:
+        """May these copies, and these titles with all their copies, leave the catalogue? In
+        the catalogue's transaction (it deletes what may go); with `force`, loans are ended
+        and holds settled first (withdrawal.py)."""
+        return withdrawal.withdraw(
+            self._core,
+            tx,
+            self.clock.now(),
+            item_pks=item_pks,
+            record_pks=record_pks,
+            force=force,
+            channel=Channel(channel),
+        )
 
     # --- fees ----------------------------------------------------------------------------------
 

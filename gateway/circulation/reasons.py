@@ -267,6 +267,48 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "该馆际互借已续借 {count} 次，达到上限。",
         "This interlibrary loan has been renewed {count} times, the limit.",
     ),
+    # Deleting copies and titles from the catalogue (libgate items delete / records delete):
+    # what stops it (unless --force, but for ILL), and what a forced delete did.
+    "withdraw_on_loan": (
+        "",
+        "复本 {item} 已借给读者 {patron}（应还日期 {due}），不能删除；强制删除将结束该借阅。",
+        "Copy {item} is on loan to reader {patron} (due {due}); it cannot be deleted."
+        " --force ends the loan.",
+    ),
+    "withdraw_trapped": (
+        "R6",
+        "复本 {item} 已为读者 {patron} 的预约保留在预约书架上，不能删除；强制删除将取消该预约并通知读者。",
+        "Copy {item} is on the hold shelf for reader {patron}'s hold; it cannot be deleted."
+        " --force cancels that hold and tells the reader.",
+    ),
+    "withdraw_title_held": (
+        "R6",
+        "《{title}》有 {count} 条等待中的预约，其复本不能删除；强制删除时，若该书不再有可外借复本，预约将被取消并通知读者。",
+        "{title} has {count} waiting holds, so its copies cannot be deleted. With --force,"
+        " holds of a title left with no circulating copy are cancelled and their readers told.",
+    ),
+    "withdraw_in_ill": (
+        "I6",
+        "{what} 属于馆际互借申请 {number}（{state}），不能删除。",
+        "{what} belongs to interlibrary loan request {number} ({state}); it cannot be deleted.",
+    ),
+    "withdrawn_loan_ended": (
+        "",
+        "复本 {item} 被删除，读者 {patron} 的借阅已结束。",
+        "Copy {item} is deleted: reader {patron}'s loan of it is ended.",
+    ),
+    "withdrawn_trapped_cancelled": (
+        "R12",
+        "复本 {item} 被删除：读者 {patron} 对《{title}》的已到书预约已取消，已通知读者。",
+        "Copy {item} is deleted: reader {patron}'s ready hold on {title} is cancelled; the"
+        " reader is told.",
+    ),
+    "withdrawn_holds_cancelled": (
+        "R1",
+        "《{title}》被删除或已没有可外借复本：读者 {patron} 的预约已取消，已通知读者。",
+        "{title} is deleted or has no circulating copy left: reader {patron}'s hold is"
+        " cancelled; the reader is told.",
+    ),
     # Facts reported with a successful action.
     "hold_trapped": (
         "R6",

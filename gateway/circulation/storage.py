@@ -602,3 +602,65 @@ def drop_spent_pin_failures(tx: Transaction, forgotten_before: str) -> None:
     tx.execute(
         "DELETE FROM pin_failures WHERE failures = 0 OR last_failure < ?", (forgotten_before,)
     )
+
+
+# --- copies and titles leaving the catalogue (withdrawal.py) -----------------------------------
+
+
+class IllUse(NamedTuple):
+    """An interlibrary loan request that names a copy or a title."""
+
+    item_pk: int | None
+    record_pk: int | None
+    number: str
+    state: str
+
+
+def ill_uses(tx: Transaction, item_pks: list[int], record_pks: list[int]) -> list[IllUse]:
+    """ILL requests (any state: their history names them) of these copies or titles."""
+    found: list[IllUse] = []
+    for column, pks in (("item_pk", item_pks), ("record_pk", record_pks)):
+        for start in range(0, len(pks), 500):
+            chunk = pks[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = tx.execute(
+                "SELECT item_pk, record_pk, coalesce(number, ''), state FROM ill_requests"
+                f" WHERE {column} IN ({marks}) ORDER BY id",
+                chunk,
+            )
+            found += [IllUse(r[0], r[1], str(r[2]), str(r[3])) for r in rows]
+    return found
+
+
+def circulation_history(
+    tx: Transaction, item_pks: list[int], record_pks: list[int]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Which of these copies and titles have circulated: any loan, hold, ILL request or
+    audit event (fees, item notes) names them. Copy pk → what, title pk → what."""
+    items: dict[int, list[str]] = {}
+    records: dict[int, list[str]] = {}
+    checks = (
+        ("loans", "item_pk", items, "loans"),
+        ("holds", "item_pk", items, "holds"),
+        ("ill_requests", "item_pk", items, "ILL requests"),
+        ("circulation_events", "item_pk", items, "circulation events"),
+        ("loans", "record_pk", records, "loans"),
+        ("holds", "record_pk", records, "holds"),
+        ("ill_requests", "record_pk", records, "ILL requests"),
+        ("circulation_events", "record_pk", records, "circulation events"),
+    )
+    for table, column, into, what in checks:
+        pks = item_pks if into is items else record_pks
+        for start in range(0, len(pks), 500):
+            chunk = pks[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for pk, count in tx.execute(
+                f"SELECT {column}, count(*) FROM {table} WHERE {column} IN ({marks})"
+                f" GROUP BY {column}",
+                chunk,
+            ):
+                into.setdefault(int(pk), []).append(f"{count} {what}")
+    return (
+        {pk: ", ".join(parts) for pk, parts in items.items()},
+        {pk: ", ".join(parts) for pk, parts in records.items()},
+    )

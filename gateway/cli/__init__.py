@@ -1,6 +1,7 @@
 """The `libgate` command: one parser, its subcommands gathered from the modules that hold them.
 
 - `catalogue`: init, load, items import, export, search, browse, reindex;
+- `batches`: batches list, show and undo; records delete and items delete;
 - `staff`: the service desk (circ …, holds process, notices list, patrons import);
 - `ill`: interlibrary loan (request, ship, receive, return, unfill, process, readers, list,
   show, stats);
@@ -16,7 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import catalogue, front_ends, ill, service, staff
+from gateway.cli import batches, catalogue, front_ends, ill, service, staff
 from gateway.cli.errors import (
     EXIT_FATAL,
     EXIT_INTERRUPTED,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     catalogue.add_commands(commands)
+    batches.add_commands(commands)
     staff.add_commands(commands)
     ill.add_commands(commands)
     front_ends.add_commands(commands)

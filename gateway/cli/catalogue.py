@@ -21,6 +21,7 @@ from gateway.catalogue.query import QueryError, SortKey
 from gateway.catalogue.search import browse, search
 from gateway.circulation.copy_status import CopyWords
 from gateway.circulation.policy import Policy
+from gateway.cli.batches import add_items_delete, dry_run_lines
 from gateway.cli.errors import (
     EXIT_FATAL,
     EXIT_INTERRUPTED,
@@ -55,6 +56,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     # pay for at start-up (python -X importtime, gateway.cli: 0.26 s, 0.37 s with these two
     # commands' imports at the top).
     from gateway.catalogue.loading.loader import Loader, LoadOptions, RejectsWriter
+    from gateway.catalogue.loading.matching import parse_match
     from gateway.catalogue.loading.parallel import default_workers
     from marc.charset import normalise_encoding_name
 
@@ -75,13 +77,22 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         paths.append(path)
         if own_profile:
             file_profiles[path] = settings.profile(own_profile)
+    try:
+        match = parse_match(args.match) if args.match else None
+    except ValueError as error:
+        raise CliError(f"--match: {error}") from None
     options = LoadOptions(
         database=database,
         profile=profile,
         file_profiles=file_profiles,
         known_profiles=settings.holdings_profiles,
         encoding=encoding,
-        match=args.match,
+        match=match.spec if match else None,
+        on_match=args.on_match,
+        on_new=args.on_new,
+        on_duplicate=args.on_duplicate,
+        dry_run=args.dry_run,
+        run_by=args.by or "",
         batch_size=settings.loader.batch_size,
         batch_target_ms=settings.loader.batch_target_ms,
         bulk_first_load=settings.loader.bulk_first_load,
@@ -111,6 +122,14 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     # What was loaded on stdout; what went wrong, and what to do about it, on stderr.
     for line in report.summary_lines():
         print(line)
+    if report.dry_run:
+        for line in dry_run_lines(report.records or []):
+            print(line)
+    elif report.batch is not None:
+        print(
+            f"batch {report.batch}: libgate batches show {report.batch};"
+            f" undo: libgate batches undo {report.batch}"
+        )
     sys.stdout.flush()
     for line in report.problem_lines():
         print(line, file=sys.stderr)
@@ -390,10 +409,34 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     load.add_argument(
         "--match",
-        default="001",
-        choices=["001", "isbn", "none"],
-        help="how to find the record to overlay (default 001)",
+        metavar="RULE",
+        help="how to find the stored record a record overlays: 001, isbn (= isbn,001), none,"
+        " or match points in order (001,isbn,issn,title+author+year); default: the"
+        " database's `match` (001)",
     )
+    load.add_argument(
+        "--on-match",
+        default="replace",
+        choices=["replace", "ignore", "merge-copies"],
+        help="a record that matches: replace the stored one (default), ignore it, or keep the"
+        " stored one and add the file's new copies",
+    )
+    load.add_argument(
+        "--on-new", default="add", choices=["add", "ignore"], help="a record that matches none"
+    )
+    load.add_argument(
+        "--on-duplicate",
+        default="reject",
+        choices=["reject", "last"],
+        help="a later record with a 001 the file already had: rejected (default), or it"
+        " replaces the earlier one",
+    )
+    load.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read, map and match, and report what a load would do; change nothing",
+    )
+    load.add_argument("--by", metavar="NAME", help="who loads (default: the OS user)")
     load.add_argument(
         "--rejects", metavar="PATH", help="write rejected records (raw ISO 2709) here"
     )
@@ -406,6 +449,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     items_import.add_argument("file", metavar="FILE.csv")
     items_import.add_argument("--report", metavar="PATH", help="write the JSON report here")
     items_import.set_defaults(handler=cmd_items_import)
+    add_items_delete(items_commands)
 
     export = commands.add_parser("export", help="write a catalogue as ISO 2709 or XML")
     export.add_argument("--database", default="main", metavar="NAME")

@@ -31,21 +31,33 @@ and records the run with `interrupted` in its report. A KeyboardInterrupt (a sec
 or a caller that installs no handler) ends it the same way, except that the batch it
 interrupted is not counted (its transaction is rolled back, unless it had just committed:
 rerunning the load then counts those records as unchanged).
+
+Every load is a batch (`gateway.catalogue.batches`): a `batches` row when it starts (state
+running; done at the end, interrupted when Ctrl-C or an error stopped it), and with each store
+transaction the outcome of each of its records and the versions it replaced, so `libgate
+batches undo N` can take back exactly what was committed, even of a load killed half way.
+A dry run (`dry_run`) decides every record as the load would, reading only: no batch, no
+store write, no index write; its report lists each record's outcome.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from gateway.catalogue import repository
-from gateway.catalogue.loading.batch import MATCH_MODES, Entry, store_batch
+from gateway.catalogue.batches import storage as batch_storage
+from gateway.catalogue.batches.who import runner
+from gateway.catalogue.loading.batch import REPORT_COUNTER, BatchPlanner, Entry, MatchPolicy
+from gateway.catalogue.loading.matching import parse_match
 from gateway.catalogue.loading.messages import source_label
 from gateway.catalogue.loading.parallel import prepare_all
 from gateway.catalogue.loading.prepare import (
@@ -58,7 +70,7 @@ from gateway.catalogue.loading.report import FileReport, LoadReport, PhaseTimes
 from gateway.catalogue.search_index import IndexBatch
 from gateway.catalogue.textindex import Writer, WriterBusy, index_for, store_state
 from gateway.config import DEFAULT_ON_SHELF_STATUS, DatabaseSettings
-from gateway.store import Store
+from gateway.store import Store, Transaction
 from gateway.store.engine import DataRefused, IntegrityViolation
 from marc.errors import RecordRejected
 from marc.holdings import HoldingsProfile
@@ -77,7 +89,14 @@ class LoadOptions:
     database: DatabaseSettings
     profile: HoldingsProfile
     encoding: str = "auto"
-    match: str = "001"
+    # The match rule: 001, isbn, none, or points separated by commas; None = the database's
+    # configured `match` (default 001).
+    match: str | None = None
+    on_match: str = "replace"  # replace | ignore | merge-copies
+    on_new: str = "add"  # add | ignore
+    on_duplicate: str = "reject"  # reject | last: a later record with a 001 the file had
+    dry_run: bool = False  # decide and report only: nothing is written
+    run_by: str = ""  # who ran it ("" = the OS user)
     batch_size: int = 500  # the most records in one transaction
     batch_target_ms: int = 100  # SQLite: how long one batch should hold the write lock
     workers: int = 0  # processes preparing records; 0 = in this process
@@ -113,8 +132,12 @@ class Loader:
         on_progress: ProgressCallback | None = None,
         on_file_start: Callable[[Path], None] | None = None,
     ) -> None:
-        if options.match not in MATCH_MODES:
-            raise ValueError(f"--match must be one of {', '.join(MATCH_MODES)}")
+        self.policy = MatchPolicy(
+            parse_match(options.match if options.match is not None else options.database.match),
+            options.on_match,
+            options.on_new,
+            options.on_duplicate,
+        )
         self.store = store
         self.options = options
         self.rejects = rejects
@@ -132,6 +155,9 @@ class Loader:
         self._lines: dict[int, int | None] = {}
         self.times = PhaseTimes()
         self.batches = 0
+        self.planner = BatchPlanner(options.database.name, self.policy, None)
+        self._position = 0  # records read so far, over every file
+        self._dry_rows: dict[tuple[int, int], batch_storage.OutcomeRow] = {}
         if store.dialect == "sqlite":
             # Start small: the first batch's time tells how large the next ones may be.
             self._batch_limit = min(options.batch_size, FIRST_TIMED_BATCH)
@@ -142,24 +168,81 @@ class Loader:
         self._stop_requested = True
 
     def load(self, paths: list[Path], command: str = "load") -> LoadReport:
+        options = self.options
         report = LoadReport(
-            database=self.options.database.name,
-            match=self.options.match,
-            profile=self.options.profile.name,
-            encoding=self.options.encoding,
-            format=self.options.database.format,
+            database=options.database.name,
+            match=self.policy.rule.spec,
+            profile=options.profile.name,
+            encoding=options.encoding,
+            format=options.database.format,
             profile_labels={
                 p.name: label
-                for p in (self.options.profile, *self.options.known_profiles)
+                for p in (options.profile, *options.known_profiles)
                 if (label := source_label(p.description))
             },
         )
         started = time.perf_counter()
         self.times = report.times
-        report.workers = self.options.workers
+        report.workers = options.workers
+        if options.dry_run:
+            report.dry_run = True
+            report.batching = "dry run"
+            self._read_files(paths, report)
+            report.records = list(self._dry_rows.values())
+            report.batches = self.batches
+            report.elapsed_seconds = time.perf_counter() - started
+            return report
         with self.store.write() as tx:
-            run_id = repository.start_load_run(tx, report.database, command, _now())
-            empty = self.options.bulk_first_load and repository.catalogue_empty(tx)
+            batch_id = batch_storage.start_batch(tx, self._batch_start(paths, command))
+            empty = options.bulk_first_load and repository.catalogue_empty(tx)
+        report.batch = batch_id
+        self.planner = BatchPlanner(options.database.name, self.policy, batch_id)
+        try:
+            self._load_files(paths, report, empty)
+        except BaseException:
+            # An error: what was committed stays (and can be undone); the batch says it did
+            # not finish.
+            with contextlib.suppress(Exception), self.store.write() as tx:
+                batch_storage.finish_batch(
+                    tx, batch_id, _now(), "interrupted", batch_storage.outcome_counts(tx, batch_id)
+                )
+            raise
+        report.elapsed_seconds = time.perf_counter() - started
+        with self.store.write() as tx:
+            batch_storage.finish_batch(
+                tx,
+                batch_id,
+                _now(),
+                "interrupted" if report.interrupted else "done",
+                batch_storage.outcome_counts(tx, batch_id),
+                report.to_json(),
+            )
+        return report
+
+    def _batch_start(self, paths: list[Path], command: str) -> batch_storage.BatchStart:
+        options = self.options
+        return batch_storage.BatchStart(
+            kind="load",
+            database=options.database.name,
+            command=command,
+            started_at=_now(),
+            run_by=runner(options.run_by),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            files=tuple(str(p) for p in paths),
+            options={
+                "match": self.policy.rule.spec,
+                "on_match": options.on_match,
+                "on_new": options.on_new,
+                "on_duplicate": options.on_duplicate,
+                "profile": options.profile.name,
+                "file_profiles": {str(p): f.name for p, f in options.file_profiles.items()},
+                "encoding": options.encoding,
+                "format": options.database.format,
+            },
+        )
+
+    def _load_files(self, paths: list[Path], report: LoadReport, empty: bool) -> None:
         if empty:
             self._bulk = True
             self._batch_limit = self.options.batch_size
@@ -186,19 +269,7 @@ class Loader:
                 self._writer = None
                 log.info("the search index is being written by another process; it will catch up")
             self.times.index += time.perf_counter() - index_started
-            try:
-                for path in paths:
-                    if self._stop_requested:
-                        self._interrupted = True
-                        break
-                    if self.on_file_start is not None:
-                        self.on_file_start(path)
-                    file_report = FileReport(path=str(path))
-                    report.files.append(file_report)
-                    self.load_file(path, file_report)
-            except KeyboardInterrupt:
-                self._interrupted = True
-            report.interrupted = self._interrupted
+            self._read_files(paths, report)
             index_started = time.perf_counter()
             if self._writer is not None:
                 self._writer.flush()
@@ -209,15 +280,29 @@ class Loader:
         total = report.total()
         if total["loaded"] or total["overlaid"]:
             self.store.analyze(repository.searched_tables(self.store.dialect))
-        report.elapsed_seconds = time.perf_counter() - started
-        with self.store.write() as tx:
-            repository.finish_load_run(tx, run_id, _now(), report.to_json())
-        return report
+
+    def _read_files(self, paths: list[Path], report: LoadReport) -> None:
+        try:
+            for file_no, path in enumerate(paths):
+                if self._stop_requested:
+                    self._interrupted = True
+                    break
+                if self.on_file_start is not None:
+                    self.on_file_start(path)
+                file_report = FileReport(path=str(path))
+                report.files.append(file_report)
+                self.planner.start_file(file_no)
+                self.load_file(path, file_report, file_no)
+        except KeyboardInterrupt:
+            self._interrupted = True
+        report.interrupted = self._interrupted
 
     def profile_for(self, path: Path) -> HoldingsProfile:
         return self.options.file_profiles.get(path, self.options.profile)
 
-    def load_file(self, path: Path, file_report: FileReport | None = None) -> FileReport:
+    def load_file(
+        self, path: Path, file_report: FileReport | None = None, file_no: int = 0
+    ) -> FileReport:
         """Load one file, counting into `file_report` (so that a load stopped by Ctrl-C still
         reports what it stored of the file). Stops after a batch when a stop was requested."""
         file_report = file_report if file_report is not None else FileReport(path=str(path))
@@ -243,7 +328,7 @@ class Loader:
                 for entry in entries:
                     batch.append(entry)
                     if len(batch) >= self._batch_limit:
-                        self._finish_batch(batch, file_report)
+                        self._finish_batch(batch, file_report, file_no)
                         batch = []
                         if self.on_progress is not None and entry.offset is not None:
                             self.on_progress(entry.offset + len(entry.raw))
@@ -251,7 +336,7 @@ class Loader:
                             self._interrupted = True
                             break
                 if batch:
-                    self._finish_batch(batch, file_report)
+                    self._finish_batch(batch, file_report, file_no)
         return file_report
 
     def _iso_entries(
@@ -327,7 +412,7 @@ class Loader:
         copy_at_fault = any(i.barcode in words for i in prepared.mapped.items)
         return Rejection(
             entry.reject_reason,
-            item_tag if copy_at_fault and item_tag else None,
+            entry.reject_field or (item_tag if copy_at_fault and item_tag else None),
             bib.control_number or prepared.record_id,
             bib.title,
             prepared.mapped.format,
@@ -351,12 +436,36 @@ class Loader:
         fitting = int(self.options.batch_target_ms / 1000 / per_record)
         self._batch_limit = max(1, min(fitting, 2 * records, self.options.batch_size))
 
-    def _finish_batch(self, batch: list[Entry], report: FileReport) -> None:
+    def _finish_batch(self, batch: list[Entry], report: FileReport, file_no: int) -> None:
         ready = [e for e in batch if e.prepared is not None]
+        started = time.perf_counter()
+        if self.planner.dry_run:
+            with self.store.read() as tx:
+                self.planner.plan(tx, ready)
+            self.times.store += time.perf_counter() - started
+            self.batches += 1
+            for row in self._outcome_rows(batch, file_no):
+                self._dry_rows[(file_no, row.record_no or 0)] = row
+            for entry in batch:  # after: the record it replaces may be of this very batch
+                if entry.replaces is not None:
+                    earlier = self._dry_rows.get((file_no, entry.replaces))
+                    if earlier is not None:
+                        self._dry_rows[(file_no, entry.replaces)] = replace(
+                            earlier, replaced_by=entry.number
+                        )
+        else:
+            self._store_batch(batch, ready, file_no, started)
+        self._count(batch, report)
+
+    def _store_batch(
+        self, batch: list[Entry], ready: list[Entry], file_no: int, started: float
+    ) -> None:
+        position = self._position
         try:
-            started = time.perf_counter()
             with self.store.write() as tx:
-                pending = store_batch(tx, ready, self.options.database.name, self.options.match)
+                self.planner.plan(tx, ready)
+                pending = self.planner.write(tx, ready)
+                self._write_outcomes(tx, batch, file_no)
                 store_id = store_state(tx).store_id
             held = time.perf_counter() - started
             self.times.store += held
@@ -367,28 +476,85 @@ class Loader:
             # A constraint we did not foresee: store one record per transaction to find the
             # culprit, so that only it is rejected (with the database's words).
             self.times.store += time.perf_counter() - started
-            for entry in ready:
-                entry.outcome = ""
-                entry.items_added = entry.items_updated = 0
+            self.planner.written()  # rolled back: nothing of the batch is pending any more
+            self._position = position
+            for entry in batch:
+                entry.reset()
                 try:
                     self.batches += 1
                     with self.store.write() as tx:
-                        pending = store_batch(
-                            tx, [entry], self.options.database.name, self.options.match
-                        )
+                        if entry.prepared is not None:
+                            self.planner.plan(tx, [entry])
+                            pending = self.planner.write(tx, [entry])
+                        else:
+                            pending = IndexBatch()
+                        self._write_outcomes(tx, [entry], file_no)
                         store_id = store_state(tx).store_id
                     self._index(pending, store_id)
                 except (IntegrityViolation, DataRefused) as violation:
-                    entry.reject_reason = f"the database refused the record: {violation}"
-                    entry.outcome = "rejected"
-        # Counted once the batch is done: a batch a KeyboardInterrupt cut short is not.
+                    entry.reset()
+                    entry.reject(f"the database refused the record: {violation}")
+                    with self.store.write() as tx:
+                        self._write_outcomes(tx, [entry], file_no)
+                self.planner.written()
+            return
+        self.planner.written()
+
+    def _outcome_rows(self, entries: list[Entry], file_no: int) -> list[batch_storage.OutcomeRow]:
+        rows = []
+        for entry in entries:
+            if not entry.outcome:
+                entry.outcome = "reject"  # refused while being prepared
+            prepared, target = entry.prepared, entry.target
+            self._position += 1
+            rows.append(
+                batch_storage.OutcomeRow(
+                    position=self._position,
+                    file_no=file_no,
+                    record_no=entry.number,
+                    offset=entry.offset,
+                    database=self.options.database.name,
+                    record_id=prepared.record_id if prepared else None,
+                    outcome=entry.outcome,
+                    matched_by=entry.matched_by,
+                    matched_id=target.record_id if target and entry.outcome != "new" else None,
+                    copies_created=entry.items_added,
+                    reason=entry.reject_reason or entry.reason,
+                    changes=entry.changes,
+                )
+            )
+        return rows
+
+    def _write_outcomes(self, tx: Transaction, entries: list[Entry], file_no: int) -> None:
+        """The entries' outcome rows, in the transaction that stored them; a record that
+        replaced an earlier one of its file (--on-duplicate last) marks it."""
+        batch_id = self.planner.batch_id
+        assert batch_id is not None
+        rows = self._outcome_rows(entries, file_no)
+        by_number = {row.record_no: index for index, row in enumerate(rows)}
+        for entry in entries:
+            if entry.replaces is None:
+                continue
+            index = by_number.get(entry.replaces)
+            if index is not None:
+                rows[index] = replace(rows[index], replaced_by=entry.number)
+            else:
+                batch_storage.set_replaced_by(tx, batch_id, file_no, entry.replaces, entry.number)
+        batch_storage.write_outcomes(tx, batch_id, rows)
+
+    def _count(self, batch: list[Entry], report: FileReport) -> None:
+        """Counted once the batch is done: a batch a KeyboardInterrupt cut short is not."""
         report.framed += len(batch)
         for entry in batch:
             line = self._lines.pop(entry.number, None)
+            control_number = (
+                entry.prepared.mapped.bib.control_number if entry.prepared is not None else None
+            )
+            for warning in entry.warnings:
+                report.warn(entry.number, entry.offset, warning, control_number, line)
             if entry.prepared is not None:
                 # A record the store refused keeps its warnings: they often say why (LC's
                 # 906 $b "cbc" read as a barcode under the wrong profile).
-                control_number = entry.prepared.mapped.bib.control_number
                 for warning in entry.prepared.mapped.warnings:
                     report.warn(entry.number, entry.offset, warning, control_number, line)
             if entry.reject_reason is not None:
@@ -398,7 +564,8 @@ class Loader:
                     self.rejects.write(entry.raw)
                 continue
             assert entry.prepared is not None
-            setattr(report, entry.outcome, getattr(report, entry.outcome) + 1)
+            counter = REPORT_COUNTER[entry.outcome]
+            setattr(report, counter, getattr(report, counter) + 1)
             report.items_added += entry.items_added
             report.items_updated += entry.items_updated
             report.encodings[entry.prepared.encoding] += 1

@@ -42,6 +42,10 @@ class WarningKind:
     fix: str
 
 
+# Warnings of the load itself (gateway/catalogue/loading/batch.py), not of a record's bytes.
+DUPLICATE_001 = "duplicate_001"
+DUPLICATE_001_REPLACED = "duplicate_001_replaced"
+
 WARNING_KINDS: dict[str, WarningKind] = {
     LEADER_BYTES: WarningKind(
         "the leader has non-ASCII or control bytes",
@@ -90,6 +94,15 @@ WARNING_KINDS: dict[str, WarningKind] = {
     COPIES_IN_OTHER_PROFILE: WarningKind(
         "copies in {field} that profile {profile} does not read",
         "those copies were not loaded",
+    ),
+    DUPLICATE_001: WarningKind(
+        "a 001 that an earlier record of the file has",
+        "the later record was rejected (in --rejects); to let it replace the earlier one,"
+        " load with --on-duplicate last",
+    ),
+    DUPLICATE_001_REPLACED: WarningKind(
+        "a 001 that an earlier record of the file has",
+        "the later record replaced the earlier one (--on-duplicate last)",
     ),
 }
 

@@ -1,8 +1,12 @@
 """The load report: counts per file and in total, encodings, rejects with positions.
 
 JSON fields are a contract (other tools read them): per file and under `total`, `framed`,
-`loaded`, `overlaid`, `unchanged`, `rejected` with framed = loaded + overlaid + unchanged +
-rejected; `encodings` {name: count}; `rejects` [{record, offset, reason}].
+`loaded`, `overlaid`, `merged`, `unchanged`, `ignored`, `rejected` with framed = the other six
+summed (`merged`: --on-match merge-copies added copies to a stored record; `ignored`: --match
+none met a stored record, or --on-match / --on-new ignore; both 0 unless those options are
+used); `encodings` {name: count}; `rejects` [{record, offset, reason}]; `batch`, the batch
+number (null for a dry run). A dry run's report has `dry_run`: true and `records`, each
+record's outcome (as `libgate batches show` gives a load's).
 
 Added later (readers must not require them): each reject's `control_number`, `title`, `format`
 (the one it was read as: "unimarc", "marc21" or null when rejected before that was decided),
@@ -36,7 +40,7 @@ from gateway.catalogue.loading.messages import (
 from gateway.catalogue.loading.prepare import Rejection
 from marc.errors import RecordWarning
 
-COUNTS = ("framed", "loaded", "overlaid", "unchanged", "rejected")
+COUNTS = ("framed", "loaded", "overlaid", "merged", "unchanged", "ignored", "rejected")
 MAX_WARNINGS_LISTED = 1000
 REJECTS_SHOWN = 20  # rejects of each file listed on the terminal (all are in the report)
 PHASES = ("parse", "map", "store", "index", "wait")
@@ -63,7 +67,9 @@ class FileReport:
     framed: int = 0
     loaded: int = 0
     overlaid: int = 0
+    merged: int = 0
     unchanged: int = 0
+    ignored: int = 0
     rejected: int = 0
     items_added: int = 0
     items_updated: int = 0
@@ -205,7 +211,8 @@ class FileReport:
 
     @property
     def balanced(self) -> bool:
-        return self.framed == self.loaded + self.overlaid + self.unchanged + self.rejected
+        counted: int = sum(getattr(self, name) for name in COUNTS[1:])
+        return self.framed == counted
 
     def to_dict(self, labels: dict[str, str] | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path}
@@ -236,10 +243,13 @@ class LoadReport:
     workers: int = 0  # prepare worker processes (0: prepared in the loading process)
     batching: str = ""  # how batches were sized: "timed", "bulk first load" or "fixed"
     batches: int = 0  # store transactions committed
+    batch: int | None = None  # the batch this load is (None: a dry run)
+    dry_run: bool = False
+    records: list[Any] | None = None  # a dry run: each record's outcome (batches.OutcomeRow)
     format: str = "auto"  # how records were read: auto (per record), unimarc or marc21
     # Stopped by Ctrl-C (`Loader.request_stop`): the batches committed before it are stored
-    # and counted here; the rest of the files was not read. A batch history can record the
-    # load as interrupted from this flag (the report is stored with the load run).
+    # and counted here; the rest of the files was not read. The load's batch is then recorded
+    # as interrupted (the report is stored with it).
     interrupted: bool = False
     # Holdings profiles' sources by name ("bnu" → "Beijing Normal University (Aleph) CNMARC"),
     # for the words that suggest a profile.
@@ -291,6 +301,12 @@ class LoadReport:
             "total": self.total(),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "timings": self.timings(),
+            "batch": self.batch,
+            **(
+                {"dry_run": True, "records": [r.as_dict() for r in self.records or []]}
+                if self.dry_run
+                else {}
+            ),
         }
 
     def to_json(self) -> str:
@@ -305,6 +321,7 @@ class LoadReport:
             encodings = ", ".join(f"{k} {v}" for k, v in sorted(f.encodings.items())) or "-"
             lines.append(
                 f"{f.path}: {f.framed} records: {f.loaded} loaded, {f.overlaid} overlaid,"
+                f"{_optional_counts(f.merged, f.ignored)}"
                 f" {f.unchanged} unchanged, {f.rejected} rejected; copies {f.items_added} added,"
                 f" {f.items_updated} updated; encodings: {encodings}"
                 + (f"; {plural(f.warning_count, 'warning')}" if f.warning_count else "")
@@ -313,6 +330,7 @@ class LoadReport:
         rate = t["framed"] / self.elapsed_seconds if self.elapsed_seconds else 0.0
         lines.append(
             f"total: {t['framed']} records: {t['loaded']} loaded, {t['overlaid']} overlaid,"
+            f"{_optional_counts(t['merged'], t['ignored'])}"
             f" {t['unchanged']} unchanged, {t['rejected']} rejected"
             f" in {self.elapsed_seconds:.1f}s ({rate:,.0f} records/s)"
         )
@@ -334,3 +352,9 @@ class LoadReport:
     def problem_lines(self) -> list[str]:
         """Every file's rejects and warnings by kind, for the terminal (stderr)."""
         return [line for f in self.files for line in f.problem_lines(self.profile_labels)]
+
+
+def _optional_counts(merged: int, ignored: int) -> str:
+    """The outcomes only some options produce, when they occurred (`, 2 merged, 5 ignored,`)."""
+    parts = [f" {merged} merged," if merged else "", f" {ignored} ignored," if ignored else ""]
+    return "".join(parts)
