@@ -158,18 +158,21 @@ def items_from_record(
                 f" (spaces or longer than {MAX_BARCODE_LENGTH} characters)",
                 tag,
             )
-        if barcode in seen:
-            raise RecordRejected(f"{tag}: barcode {barcode} appears twice in this record", tag)
         if not any(ch.isdigit() for ch in barcode):
             # Real barcodes carry digits; a word here means the profile reads a field that is
-            # not about copies (LC's 906 $b "cbc" under the BNU profile).
+            # not about copies (LC's 906 $b "cbc" under the BNU profile). Such a copy would
+            # sit on the shelf for kiosks and partners and never be found: it is not made.
             warnings.append(
                 RecordWarning(
                     BARCODE_IMPLAUSIBLE,
-                    f"{tag} #{number}: barcode “{barcode}” has no digit; is it a copy barcode?",
+                    f"{tag} #{number}: “{barcode}” has no digit, so it is not a copy barcode;"
+                    " copy skipped",
                     tag,
                 )
             )
+            continue
+        if barcode in seen:
+            raise RecordRejected(f"{tag}: barcode {barcode} appears twice in this record", tag)
         seen.add(barcode)
         raw_status = first_value(profile.status, item_field, record)
         status = (

@@ -89,11 +89,14 @@ def test_lc_sample_under_the_bnu_profile_is_told_its_906_is_no_barcode(
 ) -> None:
     _, report, _, err = load(config_file, tmp_path, capsys, "--profile", "bnu", str(LC_SAMPLE))
     assert (
-        "906 gives barcodes without a digit on 386 records: is --profile bnu right for this"
-        " file? if its 906 is not about copies, load it with --profile none"
+        "906 gives barcodes without a digit on 386 records: those copies were not made; is"
+        " --profile bnu right for this file? if its 906 is not about copies, load it with"
+        " --profile none"
     ) in err
-    assert "      record 2 (001 16901760): 906 #1: barcode “cbc” has no digit;" in err
+    assert "      record 2 (001 16901760): 906 #1: “cbc” has no digit, so it is not a copy" in err
     assert report["total"]["warnings_by_kind"]["barcode_implausible"] == 386
+    # No ghost copy is made, so none clashes with another record's.
+    assert report["total"]["items"]["added"] == 0
     # Whatever the store refuses of it is named: record, 001, title, format, field.
     for reject in report["files"][0]["rejects"]:
         assert reject["control_number"] and reject["title"] and reject["format"] == "marc21"

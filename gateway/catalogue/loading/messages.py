@@ -88,8 +88,9 @@ WARNING_KINDS: dict[str, WarningKind] = {
     ),
     BARCODE_IMPLAUSIBLE: WarningKind(
         "{field} gives barcodes without a digit",
-        "is --profile {profile} right for this file? if its {field} is not about copies,"
-        " load it with --profile none (copies can come from `libgate items import`)",
+        "those copies were not made; is --profile {profile} right for this file? if its"
+        " {field} is not about copies, load it with --profile none (copies can come from"
+        " `libgate items import`)",
     ),
     COPIES_IN_OTHER_PROFILE: WarningKind(
         "copies in {field} that profile {profile} does not read",
