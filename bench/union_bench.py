@@ -32,10 +32,10 @@ machine was (other people's work skews every figure here). `--profile` adds cPro
 union searches on the reactor (bench/out/union-profile.txt); `--gc-freeze` calls gc.freeze()
 after the warm-up, as a long-running server could after its start.
 
-Connection reuse: every search gets fresh clients (`FreshClients`: a new SruClient and a new
-Z39.50 association per target, as `libgate union search` does). A source that keeps clients
-and a Z39.50 pool across searches is given to `Bench` in place of it (see `ClientSource`; the
-one place is `measure`), and then the targets alone are measured on warm connections too.
+Connection reuse: `--connections pooled` (the default) keeps one Z39.50 pool for the run, as
+the portal does under `libgate serve` (`PooledClients`): associations are reused across
+searches, and the targets alone are measured on warm connections too. `--connections fresh`
+gives every search new associations, as `libgate union search` (`FreshClients`).
 
 Not a test: nothing asserts a time.
 """
@@ -98,21 +98,44 @@ class ClientSource(Protocol):
 
 
 class FreshClients:
-    """As `libgate union search` and the portal: a new SruClient per search, closed after it,
-    and a new Z39.50 association per target. A pooled source would build one SruClient and the
-    Z39.50 pool once, return `clients(reactor, sru, pool)` (or whatever union/targets.py then
-    takes) from every `start`, and close nothing in `end`."""
+    """As `libgate union search`: a new SruClient per search, closed after it, and a new
+    Z39.50 association per target (a pool that keeps none)."""
 
     def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
         self.sru: Any = None
+        self.pool: Any = None
+
+    def start(self) -> Any:
+        from union.sru_client import SruClient
+        from union.targets import clients
+        from union.z3950_pool import Z3950Pool
+
+        self.sru = SruClient(self.reactor)
+        self.pool = Z3950Pool(self.reactor, idle_per_target=0)
+        return clients(self.reactor, self.sru, self.pool)
+
+    def end(self) -> Any:
+        return self.pool.close().addBoth(lambda _: self.sru.close())
+
+
+class PooledClients:
+    """As the portal under `libgate serve`: one Z39.50 pool for the whole run (associations
+    reused across searches, `[union]` defaults), a new SruClient per search."""
+
+    def __init__(self, reactor: Any) -> None:
+        from union.z3950_pool import Z3950Pool
+
+        self.reactor = reactor
+        self.sru: Any = None
+        self.pool = Z3950Pool(reactor)
 
     def start(self) -> Any:
         from union.sru_client import SruClient
         from union.targets import clients
 
         self.sru = SruClient(self.reactor)
-        return clients(self.reactor, self.sru)
+        return clients(self.reactor, self.sru, self.pool)
 
     def end(self) -> Any:
         return self.sru.close()
@@ -384,8 +407,10 @@ async def measure(
     config: Path,
     profile: bool,
     freeze: bool,
+    connections: str = "pooled",
 ) -> dict[str, Any]:
-    bench = Bench(reactor, FreshClients(reactor))
+    source = PooledClients(reactor) if connections == "pooled" else FreshClients(reactor)
+    bench = Bench(reactor, source)
     answering = [t for t in targets if t.name != SILENT]
     names = [t.name for t in answering]
     rss_start = max_rss_kb()
@@ -811,6 +836,13 @@ def main() -> int:
         help="gc.freeze() after the warm-up: start-up's objects left out of GC passes",
     )
     parser.add_argument(
+        "--connections",
+        choices=("pooled", "fresh"),
+        default="pooled",
+        help="Z39.50 associations kept across searches, as the portal does (pooled), or a new"
+        " one per search, as `libgate union search` (fresh)",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=0,
@@ -840,7 +872,9 @@ def main() -> int:
         print(f"peers up in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
         if args.quiet_wait:
             load_bench.wait_quiet(args.quiet_wait)
-        measured = run_on_reactor(config, queries, args.rounds, args.profile, args.gc_freeze)
+        measured = run_on_reactor(
+            config, queries, args.rounds, args.profile, args.gc_freeze, args.connections
+        )
     finally:
         if relay is not None:
             relay.terminate()
@@ -873,7 +907,12 @@ def main() -> int:
 
 
 def run_on_reactor(
-    config: Path, queries: list[str], rounds: int, profile: bool, freeze: bool
+    config: Path,
+    queries: list[str],
+    rounds: int,
+    profile: bool,
+    freeze: bool,
+    connections: str = "pooled",
 ) -> dict[str, Any]:
     """The measurements on this process's Twisted reactor, with the targets of `config`."""
     from twisted.internet import reactor
@@ -886,7 +925,7 @@ def run_on_reactor(
 
     def start() -> None:
         running = Deferred.fromCoroutine(
-            measure(reactor, targets, queries, rounds, config, profile, freeze)
+            measure(reactor, targets, queries, rounds, config, profile, freeze, connections)
         )
         running.addCallbacks(outcome.update, lambda failure: outcome.update(error=failure))
         running.addBoth(lambda _: reactor.stop())
