@@ -328,3 +328,20 @@ def test_hash_password_reads_stdin_and_the_hash_logs_a_terminal_in(tmp_path: Pat
         timeout=60,
     )
     assert empty.returncode == 1 and "empty password" in empty.stderr
+
+
+def test_output_cut_off_by_its_reader_ends_quietly(config_file: Path) -> None:
+    """`libgate export | head -c1` and the like: the reader closes the pipe, and libgate
+    stops with 141 (128 + SIGPIPE) and no traceback."""
+    for args in (["init"], ["load", str(FIXTURES / "marc" / "demo_main.iso")]):
+        assert main(["--config", str(config_file), *args]) == EXIT_OK
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config_file), "export"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before a byte is read
+    errors = process.stderr.read().decode("utf-8")
+    assert process.wait(timeout=60) == 141
+    assert "Traceback" not in errors and "Exception ignored" not in errors

@@ -14,11 +14,13 @@ Every command shares the exit codes and `CliError` of `gateway.cli.errors` (see 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from gateway.cli import batches, catalogue, front_ends, ill, service, staff
 from gateway.cli.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_FATAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -66,10 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
-        return int(args.handler(args, settings))
+        code = int(args.handler(args, settings))
+        sys.stdout.flush()  # a reader gone away shows here, where it is caught
+        return code
     except (ConfigError, StoreError, CliError) as error:
         print(f"libgate: {error}", file=sys.stderr)
         return EXIT_FATAL
     except KeyboardInterrupt:
         print("libgate: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (`libgate search … | head`): stop quietly, as
+        # Unix tools do, and keep Python from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

@@ -13,6 +13,7 @@ EXIT_USAGE = 2
 EXIT_REJECTED = 3
 EXIT_REFUSED = EXIT_REJECTED  # the staff commands' name for 3: the engine said no
 EXIT_INTERRUPTED = 130  # what a shell reports for Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (| head)
 
 
 class CliError(Exception):
