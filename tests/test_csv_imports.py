@@ -408,3 +408,26 @@ def test_default_settings_know_the_demo_words() -> None:
     words = CopyWords.from_settings(Settings())
     assert words.item_types.words == ("参考外借资料", "普通外借资料", "阅览资料")
     assert words.statuses.words[:3] == ("归还", "借出", "预约到书")
+
+
+def test_only_circulation_gives_the_on_loan_and_hold_shelf_words(
+    config_file: Path, tmp_path: Path, capsys
+) -> None:
+    """A copy imported as 借出 or 预约到书 would say it is lent or trapped with no loan or hold
+    behind it, and never come back to the shelf: such rows are refused, the rest imported."""
+    assert run(config_file, "load", str(DEMO)) == EXIT_OK
+    path = tmp_path / "items.csv"
+    path.write_text(
+        HEADER + "99900000000031,main,SHL000000003,外国文学书库,I242.47/C12,普通外借资料,借出\n"
+        "99900000000032,main,SHL000000003,外国文学书库,I242.47/C12,普通外借资料,预约到书\n"
+        "99900000000033,main,SHL000000003,外国文学书库,I242.47/C12,普通外借资料,在架\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert run(config_file, "items", "import", str(path)) == EXIT_REJECTED
+    out = capsys.readouterr().out
+    assert f"{path}:2: status 借出 is given by circulation only" in out
+    assert f"{path}:3: status 预约到书 is given by circulation only" in out
+    stored = copies(config_file)
+    assert "99900000000031" not in stored and "99900000000032" not in stored
+    assert stored["99900000000033"][2] == "归还"

@@ -84,6 +84,9 @@ def _import_row(
     """Add or update the row's copy (and note it in `existing`), or raise `_RowRefused`."""
     _check_identity(row, databases)
     status = _word(words.statuses, row["status"])
+    not_ours = words.settable(status) if status else None
+    if not_ours is not None:
+        raise _RowRefused(not_ours)
     item_type = _word(words.item_types, row["item_type"])
     barcode = row["barcode"]
     stored = existing.get(barcode)

@@ -60,6 +60,18 @@ class CopyWords:
 
     statuses: Vocabulary
     item_types: Vocabulary
+    # Words only circulation gives (a checkout, a trap for a hold): a copy imported with one
+    # would say "on loan" or "on the hold shelf" with no loan or hold behind it.
+    engine_only: frozenset[str] = frozenset()
+
+    def settable(self, word: str) -> str | None:
+        """Why an import may not give a copy this status word, or None."""
+        if word in self.engine_only:
+            return (
+                f"status {word} is given by circulation only (a checkout, or a copy trapped for"
+                " a hold): import the copy on the shelf and lend it at the desk"
+            )
+        return None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CopyWords:
@@ -84,6 +96,7 @@ class CopyWords:
                 synonyms={w: t.name for t in settings.item_types for w in t.synonyms},
                 config_key="[[item_types]] synonyms",
             ),
+            engine_only=frozenset((circulation.on_loan_status, circulation.on_hold_shelf_status)),
         )
 
 

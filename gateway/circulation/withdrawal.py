@@ -160,11 +160,15 @@ def _apply_forced(
     """End the loans and settle the holds of what is about to be deleted."""
     at = stamp(now)
     language = core.policy.circulation.language
+    on_shelf = core.policy.circulation.on_shelf_status
     going = {c.pk for c in result.copies}
     for copy in result.copies:
         loan = storage.open_loan_of_copy(tx, copy.pk)
         if loan is not None:
             storage.close_loan(tx, loan.id, at)
+            # Back on the shelf, as a checkin leaves it: the copy the batch keeps (and an
+            # undo brings back) must not say "on loan" with its loan ended.
+            storage.set_copy_status(tx, copy.pk, on_shelf)
             borrower = storage.patron_by_pk(tx, loan.patron_pk)
             storage.log_event(
                 tx,
@@ -184,6 +188,7 @@ def _apply_forced(
         if ready is not None:
             title = storage.record_label(tx, copy.record_pk).title
             holder = _cancel(tx, ready, at, language, title, channel, "copy withdrawn")
+            storage.set_copy_status(tx, copy.pk, on_shelf)  # trapped for nobody now
             result.effects.append(
                 reason(
                     "withdrawn_trapped_cancelled",
