@@ -456,3 +456,28 @@ def test_load_runs_before_batches_are_listed_and_not_undone(tmp_path: Path) -> N
         assert (batch.kind, batch.state, batch.detailed) == ("load", "done", False)
         with pytest.raises(UndoRefused, match="recorded before batches kept"):
             undo_batch(old, batch.id, "t")
+
+
+def test_isbn_matching_reads_the_records_own_isbn_not_its_sets(
+    store: Store, tmp_path: Path
+) -> None:
+    """CNMARC volumes carry the set's ISBN in a later 010: a volume re-sent under a new 001
+    matches its own volume by its first ISBN, not every volume by the set's."""
+    set_isbn = "978-7-101-00001-6"
+
+    def volume(control: str, own: str, summary: str = "") -> Any:
+        record = cnmarc(control, f"资治通鉴 {control[-1]}", isbn=own, summary=summary)
+        record.fields.insert(3, Field("010", "  ", [("a", set_isbn)]))
+        return record
+
+    load(
+        store,
+        write(
+            tmp_path,
+            "set.iso",
+            iso(volume("V-1", "978-7-101-00002-3")) + iso(volume("V-2", "978-7-101-00003-0")),
+        ),
+    )
+    resent = write(tmp_path, "new.iso", iso(volume("NEW-1", "978-7-101-00002-3", summary="新")))
+    report = load(store, resent, match="isbn")
+    assert report.total()["overlaid"] == 1 and report.total()["rejected"] == 0

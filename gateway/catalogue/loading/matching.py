@@ -214,7 +214,10 @@ def find_match(
             candidates = [found] if found is not None else []
             what = f"001 {record_id}"
         elif point in ("isbn", "issn"):
-            values = bib.isbns if point == "isbn" else bib.issns
+            # The record's own number: its first. CNMARC's later 010s carry a multi-volume
+            # set's ISBN (every volume has it) or another edition's, which would match records
+            # that are not this one (as loads matched before batches).
+            values = (bib.isbns if point == "isbn" else bib.issns)[:1]
             if not values:
                 continue
             candidates = view.by_identifier(tx, point, values)
