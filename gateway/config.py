@@ -792,9 +792,17 @@ class WebSettings:
     # Union searches followed live at once (each holds a connection to every partner searched);
     # more are told the system is busy. Searches without script wait in a page thread instead.
     max_union_searches: int = 16
+    # ... and from one address (each opens a connection to every partner searched).
+    max_union_searches_per_address: int = 2
 
     def validate(self, where: str) -> None:
-        for name in ("session_idle_minutes", "page_size", "threads", "max_union_searches"):
+        for name in (
+            "session_idle_minutes",
+            "page_size",
+            "threads",
+            "max_union_searches",
+            "max_union_searches_per_address",
+        ):
             _positive(getattr(self, name), f"{where}.{name}")
         _check_http_listener(self, where)
         if self.page_size > 100:

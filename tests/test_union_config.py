@@ -111,3 +111,6 @@ def test_the_portal_caps_live_union_searches() -> None:
     assert settings_from_dict({}).web.max_union_searches == 16
     with pytest.raises(ConfigError, match=r"web\.max_union_searches"):
         settings_from_dict({"web": {"max_union_searches": 0}})
+    assert settings_from_dict({}).web.max_union_searches_per_address == 2
+    with pytest.raises(ConfigError, match=r"web\.max_union_searches_per_address"):
+        settings_from_dict({"web": {"max_union_searches_per_address": 0}})

@@ -363,7 +363,7 @@ def live_site(library: Library, targets: Targets) -> Iterator[LiveSite]:
     settings = replace(
         settings,
         union=replace(settings.union, targets=(*partners, quiet), timeout=SILENT_SECONDS),
-        web=replace(settings.web, max_union_searches=1),
+        web=replace(settings.web, max_union_searches=2, max_union_searches_per_address=1),
     )
     union = ReactorUnionSearcher(settings, reactor)
     pool, login_pool = ThreadPool(1, 2, "web"), ThreadPool(1, 1, "web-login")
@@ -383,8 +383,13 @@ def live_site(library: Library, targets: Targets) -> Iterator[LiveSite]:
 SILENT_SECONDS = 3.0
 
 
-def open_stream(port: int, **query: str) -> tuple[http.client.HTTPConnection, Any]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def open_stream(
+    port: int, source: str = "127.0.0.1", **query: str
+) -> tuple[http.client.HTTPConnection, Any]:
+    """A live stream from the reader at `source` (any 127.x address reaches the portal)."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=30, source_address=(source, 0)
+    )
     connection.request("GET", "/union/live?" + urlencode(query))
     return connection, connection.getresponse()
 
@@ -462,12 +467,22 @@ def test_leaving_the_page_stops_the_search_and_drops_its_connections(
 def test_more_live_searches_than_allowed_are_told_the_system_is_busy(
     live_site: LiveSite,
 ) -> None:
-    first, response = open_stream(live_site.port, q="明代")
-    assert next_event(response)[0] == "libraries"  # the one search allowed is running
-    second, refused = open_stream(live_site.port, q="明代", lang="en")
-    kind, words = next_event(refused)
-    assert kind == "works" and "The system is busy" in words
-    assert next_event(refused)[0] == "done"
+    """One live search per address and two in all (the fixture's caps): a second from the same
+    reader, and a third from anyone, are told the system is busy and open no connection."""
+
+    def refused(source: str) -> None:
+        connection, response = open_stream(live_site.port, source, q="明代", lang="en")
+        kind, words = next_event(response)
+        assert kind == "works" and "The system is busy" in words
+        assert next_event(response)[0] == "done"
+        connection.close()
+
+    first, response = open_stream(live_site.port, "127.0.0.1", q="明代")
+    assert next_event(response)[0] == "libraries"
+    refused("127.0.0.1")  # that reader's one search is running
+    second, other = open_stream(live_site.port, "127.0.0.2", q="明代")
+    assert next_event(other)[0] == "libraries"  # another reader's is followed
+    refused("127.0.0.3")  # two in all
     second.close()
     first.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -117,6 +118,7 @@ class PortalResource(resource.Resource):
         self.waiting = 0  # page requests handed to the pool and not yet answered
         self.logins_waiting = 0  # the same for logins, which have their own pool
         self.live_searches = 0  # union searches streaming to a page now
+        self.live_by_address: Counter[str] = Counter()  # the same, by the reader's address
 
     def render(self, request: server.Request) -> int | bytes:
         if request.method not in METHODS:
@@ -177,8 +179,13 @@ class PortalResource(resource.Resource):
         self.waiting += 1
         prepared = deferToThreadPool(self.reactor, self.pool, live_ask, self.portal, page)
 
+        address = page.address
+
         def ended() -> None:
             self.live_searches -= 1
+            self.live_by_address[address] -= 1
+            if self.live_by_address[address] <= 0:
+                del self.live_by_address[address]
 
         def unwait(result: Any) -> Any:
             self.waiting -= 1
@@ -192,11 +199,16 @@ class PortalResource(resource.Resource):
                 request.finish()
                 return
             shown, ask = asked
-            if self.live_searches >= self.portal.web.max_union_searches:
+            web = self.portal.web
+            if (
+                self.live_searches >= web.max_union_searches
+                or self.live_by_address[address] >= web.max_union_searches_per_address
+            ):
                 busy = LiveUnionSearch(request, shown, ask, union, self.reactor, lambda: None)
                 busy.refuse(shown._("busy"))
                 return
             self.live_searches += 1
+            self.live_by_address[address] += 1
             LiveUnionSearch(request, shown, ask, union, self.reactor, ended).start()
 
         def failed(failure: Failure) -> None:
