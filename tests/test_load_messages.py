@@ -331,3 +331,43 @@ MESSAGE_FILES = sorted(
 def test_no_python_exception_text_in_any_message(path: Path) -> None:
     leaked = [m for m in every_message(path) if PYTHON_TEXT.search(m)]
     assert leaked == []
+
+
+def test_copies_are_read_against_the_librarys_words(
+    config_file: Path, store_url: str, tmp_path: Path, capsys
+) -> None:
+    """A 995 status 在架 is the on-shelf word (a synonym); a status or an item type the
+    library does not use, or a word only circulation gives, loads with a warning naming the
+    copy and what to do, never silently."""
+    from marc.record import Field
+    from tests.support import cnmarc, iso
+
+    def copy(barcode: str, status: str, item_type: str) -> Field:
+        subfields = [("e", "中文书库"), ("r", item_type), ("s", status), ("f", barcode)]
+        return Field("995", "  ", subfields)
+
+    record = cnmarc("W-1", "史记选读")
+    record.fields += [
+        copy("88000001", "在架", "普通外借资料"),
+        copy("88000002", "在库待上架", "普通外借资料"),
+        copy("88000003", "借出", "普通外借资料"),
+        copy("88000004", "归还", "珍本"),
+    ]
+    path = tmp_path / "copies.iso"
+    path.write_bytes(iso(record))
+    code, report, _, err = load(config_file, tmp_path, capsys, str(path))
+    assert code == EXIT_OK
+    kinds = report["total"]["warnings_by_kind"]
+    assert (kinds["unknown_copy_status"], kinds["circulation_status"]) == (1, 1)
+    assert kinds["unknown_item_type"] == 1
+    assert "995 #2 (barcode 88000002): status “在库待上架” is not one of the library's words" in err
+    assert "map the word in the profile's status_map or in [circulation] status_synonyms" in err
+    assert "995 #4 (barcode 88000004): item type “珍本” is not an [[item_types]] name" in err
+    with open_store(store_url) as store, store.read() as tx:
+        statuses = dict(tx.execute("SELECT barcode, status FROM items ORDER BY barcode"))
+    assert statuses == {
+        "88000001": "归还",  # 在架, the usual word, is the on-shelf word
+        "88000002": "在库待上架",
+        "88000003": "借出",
+        "88000004": "归还",
+    }

@@ -98,6 +98,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         bulk_first_load=settings.loader.bulk_first_load,
         workers=(default_workers() if settings.loader.workers < 0 else settings.loader.workers),
         on_shelf_status=settings.circulation.on_shelf_status,
+        copy_words=CopyWords.from_settings(settings),
     )
     rejects_handle = open(args.rejects, "wb") if args.rejects else None  # noqa: SIM115
     try:

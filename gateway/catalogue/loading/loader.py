@@ -57,10 +57,12 @@ from gateway.catalogue import repository
 from gateway.catalogue.batches import storage as batch_storage
 from gateway.catalogue.batches.who import runner
 from gateway.catalogue.loading.batch import REPORT_COUNTER, BatchPlanner, Entry, MatchPolicy
+from gateway.catalogue.loading.copy_words import checked_copies
 from gateway.catalogue.loading.matching import parse_match
 from gateway.catalogue.loading.messages import source_label
 from gateway.catalogue.loading.parallel import prepare_all
 from gateway.catalogue.loading.prepare import (
+    Prepared,
     Rejection,
     looks_unimarc_record,
     prepare_record,
@@ -69,6 +71,7 @@ from gateway.catalogue.loading.prepare import (
 from gateway.catalogue.loading.report import FileReport, LoadReport, PhaseTimes
 from gateway.catalogue.search_index import IndexBatch
 from gateway.catalogue.textindex import Writer, WriterBusy, index_for, store_state
+from gateway.circulation.copy_status import CopyWords
 from gateway.config import DEFAULT_ON_SHELF_STATUS, DatabaseSettings
 from gateway.store import Store, Transaction
 from gateway.store.engine import DataRefused, IntegrityViolation
@@ -109,6 +112,9 @@ class LoadOptions:
     # Every configured profile: a record where the file's profile finds no copy but another
     # finds some gets a warning that names it (the CLI passes the configured profiles).
     known_profiles: tuple[HoldingsProfile, ...] = ()
+    # The library's status words and item types: copies are read against them (synonyms
+    # mapped, unknown words warned). None: copies are stored as the profile reads them.
+    copy_words: CopyWords | None = None
 
 
 @dataclass
@@ -360,7 +366,7 @@ class Loader:
                     entry.reject_reason = outcome.reason
                     self._rejections[chunk.number] = outcome
                 else:
-                    entry.prepared = outcome
+                    entry.prepared = self._checked(outcome, profile)
                 yield entry
 
     def _xml_entries(self, path: Path, profile: HoldingsProfile) -> Generator[Entry, None, None]:
@@ -379,7 +385,7 @@ class Loader:
                     else ("unimarc" if looks_unimarc_record(item.record) else "marc21")
                 )
                 try:
-                    entry.prepared = prepare_record(
+                    prepared = prepare_record(
                         item.record,
                         record_format,
                         profile,
@@ -387,11 +393,18 @@ class Loader:
                         on_shelf_status=self.options.on_shelf_status,
                         other_profiles=self.options.known_profiles,
                     )
+                    entry.prepared = self._checked(prepared, profile)
                 except RecordRejected as rejected:
                     entry.reject_reason = rejected.reason
                     self._rejections[item.number] = rejection_of(rejected, record_format)
             self.times.map += time.perf_counter() - started
             yield entry
+
+    def _checked(self, prepared: Prepared, profile: HoldingsProfile) -> Prepared:
+        words = self.options.copy_words
+        if words is None:
+            return prepared
+        return checked_copies(prepared, words, profile.item_tag or "copies")
 
     def _rejection(self, entry: Entry) -> Rejection:
         """Why an entry was rejected, with what was read of the record: prepare-time rejects

@@ -42,9 +42,13 @@ class WarningKind:
     fix: str
 
 
-# Warnings of the load itself (gateway/catalogue/loading/batch.py), not of a record's bytes.
+# Warnings of the load itself (gateway/catalogue/loading/batch.py, copy_words.py), not of a
+# record's bytes.
 DUPLICATE_001 = "duplicate_001"
 DUPLICATE_001_REPLACED = "duplicate_001_replaced"
+UNKNOWN_COPY_STATUS = "unknown_copy_status"
+CIRCULATION_STATUS = "circulation_status"
+UNKNOWN_ITEM_TYPE = "unknown_item_type"
 
 WARNING_KINDS: dict[str, WarningKind] = {
     LEADER_BYTES: WarningKind(
@@ -104,6 +108,21 @@ WARNING_KINDS: dict[str, WarningKind] = {
     DUPLICATE_001_REPLACED: WarningKind(
         "a 001 that an earlier record of the file has",
         "the later record replaced the earlier one (--on-duplicate last)",
+    ),
+    UNKNOWN_COPY_STATUS: WarningKind(
+        "copies in {field} with a status word the library does not use",
+        "those copies are not available until they have one of ours: map the word in the"
+        " profile's status_map or in [circulation] status_synonyms, and load again",
+    ),
+    CIRCULATION_STATUS: WarningKind(
+        "copies in {field} that say they are on loan or on the hold shelf",
+        "no loan or hold of ours is behind them: check them in at the desk when they are back"
+        " on the shelf",
+    ),
+    UNKNOWN_ITEM_TYPE: WarningKind(
+        "copies in {field} with an item type the library does not define",
+        "no [[item_types]] rule applies to them: add the type, or map it in its [[item_types]]"
+        " synonyms, and load again",
     ),
 }
 
