@@ -364,7 +364,9 @@ def test_copies_are_read_against_the_librarys_words(
     assert "map the word in the profile's status_map or in [circulation] status_synonyms" in err
     assert "995 #4 (barcode 88000004): item type “珍本” is not an [[item_types]] name" in err
     with open_store(store_url) as store, store.read() as tx:
-        statuses = dict(tx.execute("SELECT barcode, status FROM items ORDER BY barcode"))
+        statuses: dict[str, str] = dict(
+            tx.execute("SELECT barcode, status FROM items ORDER BY barcode")
+        )
     assert statuses == {
         "88000001": "归还",  # 在架, the usual word, is the on-shelf word
         "88000002": "在库待上架",

@@ -136,8 +136,8 @@ def copy_by_barcode(tx: Transaction, barcode: str, lock: bool = False) -> Copy |
     return Copy(*row) if row else None
 
 
-def copy_by_pk(tx: Transaction, pk: int) -> Copy:
-    row = tx.one(f"SELECT {COPY} FROM items WHERE id = ?", (pk,))
+def copy_by_pk(tx: Transaction, pk: int, lock: bool = False) -> Copy:
+    row = tx.one(f"SELECT {COPY} FROM items WHERE id = ?" + (tx.for_update if lock else ""), (pk,))
     assert row is not None
     return Copy(*row)
 

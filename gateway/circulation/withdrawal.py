@@ -59,7 +59,10 @@ def withdraw(
     `Withdrawal.copies` (and the titles not refused)."""
     result = Withdrawal()
     titles = sorted(set(record_pks))
-    for record_pk in titles:
+    # The engine's lock order, as a checkout's: every title first (sorted), then the copies;
+    # a delete that locked a copy before its title could deadlock with a kiosk on PostgreSQL.
+    loose = [storage.copy_by_pk(tx, pk) for pk in item_pks]  # read only, to know their titles
+    for record_pk in sorted(set(titles) | {c.record_pk for c in loose}):
         storage.lock_title(tx, record_pk)
     wanted: dict[int, Copy] = {}
     for record_pk in titles:
@@ -67,9 +70,7 @@ def withdraw(
             wanted[copy.pk] = copy
     for item_pk in item_pks:
         if item_pk not in wanted:
-            copy = storage.copy_by_pk(tx, item_pk)
-            storage.lock_title(tx, copy.record_pk)
-            wanted[item_pk] = copy
+            wanted[item_pk] = storage.copy_by_pk(tx, item_pk, lock=True)
     ill = storage.ill_uses(tx, list(wanted), titles)
     for copy in wanted.values():
         reasons = _copy_reasons(tx, copy, ill)

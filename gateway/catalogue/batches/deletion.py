@@ -65,7 +65,9 @@ def delete_records(
     """Delete records of `database` with all their copies."""
     result = DeletionResult()
     with store.write() as tx:
-        found = repository.find_records(tx, database, list(dict.fromkeys(record_ids)))
+        found = repository.find_records(  # unlocked: the engine locks titles in its order
+            tx, database, list(dict.fromkeys(record_ids)), lock=False
+        )
         result.missing = [f"{database}/{r}" for r in dict.fromkeys(record_ids) if r not in found]
         pks = [found[r].pk for r in dict.fromkeys(record_ids) if r in found]
         withdrawal = engine.withdraw(tx, record_pks=pks, force=force)
@@ -128,7 +130,7 @@ def delete_items(
     result = DeletionResult()
     wanted = list(dict.fromkeys(barcodes))
     with store.write() as tx:
-        found = repository.items_by_barcode(tx, wanted)
+        found = repository.items_by_barcode(tx, wanted, lock=False)  # the engine locks them
         result.missing = [b for b in wanted if b not in found]
         withdrawal = engine.withdraw(
             tx, item_pks=[found[b].pk for b in wanted if b in found], force=force
