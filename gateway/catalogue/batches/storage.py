@@ -23,18 +23,6 @@ from typing import Any
 from gateway.store import Transaction
 
 CHUNK = 500
-STATES = ("running", "done", "interrupted", "undone")
-# What a batch says it did to each record (batch_records.outcome).
-OUTCOMES = (
-    "new",
-    "overlay",
-    "merged",
-    "unchanged",
-    "ignored",
-    "reject",
-    "duplicate",
-    "deleted",
-)
 VERSION_COLUMNS = (
     "format",
     "marc",

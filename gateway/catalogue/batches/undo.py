@@ -32,7 +32,7 @@ from gateway.catalogue.textindex import index_for, next_change_seq
 from gateway.circulation.withdrawal import circulated
 from gateway.store import Store, Transaction
 
-# A test hook (tests/test_batches_undo.py): `inside:PATH` or `after:PATH` makes an undo write
+# A test hook (tests/test_batches_kill.py): `inside:PATH` or `after:PATH` makes an undo write
 # PATH and sleep there, inside its transaction or just after its commit, so a test can kill it.
 PAUSE_ENV = "LIBGATE_TEST_UNDO_PAUSE"
 INDEX_WAIT_SECONDS = 5.0
