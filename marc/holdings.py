@@ -26,6 +26,20 @@ PLACEHOLDER = re.compile(r"\{(?P<tag>[0-9A-Za-z]{3})?\$(?P<code>[0-9A-Za-z])\}")
 MAX_BARCODE_LENGTH = 64
 
 
+def barcode_problem(barcode: str) -> str | None:
+    """Why a value cannot be a barcode (of a copy, or a reader's card), or None: the one rule
+    for MARC holdings, copy CSVs and reader CSVs."""
+    if any(ch.isspace() for ch in barcode) or len(barcode) > MAX_BARCODE_LENGTH:
+        return f"has spaces or is longer than {MAX_BARCODE_LENGTH} characters"
+    return None
+
+
+def has_digit(barcode: str) -> bool:
+    """Real copy barcodes carry digits; a word (LC's 906 $b "cbc") is a field that is not about
+    copies, read by the wrong holdings profile."""
+    return any(ch.isdigit() for ch in barcode)
+
+
 @dataclass(frozen=True, slots=True)
 class ItemData:
     """One copy as a source (a holdings profile or a CSV row) describes it."""
@@ -152,13 +166,13 @@ def items_from_record(
                 )
             )
             continue
-        if len(barcode) > MAX_BARCODE_LENGTH or any(ch.isspace() for ch in barcode):
+        problem = barcode_problem(barcode)
+        if problem is not None:
             raise RecordRejected(
-                f"copy {tag} #{number}: barcode “{barcode[:70]}” is not a barcode"
-                f" (spaces or longer than {MAX_BARCODE_LENGTH} characters)",
+                f"copy {tag} #{number}: barcode “{barcode[:70]}” is not a barcode ({problem})",
                 tag,
             )
-        if not any(ch.isdigit() for ch in barcode):
+        if not has_digit(barcode):
             # Real barcodes carry digits; a word here means the profile reads a field that is
             # not about copies (LC's 906 $b "cbc" under the BNU profile). Such a copy would
             # sit on the shelf for kiosks and partners and never be found: it is not made.

@@ -26,6 +26,7 @@ from gateway.circulation.copy_status import (
 from gateway.csv_input import CsvFileError, read_rows
 from gateway.csv_report import CsvImportReport
 from gateway.store import Store, Transaction
+from marc.holdings import barcode_problem, has_digit
 
 REQUIRED_COLUMNS = (
     "barcode",
@@ -138,8 +139,11 @@ def _check_identity(row: dict[str, str], databases: set[str]) -> None:
     barcode = row.get("barcode", "")
     if not barcode:
         raise _RowRefused("barcode is empty")
-    if any(ch.isspace() for ch in barcode) or len(barcode) > 64:
-        raise _RowRefused(f"barcode {barcode[:70]!r} has spaces or is longer than 64 characters")
+    problem = barcode_problem(barcode)
+    if problem is not None:
+        raise _RowRefused(f"barcode {barcode[:70]!r} {problem}")
+    if not has_digit(barcode):
+        raise _RowRefused(f"barcode {barcode!r} has no digit: it is not a copy barcode")
     if row.get("database", "") not in databases:
         raise _RowRefused(
             f"unknown database {row.get('database', '')!r} (configured:"

@@ -31,6 +31,7 @@ from gateway.circulation.policy import Policy
 from gateway.csv_input import CsvFileError, read_rows
 from gateway.csv_report import CsvImportReport
 from gateway.store import Store, Transaction
+from marc.holdings import barcode_problem
 
 REQUIRED_COLUMNS = ("barcode", "name", "pin", "category", "email", "phone")
 PLAN_SLICE_ROWS = 200  # rows read and decided together, outside any write transaction
@@ -186,8 +187,11 @@ def _problem(row: dict[str, str], policy: Policy) -> str | None:
     barcode = row.get("barcode", "")
     if not barcode:
         return "barcode is empty"
-    if any(ch.isspace() for ch in barcode) or len(barcode) > 64 or "|" in barcode:
-        return f"barcode {barcode[:70]!r} has spaces or '|' or is longer than 64 characters"
+    problem = barcode_problem(barcode)
+    if problem is not None:
+        return f"barcode {barcode[:70]!r} {problem}"
+    if "|" in barcode:  # SIP2's field separator: a card with one could never log in
+        return f"barcode {barcode[:70]!r} has a '|'"
     if not row.get("name"):
         return "name is empty"
     if row.get("category", "") not in policy.categories:

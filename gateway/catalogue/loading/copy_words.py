@@ -1,8 +1,8 @@
 """A record's copies read against the library's words (gateway.circulation.copy_status), as a
 copy CSV is: a synonym becomes the word it stands for (`在架` → the on-shelf word), and a
 status or item type the library does not use is a warning naming the copy. A copy with a word
-the engine does not know can never be lent (R2 asks for the on-shelf word exactly), so it
-must not go on the shelf silently. It stays as the file says (the word may be the library's
+the engine does not know can never be lent (lending asks for the on-shelf word exactly), so
+it must not go on the shelf silently. It stays as the file says (the word may be the library's
 next config change); the warning says so.
 """
 

@@ -242,7 +242,7 @@ def _copies_in_other_profile(
             found, _ = items_from_record(record, other, on_shelf_status)
         except RecordRejected:
             continue
-        barcodes = [i.barcode for i in found if any(ch.isdigit() for ch in i.barcode)]
+        barcodes = [i.barcode for i in found]  # digitless values are not copies already
         if barcodes:
             copies = "copy" if len(barcodes) == 1 else "copies"
             return [
