@@ -32,6 +32,7 @@ from gateway.circulation.policy import Policy
 from gateway.circulation.results import ExpiryReport
 from gateway.circulation.web_sessions import prune_sessions
 from gateway.config import Settings
+from gateway.log_output import install_logging
 from gateway.notify.sender import NoticeSender
 from gateway.services import (
     DESCRIPTORS,
@@ -179,13 +180,11 @@ def _raise_listen_errors(service: object) -> None:
 
 
 def configure_logging(settings: Settings, role: ProcessRole = SINGLE) -> None:
-    # Under a supervisor each line names its worker, so a partner's trouble can be followed.
-    worker = f"worker={role.index} " if role.supervised else ""
-    logging.basicConfig(
-        level=settings.service.log_level.upper(),
-        stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s %(name)s {worker}%(message)s",
-        force=True,
+    # Workers share the supervisor's log file and leave its rotation to logrotate.
+    install_logging(
+        settings.service,
+        worker=role.index if role.supervised else None,
+        rotating=not role.supervised,
     )
 
 

@@ -100,6 +100,9 @@ class LoaderSettings:
             raise ConfigError(f"{where}.workers: {self.workers} is not -1 (auto), 0 or 1..64")
 
 
+LOG_FORMATS = ("text", "json")
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     log_level: str = "info"
@@ -109,9 +112,19 @@ class ServiceSettings:
     # Processes serving the listeners, sharing their sockets (gateway/supervisor.py): -1 = one
     # per core; 1 = one process and no supervisor (as before issue 12).
     workers: int = -1
+    # The log (gateway/log_output.py): text or json lines; stderr (journald) unless a file is
+    # named, rotated at log_max_bytes (0: never) keeping log_backups old files.
+    log_format: str = "text"
+    log_file: str = ""
+    log_max_bytes: int = 10_000_000
+    log_backups: int = 5
 
     def validate(self, where: str) -> None:
         _positive(self.descriptor_margin, f"{where}.descriptor_margin")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"{where}.log_format: {self.log_format!r} is not text or json")
+        if self.log_max_bytes < 0 or self.log_backups < 0:
+            raise ConfigError(f"{where}.log_max_bytes and log_backups: must be 0 or more")
         if self.workers == 0 or self.workers < -1 or self.workers > 64:
             raise ConfigError(f"{where}.workers: {self.workers} is not -1 (one per core) or 1..64")
         if self.log_level not in ("debug", "info", "warning", "error"):

@@ -43,6 +43,7 @@ from gateway.listening import (
     bind_all_again,
     close,
 )
+from gateway.log_output import install_logging
 from gateway.site_counts import SiteCounts
 from gateway.store import StoreError, open_migrated_store
 from gateway.workers import RELOAD_SIGNAL, ProcessRole
@@ -83,12 +84,13 @@ def listen_strings(settings: Settings) -> list[tuple[str, str]]:
 
 def serve_supervised(settings: Settings, count: int) -> int:
     """Bind, migrate, fork `count` workers and supervise them until told to stop."""
-    logging.basicConfig(
-        level=settings.service.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
+    install_logging(settings.service, rotating=False)  # workers write the same file
+    if settings.service.log_file and settings.service.log_max_bytes:
+        log.info(
+            "%d workers share %s: rotate it with logrotate (log_max_bytes applies to workers = 1)",
+            count,
+            settings.service.log_file,
+        )
     listeners = listen_strings(settings)
     # Every worker's sockets are bound here, before any worker starts (gateway/listening.py).
     sockets: dict[int, list[SharedSocket]] = {}

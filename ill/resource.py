@@ -31,6 +31,7 @@ from gateway.circulation.ill_types import (
     SupplyingAgencyMessage,
 )
 from gateway.config import IllSettings, Settings
+from gateway.http_access import HttpAccess
 from gateway.http_listener import LimitedSite, connection_caps
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
@@ -84,11 +85,12 @@ class Iso18626Resource(resource.Resource):
         if content_type not in XML_TYPES:
             return _plain(request, 415, b"POST application/xml or text/xml\n")
         body = request.content.read(self.max_bytes + 1) if request.content else b""
+        access = HttpAccess(request, "ill", log, "POST /iso18626")
         received = self.now()
         gone: list[bool] = []
         request.notifyFinish().addErrback(lambda _failure: gone.append(True))
         assert self.reactor is not None
-        deferred = deferToThreadPool(self.reactor, self.pool, self.answer, body, received)
+        deferred = deferToThreadPool(self.reactor, self.pool, self.answer, body, received, access)
 
         def write(answer: bytes) -> None:
             if gone:  # the partner went away; it will send again and be answered then
@@ -110,12 +112,16 @@ class Iso18626Resource(resource.Resource):
         deferred.addCallbacks(write, fail)
         return server.NOT_DONE_YET
 
-    def answer(self, body: bytes, received: datetime) -> bytes:
-        """The confirmation for one POSTed body (runs in a pool thread)."""
+    def answer(self, body: bytes, received: datetime, access: HttpAccess | None = None) -> bytes:
+        """The confirmation for one POSTed body (runs in a pool thread); `access`, when given,
+        learns the message's kind and the confirmation's status (read once it is answered)."""
         try:
             message = read_message(body, self.max_bytes)
         except MessageError as error:
             log.info("ILL message refused: %s", error)
+            if access is not None:
+                access.command = error.kind.value if error.kind else access.command
+                access.outcome = f"error {error.error_type}"
             return write_confirmation(
                 error.kind,
                 error.header,
@@ -125,6 +131,9 @@ class Iso18626Resource(resource.Resource):
                 action=error.action,
             )
         confirmation = self.dispatch(message)
+        if access is not None:
+            access.command = MessageKind.of(message).value
+            access.outcome = "ok" if confirmation.ok else f"error {confirmation.error_type}"
         return write_confirmation(
             MessageKind.of(message),
             ConfirmationHeader.echoing(message.header),

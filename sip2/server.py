@@ -32,6 +32,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from gateway.access_log import Access, record_extra
 from gateway.admission import Cap, Caps, ConnectionCaps, single_address
 from gateway.burst_log import BurstLog
 from gateway.circulation.clock import Clock
@@ -69,7 +70,24 @@ def local_zone(name: str) -> tzinfo:
     return zone
 
 
-def outcome_of(response: Message) -> str:
+def outcome_of(
+    response: Message, request: Message | None = None, account: Sip2Account | None = None
+) -> str:
+    """The log's and the metrics' word for how `response` answered `request`.
+
+    A patron status or information answer (24, 64) has no ok flag: its outcome is read from
+    BL (valid patron) and CQ (valid PIN), as the handler wrote them (sip2/handlers.py
+    `_patron_fields`, `_withheld`). CQ is N also when the account checks no PIN, so only an
+    account that checks PINs can get bad_pin (a wrong PIN, or any PIN during the back-off)."""
+    if response.command in ("24", "64") and request is not None:
+        if response.get("BL") == "N":
+            return "unknown_patron"
+        if account is not None and account.verify_patron_pin and response.get("CQ") == "N":
+            if request.get("AD"):
+                return "bad_pin"
+            if account.require_patron_pin:
+                return "pin_required"
+        return "ok"
     for name in OUTCOME_FLAGS:
         if name in response.fixed:
             return "ok" if response.fixed[name] in ("1", "Y") else "refused"
@@ -329,7 +347,7 @@ class Sip2Protocol(Protocol):
         if self.closing:
             return
         self._transport.write(self.session.respond(step, response))
-        self._log(step.message.command, outcome_of(response), started)
+        self._log(step.message.command, outcome_of(response, step.message, step.account), started)
         self._next()
 
     def _failed(self, failure: Failure, step: Dispatch, started: float) -> None:
@@ -355,14 +373,16 @@ class Sip2Protocol(Protocol):
         # One line per message; never a PIN or a password (the request's fields are not logged).
         # Written in batches (`AuditLog`); a login's line at once, with those before it.
         account = self.session.account.login if self.session and self.session.account else "-"
+        access = Access(
+            channel="sip2",
+            account=account,
+            peer=self.peer,
+            command=command,
+            outcome=outcome,
+            ms=(time.perf_counter() - started) * 1000,
+        )
         self.factory.audit.info(
-            "sip2 account=%s peer=%s command=%s outcome=%s ms=%.1f",
-            account,
-            self.peer,
-            command,
-            outcome,
-            (time.perf_counter() - started) * 1000,
-            at_once=command == "93",
+            "%s", access.text(), at_once=command == "93", extra=record_extra(access)
         )
 
 

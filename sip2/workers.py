@@ -113,11 +113,19 @@ class AuditLog:
         self.pending: list[logging.LogRecord] = []
         self.timer: IDelayedCall | None = None
 
-    def info(self, message: str, *args: object, at_once: bool = False) -> None:
+    def info(
+        self,
+        message: str,
+        *args: object,
+        at_once: bool = False,
+        extra: dict[str, object] | None = None,
+    ) -> None:
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
             return
-        record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, message, args, None)
+        record = logger.makeRecord(
+            logger.name, logging.INFO, __file__, 0, message, args, None, extra=extra
+        )
         if logger.disabled or not logger.filter(record):
             return
         self.pending.append(record)

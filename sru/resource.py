@@ -20,6 +20,7 @@ from twisted.web import resource, server
 from gateway.admission import ConnectionCaps, address_key
 from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
+from gateway.http_access import HttpAccess
 from gateway.http_listener import CappedRequest, connection_caps
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
@@ -28,7 +29,7 @@ from gateway.records.xml import RecordCache
 from gateway.services import ThreadPoolService, engine_threads
 from gateway.store import Store
 from sru.channel import Deadlines, SruSite, raw_refusal, refusal_document
-from sru.request import AUTO_SCHEMA, Limits
+from sru.request import AUTO_SCHEMA, SEARCH_RETRIEVE, Limits
 from sru.resultsets import ResultSets, ResultSetStore, SharedResultSetStore
 from sru.service import Reply, SruService
 from sru.workqueue import WorkQueue
@@ -73,6 +74,7 @@ class DatabaseResource(resource.Resource):
         return self._dispatch(request, body + (b"&" + query if query else b""))
 
     def _dispatch(self, request: server.Request, raw: bytes) -> int | bytes:
+        access = HttpAccess(request, "sru", log, SEARCH_RETRIEVE)
         if len(raw) > self.max_bytes:
             return self._too_large(request)
         peer = request.getClientAddress()
@@ -101,6 +103,8 @@ class DatabaseResource(resource.Resource):
                 return
             if gone:  # the client went away while we searched
                 return
+            access.command, access.query = reply.operation or access.command, reply.query
+            access.outcome = reply.outcome
             request.setResponseCode(reply.status)
             request.setHeader(b"content-type", reply.content_type.encode("ascii"))
             # Known length: one write of headers and body, not chunked transfer coding.

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
+from urllib.parse import parse_qs
 
 from lxml import etree
 
@@ -61,6 +62,10 @@ class Reply:
     body: bytes
     content_type: str
     status: int = 200  # SRU answers refusals with 200 and a diagnostic
+    # For the access line (gateway/access_log.py): what was asked and how it ended.
+    operation: str = ""
+    query: str | None = None
+    outcome: str = "ok"  # or "diagnostic N"
 
 
 class SruService:
@@ -88,24 +93,39 @@ class SruService:
         version: Version = HIGHEST
         operation = SEARCH_RETRIEVE
         stylesheet: str | None = None
+        outcome = "ok"
         try:
             request = parse_request(decode_parameters(raw), self.limits)
             version, stylesheet = request.version, request.stylesheet
             operation = _operation_of(request)
             answer = self._answer(request, database, host, port)
             if isinstance(answer, bytes):  # a searchRetrieve response, written as bytes
-                return Reply(answer, _content_type(version, stylesheet))
+                return Reply(
+                    answer,
+                    _content_type(version, stylesheet),
+                    operation=operation,
+                    query=query_asked(raw),
+                )
             root = answer
         except RequestRefused as refused:
             version, operation, stylesheet = refused.version, refused.operation, refused.stylesheet
             root = self._refusal(version, operation, refused.diagnostic, database, host, port)
+            outcome = f"diagnostic {refused.diagnostic.number}"
         except SruError as error:
             root = self._refusal(version, operation, error.diagnostic, database, host, port)
+            outcome = f"diagnostic {error.diagnostic.number}"
         except Exception:  # noqa: BLE001 - a partner gets diagnostic 1, the log gets the rest
             log.exception("SRU request to /%s failed: %r", database, raw[:500])
             root = response.diagnostic_response(version, operation, Diagnostic(1))
             stylesheet = None
-        return Reply(response.serialize(root, stylesheet), _content_type(version, stylesheet))
+            outcome = "diagnostic 1"
+        return Reply(
+            response.serialize(root, stylesheet),
+            _content_type(version, stylesheet),
+            operation=operation,
+            query=query_asked(raw),
+            outcome=outcome,
+        )
 
     def _refusal(
         self,
@@ -359,3 +379,13 @@ def _availability_limit(parsed: ast.CQLQuery) -> tuple[ast.CQLQuery, bool]:
         return parsed, False
     new_root = ast.Prefixed(prefixes, kept) if prefixes else kept
     return ast.CQLQuery(new_root, parsed.sort_keys), True
+
+
+def query_asked(raw: bytes) -> str | None:
+    """The request's CQL (`query`, or a scan's `scanClause`) as sent, for the access line;
+    read leniently, as the line must be written for a request the parser refused too."""
+    fields = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=100)
+    for name in ("query", "scanClause"):
+        if fields.get(name):
+            return fields[name][0]
+    return None

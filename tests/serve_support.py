@@ -96,10 +96,13 @@ def serve_until_exit(config: Path, timeout: float = 60) -> subprocess.CompletedP
 
 @contextmanager
 def running_gateway(
-    config: Path, ports: Sequence[int], descriptor_limit: int | None = None
+    config: Path,
+    ports: Sequence[int],
+    descriptor_limit: int | None = None,
+    serve_args: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `libgate --config CONFIG serve` until the block ends; its log is beside CONFIG.
-    `descriptor_limit` lowers the process's hard (and soft) RLIMIT_NOFILE before it starts."""
+    """Run `libgate --config CONFIG serve [SERVE_ARGS]` until the block ends; its output is
+    beside CONFIG. `descriptor_limit` lowers the process's hard (and soft) RLIMIT_NOFILE."""
     log_path = config.with_suffix(".log")
 
     def limit_descriptors() -> None:
@@ -108,7 +111,7 @@ def running_gateway(
 
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+            [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve", *serve_args],
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=limit_descriptors,

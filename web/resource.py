@@ -28,6 +28,7 @@ from gateway.admission import ConnectionCaps
 from gateway.circulation.engine import Engine
 from gateway.circulation.ill import InterlibraryLoan
 from gateway.config import Settings
+from gateway.http_access import HttpAccess
 from gateway.http_listener import CappedRequest, Deadlines, LimitedSite, connection_caps
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
@@ -121,11 +122,16 @@ class PortalResource(resource.Resource):
         self.live_by_address: Counter[str] = Counter()  # the same, by the reader's address
 
     def render(self, request: server.Request) -> int | bytes:
+        # The path only: a GET's query string may hold anything, and a POST's form (a PIN,
+        # the CSRF token) and the cookies never reach the line.
+        access = HttpAccess(request, "web", log, f"{_text(request.method)} {_text(request.path)}")
         if request.method not in METHODS:
             request.setResponseCode(405)
             request.setHeader(b"allow", b"GET, HEAD, POST")
             return b""
         page = page_request(request)
+        if page.method == "GET" and page.arg("q"):
+            access.query = page.arg("q")  # the catalogue's and the union search's words
         static = self.portal.static.reply(page.path)
         if static is not None:
             return self.write(request, static)

@@ -33,6 +33,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from gateway.access_log import Access, log_access
 from gateway.admission import Cap, Caps, ConnectionCaps
 from gateway.burst_log import BurstLog
 from gateway.circulation.engine import Engine
@@ -202,12 +203,16 @@ class Z3950Protocol(Protocol):
             return
         if reply.data:
             self._transport.write(reply.data)
-        log.info(
-            "z3950 peer=%s op=%s outcome=%s ms=%.1f",
-            self.peer,
-            reply.operation,
-            reply.outcome,
-            (time.perf_counter() - started) * 1000,
+        log_access(
+            log,
+            Access(
+                channel="z3950",
+                peer=self.peer,
+                command=reply.operation,
+                query=reply.query,
+                outcome=reply.outcome,
+                ms=(time.perf_counter() - started) * 1000,
+            ),
         )
         if reply.close:
             self._lose()

@@ -63,6 +63,7 @@ from gateway.z3950_codec.messages import (
 from gateway.z3950_codec.schema import ApduError
 from z3950 import codec, records, rpn
 from z3950.diagnostics import Z3950Error
+from z3950.pqf import pqf, term_pqf
 from z3950.service import CatalogueService
 
 log = logging.getLogger("libgate.z3950")
@@ -99,6 +100,7 @@ class Reply:
     close: bool  # the association ends after `data` is sent
     operation: str  # the request's name, for the log
     outcome: str  # ok | diagnostic N | protocol-error | …
+    query: str | None = None  # a Search's query or a Scan's term, as PQF, for the log
 
 
 # States and the APDUs each accepts: anything else is a protocol error (Close protocolError).
@@ -266,7 +268,14 @@ class Session:
             return self._close(
                 CLOSE_SYSTEM_PROBLEM, "system error; see the target's log", operation
             )
-        return Reply(data, self.state == CLOSED, operation, outcome)
+        return Reply(data, self.state == CLOSED, operation, outcome, self._query_of(request))
+
+    def _query_of(self, request: Request) -> str | None:
+        if isinstance(request, SearchRequest):
+            return pqf(request.query, self.decode_term)
+        if isinstance(request, ScanRequest):
+            return term_pqf(request.term, self.decode_term)
+        return None
 
     def _close(self, reason: int, detail: str, operation: str) -> Reply:
         self.state = CLOSED

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from dataclasses import replace
 
 from gateway.circulation.pins import hash_pin
 from gateway.cli.errors import EXIT_OK, CliError
-from gateway.config import Settings
+from gateway.config import LOG_FORMATS, Settings
 
 
 def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
@@ -29,6 +30,7 @@ def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # The service tree (Twisted, every front-end) is imported only by the command that runs it,
     # and under a supervisor only by each worker after fork() (gateway/supervisor.py).
+    settings = with_log_flags(settings, args)
     workers = settings.service.worker_count()
     if workers > 1:
         from gateway.supervisor import serve_supervised
@@ -47,3 +49,21 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     serve = commands.add_parser("serve", help="run the gateway in the foreground")
     serve.set_defaults(handler=cmd_serve)
+    serve.add_argument(
+        "--log-format", choices=LOG_FORMATS, help="text or json lines ([service] log_format)"
+    )
+    serve.add_argument(
+        "--log-file",
+        metavar="PATH",
+        help="write the log here, rotated at [service] log_max_bytes, not to stderr",
+    )
+
+
+def with_log_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    """`settings` with `serve`'s --log-format and --log-file in place of the config's."""
+    service = settings.service
+    if getattr(args, "log_format", None):
+        service = replace(service, log_format=args.log_format)
+    if getattr(args, "log_file", None):
+        service = replace(service, log_file=args.log_file)
+    return replace(settings, service=service)
