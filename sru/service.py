@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 
 from lxml import etree
 
+from gateway import metrics
 from gateway.catalogue.indexes import INDEXES
 from gateway.catalogue.query import Query, QueryError, SortKey, Term
 from gateway.catalogue.repository import RetrievedRecord
@@ -93,16 +94,20 @@ class SruService:
             version, stylesheet = request.version, request.stylesheet
             operation = _operation_of(request)
             answer = self._answer(request, database, host, port)
+            metrics.sru_request(operation, None)
             if isinstance(answer, bytes):  # a searchRetrieve response, written as bytes
                 return Reply(answer, _content_type(version, stylesheet))
             root = answer
         except RequestRefused as refused:
             version, operation, stylesheet = refused.version, refused.operation, refused.stylesheet
+            metrics.sru_request(operation, refused.diagnostic.number)
             root = self._refusal(version, operation, refused.diagnostic, database, host, port)
         except SruError as error:
+            metrics.sru_request(operation, error.diagnostic.number)
             root = self._refusal(version, operation, error.diagnostic, database, host, port)
         except Exception:  # noqa: BLE001 - a partner gets diagnostic 1, the log gets the rest
             log.exception("SRU request to /%s failed: %r", database, raw[:500])
+            metrics.sru_request(operation, 1)
             root = response.diagnostic_response(version, operation, Diagnostic(1))
             stylesheet = None
         return Reply(response.serialize(root, stylesheet), _content_type(version, stylesheet))
