@@ -5,12 +5,12 @@ The ops listener (gateway/ops.py) serves them at `/metrics`. Front-ends import t
 never each other; each call is a dictionary lookup and an atomic add, cheap enough for every
 SIP2 message.
 
-Workers: with `[service] workers` > 1 each worker is its own process. `libgate serve` then
-sets PROMETHEUS_MULTIPROC_DIR to a fresh directory before anything imports prometheus_client
-(gateway/metrics_dir.py), every worker writes its values there, and `/metrics`, answered by
-whichever worker takes the scrape, sums them over every worker (prometheus-client's
-multiprocess mode). Gauges add up the live workers' values (`livesum`); the supervisor
-forgets a dead worker's gauges when it reaps it.
+Workers: with `[service] workers` > 1 each worker is its own process and counts for itself.
+Multiprocess mode is not wired yet: `exposition` sums every worker's files when
+PROMETHEUS_MULTIPROC_DIR is set, but nothing sets it (it would have to be set before
+prometheus_client is first imported, i.e. in `libgate serve` before the supervisor's imports,
+and the supervisor would call `multiprocess.mark_process_dead` on reaping a worker). Until
+then a scrape of a multi-worker site sees the one worker that took the connection.
 """
 
 from __future__ import annotations
