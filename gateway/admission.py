@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway import metrics
 from gateway.networks import Networks
 from gateway.site_counts import SiteCounts
 
@@ -84,8 +85,12 @@ class ConnectionCaps:
         caps: Caps,
         trusted: Networks,
         unit: Callable[[str], str] = address_key,
+        protocol: str = "",
     ) -> None:
         self.caps = caps
+        # The `protocol` label of the connection metrics (gateway/metrics.py); an HTTP
+        # listener's LimitedSite sets it from its own name.
+        self.protocol = protocol
         self.trusted = trusted
         self.unit = unit
         self.site = _SITE
@@ -113,9 +118,13 @@ class ConnectionCaps:
                 self.per_address[unit],
                 self.pending_per_address[unit],
             )
-            return self._refusal(host, unit, *counts)
-        with self.site.locked():
-            return self._refusal(host, unit, *self.site.totals(self.kind, unit))
+            refused = self._refusal(host, unit, *counts)
+        else:
+            with self.site.locked():
+                refused = self._refusal(host, unit, *self.site.totals(self.kind, unit))
+        if refused is not None:
+            metrics.connection_refused(self.protocol)
+        return refused
 
     def _refusal(
         self, host: str, unit: str, active: int, pending: int, here: int, pending_here: int
@@ -145,6 +154,7 @@ class ConnectionCaps:
         self.per_address[unit] += 1
         self._pending(unit, +1)
         self._tell_site(unit, +1, +1)
+        metrics.connection_opened(self.protocol)
 
     def logged_in(self, host: str) -> None:
         unit = self.unit(host)
@@ -163,6 +173,7 @@ class ConnectionCaps:
         if not was_logged_in:
             self._pending(unit, -1)
         self._tell_site(unit, -1, 0 if was_logged_in else -1)
+        metrics.connection_closed(self.protocol)
 
     def _tell_site(self, unit: str, connections: int, pending: int) -> None:
         if self.site is not None:

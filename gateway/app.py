@@ -34,6 +34,7 @@ from gateway.circulation.web_sessions import prune_sessions
 from gateway.config import Settings
 from gateway.log_output import install_logging
 from gateway.notify.sender import NoticeSender
+from gateway.ops import ops_services
 from gateway.services import (
     DESCRIPTORS,
     ThreadPoolService,
@@ -167,6 +168,11 @@ def build_service(
         z3950_service, z3950_listeners = build_z3950_service(settings, store, engine)
         z3950_service.setServiceParent(root)
         listeners += z3950_listeners
+    # The ops listener ([ops]): health, readiness and metrics for monitoring.
+    if settings.ops.listen:
+        ops_service, ops_listeners = ops_services(settings, store)
+        ops_service.setServiceParent(root)
+        listeners += ops_listeners
     return root, listeners, loops
 
 

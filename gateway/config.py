@@ -827,6 +827,37 @@ class WebSettings:
                 raise ConfigError(f"{where}.timezone: unknown zone {self.timezone!r}") from None
 
 
+# --- Operations: health, readiness and metrics --------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """The ops listener (gateway/ops.py): /health, /ready and /metrics for monitoring."""
+
+    # Twisted endpoint strings; none by default: keep it on a private interface.
+    listen: tuple[str, ...] = ()
+    # /ready fails when more notices than this wait to be sent (queued, not yet sent).
+    max_notice_backlog: int = 1000
+    # /ready fails a check that takes longer than this (a store that does not answer).
+    check_timeout: float = 5.0
+    max_connections: int = 16
+    max_connections_per_address: int = 8
+    uncapped_networks: tuple[str, ...] = ()
+    max_request_bytes: int = 4096
+    header_timeout: int = 10
+    body_timeout: int = 10
+    keepalive_timeout: int = 15
+
+    def validate(self, where: str) -> None:
+        if self.max_notice_backlog < 0:
+            raise ConfigError(f"{where}.max_notice_backlog: must be 0 or more")
+        if self.check_timeout <= 0:
+            raise ConfigError(f"{where}.check_timeout: must be a positive number of seconds")
+        _check_http_listener(self, where)
+        for index, endpoint in enumerate(self.listen):
+            _check_endpoint(endpoint, f"{where}.listen[{index}]")
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -849,6 +880,7 @@ class Settings:
     ill: IllSettings = field(default_factory=IllSettings)
     web: WebSettings = field(default_factory=WebSettings)
     union: UnionSettings = field(default_factory=UnionSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
     source: str = "built-in defaults"
 
     def database(self, name: str) -> DatabaseSettings:
@@ -885,6 +917,7 @@ SECTIONS: dict[str, tuple[type, bool]] = {
     "ill": (IllSettings, False),
     "web": (WebSettings, False),
     "union": (UnionSettings, False),
+    "ops": (OpsSettings, False),
 }
 
 
@@ -907,6 +940,20 @@ def _check_http_listener(section: Any, where: str) -> None:
     _check_networks(section.uncapped_networks, f"{where}.uncapped_networks")
     if section.max_request_bytes < 1024:
         raise ConfigError(f"{where}.max_request_bytes: at least 1024")
+
+
+def _check_endpoint(endpoint: str, where: str) -> None:
+    """A listen string Twisted can parse (the bind itself is tried at start)."""
+    from twisted.internet import endpoints
+    from twisted.internet.testing import MemoryReactor
+
+    try:
+        parsed = endpoints.serverFromString(MemoryReactor(), endpoint)
+    except (ValueError, TypeError, KeyError, OverflowError) as error:
+        raise ConfigError(f"{where}: {endpoint!r} is not a listen string ({error})") from None
+    port = getattr(parsed, "_port", None)  # TCP and SSL endpoints; Twisted takes any number
+    if isinstance(port, int) and not 0 <= port <= 65535:
+        raise ConfigError(f"{where}: {endpoint!r}: port {port} is not between 0 and 65535")
 
 
 def _check_networks(networks: tuple[str, ...], where: str) -> None:

@@ -221,6 +221,8 @@ class LimitedSite(server.Site):
         server.Site.__init__(self, root, timeout=backstop)
         self.protocol_name = protocol_name
         self.connections = connections
+        if not connections.protocol:  # the connection metrics' label: sru, ill, web, ops
+            connections.protocol = protocol_name.lower()
         self.deadlines = deadlines
         self.max_line_bytes = max_line_bytes
         self.clock = clock if clock is not None else cast(IReactorTime, reactor)

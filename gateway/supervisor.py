@@ -79,6 +79,7 @@ def listen_strings(settings: Settings) -> list[tuple[str, str]]:
         *(("Z39.50", listen) for listen in settings.z3950.listen),
         *(("ILL", listen) for listen in settings.ill.listen),
         *(("Web", listen) for listen in settings.web.listen),
+        *(("Ops", listen) for listen in settings.ops.listen),
     ]
 
 

@@ -32,6 +32,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from gateway import metrics
 from gateway.access_log import Access, record_extra
 from gateway.admission import Cap, Caps, ConnectionCaps, single_address
 from gateway.burst_log import BurstLog
@@ -370,6 +371,7 @@ class Sip2Protocol(Protocol):
         self._next()
 
     def _log(self, command: str, outcome: str, started: float) -> None:
+        metrics.sip2_message(command, outcome, time.perf_counter() - started)
         # One line per message; never a PIN or a password (the request's fields are not logged).
         # Written in batches (`AuditLog`); a login's line at once, with those before it.
         account = self.session.account.login if self.session and self.session.account else "-"
@@ -450,7 +452,9 @@ class Sip2Factory(Factory[Sip2Protocol]):
         self.zone = handlers.zone
         self.library_name = library_name
         trusted = TrustedNetworks(settings.trusted_networks)
-        self.caps = ConnectionCaps(connection_caps(settings), trusted, single_address)
+        self.caps = ConnectionCaps(
+            connection_caps(settings), trusted, single_address, protocol="sip2"
+        )
         self.login_queue = LoginQueue(settings, trusted)
         # Failed logins are counted in the store, shared by every process; `delays` remembers
         # the delays it imposed, so a flood inside one is refused without a thread or query.

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from lxml import etree
 
+from gateway import metrics
 from gateway.catalogue.indexes import INDEXES
 from gateway.catalogue.query import Query, QueryError, SortKey, Term
 from gateway.catalogue.repository import RetrievedRecord
@@ -99,6 +100,7 @@ class SruService:
             version, stylesheet = request.version, request.stylesheet
             operation = _operation_of(request)
             answer = self._answer(request, database, host, port)
+            metrics.sru_request(operation, None)
             if isinstance(answer, bytes):  # a searchRetrieve response, written as bytes
                 return Reply(
                     answer,
@@ -109,13 +111,16 @@ class SruService:
             root = answer
         except RequestRefused as refused:
             version, operation, stylesheet = refused.version, refused.operation, refused.stylesheet
+            metrics.sru_request(operation, refused.diagnostic.number)
             root = self._refusal(version, operation, refused.diagnostic, database, host, port)
             outcome = f"diagnostic {refused.diagnostic.number}"
         except SruError as error:
+            metrics.sru_request(operation, error.diagnostic.number)
             root = self._refusal(version, operation, error.diagnostic, database, host, port)
             outcome = f"diagnostic {error.diagnostic.number}"
         except Exception:  # noqa: BLE001 - a partner gets diagnostic 1, the log gets the rest
             log.exception("SRU request to /%s failed: %r", database, raw[:500])
+            metrics.sru_request(operation, 1)
             root = response.diagnostic_response(version, operation, Diagnostic(1))
             stylesheet = None
             outcome = "diagnostic 1"

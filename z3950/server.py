@@ -33,6 +33,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from gateway import metrics
 from gateway.access_log import Access, log_access
 from gateway.admission import Cap, Caps, ConnectionCaps
 from gateway.burst_log import BurstLog
@@ -203,6 +204,7 @@ class Z3950Protocol(Protocol):
             return
         if reply.data:
             self._transport.write(reply.data)
+        metrics.z3950_request(reply.operation, reply.outcome)
         log_access(
             log,
             Access(
@@ -255,7 +257,9 @@ class Z3950Factory(Factory[Z3950Protocol]):
         # Threads that take APDUs at once; protocol tests pass no pool (direct calls).
         self.threads = pool.max if pool is not None else settings.threads
         self.reactor = as_server_reactor(reactor or default_reactor)
-        self.caps = ConnectionCaps(connection_caps(settings), Networks(settings.trusted_networks))
+        self.caps = ConnectionCaps(
+            connection_caps(settings), Networks(settings.trusted_networks), protocol="z3950"
+        )
         self.in_flight = 0  # APDUs handed to the pool and not answered yet
         self.refusals = BurstLog(log, "z3950 refused connections", clock=self.reactor)
         self.busy_refusals = BurstLog(log, "z3950 sessions closed, busy", clock=self.reactor)

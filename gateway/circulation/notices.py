@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from gateway import metrics
 from gateway.circulation.storage import Patron
 from gateway.store import Transaction
 
@@ -98,4 +99,6 @@ def queue_notice(
             at,
         ),
     )
+    # Counted when written: a transaction rolled back afterwards has counted one too many.
+    metrics.notice_queued(kind)
     return True

@@ -26,6 +26,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
 from twisted.mail import smtp
 
+from gateway import metrics
 from gateway.circulation.clock import Clock
 from gateway.config import SMTP_ATTEMPT_TIMEOUT_SECONDS, NoticeSettings
 from gateway.notify import outbox
@@ -96,6 +97,7 @@ class NoticeSender:
                     self.settings.max_attempts,
                     self.settings.first_retry_seconds,
                 )
+                metrics.notice_failed(state)
                 log.warning(
                     "notice %s to %s not sent (%s): %s", notice.id, notice.to_address, state, reason
                 )
@@ -109,6 +111,7 @@ class NoticeSender:
                     notice.id,
                     self.clock.now(),
                 )
+                metrics.notice_sent()
                 log.info("notice %s (%s) sent to %s", notice.id, notice.kind, notice.to_address)
         return sent, failed
 

@@ -1,0 +1,204 @@
+"""The ops listener (`[ops] listen`): what a monitor asks of a running gateway.
+
+- `/health`: liveness. The process runs its reactor: `{"status": "ok", "version", "pid"}`.
+- `/ready`: whether it can do its work. Each check runs in the ops thread pool with a deadline
+  (`[ops] check_timeout`), so a store that does not answer fails its check instead of hanging
+  the probe: the store answers a trivial query (and, on SQLite, its file is still the one
+  opened), the search index has applied every catalogue change of the store, and fewer
+  notices than `[ops] max_notice_backlog` wait to be sent. 200 when all pass, 503 otherwise;
+  the JSON lists every check with its outcome.
+- `/metrics`: gateway/metrics.py in Prometheus' text format.
+
+The listener has the limits of every HTTP listener here (gateway/http_listener.py): connection
+caps, phase deadlines and a request size cap. It serves no catalogue and no reader data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService
+from twisted.internet import defer, reactor, threads
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+from twisted.web import resource, server
+
+from gateway import metrics
+from gateway.admission import ConnectionCaps
+from gateway.catalogue import textindex
+from gateway.config import OpsSettings, Settings
+from gateway.http_listener import CappedRequest, Deadlines, LimitedSite, connection_caps
+from gateway.listening import server_endpoint
+from gateway.networks import Networks
+from gateway.services import ThreadPoolService, as_server_reactor
+from gateway.store import Store
+
+CHECK_THREADS = 2  # a stuck check holds one; the next probe still gets the other
+
+
+def version() -> str:
+    try:
+        return metadata.version("libgate")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+# --- the checks: synchronous, each run in a thread ---------------------------------------------
+
+
+def check_store(store: Store) -> Check:
+    path = getattr(store, "path", None)
+    # An open SQLite connection keeps reading a deleted file; a restart would not find it.
+    on_disk = store.dialect == "sqlite" and isinstance(path, str) and not path.startswith(":")
+    if on_disk and not Path(str(path)).is_file():
+        return Check("store", False, f"database file {path} is missing")
+    with store.read() as tx:
+        tx.one("SELECT 1")
+    return Check("store", True, store.dialect)
+
+
+def check_index(store: Store) -> Check:
+    with store.read() as tx:
+        wanted = textindex.store_state(tx)
+    have = textindex.index_for(store).state
+    if have.store_id != wanted.store_id:
+        return Check("search_index", False, "the index was built from another store")
+    if have.seq < wanted.seq:
+        return Check(
+            "search_index", False, f"{wanted.seq - have.seq} catalogue changes not indexed yet"
+        )
+    return Check("search_index", True, f"change {have.seq}")
+
+
+def check_notices(store: Store, most: int) -> Check:
+    with store.read() as tx:
+        waiting = int(tx.scalar("SELECT COUNT(*) FROM notices WHERE state = 'queued'"))
+    return Check("notice_backlog", waiting <= most, f"{waiting} queued (most {most})")
+
+
+# --- the resources --------------------------------------------------------------------------------
+
+
+def _json(request: server.Request, status: int, body: object) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"cache-control", b"no-store")
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+class Health(resource.Resource):
+    isLeaf = True
+
+    def __init__(self) -> None:
+        resource.Resource.__init__(self)
+
+    def render_GET(self, request: server.Request) -> bytes:
+        return _json(request, 200, {"status": "ok", "version": version(), "pid": os.getpid()})
+
+
+class Ready(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, store: Store, settings: OpsSettings, pool: ThreadPool) -> None:
+        resource.Resource.__init__(self)
+        self.store = store
+        self.settings = settings
+        self.pool = pool
+
+    def _run(self, name: str, check: Callable[[], Check]) -> defer.Deferred[Check]:
+        deferred: defer.Deferred[Check] = threads.deferToThreadPool(
+            as_server_reactor(reactor), self.pool, check
+        )
+        deferred.addTimeout(self.settings.check_timeout, reactor)
+
+        def failed(failure: Failure) -> Check:
+            if failure.check(defer.TimeoutError):
+                return Check(name, False, f"no answer within {self.settings.check_timeout} s")
+            return Check(name, False, f"{type(failure.value).__name__}: {failure.value}"[:300])
+
+        return deferred.addErrback(failed)
+
+    def render_GET(self, request: server.Request) -> int:
+        store, most = self.store, self.settings.max_notice_backlog
+        checks = [
+            self._run("store", lambda: check_store(store)),
+            self._run("search_index", lambda: check_index(store)),
+            self._run("notice_backlog", lambda: check_notices(store, most)),
+        ]
+
+        def answer(results: list[Check]) -> None:
+            ready = all(check.ok for check in results)
+            body = {
+                "status": "ready" if ready else "not ready",
+                "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in results},
+            }
+            if not request.finished and not request._disconnected:
+                request.write(_json(request, 200 if ready else 503, body))
+                request.finish()
+
+        defer.gatherResults(checks).addCallback(answer)
+        return server.NOT_DONE_YET
+
+
+class Metrics(resource.Resource):
+    isLeaf = True
+
+    def __init__(self) -> None:
+        resource.Resource.__init__(self)
+
+    def render_GET(self, request: server.Request) -> bytes:
+        request.setHeader(b"content-type", metrics.CONTENT_TYPE.encode())
+        return metrics.exposition()
+
+
+class OpsRequest(CappedRequest):
+    def refusal(self) -> bytes:
+        return b"HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\n\r\n"
+
+
+def build_site(settings: Settings, store: Store, pool: ThreadPool) -> LimitedSite:
+    ops = settings.ops
+    root = resource.Resource()
+    root.putChild(b"health", Health())
+    root.putChild(b"ready", Ready(store, ops, pool))
+    root.putChild(b"metrics", Metrics())
+    connections = ConnectionCaps(connection_caps(ops), Networks(ops.uncapped_networks))
+    deadlines = Deadlines(
+        header=ops.header_timeout, body=ops.body_timeout, keepalive=ops.keepalive_timeout
+    )
+    site = LimitedSite("Ops", root, connections, deadlines, max(8192, ops.max_request_bytes))
+
+    class CappedOpsRequest(OpsRequest):
+        max_bytes = ops.max_request_bytes
+
+    site.requestFactory = CappedOpsRequest
+    return site
+
+
+def ops_services(settings: Settings, store: Store) -> tuple[MultiService, list[str]]:
+    """The ops listeners from `[ops] listen`, under their check pool's service."""
+    pool = ThreadPool(minthreads=1, maxthreads=CHECK_THREADS, name="ops")
+    site = build_site(settings, store, pool)
+    service = ThreadPoolService(pool)
+    described = []
+    for endpoint in settings.ops.listen:
+        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)
+        listener.setServiceParent(service)
+        described.append(f"ops (/health, /ready, /metrics) on {endpoint}")
+    return service, described
+
+
+__all__ = ["Check", "check_index", "check_notices", "check_store", "ops_services", "version"]

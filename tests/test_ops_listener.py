@@ -1,0 +1,183 @@
+"""The ops listener of a real `libgate serve`: /metrics counts exactly the traffic sent over
+SIP2 and SRU sockets, /health answers, /ready passes, and fails (503) once the store is gone."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import postgres_base_url
+from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, body = get(port, "/metrics")
+    assert status == 200
+    found = {}
+    for family in text_string_to_metric_families(body.decode("utf-8")):
+        for sample in family.samples:
+            if sample.name.startswith("libgate_"):
+                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def sip2_session(port: int, *messages: bytes) -> list[bytes]:
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as terminal:
+        for message in messages:
+            terminal.sendall(message + b"\r")
+            answer = b""
+            while not answer.endswith(b"\r"):
+                chunk = terminal.recv(4096)
+                assert chunk, "the SIP2 server closed the connection"
+                answer += chunk
+            answers.append(answer)
+    return answers
+
+
+def serving_config(home: Path, storage_url: str | None = None) -> tuple[Path, list[int]]:
+    sip2_port, sru_port, ops_port = free_port(), free_port(), free_port()
+    config = sip2_and_sru_config(home, sip2_port, sru_port)
+    text = config.read_text("utf-8")
+    if storage_url is not None:
+        text = text.replace(f'url = "sqlite:///{home / "library.db"}"', f'url = "{storage_url}"')
+    text += f'\n[ops]\nlisten = ["tcp:{ops_port}:interface=127.0.0.1"]\n'
+    config.write_text(text, encoding="utf-8")
+    return config, [sip2_port, sru_port, ops_port]
+
+
+def wait_for_status(port: int, path: str, status: int, seconds: float = 15) -> bytes:
+    """The body of `path` once it answers `status` (a dropped store is seen on the next check)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answered, body = get(port, path)
+        if answered == status or time.monotonic() > deadline:
+            assert answered == status, body
+            return body
+        time.sleep(0.2)
+
+
+def test_metrics_count_the_traffic_sent_and_ready_fails_without_the_store(tmp_path) -> None:
+    config, ports = serving_config(tmp_path)
+    sip2_port, sru_port, ops_port = ports
+    with running_gateway(config, ports):  # it opens (and closes) one connection to each port
+        status, body = get(ops_port, "/health")
+        assert status == 200
+        health = json.loads(body)
+        assert health["status"] == "ok" and isinstance(health["pid"], int) and health["version"]
+
+        status, body = get(ops_port, "/ready")
+        assert status == 200, body
+        ready = json.loads(body)
+        assert {name for name, check in ready["checks"].items() if check["ok"]} == {
+            "store",
+            "search_index",
+            "notice_backlog",
+        }
+
+        now = time.strftime("%Y%m%d    %H%M%S")
+        for _ in range(3):
+            login, patron_status = sip2_session(
+                sip2_port,
+                b"9300CNkiosk|COkiosk-pw|",
+                f"23000{now}AOMAIN|AAP0001|AC|".encode(),
+            )
+            assert login.startswith(b"941") and patron_status.startswith(b"24"), patron_status
+        for title in ("万历十五年", "红楼梦"):
+            status, _ = get(sru_port, "/main?" + urlencode({"query": f"dc.title = {title}"}))
+            assert status == 200
+        status, _ = get(sru_port, "/main?" + urlencode({"query": "dc.title = ("}))
+        assert status == 200  # a CQL syntax error: diagnostic 10
+
+        # The last SIP2 connection's close reaches the server a moment after its answer.
+        deadline = time.monotonic() + 10
+        while (found := samples(ops_port))[
+            ("libgate_connections_open", (("protocol", "sip2"),))
+        ] != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+        def value(name: str, **labels: str) -> float:
+            return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+        assert value("libgate_connections_accepted_total", protocol="sip2") == 1 + 3
+        assert value("libgate_connections_open", protocol="sip2") == 0
+        assert value("libgate_connections_accepted_total", protocol="sru") == 1 + 3
+        assert value("libgate_sip2_messages_total", command="93", outcome="ok") == 3
+        patron_status_count = sum(
+            count
+            for (name, labels), count in found.items()
+            if name == "libgate_sip2_messages_total" and ("command", "23") in labels
+        )
+        assert patron_status_count == 3
+        assert value("libgate_sip2_message_seconds_count", command="93") == 3
+        assert value("libgate_sip2_message_seconds_count", command="23") == 3
+        assert value("libgate_sru_requests_total", operation="searchRetrieve", outcome="ok") == 2
+        assert (
+            value("libgate_sru_requests_total", operation="searchRetrieve", outcome="diagnostic")
+            == 1
+        )
+        assert value("libgate_sru_diagnostics_total", operation="searchRetrieve", diagnostic="10")
+        assert value("libgate_z3950_requests_total", operation="searchRequest", outcome="ok") == 0
+
+        # The store's file removed (a cleaned-up var/, a volume gone): not ready, yet alive.
+        (tmp_path / "library.db").unlink()
+        body = wait_for_status(ops_port, "/ready", 503)
+        checks = json.loads(body)["checks"]
+        assert checks["store"]["ok"] is False and "missing" in checks["store"]["detail"]
+        assert get(ops_port, "/health")[0] == 200
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[tuple[str, object]]:
+    """A database of its own (the test drops it under the running gateway)."""
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip("PostgreSQL tests need LIBGATE_TEST_POSTGRES=1 (or a DSN); CI sets it")
+    import psycopg
+
+    admin = psycopg.connect(base, autocommit=True, connect_timeout=5)
+    name = "libgate_ops_" + uuid.uuid4().hex[:10]
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url, admin
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_ready_fails_when_the_postgresql_database_goes_away(tmp_path, postgres_database) -> None:
+    url, admin = postgres_database
+    config, ports = serving_config(tmp_path, url)
+    text = config.read_text("utf-8")
+    config.write_text(
+        text.replace("[storage]\n", f'[storage]\nsearch_index_dir = "{tmp_path / "index"}"\n'),
+        encoding="utf-8",
+    )
+    ops_port = ports[2]
+    with running_gateway(config, ports):
+        wait_for_status(ops_port, "/ready", 200)
+        name = url.rsplit("/", 1)[1]
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        body = wait_for_status(ops_port, "/ready", 503)
+        assert json.loads(body)["checks"]["store"]["ok"] is False
+        assert get(ops_port, "/health")[0] == 200
