@@ -220,26 +220,36 @@ def serve_worker(settings: Settings, role: ProcessRole) -> int:
 def run_process(settings: Settings, store: Store, role: ProcessRole, *, banner: bool) -> int:
     soft, hard = raise_descriptor_limit()
     DESCRIPTORS.margin = settings.service.descriptor_margin
+    root, listeners, loops = build_service(settings, store, role)
+    _raise_listen_errors(root)
+    try:
+        root.startService()
+    except Exception as error:  # noqa: BLE001 - whatever stops a listener: a line, then exit
+        # A port in use or a bad interface (CannotListenError), or anything the checks before
+        # binding did not foresee: one clear line, and the thread pools already started are
+        # stopped, so the process ends instead of hanging after a traceback.
+        if isinstance(error, CannotListenError | OSError):
+            print(f"libgate: cannot listen: {error}", file=sys.stderr, flush=True)
+        else:
+            print(
+                f"libgate: cannot start: {type(error).__name__}: {error}",
+                file=sys.stderr,
+                flush=True,
+            )
+        root.stopService()
+        store.close()
+        return 1
+    # Printed only now that every listener is bound: "listening" means it.
     log.info(
         "file descriptor limit %d (hard %d); new connections are refused %d before it",
         soft,
         hard,
         DESCRIPTORS.margin,
     )
-    root, listeners, loops = build_service(settings, store, role)
     if banner:
         print_banner(settings, store, listeners, loops)
     else:
         log.info("%s serving (pid %d); running: %s", role, os.getpid(), "; ".join(loops) or "-")
-    _raise_listen_errors(root)
-    try:
-        root.startService()
-    except (CannotListenError, OSError) as error:
-        # A port in use or a bad interface: one clear line, not a traceback.
-        print(f"libgate: cannot listen: {error}", file=sys.stderr, flush=True)
-        root.stopService()  # stops the thread pools already started, so the process can end
-        store.close()
-        return 1
     reactor = as_server_reactor(global_reactor)
     reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
     reactor.addSystemEventTrigger("after", "shutdown", store.close)

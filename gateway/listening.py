@@ -138,7 +138,7 @@ def _bind(shared: SharedSocket) -> SharedSocket:
         bound.bind(shared.address)
         bound.listen(shared.backlog)
         bound.setblocking(False)  # adoptStreamPort wants a non-blocking socket
-    except OSError as error:
+    except (OSError, OverflowError) as error:  # OverflowError: a port above 65535
         bound.close()
         host, port = shared.address[:2]
         # Worded as Twisted's CannotListenError, which a single process prints.

@@ -6,7 +6,7 @@
 - `ill`: interlibrary loan (request, ship, receive, return, unfill, process, readers, list,
   show, stats);
 - `front_ends`: the front-ends' commands (union search);
-- `service`: hash-password, serve.
+- `service`: hash-password, check-config, serve.
 
 Every command shares the exit codes and `CliError` of `gateway.cli.errors` (see there).
 """
@@ -14,6 +14,7 @@ Every command shares the exit codes and `CliError` of `gateway.cli.errors` (see 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 from collections.abc import Sequence
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="TOML config (else $LIBGATE_CONFIG, else ./libgate.toml, else defaults)",
     )
+    parser.add_argument("--version", action="version", version=f"libgate {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     catalogue.add_commands(commands)
     batches.add_commands(commands)
@@ -61,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     front_ends.add_commands(commands)
     service.add_commands(commands)
     return parser
+
+
+def installed_version() -> str:
+    """The version of the installed distribution (what pip and bug reports see)."""
+    try:
+        return importlib.metadata.version("libgate")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        from gateway import __version__
+
+        return f"{__version__} (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from gateway.circulation.engine import Engine
 from gateway.circulation.policy import Policy
 from gateway.cli.errors import EXIT_OK, EXIT_REFUSED, CliError
 from gateway.config import Settings
-from gateway.store import open_migrated_store
+from gateway.store import open_existing_store, open_migrated_store
 
 # The order outcomes are listed in, and their names on the terminal.
 OUTCOME_ORDER = (
@@ -41,7 +41,7 @@ IDS_PER_LINE = 10
 
 
 def cmd_batches_list(args: argparse.Namespace, settings: Settings) -> int:
-    with open_migrated_store(settings.storage) as store, store.read() as tx:
+    with open_existing_store(settings.storage) as store, store.read() as tx:
         batches = storage.list_batches(tx, args.limit)
     if args.json:
         print(
@@ -78,7 +78,7 @@ def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
 
 
 def cmd_batches_show(args: argparse.Namespace, settings: Settings) -> int:
-    with open_migrated_store(settings.storage) as store, store.read() as tx:
+    with open_existing_store(settings.storage) as store, store.read() as tx:
         batch = storage.batch_by_id(tx, args.batch)
         if batch is None:
             raise CliError(f"there is no batch {args.batch}")

@@ -34,7 +34,7 @@ from gateway.cli.progress import progress_for
 from gateway.config import Settings
 from gateway.cql.free_text import read_query
 from gateway.cql.parser import CQLSyntaxError
-from gateway.store import open_configured_store, open_migrated_store
+from gateway.store import open_configured_store, open_existing_store, open_migrated_store
 from gateway.store.migrate import migrate
 from marc.holdings_export import LostValue
 
@@ -207,7 +207,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             " choose one with --profile"
         )
     lost: list[LostValue] = []
-    with open_migrated_store(settings.storage) as store:
+    with open_existing_store(settings.storage) as store:
         with store.read() as tx:
             stored = repository.record_marc(tx, database.name)
             copies = repository.copies_by_record(tx, database.name) if args.with_items else {}
@@ -280,7 +280,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         sort = _parse_sort(args.sort)
         if sort:
             query = replace(query, sort=sort)
-        with open_migrated_store(settings.storage) as store:
+        with open_existing_store(settings.storage) as store:
             result = search(
                 store,
                 query,
@@ -336,7 +336,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_browse(args: argparse.Namespace, settings: Settings) -> int:
     database = settings.database(args.database)
     try:
-        with open_migrated_store(settings.storage) as store:
+        with open_existing_store(settings.storage) as store:
             entries = browse(
                 store,
                 database.name,

@@ -22,11 +22,12 @@ from gateway.circulation.money import format_money
 from gateway.circulation.policy import Policy
 from gateway.cli.errors import EXIT_OK, EXIT_REFUSED, CliError
 from gateway.config import Settings
-from gateway.store import Store, open_migrated_store
+from gateway.store import Store, open_existing_store, open_migrated_store
 
 
-def _ill(settings: Settings) -> tuple[Store, InterlibraryLoan]:
-    store = open_migrated_store(settings.storage)
+def _ill(settings: Settings, *, reads_only: bool = False) -> tuple[Store, InterlibraryLoan]:
+    """The store and ILL service of a command; one that only reads opens an existing store."""
+    store = (open_existing_store if reads_only else open_migrated_store)(settings.storage)
     engine = Engine(store, Policy.from_settings(settings), SystemClock())
     return store, InterlibraryLoan(engine, settings.ill)
 
@@ -154,7 +155,7 @@ def cmd_ill_process(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ill_list(args: argparse.Namespace, settings: Settings) -> int:
-    store, ill = _ill(settings)
+    store, ill = _ill(settings, reads_only=True)
     with store:
         found = ill.list_requests(args.role, args.status)
     if args.json:
@@ -170,7 +171,7 @@ def cmd_ill_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ill_show(args: argparse.Namespace, settings: Settings) -> int:
-    store, ill = _ill(settings)
+    store, ill = _ill(settings, reads_only=True)
     with store:
         view = ill.show(args.number)
     if view is None:
@@ -198,7 +199,7 @@ def cmd_ill_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ill_stats(args: argparse.Namespace, settings: Settings) -> int:
     start = _day(args.start) if args.start else None
     end = _day(args.end) + timedelta(days=1) if args.end else None  # --to is inclusive
-    store, ill = _ill(settings)
+    store, ill = _ill(settings, reads_only=True)
     with store:
         lines = ill.stats(start, end)
     if args.json:

@@ -1,4 +1,5 @@
-"""The commands that run or set up the service: `libgate serve` and `libgate hash-password`."""
+"""The commands that run or set up the service: `libgate serve`, `libgate check-config` and
+`libgate hash-password`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import sys
 from dataclasses import replace
 
 from gateway.circulation.pins import hash_pin
-from gateway.cli.errors import EXIT_OK, CliError
+from gateway.cli.errors import EXIT_FATAL, EXIT_OK, CliError
 from gateway.config import LOG_FORMATS, Settings
+from gateway.listen_checks import format_problems, listen_problems
 
 
 def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
@@ -27,7 +29,26 @@ def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
+    """The config as `serve` reads it (a bad key or value stopped `main` already, in one line),
+    then every listen string and TLS file, one line per problem."""
+    problems = listen_problems(settings, at_start=False)
+    for line in format_problems(problems):
+        print(line, file=sys.stderr)
+    if problems:
+        return EXIT_FATAL
+    print(f"config OK ({settings.source})")
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Every listen string is checked before anything is bound or started: a bad one is a line,
+    # not a traceback from inside the reactor's start (which left its threads running).
+    problems = listen_problems(settings, at_start=True)
+    if problems:
+        for line in format_problems(problems):
+            print(line, file=sys.stderr, flush=True)
+        return EXIT_FATAL
     # The service tree (Twisted, every front-end) is imported only by the command that runs it,
     # and under a supervisor only by each worker after fork() (gateway/supervisor.py).
     settings = with_log_flags(settings, args)
@@ -46,6 +67,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "hash-password", help="hash a SIP2 account password for the config (reads stdin)"
     )
     hash_password.set_defaults(handler=cmd_hash_password)
+
+    check_config = commands.add_parser(
+        "check-config",
+        help="check the config as serve would (listen strings, TLS files); exit 1 on a problem",
+    )
+    check_config.set_defaults(handler=cmd_check_config)
 
     serve = commands.add_parser("serve", help="run the gateway in the foreground")
     serve.set_defaults(handler=cmd_serve)

@@ -36,13 +36,17 @@ from gateway.circulation.views import FEE_KINDS, ItemView, PatronSummary
 from gateway.cli.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CliError
 from gateway.config import Settings
 from gateway.notify.outbox import list_notices
-from gateway.store import Store, open_migrated_store
+from gateway.store import Store, open_existing_store, open_migrated_store
 
 
-def _engine(settings: Settings) -> tuple[Store, Engine]:
-    store = open_migrated_store(settings.storage)
+def _engine(settings: Settings, *, reads_only: bool = False) -> tuple[Store, Engine]:
+    """The store and engine of a desk command; one that only reads opens an existing store."""
+    store = (open_existing_store if reads_only else open_migrated_store)(settings.storage)
     return store, Engine(store, Policy.from_settings(settings), SystemClock())
 
+
+# The desk commands that only look: they never create a database.
+READ_ONLY_CIRC = ("status", "fees")
 
 CircResult = CheckoutResult | CheckinResult | RenewResult | HoldResult | CancelResult | FeeResult
 
@@ -176,7 +180,7 @@ def _print(outcome: CircResult, as_json: bool, language: str, currency: str = "C
 
 
 def cmd_circ(args: argparse.Namespace, settings: Settings) -> int:
-    store, engine = _engine(settings)
+    store, engine = _engine(settings, reads_only=args.circ_command in READ_ONLY_CIRC)
     language = args.language or settings.circulation.language
     outcome: CircResult
     with store:
@@ -395,7 +399,7 @@ def cmd_patrons_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_notices_list(args: argparse.Namespace, settings: Settings) -> int:
-    with open_migrated_store(settings.storage) as store:
+    with open_existing_store(settings.storage) as store:
         notices = list_notices(store, failed_only=args.failed)
     if args.json:
         print(json.dumps([asdict(n) for n in notices], ensure_ascii=False, indent=2))

@@ -4,10 +4,15 @@ another to get a store."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gateway.config import StorageSettings
 from gateway.store.engine import Store, StoreError
 from gateway.store.migrate import migrate
 from gateway.store.sqlite import SqliteStore, sqlite_path
+
+# What a read-only command says when the SQLite file the config names is not there.
+NO_DATABASE = "no database at {path}; use --config"
 
 
 def open_store(
@@ -50,3 +55,16 @@ def open_migrated_store(storage: StorageSettings) -> Store:
         store.close()
         raise
     return store
+
+
+def open_existing_store(storage: StorageSettings) -> Store:
+    """The store `[storage]` names, for a command that only reads: a SQLite file that does
+    not exist is an error, not a new empty library (run from the wrong directory, `libgate
+    search` used to create `./var/libgate.db` and answer "0 hits"). Nothing is created.
+    PostgreSQL reports a missing database itself; an existing store's schema is brought up to
+    date, as `open_migrated_store` does."""
+    if storage.url.startswith("sqlite:"):
+        path = Path(sqlite_path(storage.url))
+        if not path.is_file():
+            raise StoreError(NO_DATABASE.format(path=path))
+    return open_migrated_store(storage)
