@@ -59,14 +59,13 @@ class Check:
 # --- the checks: synchronous, each run in a thread ---------------------------------------------
 
 
-def check_store(store: Store) -> Check:
+def check_store(store: Store, timeout: float = 5.0) -> Check:
     path = getattr(store, "path", None)
     # An open SQLite connection keeps reading a deleted file; a restart would not find it.
     on_disk = store.dialect == "sqlite" and isinstance(path, str) and not path.startswith(":")
     if on_disk and not Path(str(path)).is_file():
         return Check("store", False, f"database file {path} is missing")
-    with store.read() as tx:
-        tx.one("SELECT 1")
+    store.ping(timeout)
     return Check("store", True, store.dialect)
 
 
@@ -133,11 +132,24 @@ class Ready(resource.Resource):
 
     def render_GET(self, request: server.Request) -> int:
         store, most = self.store, self.settings.max_notice_backlog
-        checks = [
-            self._run("store", lambda: check_store(store)),
-            self._run("search_index", lambda: check_index(store)),
-            self._run("notice_backlog", lambda: check_notices(store, most)),
-        ]
+
+        def the_rest(reached: Check) -> defer.Deferred[list[Check]]:
+            # The other checks read the store: without it they would only wait for its
+            # connections (holding this listener's threads), so they are not run.
+            if not reached.ok:
+                skipped = [
+                    Check(n, False, "not checked: the store does not answer")
+                    for n in (
+                        "search_index",
+                        "notice_backlog",
+                    )
+                ]
+                return defer.succeed([reached, *skipped])
+            others = [
+                self._run("search_index", lambda: check_index(store)),
+                self._run("notice_backlog", lambda: check_notices(store, most)),
+            ]
+            return defer.gatherResults(others).addCallback(lambda found: [reached, *found])
 
         def answer(results: list[Check]) -> None:
             ready = all(check.ok for check in results)
@@ -149,7 +161,8 @@ class Ready(resource.Resource):
                 request.write(_json(request, 200 if ready else 503, body))
                 request.finish()
 
-        defer.gatherResults(checks).addCallback(answer)
+        store_check = self._run("store", lambda: check_store(store, self.settings.check_timeout))
+        store_check.addCallback(the_rest).addCallback(answer)
         return server.NOT_DONE_YET
 
 

@@ -76,6 +76,12 @@ class Store(ABC):
         """A read-only transaction: one consistent snapshot on SQLite; on PostgreSQL, at READ
         COMMITTED, each statement sees its own (as it did inside BEGIN...COMMIT)."""
 
+    def ping(self, timeout: float) -> None:
+        """Raise StoreError unless the store answers a trivial query within about `timeout`
+        seconds (a health check must not wait as long as a kiosk's read would)."""
+        with self.read() as tx:
+            tx.one("SELECT 1")
+
     def read_statement(self) -> AbstractContextManager[Transaction]:
         """For a read of exactly one statement, which is its own snapshot on every engine:
         no BEGIN and no COMMIT around it (on SQLite each is one more release of the GIL, on

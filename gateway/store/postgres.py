@@ -119,6 +119,13 @@ class PostgresStore(Store):
     def write(self) -> AbstractContextManager[Transaction]:
         return self._transaction()
 
+    def ping(self, timeout: float) -> None:
+        try:
+            with self._pool.connection(timeout=timeout) as connection:
+                connection.execute("SELECT 1")
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+            raise StoreError(f"PostgreSQL unavailable at {_redact(self.url)}: {error}") from error
+
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         """Statements on a pooled connection in autocommit: no BEGIN and no COMMIT round trip.
