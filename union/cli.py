@@ -24,7 +24,7 @@ from gateway.cli.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CliError
 from gateway.cli.ill import request_dict
 from gateway.config import Settings, UnionTarget
 from gateway.cql.free_text import read_query
-from gateway.store import open_migrated_store
+from gateway.store import open_existing_store
 from union.fanout import TargetStatus, UnionSearch
 from union.merge import SORTS, MergedRecord, facets
 from union.request import Rota, form_from, lender_rota
@@ -239,7 +239,7 @@ def cmd_union_request(args: argparse.Namespace, settings: Settings) -> int:
         reference=args.reference,
         note=args.note,
     )
-    store = open_migrated_store(settings.storage)
+    store = open_existing_store(settings.storage)  # its readers must be there already
     with store:
         engine = Engine(store, policy, SystemClock())
         result = InterlibraryLoan(engine, settings.ill).request(args.reader, form)
