@@ -106,7 +106,7 @@ def _import_row(
             status=status or on_shelf_status,
         )
         pk = repository.insert_item(tx, record.pk, item, "csv")
-        existing[barcode] = _stored(pk, record.pk, item)
+        existing[barcode] = repository.StoredItem.of(pk, record.pk, item, "csv")
         report.add(line, barcode, "added")
         return
     item = ItemData(
@@ -131,7 +131,7 @@ def _import_row(
     repository.update_item_description(tx, stored.pk, record.pk, item, "csv")
     if "status" in changed:
         repository.set_item_status(tx, stored.pk, item.status)
-    existing[barcode] = _stored(stored.pk, record.pk, item)
+    existing[barcode] = repository.StoredItem.of(stored.pk, record.pk, item, "csv")
     report.add(line, barcode, "updated", changed=changed)
 
 
@@ -174,17 +174,3 @@ def _changes(stored: repository.StoredItem, record_pk: int, item: ItemData) -> t
         ("status", stored.status, item.status),
     )
     return tuple(name for name, before, after in pairs if before != after)
-
-
-def _stored(pk: int, record_pk: int, item: ItemData) -> repository.StoredItem:
-    return repository.StoredItem(
-        pk,
-        item.barcode,
-        record_pk,
-        item.library,
-        item.location,
-        item.call_number,
-        item.item_type,
-        item.status,
-        "csv",
-    )

@@ -38,6 +38,23 @@ class StoredItem:
     status: str
     source: str
 
+    @classmethod
+    def of(
+        cls, pk: int, record_pk: int, item: ItemData, source: str, status: str | None = None
+    ) -> StoredItem:
+        """The row `item` is (or becomes) under `pk`; `status` when it is not the item's."""
+        return cls(
+            pk,
+            item.barcode,
+            record_pk,
+            item.library,
+            item.location,
+            item.call_number,
+            item.item_type,
+            item.status if status is None else status,
+            source,
+        )
+
 
 # Tables whose planner statistics matter for search; refreshed after bulk loads.
 SEARCHED_TABLES = (

@@ -294,9 +294,9 @@ class BatchPlanner:
         entry.items_added = len(entry.new_items)
         entry.items_updated = len(entry.updated_items)
         for item in entry.new_items:
-            self.view.put_item(_stored_item(0, pk, item, item.status))
+            self.view.put_item(StoredItem.of(0, pk, item, "marc"))
         for existing, item in entry.updated_items:
-            self.view.put_item(_stored_item(existing.pk, pk, item, existing.status))
+            self.view.put_item(StoredItem.of(existing.pk, pk, item, "marc", existing.status))
 
     def _barcode_clash(self, tx: Transaction, entry: Entry, target_pk: int | None) -> str:
         assert entry.prepared is not None
@@ -410,17 +410,3 @@ class BatchPlanner:
 
 def _has_001(entry: Entry) -> bool:
     return entry.prepared is not None and bool(entry.prepared.mapped.bib.control_number)
-
-
-def _stored_item(pk: int, record_pk: int, item: ItemData, status: str) -> StoredItem:
-    return StoredItem(
-        pk,
-        item.barcode,
-        record_pk,
-        item.library,
-        item.location,
-        item.call_number,
-        item.item_type,
-        status,
-        "marc",
-    )
