@@ -6,6 +6,7 @@ collects each record's search document here, for the loader to write after the s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import tantivy
@@ -21,7 +22,15 @@ def delete_index(tx: Transaction, record_pk: int) -> None:
 
 
 def write_index(tx: Transaction, record_pk: int, database: str, doc: IndexDocument) -> None:
-    for field, key, heading in doc.headings:
+    write_headings(tx, record_pk, database, doc.headings)
+
+
+def write_headings(
+    tx: Transaction, record_pk: int, database: str, headings: Iterable[tuple[str, str, str]]
+) -> None:
+    """The record's browse entries: each (field, sort key, heading) filed under its heading,
+    made if new (a restored version's entries go through here too)."""
+    for field, key, heading in headings:
         heading_id = tx.scalar(
             "INSERT INTO browse_headings (database, field, sort_key, heading) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (database, field, sort_key) DO UPDATE SET heading = browse_headings.heading"

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.catalogue.search_index import write_headings
 from gateway.store import Transaction
 
 CHUNK = 500
@@ -703,17 +704,7 @@ def replace_index_rows(
             "INSERT INTO bib_identifiers (record_pk, kind, value) VALUES (?, ?, ?)",
             [(record_pk, kind, value) for kind, value in identifiers],
         )
-    for field, key, heading in headings:
-        heading_id = tx.scalar(
-            "INSERT INTO browse_headings (database, field, sort_key, heading) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (database, field, sort_key) DO UPDATE SET heading = browse_headings.heading"
-            " RETURNING id",
-            (database, field, key, heading),
-        )
-        tx.execute(
-            "INSERT INTO browse_entries (heading_id, record_pk) VALUES (?, ?)",
-            (heading_id, record_pk),
-        )
+    write_headings(tx, record_pk, database, headings)
 
 
 def drop_orphan_headings(tx: Transaction, heading_ids: set[int]) -> None:
