@@ -33,7 +33,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+def sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple((v is None, type(v).__name__, v if v is not None else 0) for v in row)
 
 
@@ -60,7 +60,7 @@ def dump_tables(store: Store) -> Dump:
         names = ", ".join(f'"{c}"' for c in columns(store, table))
         with store.read() as tx:
             rows = tx.execute(f'SELECT {names} FROM "{table}"')
-        found[table] = sorted((tuple(plain(v) for v in row) for row in rows), key=_sort_key)
+        found[table] = sorted((tuple(plain(v) for v in row) for row in rows), key=sort_key)
     return found
 
 
