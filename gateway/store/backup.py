@@ -17,25 +17,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.config import StorageSettings
+from gateway.store.backup_checks import BackupDone, check_version
 from gateway.store.engine import StoreError
-from gateway.store.migrate import latest_version
 from gateway.store.sqlite import SqliteStore, SqliteTransaction, sqlite_path
 from gateway.store.tables import summary_counts
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
-
-
-@dataclass(frozen=True)
-class BackupDone:
-    path: Path
-    schema_version: int
-    counts: list[tuple[str, int]]
-    size: int
 
 
 def backup(storage: StorageSettings, path: Path) -> BackupDone:
@@ -74,18 +65,6 @@ def restore(storage: StorageSettings, path: Path, *, force: bool = False) -> int
     from gateway.store import pg_backup
 
     return pg_backup.restore(storage.url, path, force=force)
-
-
-def check_version(version: int, dialect: str, path: Path) -> None:
-    """A backup this libgate can restore: made by a libgate, at a schema it knows."""
-    latest = latest_version(dialect)
-    if version < 1:
-        raise StoreError(f"{path} has no schema version: not a libgate database")
-    if version > latest:
-        raise StoreError(
-            f"{path} has schema version {version}, newer than this libgate ({latest});"
-            " restore it with the libgate that made it, or upgrade libgate"
-        )
 
 
 # --- SQLite ----------------------------------------------------------------------------------

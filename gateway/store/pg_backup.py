@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from gateway.store.backup import BackupDone, check_version
+from gateway.store.backup_checks import BackupDone, check_version
 from gateway.store.engine import StoreError
 from gateway.store.postgres import PostgresTransaction, application_name, redact
 from gateway.store.tables import summary_counts
