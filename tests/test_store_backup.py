@@ -19,7 +19,7 @@ from gateway.config import load_settings
 from gateway.store import open_existing_store, open_store
 from gateway.store.migrate import latest_version, migrate
 from gateway.store.tables import SUMMARY
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, postgres_base_url
 from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
 from tests.sip2_support import ByteSummingClient
 from tests.store_dump_support import Dump, dump_tables, ill_config, make_library, run
@@ -100,8 +100,10 @@ def test_restore_refuses_a_backup_from_a_newer_libgate(
             # A newer libgate's pg_dump of the schema (ours refuses to back up a newer schema).
             with store.read() as tx:
                 schema = tx.scalar("SELECT current_schema()")
+            base = postgres_base_url()
+            assert base is not None
             subprocess.run(
-                ["pg_dump", "-Fc", f"--schema={schema}", f"--file={backup}", "-d", "test"],
+                ["pg_dump", "-Fc", f"--schema={schema}", f"--file={backup}", "-d", base],
                 check=True,
             )
         with store.write() as tx:
