@@ -103,3 +103,7 @@ def test_a_target_with_data_is_refused(
     capsys.readouterr()
     assert main(["--config", str(config), "migrate-store", "--to", "mysql://x"]) == 1
     assert "postgresql://" in capsys.readouterr().err
+    no_schema = postgres_url.rsplit("%3D", 1)[0] + "%3Dno_such_schema_here"
+    assert main(["--config", str(config), "migrate-store", "--to", no_schema]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing moved: no schema has been selected" in err, err

@@ -39,6 +39,16 @@ def move(source: Store, target: Store) -> list[TableMoved]:
         raise StoreError("migrate-store moves a SQLite store; the configured store is not SQLite")
     if target.dialect != "postgresql":
         raise StoreError("migrate-store --to takes a postgresql:// URL")
+    import psycopg  # loaded already: the target is a PostgresStore
+
+    try:
+        return _move(source, target)
+    except psycopg.Error as error:
+        said = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise StoreError(f"PostgreSQL refused the move, nothing moved: {said}") from error
+
+
+def _move(source: Store, target: Store) -> list[TableMoved]:
     fresh = _fresh_counts()
     with source.read() as read, target.write() as write:
         migrate_in(write, "postgresql")

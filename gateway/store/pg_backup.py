@@ -36,6 +36,25 @@ TABLE_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ", re.MULTILINE)
 
 
 def dump(url: str, path: Path) -> BackupDone:
+    try:
+        return _dump(url, path)
+    except psycopg.Error as error:
+        raise StoreError(f"backup of {redact(url)} failed: {_first_line(error)}") from error
+
+
+def restore(url: str, path: Path, *, force: bool) -> int:
+    """Replace the store's schema with the backup's; returns the backup's schema version."""
+    try:
+        return _restore(url, path, force=force)
+    except psycopg.Error as error:
+        raise StoreError(f"restore into {redact(url)} failed: {_first_line(error)}") from error
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _dump(url: str, path: Path) -> BackupDone:
     conninfo, env = _libpq(url)
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -77,8 +96,7 @@ def dump(url: str, path: Path) -> BackupDone:
     return BackupDone(path, version, counts, path.stat().st_size)
 
 
-def restore(url: str, path: Path, *, force: bool) -> int:
-    """Replace the store's schema with the backup's; returns the backup's schema version."""
+def _restore(url: str, path: Path, *, force: bool) -> int:
     conninfo, env = _libpq(url)
     with _connect(url) as connection:
         connection.autocommit = True
