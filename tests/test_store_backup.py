@@ -232,6 +232,11 @@ def test_backup_while_serving_is_one_consistent_moment(
             code, out = libgate(config, "restore", str(backups[0]), capsys=capsys)
             assert code == FATAL and out.count("\n") == 1, out
             assert "open in another process" in out
+            # Nor is it moved to PostgreSQL while the gateway writes to it (refused before
+            # the target is even asked).
+            target = "postgresql://127.0.0.1:1/not-asked"
+            code, out = libgate(config, "migrate-store", "--to", target, capsys=capsys)
+            assert code == FATAL and out.count("\n") == 1 and "move with --force" in out, out
         finally:
             stop.set()
             worker.join(timeout=60)

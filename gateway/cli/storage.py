@@ -12,9 +12,10 @@ from pathlib import Path
 from gateway.cli.errors import EXIT_OK, CliError
 from gateway.config import Settings
 from gateway.store import open_existing_store, open_migrated_store, open_store
-from gateway.store.backup import backup, restore
+from gateway.store.backup import backup, restore, sqlite_in_use
 from gateway.store.migrate import latest_version
 from gateway.store.move import move
+from gateway.store.sqlite import sqlite_path
 from gateway.store.tables import format_counts, summary_counts
 
 
@@ -56,6 +57,13 @@ def cmd_migrate_store(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("migrate-store --to takes a postgresql://... URL")
     if not settings.storage.url.startswith("sqlite:"):
         raise CliError("migrate-store moves a SQLite store; the configured store is not SQLite")
+    source_path = Path(sqlite_path(settings.storage.url))
+    if not args.force and sqlite_in_use(source_path):
+        # What the gateway writes after the copy's snapshot would stay behind in SQLite.
+        raise CliError(
+            f"{source_path} is open in another process (a running `libgate serve`?); stop it"
+            " first, or move with --force"
+        )
     with open_existing_store(settings.storage) as source, open_store(target_url) as target:
         moved = move(source, target)
     width = max(len(m.table) for m in moved)
@@ -90,5 +98,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     move_cmd.add_argument(
         "--to", required=True, metavar="URL", help="postgresql://... of an empty database/schema"
+    )
+    move_cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="move even while a gateway has the SQLite store open (its later writes stay behind)",
     )
     move_cmd.set_defaults(handler=cmd_migrate_store)

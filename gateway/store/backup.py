@@ -128,7 +128,7 @@ def _sqlite_restore(path: Path, target: Path, *, force: bool) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         destination = sqlite3.connect(target, isolation_level=None, timeout=30)
         try:
-            if not force and _in_use(destination):
+            if not force and in_use(destination):
                 raise StoreError(
                     f"{target} is open in another process (a running `libgate serve`?); stop"
                     " it first, or restore with --force"
@@ -145,7 +145,19 @@ def _sqlite_restore(path: Path, target: Path, *, force: bool) -> int:
     return version
 
 
-def _in_use(connection: sqlite3.Connection) -> bool:
+def sqlite_in_use(path: Path) -> bool:
+    """Whether a process other than this one has the SQLite database at `path` open (a
+    running `libgate serve`); False when there is no file."""
+    if not path.is_file():
+        return False
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        return in_use(connection)
+    finally:
+        connection.close()
+
+
+def in_use(connection: sqlite3.Connection) -> bool:
     """Whether another connection has the database open. Leaving WAL mode needs the database
     to itself: SQLite answers "database is locked" while any other process holds it open (a
     gateway keeps its connections open even when idle). A database not in WAL mode (new, or
