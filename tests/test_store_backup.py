@@ -263,3 +263,21 @@ def test_backup_while_serving_is_one_consistent_moment(
             assert loans[0] - loans[1] in (0, 1)
         finally:
             copy.close()
+
+
+def test_a_postgresql_backup_restores_onto_a_server_without_the_schema(
+    postgres_url: str, postgres_admin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "libgate.toml"
+    config.write_text(f'[storage]\nurl = "{postgres_url}"\n', encoding="utf-8")
+    run(config, "load", str(FIXTURES / "marc" / "demo_main.iso"))
+    run(config, "patrons", "import", str(FIXTURES / "patrons" / "demo_patrons.csv"))
+    before = store_dump(config)
+    backup = tmp_path / "pg.backup"
+    assert libgate(config, "backup", str(backup), capsys=capsys)[0] == 0
+    with open_store(postgres_url) as store, store.read() as tx:
+        schema = tx.scalar("SELECT current_schema()")
+    postgres_admin.execute(f'DROP SCHEMA "{schema}" CASCADE')  # a new server: nothing there
+    code, out = libgate(config, "restore", str(backup), capsys=capsys)
+    assert code == 0, out
+    assert store_dump(config) == before

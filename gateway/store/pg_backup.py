@@ -100,7 +100,7 @@ def _restore(url: str, path: Path, *, force: bool) -> int:
     conninfo, env = _libpq(url)
     with _connect(url) as connection:
         connection.autocommit = True
-        schema = _schema(connection, url)
+        schema = _target_schema(connection, url)
         pg_restore = _tool("pg_restore", connection)
         psql = _tool("psql", connection)
         listing = _run([pg_restore, "--list", str(path)], env)
@@ -173,6 +173,19 @@ def _schema(connection: psycopg.Connection, url: str) -> str:
     if not schema:
         raise StoreError(f"{redact(url)}: no schema on the search_path")
     return str(schema)
+
+
+def _target_schema(connection: psycopg.Connection, url: str) -> str:
+    """The schema a restore fills: the store's, or on a new server the first one its
+    search_path names (the backup creates it)."""
+    schema = _scalar(connection, "SELECT current_schema()")
+    if schema:
+        return str(schema)
+    path = str(_scalar(connection, "SELECT current_setting('search_path')") or "")
+    for name in (part.strip().strip('"') for part in path.split(",")):
+        if name and name != "$user":
+            return name
+    raise StoreError(f"{redact(url)}: no schema on the search_path")
 
 
 def _version(tx: PostgresTransaction) -> int:
