@@ -9,7 +9,6 @@ libgate, every value is still there, and the schema is exactly a fresh database'
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,24 +118,39 @@ def schema_of(store: Store) -> list[tuple[Any, ...]]:
     return sorted(tuple(str(v).replace(f"{schema}.", "") for v in row) for row in described)
 
 
-@pytest.fixture
-def fresh_url(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> Iterator[str]:
-    """A second, empty store on the same engine as `store_url`."""
-    if store_url.startswith("sqlite:"):
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    admin = request.getfixturevalue("postgres_admin")
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin.execute(f'CREATE SCHEMA "{schema}"')
-    base = postgres_base_url()
-    assert base is not None
-    yield _with_search_path(base, schema)
-    admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+_fresh_schemas: dict[str, list[tuple[Any, ...]]] = {}
+
+
+def fresh_schema(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> list[Any]:
+    """The schema of a new, empty store on the engine of `store_url` (made once per engine)."""
+    engine = "sqlite" if store_url.startswith("sqlite:") else "postgresql"
+    if engine in _fresh_schemas:
+        return _fresh_schemas[engine]
+    if engine == "sqlite":
+        with open_migrated_store(StorageSettings(url=f"sqlite:///{tmp_path / 'fresh.db'}")) as s:
+            found = schema_of(s)
+    else:
+        admin = request.getfixturevalue("postgres_admin")
+        schema = "t_" + uuid.uuid4().hex[:12]
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        base = postgres_base_url()
+        assert base is not None
+        try:
+            with open_migrated_store(StorageSettings(url=_with_search_path(base, schema))) as s:
+                found = schema_of(s)
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    _fresh_schemas[engine] = found
+    return found
 
 
 @pytest.mark.parametrize("version", range(1, LATEST))
 def test_a_database_of_every_earlier_version_upgrades_with_its_data(
-    version: int, store_url: str, fresh_url: str, library_rows: Rows
+    version: int,
+    store_url: str,
+    library_rows: Rows,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     with open_store(store_url) as old:
         assert migrate(old, up_to=version) == list(range(1, version + 1))
@@ -158,5 +172,4 @@ def test_a_database_of_every_earlier_version_upgrades_with_its_data(
             assert kept == wrote, table
         upgraded_schema = schema_of(upgraded)
 
-    with open_migrated_store(StorageSettings(url=fresh_url)) as fresh:
-        assert upgraded_schema == schema_of(fresh)
+    assert upgraded_schema == fresh_schema(request, store_url, tmp_path)
