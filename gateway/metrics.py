@@ -158,7 +158,15 @@ class _Metrics:
             " failed: given up).",
             ["state"],
         )
-        # --- the PostgreSQL pool (read from its statistics: PoolWatch) -----------------------
+
+
+class _PoolMetrics:
+    """The PostgreSQL pool's metrics, built by the first PoolWatch that has a pool to read (on
+    SQLite they are not exported at all, rather than as zeros)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge
+
         self.pool_connections = Gauge(
             "libgate_db_pool_connections",
             "PostgreSQL pool connections open now, by state (in_use, idle); summed over workers.",
@@ -186,6 +194,18 @@ class _Metrics:
             "libgate_db_pool_timeouts",
             "Requests for a PostgreSQL pool connection that failed (none free within the timeout).",
         )
+
+
+_pool_built: _PoolMetrics | None = None
+
+
+def _pool_metrics() -> _PoolMetrics:
+    global _pool_built
+    if _pool_built is None:
+        with _building:
+            if _pool_built is None:
+                _pool_built = _PoolMetrics()
+    return _pool_built
 
 
 _built: _Metrics | None = None
@@ -363,7 +383,7 @@ class PoolWatch:
         stats = self.store.pool_stats()
         if stats is None:  # SQLite: no pool
             return
-        metrics = _metrics()
+        metrics = _pool_metrics()
         with self._lock:
             size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
             metrics.pool_connections.labels("in_use").set(max(0, size - idle))
