@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,12 @@ NO_TITLE = FIXTURES / "marc" / "loading" / "dp2_bnu_cnmarcxml_no_title.xml"  # 9
 POOL_SIZE = 3
 
 
-def until(probe, what: str) -> Samples:  # type: ignore[no-untyped-def]
+def until(probe: Callable[[], Samples | None], what: str) -> Samples:
     deadline = time.monotonic() + DEADLINE
     while True:
         found = probe()
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return found
         assert time.monotonic() < deadline, what
         time.sleep(0.3)
 
