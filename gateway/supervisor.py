@@ -226,11 +226,11 @@ class Supervisor:
             if worker is None:
                 continue
             worker.pid = 0
-            self.metrics.worker_gone(pid)  # its live gauges leave the sums
             # Its own sockets go at once: new connections go to the living workers, not to a
             # queue nobody accepts from (the replacement gets sockets of its own).
             close(self.sockets.pop(worker.index, []))
             self.counts.clear(worker.index)  # its connections died with it
+            self.metrics.worker_gone(pid)  # its live gauges leave the sums
             if self.stopping:
                 continue
             self.died(worker, _describe(status))

@@ -15,6 +15,7 @@ worker's values in files of one directory, and the worker answering a scrape sum
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -50,6 +51,8 @@ def share_metrics_between_workers() -> SharedMetrics:
         runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0] or None
         shared = SharedMetrics(tempfile.mkdtemp(prefix="libgate-metrics-", dir=runtime), True)
     metrics.use_directory_between_workers(shared.directory)
+    # Imported now (the directory is set), so reaping a worker never waits for an import.
+    importlib.import_module("prometheus_client.multiprocess")
     return shared
 
 
