@@ -5,6 +5,7 @@ summed over the workers, with a pool timeout counted from a real pool."""
 
 from __future__ import annotations
 
+import http.client
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from gateway.cli.errors import EXIT_OK, EXIT_REJECTED
 from gateway.store import StoreError
 from gateway.store.postgres import PostgresStore
 from tests.conftest import FIXTURES
-from tests.ops_support import Samples, samples, serving_config, value
+from tests.ops_support import Samples, parse, samples, serving_config, value
 from tests.serve_support import running_gateway, wait_for_workers
 
 DEADLINE = 30  # seconds: a bound against hangs (the batch figures are cached for 5 s)
@@ -51,6 +52,22 @@ def test_a_cli_load_and_the_pools_show_in_the_metrics_of_a_running_serve(
     postgresql = store_url.startswith("postgresql")
     with running_gateway(config, ports) as process:
         wait_for_workers(process.pid, 2)
+        if postgresql:
+            # Before any other scrape, every scrape over one kept-alive connection (so one
+            # worker answers them all): the other worker's pool reaches the sums by its own
+            # periodic copy, not by answering a scrape.
+            pinned = http.client.HTTPConnection("127.0.0.1", ops_port, timeout=15)
+            try:
+
+                def both_pools_pinned() -> Samples | None:
+                    pinned.request("GET", "/metrics")
+                    found = parse(pinned.getresponse().read())
+                    most = value(found, "libgate_db_pool_max_connections")
+                    return found if most == 2 * POOL_SIZE else None
+
+                until(both_pools_pinned, "the other worker's pool, copied by that worker")
+            finally:
+                pinned.close()
         before = samples(ops_port)
         assert value(before, "libgate_batch_records_total", kind="load", outcome="new") == 0
 
