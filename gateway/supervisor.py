@@ -16,6 +16,9 @@ then only waits for signals:
   its requests and closes the store); after STOP_GRACE_SECONDS the rest are killed. Exit 0.
 - SIGHUP: forwarded to every worker, which runs its index reload hooks (gateway/workers.py).
 
+The workers' metrics meet in one directory (gateway/worker_metrics.py), so `/metrics`, answered
+by any worker, shows the site's counts.
+
 This module imports no reactor; a worker imports gateway.app only after fork().
 """
 
@@ -46,6 +49,7 @@ from gateway.listening import (
 from gateway.log_output import install_logging
 from gateway.site_counts import SiteCounts
 from gateway.store import StoreError, open_migrated_store
+from gateway.worker_metrics import share_metrics_between_workers
 from gateway.workers import RELOAD_SIGNAL, ProcessRole
 
 log = logging.getLogger("libgate.supervisor")
@@ -135,6 +139,7 @@ def serve_supervised(settings: Settings, count: int) -> int:
     finally:
         for bound in supervisor.sockets.values():
             close(bound, shared_too=True)
+        supervisor.metrics.remove()
 
 
 class Supervisor:
@@ -152,6 +157,8 @@ class Supervisor:
         )
         self.counts = SiteCounts(count, 4 * largest + 16)
         self.workers = {index: Worker(index) for index in range(1, count + 1)}
+        # One directory for every worker's metrics, chosen before the first fork.
+        self.metrics = share_metrics_between_workers()
         self.stopping = False
         self.exit_code = 0
         self.stop_deadline = 0.0
@@ -223,6 +230,7 @@ class Supervisor:
             # queue nobody accepts from (the replacement gets sockets of its own).
             close(self.sockets.pop(worker.index, []))
             self.counts.clear(worker.index)  # its connections died with it
+            self.metrics.worker_gone(pid)  # its live gauges leave the sums
             if self.stopping:
                 continue
             self.died(worker, _describe(status))

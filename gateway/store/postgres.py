@@ -156,6 +156,9 @@ class PostgresStore(Store):
             raise
         connection_context.__exit__(None, None, None)
 
+    def pool_stats(self) -> dict[str, int] | None:
+        return dict(self._pool.get_stats())
+
     def close(self) -> None:
         self._pool.close()
 
