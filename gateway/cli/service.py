@@ -54,15 +54,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # and under a supervisor only by each worker after fork() (gateway/supervisor.py).
     settings = with_log_flags(settings, args)
     # SIGHUP (reload) and the index's signal wait until the process can handle them.
-    signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-    workers = settings.service.worker_count()
-    if workers > 1:
-        from gateway.supervisor import serve_supervised
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        workers = settings.service.worker_count()
+        if workers > 1:
+            from gateway.supervisor import serve_supervised
 
-        return serve_supervised(settings, workers)
-    from gateway.app import serve
+            return serve_supervised(settings, workers)
+        from gateway.app import serve
 
-    return serve(settings)
+        return serve(settings)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # as before, for a caller in-process
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
