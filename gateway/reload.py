@@ -146,8 +146,7 @@ def account_changes(old: tuple[Sip2Account, ...], new: tuple[Sip2Account, ...]) 
 
 def set_log_level(settings: Settings) -> Callable[[], None]:
     """The log level's part: the root logger's level, as install_logging set it at start."""
-    level = settings.service.log_level.upper()
-    logging.getLevelName(level)  # a name the config checked
+    level = settings.service.log_level.upper()  # a name the config checked
     return lambda: logging.getLogger().setLevel(level)
 
 

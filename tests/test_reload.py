@@ -189,22 +189,25 @@ def test_sighup_adds_a_sip2_account_while_other_sessions_stay_connected(
 # --- a bad file, and what needs a restart ---------------------------------------------------
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_bad_file_is_one_line_and_a_changed_listener_waits_for_a_restart(
-    tmp_path: Path,
+    tmp_path: Path, workers: int
 ) -> None:
     port, other_port = free_port(), free_port()
     store_url = f"sqlite:///{tmp_path / 'library.db'}"
     config = tmp_path / "libgate.toml"
-    config.write_text(config_text(store_url, port, 2, KIOSK), encoding="utf-8")
+    config.write_text(config_text(store_url, port, workers, KIOSK), encoding="utf-8")
     load(config, catalogue=False)
     log = config.with_suffix(".log")
     with running_gateway(config, [port]) as process:
-        workers = wait_for_workers(process.pid, 2)
+        pids = wait_for_workers(process.pid, workers) if workers > 1 else set()
         with terminal(port) as kiosk:
             assert kiosk.login("kiosk", "kiosk-pw").startswith("941")
 
-            # A misspelt key: one line (from the supervisor), nothing applied, still serving.
-            bad = config_text(store_url, port, 2, KIOSK + NEW_KIOSK).replace("workers", "worker")
+            # A misspelt key: one line (from the supervisor if there is one), nothing applied,
+            # still serving.
+            bad = config_text(store_url, port, workers, KIOSK + NEW_KIOSK)
+            bad = bad.replace("workers", "worker")
             config.write_text(bad, encoding="utf-8")
             process.send_signal(signal.SIGHUP)
             wait_for_log(log, "still serving with the settings in force")
@@ -214,11 +217,12 @@ def test_a_bad_file_is_one_line_and_a_changed_listener_waits_for_a_restart(
 
             # Another port for SIP2, and the new account: the account is applied, the port
             # is reported and not listened on.
-            moved = config_text(store_url, other_port, 2, KIOSK + NEW_KIOSK)
-            moved = moved.replace("workers = 2", 'workers = 2\nlog_level = "debug"')
+            moved = config_text(store_url, other_port, workers, KIOSK + NEW_KIOSK)
+            moved = moved.replace("[service]", '[service]\nlog_level = "debug"')
             config.write_text(moved, encoding="utf-8")
             process.send_signal(signal.SIGHUP)
-            text = wait_for_log(log, "reload: applied sip2 accounts (+1 -0 ~0), log level", 2)
+            needle = "reload: applied sip2 accounts (+1 -0 ~0), log level"
+            text = wait_for_log(log, needle, workers)
             with terminal(port) as new:
                 assert new.login("kiosk2", "kiosk2-pw").startswith("941")
             with pytest.raises(ConnectionRefusedError):
@@ -228,10 +232,23 @@ def test_a_bad_file_is_one_line_and_a_changed_listener_waits_for_a_restart(
             # The search index's signal (SIGUSR1 since SIGHUP reloads) still reaches every
             # worker, which runs its index hooks (logged at debug, the level just applied).
             process.send_signal(signal.SIGUSR1)
-            wait_for_log(log, "search index changed", 2)
+            wait_for_log(log, "search index changed", workers)
+            kiosk.day_of_work()
+
+            # The new account removed again: its session logged in now is closed at its next
+            # message, unanswered; the other kiosk carries on.
+            with terminal(port) as removed:
+                assert removed.login("kiosk2", "kiosk2-pw").startswith("941")
+                config.write_text(moved.replace(NEW_KIOSK, ""), encoding="utf-8")
+                process.send_signal(signal.SIGHUP)
+                wait_for_log(log, "reload: applied sip2 accounts (+0 -1 ~0)", workers)
+                removed.sock.sendall(b"9900302.00\r")
+                assert removed.closed_by_server()
+            wait_for_log(log, "account=kiosk2 peer=127.0.0.1 command=99 outcome=account-revoked")
             kiosk.day_of_work()
         assert process.poll() is None
-        assert worker_pids(process.pid) == workers  # none ended by a signal it did not handle
+        if workers > 1:  # none ended by a signal it did not handle
+            assert worker_pids(process.pid) == pids
     lines = text.splitlines()
     errors = [line for line in lines if "still serving with the settings in force" in line]
     assert len(errors) == 1, errors
