@@ -12,20 +12,27 @@ import http.client
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from twisted.internet import task
 
 from gateway.circulation.clock import FixedClock
 from gateway.circulation.engine import Engine
 from gateway.circulation.policy import Policy
 from gateway.cli import main as libgate
-from gateway.config import Settings, Sip2Account, StorageSettings, settings_from_dict
-from gateway.reload import changes, in_force
+from gateway.config import (
+    Settings,
+    Sip2Account,
+    StorageSettings,
+    load_settings,
+    settings_from_dict,
+)
+from gateway.reload import POLICIES, Reloader, changes, in_force
 from gateway.store import open_migrated_store
 from ill.reading import read_confirmation
 from tests.conftest import FIXTURES
@@ -38,6 +45,7 @@ from tests.serve_support import (
 )
 from tests.sip2_support import Terminal
 from tests.test_sru_sip2_availability import COPY
+from union.searcher import ReactorUnionSearcher
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux /proc")
 
@@ -384,3 +392,36 @@ def test_a_removed_account_or_a_new_password_ends_its_sessions(tmp_path: Path) -
         assert ended.send_raw(ended.frame("17", {"transaction_date": "20260302    090000"})) == b""
         assert ended.closed
     store.close()
+
+
+def test_a_part_that_cannot_take_the_new_settings_leaves_every_part_as_it_was(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "libgate.toml"
+    config.write_text(KIOSK, encoding="utf-8")
+    reloader = Reloader(load_settings(str(config)))
+    committed: list[str] = []
+    reloader.add("sip2 accounts", lambda new: lambda: committed.append("accounts"))
+
+    def refuse(new: Settings) -> Callable[[], None]:
+        raise ValueError("no such calendar")
+
+    reloader.add(POLICIES, refuse)
+    before = reloader.settings
+    config.write_text(KIOSK + NEW_KIOSK + CATEGORIES.format(days=7), encoding="utf-8")
+    assert reloader.reload() is None
+    assert committed == [] and reloader.settings is before
+    assert "cannot apply the new settings (no such calendar); nothing applied" in caplog.text
+
+
+def test_union_search_takes_new_targets_and_options() -> None:
+    first = {"name": "PKU", "url": "z3950:z.pku.example:210/main"}
+    second = {"name": "THU", "url": "http://sru.thu.example/main"}
+    searcher = ReactorUnionSearcher(
+        settings_from_dict({"union": {"targets": [first]}}), task.Clock()
+    )
+    assert searcher.library_names() == ["PKU"]
+    union = {"targets": [first, second], "timeout": 5, "idle_connections_per_target": 0}
+    searcher.reconfigure(settings_from_dict({"union": union}))
+    assert searcher.library_names() == ["PKU", "THU"]
+    assert searcher.timeout == 5 and searcher.pool.idle_per_target == 0
