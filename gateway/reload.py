@@ -126,7 +126,10 @@ def read_config(current: Settings) -> Settings:
     check it, with `serve`'s command-line settings kept; ConfigError says what is wrong."""
     if current.source == NO_FILE:
         raise ConfigError("serving the built-in defaults: there is no config file to read again")
-    fresh = load_settings(current.source).with_command_line(current.command_line)
+    try:
+        fresh = load_settings(current.source).with_command_line(current.command_line)
+    except OSError as error:  # not FileNotFoundError, which load_settings words itself
+        raise ConfigError(f"{current.source}: cannot be read ({error.strerror})") from None
     problems = listen_problems(fresh, at_start=False)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
