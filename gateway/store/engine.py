@@ -88,6 +88,13 @@ class Store(ABC):
         PostgreSQL one more round trip). Engines that can skip them override this."""
         return self.read()
 
+    def pool_stats(self) -> dict[str, int] | None:
+        """The connection pool's statistics as psycopg_pool's get_stats() names them (gauges
+        such as pool_size and requests_waiting, counters since it opened such as
+        requests_errors), for /metrics; None for an engine without a pool (SQLite opens one
+        connection per thread and has nothing to wait for but its write lock)."""
+        return None
+
     @abstractmethod
     def close(self) -> None: ...
 
