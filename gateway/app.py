@@ -291,15 +291,22 @@ def run_process(settings: Settings, store: Store, role: ProcessRole, *, banner: 
 
 def handle_reload_signals(reactor: Any, reloader: Reloader) -> None:
     """SIGHUP: read the config file again and apply what can change live (gateway/reload.py),
-    on the reactor thread. INDEX_CHANGED_SIGNAL: the index writer announced a change
-    (gateway/workers.py); its hooks reopen the index off the reactor thread. Both were held
-    back since `serve` started (gateway/cli/service.py), so one sent during the start is
-    handled now instead of ending the process."""
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reloader.reload))
-    signal.signal(
-        INDEX_CHANGED_SIGNAL,
-        lambda *_: reactor.callFromThread(threads.deferToThread, run_reload_hooks),
-    )
+    on the reactor thread, and reopen the search index as below (what SIGHUP did before it
+    reloaded the config: `kill -HUP` after a `libgate load` that wrote the index itself).
+    INDEX_CHANGED_SIGNAL: the index writer announced a change (gateway/workers.py); its hooks
+    reopen the index off the reactor thread. Both were held back since `serve` started
+    (gateway/cli/service.py), so one sent during the start is handled now instead of ending
+    the process."""
+
+    def reopen_index() -> None:
+        threads.deferToThread(run_reload_hooks)
+
+    def reload() -> None:
+        reloader.reload()
+        reopen_index()
+
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reload))
+    signal.signal(INDEX_CHANGED_SIGNAL, lambda *_: reactor.callFromThread(reopen_index))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 

@@ -15,8 +15,9 @@ then only waits for signals:
 - SIGTERM or SIGINT: forwarded to every worker as SIGTERM (each closes its listeners, finishes
   its requests and closes the store); after STOP_GRACE_SECONDS the rest are killed. Exit 0.
 - SIGHUP: the config file is read again and checked here (a bad one: one line, and the
-  workers are left alone); what needs a restart is reported, and SIGHUP goes to every worker,
-  which applies the live changes itself (gateway/reload.py).
+  workers only reopen the search index); what needs a restart is reported, and SIGHUP goes to
+  every worker, which applies the live changes itself (gateway/reload.py) and reopens the
+  search index.
 - INDEX_CHANGED_SIGNAL (SIGUSR1), from the index writer: forwarded to every worker, which runs
   its index reload hooks (gateway/workers.py).
 
@@ -223,14 +224,16 @@ class Supervisor:
                 _signal(worker.pid, number)
 
     def reload_config(self) -> None:
-        """SIGHUP: check the file once here; then each worker applies its live changes. A
-        worker started later (after a crash) starts with the settings now in force."""
+        """SIGHUP: check the file once here; then each worker applies its live changes and
+        reopens the search index (SIGHUP's older meaning). A worker started later (after a
+        crash) starts with the settings now in force."""
         if self.stopping:
             return
         try:
             fresh = read_config(self.settings)
         except ConfigError as error:
             log.error("reload: %s; still serving with the settings in force", error)
+            self.forward(INDEX_CHANGED_SIGNAL)  # the file is not read again, the index is
             return
         found = changes(self.settings, fresh)
         restart = [c for c in found if c.part is None]
@@ -240,9 +243,9 @@ class Supervisor:
         live = [p for p in PART_ORDER if any(c.part == p for c in found)]
         if live:
             log.info("reload: %d workers apply %s", self.count, ", ".join(live))
-            self.forward(signal.SIGHUP)
         elif not found:
             log.info("reload: %s unchanged", self.settings.source)
+        self.forward(signal.SIGHUP)
 
     def stop(self, exit_code: int) -> None:
         self.stopping = True
