@@ -13,7 +13,8 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from typing import cast
+from functools import partial
+from typing import Any, cast
 
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import MultiService
@@ -35,6 +36,7 @@ from gateway.config import Settings
 from gateway.log_output import install_logging
 from gateway.notify.sender import NoticeSender
 from gateway.ops import ops_services
+from gateway.reload import POLICIES, Reloader
 from gateway.services import (
     DESCRIPTORS,
     ThreadPoolService,
@@ -43,7 +45,8 @@ from gateway.services import (
 )
 from gateway.store import Store, open_migrated_store
 from gateway.workers import (
-    RELOAD_SIGNAL,
+    HELD_SIGNALS,
+    INDEX_CHANGED_SIGNAL,
     SINGLE,
     ProcessRole,
     run_reload_hooks,
@@ -51,6 +54,7 @@ from gateway.workers import (
 )
 from ill.resource import ill_services
 from ill.sender import Sender as IllSender
+from sip2.accounts import Accounts
 from sip2.server import build_sip2_service
 from sru.resource import sru_services
 from union.searcher import ReactorUnionSearcher
@@ -62,15 +66,18 @@ log = logging.getLogger("libgate")
 
 def build_service(
     settings: Settings, store: Store, role: ProcessRole = SINGLE
-) -> tuple[MultiService, list[str], list[str]]:
-    """The root service and a description of each listener and background loop it holds.
-    The scheduled loops run in one worker only (`role.runs_schedules`); every worker serves
-    every listener."""
+) -> tuple[MultiService, list[str], list[str], Reloader]:
+    """The root service, a description of each listener and background loop it holds, and
+    what a config reload (SIGHUP) hands new settings to. The scheduled loops run in one worker
+    only (`role.runs_schedules`); every worker serves every listener."""
     root = MultiService()
     listeners: list[str] = []  # filled by the protocol front-ends as they are added
     loops: list[str] = []
     clock = SystemClock()
     engine = Engine(store, Policy.from_settings(settings), clock)
+    # Under a supervisor, it reports what a reload cannot apply; each worker what it applied.
+    reloader = Reloader(settings, reports_restarts=not role.supervised)
+    reloader.add(POLICIES, lambda new: partial(engine.use_policy, Policy.from_settings(new)))
 
     def log_processed(report: ExpiryReport) -> None:
         if report.expired + report.no_shows:
@@ -110,6 +117,9 @@ def build_service(
     # overdue loans to partners on the hold schedule.
     ill = InterlibraryLoan(engine, settings.ill, clock) if settings.ill.listen else None
     if ill is not None:
+        reloader.add("ill partners", lambda new: partial(ill.reconfigure, new.ill))
+        # The ILL context holds the policy too: a policy change alone gives it the new one.
+        reloader.add(POLICIES, lambda new: partial(ill.reconfigure, new.ill))
         ill_service, ill_listeners = ill_services(settings, store, ill)
         ill_service.setServiceParent(root)
         listeners += ill_listeners
@@ -135,7 +145,11 @@ def build_service(
             loops.append(f"ILL overdue processing every {settings.holds.process_every_seconds} s")
     # SIP2 for self-check machines and desk terminals ([sip2]).
     if settings.sip2.listen:
-        sip2_service, sip2_listeners = build_sip2_service(settings, engine, clock)
+        accounts = Accounts(settings.sip2)
+        reloader.add("sip2 accounts", lambda new: partial(accounts.use, new.sip2.accounts))
+        sip2_service, sip2_listeners = build_sip2_service(
+            settings, engine, clock, accounts=accounts
+        )
         sip2_service.setServiceParent(root)
         listeners += sip2_listeners
     # SRU for partner libraries ([sru]): one base path per catalogue database.
@@ -149,6 +163,10 @@ def build_service(
         union = ReactorUnionSearcher(settings, global_reactor) if settings.union.targets else None
         if union is not None:  # its idle Z39.50 associations get their Close at shutdown
             global_reactor.addSystemEventTrigger("before", "shutdown", union.pool.close)
+            reloader.add("union targets", lambda new: partial(union.reconfigure, new))
+            reloader.add(POLICIES, lambda new: partial(union.reconfigure, new))
+        else:
+            reloader.add("union targets", union_needs_restart)
         web_service, web_listeners = web_services(settings, store, engine, ill, union)
         web_service.setServiceParent(root)
         listeners += web_listeners
@@ -173,7 +191,18 @@ def build_service(
         ops_service, ops_listeners = ops_services(settings, store)
         ops_service.setServiceParent(root)
         listeners += ops_listeners
-    return root, listeners, loops
+    return root, listeners, loops, reloader
+
+
+def union_needs_restart(new: Settings) -> Callable[[], None]:
+    """The portal started without union search (no [[union.targets]]): its tab and searcher
+    are made at start, so targets added by a reload wait for a restart."""
+
+    def report() -> None:
+        if new.union.targets:
+            log.warning("reload: [[union.targets]] added; restart to give the portal union search")
+
+    return report
 
 
 def _raise_listen_errors(service: object) -> None:
@@ -220,7 +249,7 @@ def serve_worker(settings: Settings, role: ProcessRole) -> int:
 def run_process(settings: Settings, store: Store, role: ProcessRole, *, banner: bool) -> int:
     soft, hard = raise_descriptor_limit()
     DESCRIPTORS.margin = settings.service.descriptor_margin
-    root, listeners, loops = build_service(settings, store, role)
+    root, listeners, loops, reloader = build_service(settings, store, role)
     _raise_listen_errors(root)
     try:
         root.startService()
@@ -254,14 +283,31 @@ def run_process(settings: Settings, store: Store, role: ProcessRole, *, banner: 
     reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
     reactor.addSystemEventTrigger("after", "shutdown", store.close)
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
-    # The index writer announced a change (gateway.workers): reload off the reactor thread.
-    signal.signal(
-        RELOAD_SIGNAL,
-        lambda *_: reactor.callFromThread(threads.deferToThread, run_reload_hooks),
-    )
+    handle_reload_signals(reactor, reloader)
     # installSignalHandlers is a keyword of the POSIX reactors' run(), not of IReactorCore.
     global_reactor.run(installSignalHandlers=True)  # type: ignore[call-arg]
     return 0
+
+
+def handle_reload_signals(reactor: Any, reloader: Reloader) -> None:
+    """SIGHUP: read the config file again and apply what can change live (gateway/reload.py),
+    on the reactor thread, and reopen the search index as below (what SIGHUP did before it
+    reloaded the config: `kill -HUP` after a `libgate load` that wrote the index itself).
+    INDEX_CHANGED_SIGNAL: the index writer announced a change (gateway/workers.py); its hooks
+    reopen the index off the reactor thread. Both were held back since `serve` started
+    (gateway/cli/service.py), so one sent during the start is handled now instead of ending
+    the process."""
+
+    def reopen_index() -> None:
+        threads.deferToThread(run_reload_hooks)
+
+    def reload() -> None:
+        reloader.reload()
+        reopen_index()
+
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reload))
+    signal.signal(INDEX_CHANGED_SIGNAL, lambda *_: reactor.callFromThread(reopen_index))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 
 def print_banner(settings: Settings, store: Store, listeners: list[str], loops: list[str]) -> None:

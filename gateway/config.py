@@ -884,6 +884,17 @@ class Settings:
     union: UnionSettings = field(default_factory=UnionSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
     source: str = "built-in defaults"
+    # `[service]` keys `serve`'s command line set in place of the file's (--log-format,
+    # --log-file): a reload (gateway/reload.py) reads the file again and keeps these.
+    command_line: tuple[tuple[str, str], ...] = ()
+
+    def with_command_line(self, keys: tuple[tuple[str, str], ...]) -> Settings:
+        """These settings with `[service]` keys set as `serve`'s command line set them."""
+        if not keys:
+            return self
+        changed: dict[str, Any] = dict(keys)  # text keys only: log_format, log_file
+        service = dataclasses.replace(self.service, **changed)
+        return dataclasses.replace(self, service=service, command_line=keys)
 
     def database(self, name: str) -> DatabaseSettings:
         for database in self.databases:

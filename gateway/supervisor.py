@@ -14,7 +14,12 @@ then only waits for signals:
   the others and exits 1 with one line.
 - SIGTERM or SIGINT: forwarded to every worker as SIGTERM (each closes its listeners, finishes
   its requests and closes the store); after STOP_GRACE_SECONDS the rest are killed. Exit 0.
-- SIGHUP: forwarded to every worker, which runs its index reload hooks (gateway/workers.py).
+- SIGHUP: the config file is read again and checked here (a bad one: one line, and the
+  workers only reopen the search index); what needs a restart is reported, and SIGHUP goes to
+  every worker, which applies the live changes itself (gateway/reload.py) and reopens the
+  search index.
+- INDEX_CHANGED_SIGNAL (SIGUSR1), from the index writer: forwarded to every worker, which runs
+  its index reload hooks (gateway/workers.py).
 
 The workers' metrics meet in one directory (gateway/worker_metrics.py), so `/metrics`, answered
 by any worker, shows the site's counts.
@@ -47,10 +52,18 @@ from gateway.listening import (
     close,
 )
 from gateway.log_output import install_logging
+from gateway.reload import (
+    PART_ORDER,
+    changes,
+    in_force,
+    read_config,
+    report_restarts,
+    set_log_level,
+)
 from gateway.site_counts import SiteCounts
 from gateway.store import StoreError, open_migrated_store
 from gateway.worker_metrics import share_metrics_between_workers
-from gateway.workers import RELOAD_SIGNAL, ProcessRole
+from gateway.workers import HELD_SIGNALS, INDEX_CHANGED_SIGNAL, ProcessRole
 
 log = logging.getLogger("libgate.supervisor")
 
@@ -59,7 +72,7 @@ RESTART_MAX_DELAY = 30.0
 STEADY_SECONDS = 30.0
 GIVE_UP_AFTER = 5
 STOP_GRACE_SECONDS = 30.0
-SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, RELOAD_SIGNAL}
+SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, INDEX_CHANGED_SIGNAL}
 # A worker's exit code for a configuration only a worker checks (e.g. [sru] default_schema):
 # starting it again cannot help, so the supervisor stops (sysexits' EX_CONFIG).
 EXIT_CONFIG = 78
@@ -200,10 +213,39 @@ class Supervisor:
             if not self.stopping:
                 log.info("%s: stopping %d workers", signal.Signals(number).name, self.count)
                 self.stop(0)
-        elif number == RELOAD_SIGNAL:
-            for worker in self.workers.values():
-                if worker.pid:
-                    _signal(worker.pid, RELOAD_SIGNAL)
+        elif number == signal.SIGHUP:
+            self.reload_config()
+        elif number == INDEX_CHANGED_SIGNAL:
+            self.forward(INDEX_CHANGED_SIGNAL)
+
+    def forward(self, number: int) -> None:
+        for worker in self.workers.values():
+            if worker.pid:
+                _signal(worker.pid, number)
+
+    def reload_config(self) -> None:
+        """SIGHUP: check the file once here; then each worker applies its live changes and
+        reopens the search index (SIGHUP's older meaning). A worker started later (after a
+        crash) starts with the settings now in force."""
+        if self.stopping:
+            return
+        try:
+            fresh = read_config(self.settings)
+        except ConfigError as error:
+            log.error("reload: %s; still serving with the settings in force", error)
+            self.forward(INDEX_CHANGED_SIGNAL)  # the file is not read again, the index is
+            return
+        found = changes(self.settings, fresh)
+        restart = [c for c in found if c.part is None]
+        report_restarts(restart)
+        self.settings = in_force(self.settings, fresh, found)
+        set_log_level(self.settings)()
+        live = [p for p in PART_ORDER if any(c.part == p for c in found)]
+        if live:
+            log.info("reload: %d workers apply %s", self.count, ", ".join(live))
+        elif not found:
+            log.info("reload: %s unchanged", self.settings.source)
+        self.forward(signal.SIGHUP)
 
     def stop(self, exit_code: int) -> None:
         self.stopping = True
@@ -293,7 +335,8 @@ def _run_worker(settings: Settings, sockets: list[SharedSocket], role: ProcessRo
     code = 1
     try:
         supervisor = os.getppid()
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        # SIGHUP and the index's signal stay held until the worker handles them (gateway/app.py).
+        signal.pthread_sigmask(signal.SIG_SETMASK, HELD_SIGNALS)
         for number in SIGNALS:
             signal.signal(number, signal.SIG_DFL)
         _stop_with_parent()

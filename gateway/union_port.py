@@ -115,6 +115,12 @@ class UnionSearcher(Protocol):
 
     def library_names(self) -> list[str]: ...
 
+    @property
+    def timeout(self) -> float:
+        """Seconds a search waits for the libraries ([union] timeout, as in force now: a
+        config reload may change it)."""
+        ...
+
     def search(
         self,
         text: str,

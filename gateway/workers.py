@@ -27,8 +27,13 @@ from dataclasses import dataclass
 
 log = logging.getLogger("libgate")
 
-# The signal the supervisor forwards to every worker: "the search index changed, reload it".
-RELOAD_SIGNAL = signal.SIGHUP
+# The signal the index writer sends the supervisor, which forwards it to every worker: "the
+# search index changed, reopen it". SIGUSR1, which nothing else here uses: SIGHUP is the
+# operator's "reload the configuration file" (gateway/reload.py; `systemctl reload`).
+INDEX_CHANGED_SIGNAL = signal.SIGUSR1
+# Held back (blocked) from the start of `serve` until the process has its handlers: either
+# signal's default action would end a process still starting (gateway/app.py unblocks them).
+HELD_SIGNALS = {signal.SIGHUP, INDEX_CHANGED_SIGNAL}
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ def on_index_change(hook: Callable[[], None]) -> None:
 
 
 def run_reload_hooks() -> None:
+    log.debug("search index changed: %d reload hooks run", len(_reload_hooks))
     for hook in list(_reload_hooks):
         try:
             hook()
@@ -88,8 +94,9 @@ def run_reload_hooks() -> None:
 
 def announce_index_change() -> None:
     """Called by the index writer after a commit: every serving process reloads. Under a
-    supervisor the signal goes to it, and it forwards the signal to every worker."""
+    supervisor the signal (INDEX_CHANGED_SIGNAL) goes to it, and it forwards the signal to every
+    worker."""
     if _role.supervised:
-        os.kill(os.getppid(), RELOAD_SIGNAL)
+        os.kill(os.getppid(), INDEX_CHANGED_SIGNAL)
     else:
         run_reload_hooks()

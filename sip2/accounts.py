@@ -37,12 +37,31 @@ def address_allowed(account: Sip2Account, peer_host: str) -> bool:
 
 
 class Accounts:
+    """The accounts in force. A config reload (gateway/reload.py) hands new ones to `use`;
+    every session holds this object and reads it per message, so a new account logs in at
+    once and a removed one's sessions end at their next message (`Session.receive`)."""
+
     def __init__(self, settings: Sip2Settings) -> None:
         self.by_login = {account.login: account for account in settings.accounts}
-        self.settings = settings
         # An unknown login is checked against a real hash, so it costs what a known one
         # costs: the time of a refusal does not tell which logins exist.
         self._decoy = hash_pin("no account has this password")
+
+    def use(self, accounts: tuple[Sip2Account, ...]) -> None:
+        """These accounts from the next login and the next message on: one new table,
+        swapped whole (the password checks in the auth threads read one or the other)."""
+        self.by_login = {account.login: account for account in accounts}
+
+    def still_valid(self, account: Sip2Account, peer_host: str) -> Sip2Account | None:
+        """What a session logged in as `account` is now: the account in force under its login
+        (its other settings changed or not), or None when a login like the session's would no
+        longer pass (removed, another password, an address no longer allowed)."""
+        current = self.by_login.get(account.login)
+        if current is account or current == account:
+            return current
+        if current is None or current.password != account.password:
+            return None
+        return current if address_allowed(current, peer_host) else None
 
     def authenticate(self, login: str, password: str, peer_host: str) -> Sip2Account | None:
         account = self.by_login.get(login)

@@ -125,13 +125,13 @@ class Handlers:
         engine: Engine,
         clock: Clock,
         zone: tzinfo,
-        currency: str = "CNY",
+        currency: str | None = None,
         default_database: str = "main",
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.zone = zone
-        self.currency = currency
+        self._currency = currency
         self.default_database = default_database
         self._table: dict[str, Callable[[Sip2Account, Message, str, str], Message]] = {
             "23": self.patron_status,
@@ -148,6 +148,12 @@ class Handlers:
             "19": self.item_status_update,
             "25": self.patron_enable,
         }
+
+    @property
+    def currency(self) -> str:
+        """The ISO 4217 code of amounts: the one given, else the engine's policy's
+        ([circulation] currency, as in force now: a config reload may change it)."""
+        return self._currency or self.engine.policy.circulation.currency
 
     def handle(self, account: Sip2Account, message: Message, terminal: str) -> Message:
         """The response to one request from a logged-in terminal (`terminal`: login@peer)."""

@@ -441,9 +441,12 @@ class Sip2Factory(Factory[Sip2Protocol]):
         reactor: IReactorTime | None = None,
         library_name: str = "",
         auth_pool: ThreadPool | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         self.settings = settings
-        self.accounts = Accounts(settings)
+        # The accounts in force; whoever builds the service may keep them to hand a config
+        # reload's accounts to (gateway/app.py).
+        self.accounts = accounts or Accounts(settings)
         self.handlers = handlers
         self.clock = clock
         self.pool = pool
@@ -513,9 +516,14 @@ def connection_caps(settings: Sip2Settings) -> Caps:
 
 
 def build_sip2_service(
-    settings: Settings, engine: Engine, clock: Clock, reactor: IReactorTime | None = None
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    reactor: IReactorTime | None = None,
+    accounts: Accounts | None = None,
 ) -> tuple[MultiService, list[str]]:
-    """The SIP2 listeners from `[sip2] listen`, all sharing one factory and thread pool."""
+    """The SIP2 listeners from `[sip2] listen`, all sharing one factory and thread pool; the
+    terminal accounts are `accounts` (a config reload changes them), else `[[sip2.accounts]]`."""
     sip2 = settings.sip2
     reactor = reactor or default_reactor
     threads = engine_threads(engine.store, settings.storage, sip2.threads)
@@ -525,7 +533,6 @@ def build_sip2_service(
         engine,
         clock,
         local_zone(sip2.timezone),
-        currency=settings.circulation.currency,
         default_database=settings.databases[0].name,
     )
     factory = Sip2Factory(
@@ -536,6 +543,7 @@ def build_sip2_service(
         reactor,
         library_name=settings.databases[0].title,
         auth_pool=auth_pool,
+        accounts=accounts,
     )
     service = ThreadPoolService(pool, auth_pool)
     described = []

@@ -88,6 +88,13 @@ class Session:
     # --- what the adapter calls ----------------------------------------------------------
 
     def receive(self, frame: bytes) -> Reply | Dispatch | Authenticate:
+        if self.account is not None:
+            current = self.accounts.still_valid(self.account, self.peer_host)
+            if current is None:
+                # A config reload removed the account, or changed its password or addresses:
+                # the terminal's login would fail now, so its session ends here, unanswered.
+                return Reply(b"", _command_of(frame), "account-revoked", close=True)
+            self.account = current  # a reload's other changes to it apply from this message
         if frame == OVERSIZE:
             return self._resend_request("??", "oversize")
         try:
@@ -240,6 +247,12 @@ class Session:
 def terminator_of(account: Sip2Account | None) -> Terminator:
     """CR before login (the spec's), then the account's."""
     return Terminator(account.terminator) if account is not None else Terminator.CR
+
+
+def _command_of(frame: bytes) -> str:
+    """The command a frame starts with, for the log ("??" when it is not two digits)."""
+    head = frame[:2]
+    return head.decode("ascii") if len(head) == 2 and head.isdigit() else "??"
 
 
 def _same_codec(first: str, second: str) -> bool:

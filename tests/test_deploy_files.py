@@ -111,6 +111,8 @@ def test_service_unit_holds_what_a_service_needs() -> None:
     assert int(service["LimitNOFILE"][0]) >= 4096
     # The supervisor stops its workers within 30 s: systemd must wait longer before SIGKILL.
     assert int(service["TimeoutStopSec"][0]) > 30
+    # `systemctl reload`: SIGHUP to the main process reads the config again (gateway/reload.py).
+    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")

@@ -421,8 +421,8 @@ def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
 
 def test_the_index_writer_announces_a_change_to_every_worker() -> None:
     """The seam for a search index one process writes: with one process the hooks run at once;
-    under a supervisor the announcement is SIGHUP to it (it forwards SIGHUP to every worker,
-    whose handler runs the hooks: gateway/app.py)."""
+    under a supervisor the announcement is SIGUSR1 to it (it forwards it to every worker, whose
+    handler runs the hooks: gateway/app.py); SIGHUP is left to config reloads."""
     ran: list[str] = []
     workers.on_index_change(lambda: ran.append("reloaded"))
     try:
@@ -430,7 +430,7 @@ def test_the_index_writer_announces_a_change_to_every_worker() -> None:
         workers.announce_index_change()
         assert ran == ["reloaded"]
         heard: list[int] = []
-        previous = signal.signal(signal.SIGHUP, lambda number, _frame: heard.append(number))
+        previous = signal.signal(signal.SIGUSR1, lambda number, _frame: heard.append(number))
         try:
             child = os.fork()
             if child == 0:  # a worker 2 of 2, whose supervisor is this test
@@ -448,7 +448,7 @@ def test_the_index_writer_announces_a_change_to_every_worker() -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
         finally:
-            signal.signal(signal.SIGHUP, previous)
-        assert heard == [signal.SIGHUP] and ran == ["reloaded"]  # the supervisor forwards it
+            signal.signal(signal.SIGUSR1, previous)
+        assert heard == [signal.SIGUSR1] and ran == ["reloaded"]  # the supervisor forwards it
     finally:
         workers._reload_hooks.clear()

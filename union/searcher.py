@@ -7,6 +7,7 @@ browser without script). Either way it gets plain values back."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.threads import blockingCallFromThread
@@ -21,6 +22,7 @@ from gateway.union_port import (
     UnionView,
     UnionWork,
 )
+from marc.holdings import HoldingsProfile
 from union.fanout import UnionSearch
 from union.merge import MergedRecord, facets, narrowed
 from union.request import copy_decisions, form_from, lender_rota
@@ -50,20 +52,58 @@ class PortalSearch:
         self.search.cancel()
 
 
+@dataclass(frozen=True)
+class _InForce:
+    """What a search reads of the config, swapped whole by a reload (`reconfigure`)."""
+
+    settings: Settings
+    policy: Policy
+    profiles: dict[str, HoldingsProfile]
+    agency: dict[str, str]  # target name -> its ILL agency id
+
+    @classmethod
+    def of(cls, settings: Settings) -> _InForce:
+        return cls(
+            settings,
+            Policy.from_settings(settings),
+            {p.name: p for p in settings.holdings_profiles},
+            {t.name: t.agency_id for t in settings.union.targets},
+        )
+
+
 class ReactorUnionSearcher:
     def __init__(self, settings: Settings, reactor: Any) -> None:
-        self.settings = settings
         self.reactor = reactor
-        self.policy = Policy.from_settings(settings)
-        self.profiles = {p.name: p for p in settings.holdings_profiles}
-        self.agency = {t.name: t.agency_id for t in settings.union.targets}
+        self._in_force = _InForce.of(settings)
         self.pool = Z3950Pool.from_settings(settings.union, reactor)  # for the process's life
+
+    @property
+    def settings(self) -> Settings:
+        return self._in_force.settings
+
+    @property
+    def policy(self) -> Policy:
+        return self._in_force.policy
+
+    @property
+    def timeout(self) -> float:
+        return self._in_force.settings.union.timeout
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Search with these targets, [union] options, holdings profiles and policy from the
+        next search on (a config reload, on the reactor thread); searches under way finish
+        with what they started with. Idle Z39.50 associations to a target still configured
+        stay pooled."""
+        self._in_force = _InForce.of(settings)
+        self.pool.idle_per_target = settings.union.idle_connections_per_target
+        self.pool.idle_seconds = settings.union.idle_seconds
 
     def library_names(self) -> list[str]:
         return [t.name for t in self.settings.union.targets if t.enabled]
 
-    def _targets(self, names: list[str] | None) -> list[UnionTarget]:
-        configured = self.settings.union.targets
+    @staticmethod
+    def _targets(in_force: _InForce, names: list[str] | None) -> list[UnionTarget]:
+        configured = in_force.settings.union.targets
         if not names:
             return [t for t in configured if t.enabled]
         return [t for t in configured if t.name in names]
@@ -79,15 +119,16 @@ class ReactorUnionSearcher:
         on_change: Callable[[], None],
     ) -> PortalSearch:
         query = read_query(text).query  # a QueryError reaches the caller before any I/O
+        in_force = self._in_force
         sru = SruClient(self.reactor)
         search = UnionSearch(
-            self._targets(target_names),
+            self._targets(in_force, target_names),
             query,
             text,
             clients(self.reactor, sru, self.pool),
             self.reactor,
             timeout,
-            self.profiles,
+            in_force.profiles,
             on_change=on_change,
         )
 
@@ -126,26 +167,27 @@ class ReactorUnionSearcher:
         merged = search.merged(view.sort)
         counted = facets(merged)
         shown = narrowed(merged, view.only)[:MAX_WORKS]
+        in_force = self._in_force
         return UnionOutcome(
             libraries=libraries,
-            works=tuple(self._work(r) for r in shown),
+            works=tuple(self._work(r, in_force) for r in shown),
             total_works=len(merged),
             facets={name: tuple(counts) for name, counts in counted.items()},
             finished=search.finished,
         )
 
-    def _work(self, record: MergedRecord) -> UnionWork:
+    def _work(self, record: MergedRecord, in_force: _InForce) -> UnionWork:
         holders = []
         for name in record.targets:
             sources = [s for s in record.sources if s.target == name]
             offers: bool | None = None
             if any(s.holdings_known for s in sources):
-                decisions = [d for s in sources for d in copy_decisions(s, self.policy)]
+                decisions = [d for s in sources for d in copy_decisions(s, in_force.policy)]
                 offers = any(d is None for d in decisions)
             holders.append(
-                Holder(name=name, agency_id=self.agency.get(name, ""), offers_ill=offers)
+                Holder(name=name, agency_id=in_force.agency.get(name, ""), offers_ill=offers)
             )
-        rota = lender_rota(record, self.settings, self.policy)
+        rota = lender_rota(record, in_force.settings, in_force.policy)
         form = form_from(record, rota.agency_ids)  # what an ILL request is pre-filled with
         return UnionWork(
             title=form.title,

@@ -27,7 +27,7 @@ from gateway.circulation.clock import parse_stamp
 from gateway.circulation.engine import Engine
 from gateway.circulation.ill import InterlibraryLoan
 from gateway.circulation.web_sessions import WebSession, close_session, find_session
-from gateway.config import DatabaseSettings, Settings
+from gateway.config import DatabaseSettings, IllPartner, Settings
 from gateway.store import Store
 from gateway.union_port import UnionSearcher
 from web.http import (
@@ -151,6 +151,10 @@ class Portal:
 
     # --- the catalogue's databases -------------------------------------------------------------
 
+    def ill_partners(self) -> tuple[IllPartner, ...]:
+        """The partners in force: the ILL service's, which a config reload changes."""
+        return (self.ill.settings if self.ill is not None else self.settings.ill).partners
+
     @property
     def databases(self) -> tuple[DatabaseSettings, ...]:
         return self.settings.databases
@@ -232,7 +236,7 @@ class Portal:
             databases=self.databases,
             ill_offered=self.ill is not None,
             union_offered=self.union is not None,
-            partner_names={p.agency_id: p.name or p.agency_id for p in self.settings.ill.partners},
+            partner_names={p.agency_id: p.name or p.agency_id for p in self.ill_partners()},
             switch_language_url=switch_language(),
             database_title=lambda d: d.title_en if page.language == "en" else d.title,
             **context,

@@ -58,7 +58,7 @@ class LiveUnionSearch:
 
     def start(self) -> None:
         self._open()
-        timeout = self.page.portal.settings.union.timeout
+        timeout = self.union.timeout
         try:
             self.running = self.union.start(
                 self.ask.text,

@@ -154,7 +154,7 @@ def union_search(page: Page) -> Reply:
         return page.render("error.html", 404, heading="not_found_heading", text="not_found")
     known = union.library_names()
     ask = read_ask(page, known)
-    timeout = page.portal.settings.union.timeout
+    timeout = union.timeout
     common: dict[str, Any] = {
         "ask": ask,
         "libraries": known,

@@ -22,6 +22,7 @@ Where the rules live:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from gateway.circulation import expiry, fees, holds, items, loans, readers, withdrawal
@@ -93,6 +94,12 @@ class Engine:
     @property
     def clock(self) -> Clock:
         return self._core.clock
+
+    def use_policy(self, policy: Policy) -> None:
+        """Decide with `policy` from the next action on (a config reload). Each action reads
+        `_core` once when it starts, so one transaction never sees two policies; the swap is
+        one attribute assignment, atomic for the engine's threads."""
+        self._core = replace(self._core, policy=policy)
 
     # --- loans ---------------------------------------------------------------------------------
 

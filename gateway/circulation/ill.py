@@ -55,8 +55,19 @@ class IllStats:
 
 class InterlibraryLoan:
     def __init__(self, engine: Engine, settings: IllSettings, clock: Clock | None = None) -> None:
-        core = EngineCore(engine.store, engine.policy, clock or engine.clock)
-        self._ctx = IllContext(core, settings)
+        self._engine = engine
+        self._clock = clock or engine.clock
+        self._ctx = self._context(settings)
+
+    def _context(self, settings: IllSettings) -> IllContext:
+        return IllContext(
+            EngineCore(self._engine.store, self._engine.policy, self._clock), settings
+        )
+
+    def reconfigure(self, settings: IllSettings) -> None:
+        """Take `settings` (partners, lending terms) and the engine's policy now in force, from
+        the next message or action on (a config reload): one new context, swapped whole."""
+        self._ctx = self._context(settings)
 
     @property
     def settings(self) -> IllSettings:

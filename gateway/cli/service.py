@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
-from dataclasses import replace
 
 from gateway.circulation.pins import hash_pin
 from gateway.cli.errors import EXIT_FATAL, EXIT_OK, CliError
 from gateway.config import LOG_FORMATS, Settings
 from gateway.listen_checks import format_problems, listen_problems
+from gateway.workers import HELD_SIGNALS
 
 
 def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
@@ -52,14 +53,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # The service tree (Twisted, every front-end) is imported only by the command that runs it,
     # and under a supervisor only by each worker after fork() (gateway/supervisor.py).
     settings = with_log_flags(settings, args)
-    workers = settings.service.worker_count()
-    if workers > 1:
-        from gateway.supervisor import serve_supervised
+    # SIGHUP (reload) and the index's signal wait until the process can handle them.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        workers = settings.service.worker_count()
+        if workers > 1:
+            from gateway.supervisor import serve_supervised
 
-        return serve_supervised(settings, workers)
-    from gateway.app import serve
+            return serve_supervised(settings, workers)
+        from gateway.app import serve
 
-    return serve(settings)
+        return serve(settings)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # as before, for a caller in-process
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,10 +93,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def with_log_flags(settings: Settings, args: argparse.Namespace) -> Settings:
-    """`settings` with `serve`'s --log-format and --log-file in place of the config's."""
-    service = settings.service
+    """`settings` with `serve`'s --log-format and --log-file in place of the config's (kept
+    by a reload, which reads the file again)."""
+    keys: list[tuple[str, str]] = []
     if getattr(args, "log_format", None):
-        service = replace(service, log_format=args.log_format)
+        keys.append(("log_format", args.log_format))
     if getattr(args, "log_file", None):
-        service = replace(service, log_file=args.log_file)
-    return replace(settings, service=service)
+        keys.append(("log_file", args.log_file))
+    return settings.with_command_line(tuple(keys))
