@@ -21,10 +21,12 @@ from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from twisted.application.internet import TimerService
 from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
 from twisted.mail import smtp
+from twisted.python.failure import Failure
 
 from gateway import metrics
 from gateway.circulation.clock import Clock
@@ -131,3 +133,33 @@ class NoticeSender:
         )
         # A server that accepts the connection and then says nothing must not stall the loop.
         return sending.addTimeout(SEND_TIMEOUT_SECONDS, self.reactor)
+
+
+class NoticeLoop(TimerService):
+    """`sender.send_due` every `send_every_seconds`, and one last round when the service stops
+    (SIGTERM, gateway/draining.py), after the round in flight: notices that came due before
+    the stop leave with it instead of waiting for the next start. The stop's bound covers the
+    last round too (a dead SMTP server costs one attempt's timeout per notice, at most)."""
+
+    def __init__(self, sender: NoticeSender, every: float) -> None:
+        TimerService.__init__(self, every, self._round)
+        self.sender = sender
+
+    def _round(self) -> Deferred[tuple[int, int] | None]:
+        return self.sender.send_due().addErrback(self._failed)
+
+    @staticmethod
+    def _failed(failure: Failure) -> None:
+        log.error("notice sending failed: %s", failure.value)
+
+    def stopService(self) -> Deferred[None]:
+        in_flight: Deferred[object] = defer.maybeDeferred(TimerService.stopService, self)
+
+        def last_round(_: object) -> Deferred[None]:
+            def logged(counts: tuple[int, int] | None) -> None:
+                if counts is not None:
+                    log.info("notices at stop: %d sent, %d failed attempts", *counts)
+
+            return self._round().addCallback(logged)
+
+        return in_flight.addCallback(last_round)
