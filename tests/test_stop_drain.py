@@ -12,6 +12,7 @@ it reads it; the signal is handled in a later turn)."""
 from __future__ import annotations
 
 import email
+import http.client
 import select
 import signal
 import socket
@@ -26,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -35,6 +38,9 @@ from gateway.config import BUILTIN_PROFILES, DatabaseSettings
 from gateway.draining import EXIT_STOP_FORCED, STOP_MARGIN_SECONDS
 from gateway.store import open_store
 from gateway.store.migrate import migrate
+from gateway.z3950_codec import ber
+from gateway.z3950_codec.messages import CLOSE_SHUTDOWN
+from tests import z3950_support as z
 from tests.conftest import postgres_base_url
 from tests.serve_support import START_SECONDS, free_port, wait_for_workers
 from tests.support import cnmarc, iso
@@ -85,6 +91,7 @@ def make_library(url: str, home: Path) -> None:
 class Ports:
     sip2: int = field(default_factory=free_port)
     sru: int = field(default_factory=free_port)
+    z3950: int = field(default_factory=free_port)
 
 
 def write_config(
@@ -115,7 +122,7 @@ role = "selfcheck"
 listen = ["tcp:{ports.sru}:interface=127.0.0.1"]
 
 [z3950]
-listen = []
+listen = ["tcp:{ports.z3950}:interface=127.0.0.1"]
 {extra}
 """,
         encoding="utf-8",
@@ -136,7 +143,7 @@ def serving(config: Path, ports: Ports, workers: int) -> Iterator[subprocess.Pop
         )
         try:
             deadline = time.monotonic() + START_SECONDS
-            for port in (ports.sip2, ports.sru):
+            for port in (ports.sip2, ports.sru, ports.z3950):
                 while True:
                     try:
                         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -219,6 +226,24 @@ def item_information(copy: str) -> str:
     return f"17{now()}AOMAIN|AB{copy}|"
 
 
+class Z3950Association:
+    def __init__(self, port: int) -> None:
+        self.socket = socket.create_connection(("127.0.0.1", port), timeout=EXIT_SECONDS)
+        self.buffer = b""
+
+    def receive(self) -> tuple[str, dict[str, Any]]:
+        while (length := ber.apdu_length(self.buffer, 1 << 24)) is None:
+            chunk = self.socket.recv(65536)
+            assert chunk, "closed without an APDU"
+            self.buffer += chunk
+        apdu, self.buffer = self.buffer[:length], self.buffer[length:]
+        return z.answer(apdu)
+
+    def exchange(self, apdu: bytes) -> tuple[str, dict[str, Any]]:
+        self.socket.sendall(apdu)
+        return self.receive()
+
+
 def tcp_queues(local_port: int, remote_port: int) -> tuple[int, int] | None:
     """(tx_queue, rx_queue) of the 127.0.0.1 TCP socket from `local_port` to `remote_port`."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
@@ -230,9 +255,9 @@ def tcp_queues(local_port: int, remote_port: int) -> tuple[int, int] | None:
     return None
 
 
-def wait_until_read_by_server(kiosk: Kiosk, server_port: int) -> None:
-    """Until what `kiosk` sent is acknowledged by the server's kernel and read by the server."""
-    client_port = kiosk.socket.getsockname()[1]
+def wait_until_read_by_server(client: socket.socket, server_port: int) -> None:
+    """Until what `client` sent is acknowledged by the server's kernel and read by the server."""
+    client_port = client.getsockname()[1]
     deadline = time.monotonic() + EXIT_SECONDS
     while True:
         client = tcp_queues(client_port, server_port)
@@ -367,9 +392,9 @@ def test_sigterm_during_a_sip2_burst_loses_no_acknowledged_transaction(
 
 @contextmanager
 def write_lock(url: str, home: Path) -> Iterator[None]:
-    """Hold the store's write lock for loans until the block ends: SQLite's one writer lock,
-    or a PostgreSQL lock on the loans table that lets reads through and stops a checkout's
-    insert."""
+    """Hold the store's write lock for loans and result sets until the block ends: SQLite's
+    one writer lock, or a PostgreSQL lock on those tables that lets reads through and stops
+    a checkout's insert and an SRU search's kept result set."""
     if url.startswith("sqlite:"):
         connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         connection.execute("BEGIN IMMEDIATE")
@@ -382,16 +407,20 @@ def write_lock(url: str, home: Path) -> Iterator[None]:
     import psycopg
 
     with psycopg.connect(url) as locking:
-        locking.execute("LOCK TABLE loans IN EXCLUSIVE MODE")
+        locking.execute("LOCK TABLE loans, result_sets IN EXCLUSIVE MODE")
         try:
             yield
         finally:
             locking.rollback()
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_new_connections_are_refused_while_a_checkout_in_flight_completes(
-    tmp_path: Path, store_url: str, workers: int
+@pytest.mark.parametrize(
+    ("workers", "stop_signal"),
+    # Ctrl-C at a terminal running one process; systemd's SIGTERM to the supervisor.
+    [(1, signal.SIGINT), (2, signal.SIGTERM)],
+)
+def test_new_connections_are_refused_while_requests_in_flight_complete(
+    tmp_path: Path, store_url: str, workers: int, stop_signal: signal.Signals
 ) -> None:
     make_library(store_url, tmp_path)
     ports = Ports()
@@ -402,25 +431,60 @@ def test_new_connections_are_refused_while_a_checkout_in_flight_completes(
         idle.login()
         kiosk = Kiosk(ports.sip2)
         kiosk.login()
+        # A Z39.50 association between requests: Close (shutdown) at once.
+        association = Z3950Association(ports.z3950)
+        assert association.exchange(z.init())[0] == "initResponse"
+        # An HTTP connection kept alive after its answer: closed at once by the stop.
+        idle_http = http.client.HTTPConnection("127.0.0.1", ports.sru, timeout=EXIT_SECONDS)
+        idle_http.request("GET", "/main?operation=explain&version=1.2")
+        assert idle_http.getresponse().read()
+        sru = http.client.HTTPConnection("127.0.0.1", ports.sru, timeout=EXIT_SECONDS)
+        # A search's kept result set is written to the store (with workers, or on PostgreSQL,
+        # sru/resultsets.py), so the search waits on the lock too; one SQLite process keeps
+        # it in memory.
+        sru_waits = workers > 1 or not store_url.startswith("sqlite:")
+        waiting = [kiosk.socket]
         with write_lock(store_url, tmp_path):
             kiosk.send(checkout(patron, copy))
-            wait_until_read_by_server(kiosk, ports.sip2)  # in the engine, waiting on the lock
-            process.send_signal(signal.SIGTERM)
+            wait_until_read_by_server(kiosk.socket, ports.sip2)  # in the engine, waiting
+            if sru_waits:
+                query = {"operation": "searchRetrieve", "version": "1.2", "resultSetTTL": 60}
+                sru.request("GET", f"/main?{urlencode(query | {'query': 'cql.allRecords = 1'})}")
+                assert sru.sock is not None
+                wait_until_read_by_server(sru.sock, ports.sru)
+                waiting.append(sru.sock)
+            process.send_signal(stop_signal)
             wait_until_refused(ports.sip2)
             wait_until_refused(ports.sru)
             assert idle.closed_by_server()
-            assert process.poll() is None  # still draining: the checkout waits on the lock
-            readable, _, _ = select.select([kiosk.socket], [], [], 0)
-            assert not readable  # no answer, and no close, while it cannot be done
+            assert idle_http.sock is not None and idle_http.sock.recv(1) == b""
+            name, value = association.receive()
+            assert (name, value["closeReason"]) == ("close", CLOSE_SHUTDOWN)
+            assert association.socket.recv(1) == b""
+            wait_until_refused(ports.z3950)
+            assert process.poll() is None  # still draining: the requests wait on the lock
+            readable, _, _ = select.select(waiting, [], [], 0)
+            assert not readable  # no answer, and no close, while they cannot be done
         answer = kiosk.answer()  # the lock released: the checkout completes and is answered
         assert answer.startswith("121"), answer
         assert kiosk.closed_by_server()  # then the connection closes
-        kiosk.close()
-        idle.close()
+        if sru_waits:  # and so does the search
+            response = sru.getresponse()
+            assert response.status == 200 and response.getheader("Connection") == "close"
+            assert b"resultSetId>" in response.read()
+            assert sru.sock is None or sru.sock.recv(1) == b""
+        for closing in (kiosk, idle):
+            closing.close()
+        sru.close()
+        idle_http.close()
+        association.socket.close()
         assert process.wait(timeout=EXIT_SECONDS) == 0, log_text(config)
     text = log_text(config)
     assert "Traceback" not in text and "abandoned" not in text, text
-    assert "(1 request in flight)" in text, text
+    assert f"{stop_signal.name}: stopping" in text
+    if workers == 1:  # the kiosks, the association, the idle HTTP connection, the search's
+        left = f"{4 + int(sru_waits)} connections ({1 + int(sru_waits)} request"
+        assert left in text, text
     assert loans_by_copy(store_url)[copy][:2] == (1, 0)
 
 
@@ -442,16 +506,17 @@ def own_database() -> Iterator[tuple[str, object, str]]:
         admin.close()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_the_bound_holds_when_postgresql_is_gone(
-    tmp_path: Path, own_database: tuple[str, object, str]
+    tmp_path: Path, own_database: tuple[str, object, str], workers: int
 ) -> None:
     url, admin, name = own_database
     make_library(url, tmp_path)
     ports = Ports()
     stop_timeout = 2
-    config = write_config(tmp_path, url, ports, workers=1, stop_timeout=stop_timeout)
+    config = write_config(tmp_path, url, ports, workers, stop_timeout=stop_timeout)
     patron, copy = PATRONS[0], copies_of(PATRONS[0])[0]
-    with serving(config, ports, workers=1) as process:
+    with serving(config, ports, workers) as process:
         kiosk = Kiosk(ports.sip2)
         kiosk.login()
         assert kiosk.exchange(checkout(patron, copy)).startswith("121")
@@ -465,8 +530,8 @@ def test_the_bound_holds_when_postgresql_is_gone(
         # has none left, the next waits for one (the pool's 30 s): that one is in flight.
         for _ in range(20):
             kiosk.send(item_information(copy))
-            wait_until_read_by_server(kiosk, ports.sip2)
-            if not select.select([kiosk.socket], [], [], 5)[0]:
+            wait_until_read_by_server(kiosk.socket, ports.sip2)
+            if not select.select([kiosk.socket], [], [], 2)[0]:
                 break
             assert kiosk.answer().startswith("96")
         else:
