@@ -260,11 +260,11 @@ def wait_until_read_by_server(client: socket.socket, server_port: int) -> None:
     client_port = client.getsockname()[1]
     deadline = time.monotonic() + EXIT_SECONDS
     while True:
-        client = tcp_queues(client_port, server_port)
-        server = tcp_queues(server_port, client_port)
-        if client is not None and server is not None and client[0] == 0 and server[1] == 0:
+        sent = tcp_queues(client_port, server_port)
+        received = tcp_queues(server_port, client_port)
+        if sent is not None and received is not None and sent[0] == 0 and received[1] == 0:
             return
-        assert time.monotonic() < deadline, (client, server)
+        assert time.monotonic() < deadline, (sent, received)
         time.sleep(0.01)
 
 
