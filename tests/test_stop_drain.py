@@ -34,10 +34,12 @@ import pytest
 
 from gateway.catalogue.loading.loader import Loader, LoadOptions
 from gateway.circulation.clock import stamp
-from gateway.config import BUILTIN_PROFILES, DatabaseSettings
+from gateway.config import BUILTIN_PROFILES, ConfigError, DatabaseSettings, settings_from_dict
 from gateway.draining import EXIT_STOP_FORCED, STOP_MARGIN_SECONDS
+from gateway.listening import SharedSocket
 from gateway.store import open_store
 from gateway.store.migrate import migrate
+from gateway.supervisor import sharing
 from gateway.z3950_codec import ber
 from gateway.z3950_codec.messages import CLOSE_SHUTDOWN
 from tests import z3950_support as z
@@ -634,3 +636,29 @@ send_every_seconds = 3600
     text = log_text(config)
     assert "notices at stop: 1 sent, 0 failed attempts" in text, text
     assert "Traceback" not in text
+
+
+# --- the pieces, without processes ------------------------------------------------------------
+
+
+def test_the_banner_says_how_each_socket_is_shared() -> None:
+    """SO_REUSEPORT only where each worker has a socket of its own; systemd's sockets (socket
+    activation) and plain shared ones say so."""
+    descriptions = {
+        "tcp:6001": (True, "a socket of its own per worker (SO_REUSEPORT)"),
+        "tcp:6002": (False, "one socket shared by every worker"),
+        "systemd:domain=INET:index=0": (False, "one socket from systemd, shared by every worker"),
+    }
+    for description, (per_worker, said) in descriptions.items():
+        with socket.socket() as bound:
+            shared = SharedSocket(
+                description, bound, socket.AF_INET, ("127.0.0.1", 0), per_worker=per_worker
+            )
+            assert sharing(shared) == said
+
+
+@pytest.mark.parametrize("value", [0, -1, 601, "20"])
+def test_stop_timeout_must_be_a_bound(value: object) -> None:
+    with pytest.raises(ConfigError, match="service.stop_timeout"):
+        settings_from_dict({"service": {"stop_timeout": value}})
+    assert settings_from_dict({"service": {"stop_timeout": 2.5}}).service.stop_timeout == 2.5
