@@ -9,7 +9,8 @@ flush the notices, and exit within `[service] stop_timeout`.
    request stuck behind a database that is gone fails (and is answered) before it.
 3. When no connection is left the reactor stops, which stops the service tree: the scheduled
    loops finish their round in flight, the notice loop sends one last round of due notices
-   (gateway/notify/sender.py `NoticeLoop`), the ILL sender finishes its round, the thread
+   (gateway/notify/sender.py `NoticeLoop`, told to be done a second before the bound, so a
+   silent mail server does not force the exit), the ILL sender finishes its round, the thread
    pools end and the store closes. Exit code 0.
 4. A watchdog thread, started with the stop, ends the process when `stop_timeout` has passed:
    one log line says what was abandoned, the logs are flushed, and `os._exit` ends it with
@@ -53,6 +54,8 @@ EXIT_STOP_FORCED = 75
 STOP_MARGIN_SECONDS = 5.0
 # What is kept out of the bound for the steps after the connections (loops, notices, store).
 STORE_WAIT_RESERVE_SECONDS = 2.0
+# What a service told to `finish_by` leaves of the bound for the rest (pools, the store).
+FINAL_RESERVE_SECONDS = 1.0
 POLL_SECONDS = 0.05
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -90,11 +93,19 @@ def _keep(number: int, _frame: object) -> None:
     _early.append(signal.Signals(number).name)
 
 
-def listeners(service: IService) -> Iterator[StreamServerEndpointService]:
-    if isinstance(service, StreamServerEndpointService):
-        yield service
+@runtime_checkable
+class BoundedStop(Protocol):
+    """A service whose own stop can be cut short (e.g. the last notice round): told when it
+    must be done, so the stop stays clean instead of being forced."""
+
+    def finish_by(self, deadline: float) -> None:
+        """Be stopped by `deadline` (time.monotonic())."""
+
+
+def services(service: IService) -> Iterator[IService]:
+    yield service
     for child in getattr(service, "services", []):
-        yield from listeners(child)
+        yield from services(child)
 
 
 class GracefulStop:
@@ -134,9 +145,13 @@ class GracefulStop:
         # Nothing may wait in the store past the bound; the rest of the stop keeps a reserve.
         self.store.limit_waits(max(0.5, self.stop_timeout - STORE_WAIT_RESERVE_SECONDS))
         found: list[Drainable] = []
-        for listener in list(listeners(self.root)):
-            listener.stopService()  # the port closes; the tree's own stop later is a no-op
-            factory = listener.factory
+        for service in list(services(self.root)):
+            if isinstance(service, BoundedStop):
+                service.finish_by(self.started + self.stop_timeout - FINAL_RESERVE_SECONDS)
+            if not isinstance(service, StreamServerEndpointService):
+                continue
+            service.stopService()  # the port closes; the tree's own stop later is a no-op
+            factory = service.factory
             if isinstance(factory, Drainable) and factory not in found:
                 found.append(factory)
         close_inherited()  # a worker's copies of the supervisor's sockets

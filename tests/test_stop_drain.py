@@ -638,6 +638,33 @@ send_every_seconds = 3600
     assert "Traceback" not in text
 
 
+def test_a_silent_mail_server_does_not_force_the_stop(tmp_path: Path, store_url: str) -> None:
+    """The last round is cut short before the bound: the stop stays clean (exit 0) and the
+    notice stays queued for the next start."""
+    make_library(store_url, tmp_path)
+    ports = Ports()
+    with socket.socket() as silent:  # accepts into its queue, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        notices = f"""
+[notices]
+enabled = true
+smtp_port = {silent.getsockname()[1]}
+send_every_seconds = 3600
+"""
+        config = write_config(tmp_path, store_url, ports, workers=1, stop_timeout=3, extra=notices)
+        with serving(config, ports, workers=1) as process:
+            due = datetime.now(UTC) + timedelta(seconds=2)
+            notice_id = queue_notice(store_url, PATRONS[1], due)
+            time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.5)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=EXIT_SECONDS) == 0, log_text(config)
+    text = log_text(config)
+    assert "notices at stop: not done by stop_timeout" in text, text
+    assert "abandoned" not in text and "Traceback" not in text, text
+    assert notice_row(store_url, notice_id) == ("queued", None)
+
+
 # --- the pieces, without processes ------------------------------------------------------------
 
 
