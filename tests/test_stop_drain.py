@@ -545,10 +545,12 @@ def test_the_bound_holds_when_postgresql_is_gone(
         kiosk.close()
     text = log_text(config)
     assert code == EXIT_STOP_FORCED, text
-    lines = [line for line in text.splitlines() if "stop_timeout" in line]
-    assert len(lines) == 1, text
-    assert f"stop_timeout {stop_timeout} s passed: exiting with code {EXIT_STOP_FORCED}" in lines[0]
-    assert "abandoned: SIP2 1 connection (1 request in flight)" in lines[0], lines
+    forced = f"stop_timeout {stop_timeout} s passed: exiting with code {EXIT_STOP_FORCED}"
+    lines = [line for line in text.splitlines() if forced in line]
+    # One line per process that was forced: the kiosk's, and under the supervisor maybe the
+    # other worker too (worker 1's loops may also be waiting on the store that is gone).
+    assert 1 <= len(lines) <= workers, text
+    assert [line for line in lines if "abandoned: SIP2 1 connection (1 request in flight)" in line]
     print(f"stopped {took:.1f} s after SIGTERM with stop_timeout {stop_timeout} s")
 
 

@@ -161,6 +161,8 @@ class NoticeLoop(TimerService):
 
     @staticmethod
     def _failed(failure: Failure) -> None:
+        if failure.check(defer.CancelledError):  # cut short by a stop, which said so
+            return
         log.error("notice sending failed: %s", failure.value)
 
     def finish_by(self, deadline: float) -> None:
