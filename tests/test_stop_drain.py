@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +37,7 @@ from gateway.circulation.clock import stamp
 from gateway.config import BUILTIN_PROFILES, ConfigError, DatabaseSettings, settings_from_dict
 from gateway.draining import EXIT_STOP_FORCED, STOP_MARGIN_SECONDS
 from gateway.listening import SharedSocket
-from gateway.store import open_store
+from gateway.store import StoreError, open_store
 from gateway.store.migrate import migrate
 from gateway.supervisor import sharing
 from gateway.z3950_codec import ber
@@ -691,3 +691,39 @@ def test_stop_timeout_must_be_a_bound(value: object) -> None:
     with pytest.raises(ConfigError, match="service.stop_timeout"):
         settings_from_dict({"service": {"stop_timeout": value}})
     assert settings_from_dict({"service": {"stop_timeout": 2.5}}).service.stop_timeout == 2.5
+
+
+def test_a_stop_cuts_the_store_waits_that_begin_after_it(store_url: str) -> None:
+    """`limit_waits`: a write that waits for the SQLite write lock (busy timeout 60 s here), or
+    for a PostgreSQL pool connection (30 s), gives up after the limit instead. The generous
+    join below only ends a hang; it is far below both engines' own waits."""
+    store = open_store(store_url, busy_timeout_ms=60000, pool_size=1)
+    try:
+        migrate(store)
+        if store_url.startswith("sqlite:"):  # another process's write, as it were
+            holder = sqlite3.connect(store_url.removeprefix("sqlite:///"), isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            held: AbstractContextManager[object] = closing(holder)
+        else:  # the pool's one connection
+            held = store.write()
+        with held:
+            store.limit_waits(0.2)
+            outcome: list[BaseException | None] = []
+
+            def write() -> None:
+                try:
+                    with store.write() as tx:
+                        tx.execute("SELECT 1")
+                    outcome.append(None)
+                except BaseException as error:  # noqa: BLE001 - what the waiting write got
+                    outcome.append(error)
+
+            waiting = threading.Thread(target=write)
+            waiting.start()
+            waiting.join(timeout=15)
+            assert not waiting.is_alive(), "the write still waits"
+        (error,) = outcome
+        assert error is not None, "the write did not wait for the lock"
+        assert isinstance(error, sqlite3.OperationalError | StoreError), repr(error)
+    finally:
+        store.close()
