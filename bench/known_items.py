@@ -12,7 +12,7 @@ ranking `rank-1`), loaded with the same records exported from the store, each qu
 1 (phrase). Zebra's side reuses the indexing rules and server start of load_bench/sru_bench.
 
 Per kind and overall: recall (the expected record anywhere in the result), top-1 and top-10
-rates, the median hit count, and every miss. Prints a markdown table for the README; `--json`
+rates, the median hit count, and every miss. Prints a markdown table for docs/benchmarks.md; `--json`
 writes everything as JSON instead. Not a test: tests/test_known_items.py asserts the set.
 
 Run: `.venv/bin/python bench/known_items.py [--skip-zebra] [--json PATH]` (half a minute).

@@ -281,6 +281,7 @@ def print_banner(settings: Settings, store: Store, listeners: list[str], loops: 
         print(f"  listening: {listener}", flush=True)
     if not listeners:
         print(
-            "  listeners: none configured ([sip2], [sru], [z3950], [ill] and [web] listen are empty)",
+            "  listeners: none configured (no [sip2], [sru], [z3950], [ill], [web] or [ops]"
+            " section with a listen string)",
             flush=True,
         )

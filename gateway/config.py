@@ -886,9 +886,11 @@ class Settings:
     holds: HoldSettings = field(default_factory=HoldSettings)
     circulation: CirculationSettings = field(default_factory=CirculationSettings)
     notices: NoticeSettings = field(default_factory=NoticeSettings)
-    sip2: Sip2Settings = field(default_factory=Sip2Settings)
-    sru: SruSettings = field(default_factory=SruSettings)
-    z3950: Z3950Settings = field(default_factory=Z3950Settings)
+    # A protocol listens only when its section is in the file (`[sip2]` alone listens on its
+    # default port): without a config, or without the section, nothing is opened for it.
+    sip2: Sip2Settings = field(default_factory=lambda: Sip2Settings(listen=()))
+    sru: SruSettings = field(default_factory=lambda: SruSettings(listen=()))
+    z3950: Z3950Settings = field(default_factory=lambda: Z3950Settings(listen=()))
     ill: IllSettings = field(default_factory=IllSettings)
     web: WebSettings = field(default_factory=WebSettings)
     union: UnionSettings = field(default_factory=UnionSettings)

@@ -7,7 +7,8 @@
   opened), the search index has applied every catalogue change of the store, and fewer
   notices than `[ops] max_notice_backlog` wait to be sent. 200 when all pass, 503 otherwise;
   the JSON lists every check with its outcome.
-- `/metrics`: gateway/metrics.py in Prometheus' text format.
+- `/metrics`: gateway/metrics.py in Prometheus' text format (every metric is listed there), the
+  sums over every worker under `[service] workers` > 1, rendered in the same thread pool.
 
 The listener has the limits of every HTTP listener here (gateway/http_listener.py): connection
 caps, phase deadlines and a request size cap. It serves no catalogue and no reader data.
@@ -16,13 +17,14 @@ caps, phase deadlines and a request size cap. It serves no catalogue and no read
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from twisted.application.internet import StreamServerEndpointService
+from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import MultiService
 from twisted.internet import defer, reactor, threads
 from twisted.python.failure import Failure
@@ -32,14 +34,18 @@ from twisted.web import resource, server
 from gateway import metrics
 from gateway.admission import ConnectionCaps
 from gateway.catalogue import textindex
+from gateway.catalogue.batches.totals import batch_totals
 from gateway.config import OpsSettings, Settings
 from gateway.http_listener import CappedRequest, Deadlines, LimitedSite, connection_caps
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import ThreadPoolService, as_server_reactor
 from gateway.store import Store
+from gateway.workers import current_role
 
-CHECK_THREADS = 2  # a stuck check holds one; the next probe still gets the other
+log = logging.getLogger("libgate.ops")
+# A stuck check holds one; the next probe still gets another, and so does /metrics.
+CHECK_THREADS = 3
 
 
 def version() -> str:
@@ -167,14 +173,40 @@ class Ready(resource.Resource):
 
 
 class Metrics(resource.Resource):
+    """The exposition reads the workers' files, the batch tables and the pool's statistics:
+    it runs in the ops thread pool, not on the reactor."""
+
     isLeaf = True
 
-    def __init__(self) -> None:
+    def __init__(self, exposition: metrics.Exposition, pool: ThreadPool) -> None:
         resource.Resource.__init__(self)
+        self.exposition = exposition
+        self.pool = pool
 
-    def render_GET(self, request: server.Request) -> bytes:
-        request.setHeader(b"content-type", metrics.CONTENT_TYPE.encode())
-        return metrics.exposition()
+    def render_GET(self, request: server.Request) -> int:
+        rendered: defer.Deferred[bytes] = threads.deferToThreadPool(
+            as_server_reactor(reactor), self.pool, self.exposition.render
+        )
+
+        def answer(body: bytes) -> None:
+            if request.finished or request._disconnected:
+                return
+            request.setHeader(b"content-type", metrics.CONTENT_TYPE.encode())
+            request.setHeader(b"cache-control", b"no-store")
+            request.write(body)
+            request.finish()
+
+        def failed(failure: Failure) -> None:
+            # Our bug (a store that does not answer only leaves the batch families out).
+            log.error("metrics: %s", failure.getErrorMessage())
+            if not request.finished and not request._disconnected:
+                request.setResponseCode(500)
+                request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+                request.write(f"metrics failed: {failure.getErrorMessage()}\n".encode())
+                request.finish()
+
+        rendered.addCallbacks(answer, failed)
+        return server.NOT_DONE_YET
 
 
 class OpsRequest(CappedRequest):
@@ -182,12 +214,14 @@ class OpsRequest(CappedRequest):
         return b"HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\n\r\n"
 
 
-def build_site(settings: Settings, store: Store, pool: ThreadPool) -> LimitedSite:
+def build_site(
+    settings: Settings, store: Store, pool: ThreadPool, exposition: metrics.Exposition
+) -> LimitedSite:
     ops = settings.ops
     root = resource.Resource()
     root.putChild(b"health", Health())
     root.putChild(b"ready", Ready(store, ops, pool))
-    root.putChild(b"metrics", Metrics())
+    root.putChild(b"metrics", Metrics(exposition, pool))
     connections = ConnectionCaps(connection_caps(ops), Networks(ops.uncapped_networks))
     deadlines = Deadlines(
         header=ops.header_timeout, body=ops.body_timeout, keepalive=ops.keepalive_timeout
@@ -204,8 +238,14 @@ def build_site(settings: Settings, store: Store, pool: ThreadPool) -> LimitedSit
 def ops_services(settings: Settings, store: Store) -> tuple[MultiService, list[str]]:
     """The ops listeners from `[ops] listen`, under their check pool's service."""
     pool = ThreadPool(minthreads=1, maxthreads=CHECK_THREADS, name="ops")
-    site = build_site(settings, store, pool)
+    exposition = metrics.Exposition(store, batch_totals)
+    site = build_site(settings, store, pool, exposition)
     service = ThreadPoolService(pool)
+    if current_role().supervised and store.pool_stats() is not None:
+        # A scrape reads the pool of the worker that answers it; the others' pools reach the
+        # shared files this often (gauges summed over the live workers).
+        refresh = TimerService(metrics.POOL_REFRESH_SECONDS, exposition.pool.refresh)
+        refresh.setServiceParent(service)
     described = []
     for endpoint in settings.ops.listen:
         listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)

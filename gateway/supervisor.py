@@ -19,6 +19,9 @@ then only waits for signals:
   when every worker drained cleanly, else EXIT_STOP_FORCED.
 - SIGHUP: forwarded to every worker, which runs its index reload hooks (gateway/workers.py).
 
+The workers' metrics meet in one directory (gateway/worker_metrics.py), so `/metrics`, answered
+by any worker, shows the site's counts.
+
 This module imports no reactor; a worker imports gateway.app only after fork().
 """
 
@@ -50,6 +53,7 @@ from gateway.listening import (
 from gateway.log_output import install_logging
 from gateway.site_counts import SiteCounts
 from gateway.store import StoreError, open_migrated_store
+from gateway.worker_metrics import share_metrics_between_workers
 from gateway.workers import RELOAD_SIGNAL, ProcessRole
 
 log = logging.getLogger("libgate.supervisor")
@@ -140,6 +144,7 @@ def serve_supervised(settings: Settings, count: int) -> int:
     finally:
         for bound in supervisor.sockets.values():
             close(bound, shared_too=True)
+        supervisor.metrics.remove()
 
 
 def sharing(shared: SharedSocket) -> str:
@@ -166,6 +171,8 @@ class Supervisor:
         )
         self.counts = SiteCounts(count, 4 * largest + 16)
         self.workers = {index: Worker(index) for index in range(1, count + 1)}
+        # One directory for every worker's metrics, chosen before the first fork.
+        self.metrics = share_metrics_between_workers()
         self.stopping = False
         self.exit_code = 0
         self.stop_deadline = 0.0
@@ -244,6 +251,7 @@ class Supervisor:
             # queue nobody accepts from (the replacement gets sockets of its own).
             close(self.sockets.pop(worker.index, []))
             self.counts.clear(worker.index)  # its connections died with it
+            self.metrics.worker_gone(pid)  # its live gauges leave the sums
             if self.stopping:
                 self.stopped(worker, status)
                 continue

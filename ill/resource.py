@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
+from gateway import metrics
 from gateway.admission import ConnectionCaps
 from gateway.circulation.ill_types import (
     Confirmation,
@@ -103,6 +104,7 @@ class Iso18626Resource(resource.Resource):
 
         def fail(failure: Failure) -> None:
             log.error("ILL handler failed: %s", failure.getTraceback())
+            metrics.ill_received(None, "internal-error")
             if not gone:
                 request.setResponseCode(500)
                 request.setHeader(b"content-type", b"text/plain; charset=UTF-8")
@@ -119,6 +121,7 @@ class Iso18626Resource(resource.Resource):
             message = read_message(body, self.max_bytes)
         except MessageError as error:
             log.info("ILL message refused: %s", error)
+            metrics.ill_received(error.kind.value if error.kind else None, error.error_type.value)
             if access is not None:
                 access.command = error.kind.value if error.kind else access.command
                 access.outcome = f"error {error.error_type}"
@@ -131,6 +134,10 @@ class Iso18626Resource(resource.Resource):
                 action=error.action,
             )
         confirmation = self.dispatch(message)
+        metrics.ill_received(
+            MessageKind.of(message).value,
+            "ok" if confirmation.ok else str(confirmation.error_type or "error"),
+        )
         if access is not None:
             access.command = MessageKind.of(message).value
             access.outcome = "ok" if confirmation.ok else f"error {confirmation.error_type}"

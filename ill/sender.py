@@ -7,7 +7,7 @@ as functions so this front-end depends on their shapes only; it decides the back
 - Delivered: the partner answered 200 with a confirmation of the right kind, OK or ERROR (an
   ERROR confirmation is an answer: the partner has the message and said no; it is recorded
   with its error, and sending it again would get the same answer).
-- Failed, to be tried again: connection refused or reset, no answer within `send_timeout`, an
+- Failed, to be tried again (or given up after `[ill]`'s attempts): connection refused or reset, no answer within `send_timeout`, an
   HTTP status other than 200, a body that is not a confirmation (or is one of another kind).
   A partner that is down delays its messages and loses none.
 
@@ -42,6 +42,7 @@ from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
+from gateway import metrics
 from gateway.circulation.ill_types import Confirmation, Message
 from gateway.config import IllSettings
 from gateway.store import Store
@@ -84,11 +85,12 @@ class RecordDelivered(Protocol):
 
 
 class RecordFailed(Protocol):
-    """ill_outbox.record_failed: `sender` names the claim it records under."""
+    """ill_outbox.record_failed: `sender` names the claim it records under; it answers the
+    message's state after the attempt ("queued": tried again later, "failed": given up)."""
 
     def __call__(
         self, store: Store, message_id: int, now: datetime, error: str, *, sender: str | None = None
-    ) -> None: ...
+    ) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,8 @@ class Sender(Service):
                 outcome = yield self._send_one(outgoing)
                 if not outcome.delivered:
                     failed = f"an earlier message to {outgoing.url} failed ({outcome.error})"
-            yield self._record(outcome)
+            state = yield self._record(outcome)
+            _count(outgoing, outcome, state)
             outcomes.append(outcome)
         return outcomes
 
@@ -253,7 +256,7 @@ class Sender(Service):
         body: bytes = yield reader.finished
         return response.code, body
 
-    def _record(self, outcome: Outcome) -> Deferred[None]:
+    def _record(self, outcome: Outcome) -> Deferred[str | None]:
         if outcome.confirmation is not None:
             if not outcome.confirmation.ok:
                 log.info(
@@ -282,6 +285,16 @@ class Sender(Service):
 
     def _in_thread(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
         return deferToThreadPool(self.reactor, self.pool, function, *args, **kwargs)
+
+
+def _count(outgoing: Outgoing, outcome: Outcome, state: str | None) -> None:
+    """The attempt in the ILL metrics. A message held back behind a failed one to the same
+    partner is an attempt too: the outbox counts it so (it backs off with the partner)."""
+    if outcome.confirmation is not None:
+        result = "delivered" if outcome.confirmation.ok else "refused"
+    else:
+        result = "failed" if state == "failed" else "retry"
+    metrics.ill_sent(MessageKind.of(outgoing.message).value, result, outgoing.attempts)
 
 
 class _CappedBody(TwistedProtocol):

@@ -1,17 +1,21 @@
 """What the ILL tests against a running `libgate serve` share: a config with [ill] (and SIP2,
-SRU when asked), the staff CLI's JSON, and waiting for a state with a deadline."""
+SRU when asked), the staff CLI's JSON, waiting for a state with a deadline, and two libraries
+(a lender and a borrower) for the union search tests."""
 
 from __future__ import annotations
 
 import io
 import json
 import time
-from collections.abc import Callable, Sequence
-from contextlib import redirect_stdout
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.cli import main as libgate
+from tests.conftest import FIXTURES
+from tests.serve_support import free_port, running_gateway
 
 T = TypeVar("T")
 
@@ -135,3 +139,77 @@ def until_state(
 def history(shown: dict[str, Any]) -> list[tuple[str, str]]:
     """A request's messages as (direction, status or action)."""
     return [(m["direction"], m["status"] or m["action"] or m["kind"]) for m in shown["messages"]]
+
+
+# --- two libraries: a lender with its catalogue, a borrower that searches it ------------------
+
+SHL, PKU = "ISIL:CN-SHL", "ISIL:CN-PKU"
+
+
+@dataclass
+class LenderAndBorrower:
+    """Shanghai Library (the lender: ILL, its catalogue over Z39.50 and SRU, demo readers) and
+    北京大学图书馆 (the borrower: ILL, demo readers, P0001 confirmed for ILL). The borrower's
+    config is left open for the test's own [web] and [union] sections."""
+
+    lender: Path
+    borrower: Path
+    lender_ill: int
+    borrower_ill: int
+    lender_z3950: int
+    lender_sru: int
+
+    @contextmanager
+    def serving(self, *borrower_ports: int) -> Iterator[None]:
+        """Both gateways running; `borrower_ports` are the borrower's extra listeners to wait
+        for (e.g. its portal)."""
+        with (
+            running_gateway(self.lender, [self.lender_ill, self.lender_z3950, self.lender_sru]),
+            running_gateway(self.borrower, [self.borrower_ill, *borrower_ports]),
+        ):
+            yield
+
+
+def lender_and_borrower(
+    home: Path, more_borrower_partners: Sequence[tuple[str, str, str]] = ()
+) -> LenderAndBorrower:
+    """Both libraries' configs and stores in `home`, loaded and ready to serve."""
+    (home / "shl").mkdir()
+    (home / "pku").mkdir()
+    shl_ill, pku_ill, shl_z3950, shl_sru = free_port(), free_port(), free_port(), free_port()
+    lender = ill_config(
+        home / "shl",
+        store_url=f"sqlite:///{home / 'shl' / 'shl.db'}",
+        agency=SHL,
+        ill_port=shl_ill,
+        partners=[(PKU, "北京大学图书馆", f"http://127.0.0.1:{pku_ill}/iso18626")],
+        z3950_port=shl_z3950,
+        sru_port=shl_sru,
+    )
+    borrower = ill_config(
+        home / "pku",
+        store_url=f"sqlite:///{home / 'pku' / 'pku.db'}",
+        agency=PKU,
+        ill_port=pku_ill,
+        partners=[
+            (SHL, "上海图书馆", f"http://127.0.0.1:{shl_ill}/iso18626"),
+            *more_borrower_partners,
+        ],
+    )
+    patrons = str(FIXTURES / "patrons" / "demo_patrons.csv")
+    for args in (
+        ["init"],
+        ["load", "--database", "main", str(FIXTURES / "marc" / "demo_main.iso")],
+        ["patrons", "import", patrons],
+    ):
+        assert run(lender, *args)[0] == 0
+    for args in (["init"], ["patrons", "import", patrons], ["ill", "readers", "confirm", "P0001"]):
+        assert run(borrower, *args)[0] == 0
+    return LenderAndBorrower(lender, borrower, shl_ill, pku_ill, shl_z3950, shl_sru)
+
+
+def lender_requests(config: Path) -> list[dict[str, Any]]:
+    """The requests a library holds as lender."""
+    code, found = run_json(config, "ill", "list", "--role", "lender")
+    assert code == 0
+    return list(found)

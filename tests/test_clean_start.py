@@ -231,3 +231,45 @@ def test_a_writing_command_still_creates_the_database(tmp_path: Path, monkeypatc
     assert (tmp_path / "var" / "libgate.db").is_file()
     assert main(["search", "长城"]) == 0
     assert "0 hits in main" in capsys.readouterr().out
+
+
+# --- only what is configured listens ----------------------------------------------------------
+
+
+def test_a_protocol_whose_section_is_absent_does_not_listen() -> None:
+    from gateway.config import Settings, settings_from_dict
+
+    storage_only = settings_from_dict({"storage": {"url": "sqlite:///x.db"}})
+    assert storage_only.sip2.listen == storage_only.sru.listen == storage_only.z3950.listen == ()
+    assert Settings().sip2.listen == ()  # no config file at all: nothing listens either
+    # A section without a listen key asks for the protocol on its default port.
+    sru_only = settings_from_dict({"sru": {"default_records": 20}})
+    assert sru_only.sru.listen == ("tcp:8080:interface=127.0.0.1",)
+    assert sru_only.sip2.listen == sru_only.z3950.listen == ()
+
+
+def test_serve_opens_only_the_configured_protocol(tmp_path: Path) -> None:
+    config = tmp_path / "libgate.toml"
+    config.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "library.db"}"\n'
+        '[notices]\nenabled = false\n[sru]\nlisten = ["tcp:0:interface=127.0.0.1"]\n',
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner: list[str] = []
+        for line in process.stdout:
+            banner.append(line.rstrip())
+            if line.startswith("  listening:"):
+                break
+        listening = [line for line in banner if line.startswith("  listening:")]
+        assert len(listening) == 1 and "SRU" in listening[0], banner
+    finally:
+        process.terminate()
+        process.communicate(timeout=SERVE_TIMEOUT)

@@ -3,77 +3,17 @@ SIP2 and SRU sockets, /health answers, /ready passes, and fails (503) once the s
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import postgres_base_url
-from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
-
-
-def get(port: int, path: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-    try:
-        connection.request("GET", path)
-        answer = connection.getresponse()
-        return answer.status, answer.read()
-    finally:
-        connection.close()
-
-
-def samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    status, body = get(port, "/metrics")
-    assert status == 200
-    found = {}
-    for family in text_string_to_metric_families(body.decode("utf-8")):
-        for sample in family.samples:
-            if sample.name.startswith("libgate_"):
-                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-def sip2_session(port: int, *messages: bytes) -> list[bytes]:
-    answers = []
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as terminal:
-        for message in messages:
-            terminal.sendall(message + b"\r")
-            answer = b""
-            while not answer.endswith(b"\r"):
-                chunk = terminal.recv(4096)
-                assert chunk, "the SIP2 server closed the connection"
-                answer += chunk
-            answers.append(answer)
-    return answers
-
-
-def serving_config(home: Path, storage_url: str | None = None) -> tuple[Path, list[int]]:
-    sip2_port, sru_port, ops_port = free_port(), free_port(), free_port()
-    config = sip2_and_sru_config(home, sip2_port, sru_port)
-    text = config.read_text("utf-8")
-    if storage_url is not None:
-        text = text.replace(f'url = "sqlite:///{home / "library.db"}"', f'url = "{storage_url}"')
-    text += f'\n[ops]\nlisten = ["tcp:{ops_port}:interface=127.0.0.1"]\n'
-    config.write_text(text, encoding="utf-8")
-    return config, [sip2_port, sru_port, ops_port]
-
-
-def wait_for_status(port: int, path: str, status: int, seconds: float = 15) -> bytes:
-    """The body of `path` once it answers `status` (a dropped store is seen on the next check)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        answered, body = get(port, path)
-        if answered == status or time.monotonic() > deadline:
-            assert answered == status, body
-            return body
-        time.sleep(0.2)
+from tests.ops_support import get, samples, serving_config, sip2_session, wait_for_status
+from tests.serve_support import running_gateway
 
 
 def test_metrics_count_the_traffic_sent_and_ready_fails_without_the_store(tmp_path) -> None:

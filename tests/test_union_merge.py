@@ -125,6 +125,6 @@ def test_facets_count_libraries_years_and_languages() -> None:
         ]
     )
     found = facets(merged)
-    assert found.libraries == [("北京大学", 2), ("清华大学", 1)]
-    assert found.years == [("2001", 2)]
-    assert sorted(found.languages) == [("chi", 1), ("jpn", 1)]
+    assert found["library"] == [("北京大学", 2), ("清华大学", 1)]
+    assert found["year"] == [("2001", 2)]
+    assert sorted(found["language"]) == [("chi", 1), ("jpn", 1)]

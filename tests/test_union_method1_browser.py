@@ -22,13 +22,19 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser_support import EN, P0001, P0001_EMAIL, launch, log_in
-from tests.conftest import FIXTURES
-from tests.ill_serve_support import ill_config, run, run_json, until, until_state
-from tests.serve_support import free_port, running_gateway
+from tests.ill_serve_support import (
+    PKU,
+    SHL,
+    lender_and_borrower,
+    lender_requests,
+    until,
+    until_state,
+)
+from tests.serve_support import free_port
 
 pytestmark = pytest.mark.slow
 
-SHL, TJL, PKU = "ISIL:CN-SHL", "ISIL:CN-TJL", "ISIL:CN-PKU"
+TJL = "ISIL:CN-TJL"
 WORK = "剑桥中国明代史"
 WAIT_MS = 15_000  # waiting for an element: generous for a loaded machine; nothing is timed
 SILENT_SECONDS = 8
@@ -43,34 +49,15 @@ class Libraries:
 
 @pytest.fixture(scope="module")
 def libraries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libraries]:
-    home = tmp_path_factory.mktemp("method1")
-    (home / "shl").mkdir()
-    (home / "pku").mkdir()
-    shl_ill, pku_ill, shl_z3950, shl_sru = free_port(), free_port(), free_port(), free_port()
     web, closed = free_port(), free_port()
     silent = socket.socket()  # accepts connections (the kernel does) and never answers
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
-    lender = ill_config(
-        home / "shl",
-        store_url=f"sqlite:///{home / 'shl' / 'shl.db'}",
-        agency=SHL,
-        ill_port=shl_ill,
-        partners=[(PKU, "北京大学图书馆", f"http://127.0.0.1:{pku_ill}/iso18626")],
-        z3950_port=shl_z3950,
-        sru_port=shl_sru,
+    two = lender_and_borrower(
+        tmp_path_factory.mktemp("method1"),
+        [(TJL, "天津图书馆", f"http://127.0.0.1:{closed}/iso18626")],
     )
-    borrower = ill_config(
-        home / "pku",
-        store_url=f"sqlite:///{home / 'pku' / 'pku.db'}",
-        agency=PKU,
-        ill_port=pku_ill,
-        partners=[
-            (SHL, "上海图书馆", f"http://127.0.0.1:{shl_ill}/iso18626"),
-            (TJL, "天津图书馆", f"http://127.0.0.1:{closed}/iso18626"),
-        ],
-    )
-    with borrower.open("a", encoding="utf-8") as text:
+    with two.borrower.open("a", encoding="utf-8") as text:
         # 天津图书馆 is the same catalogue read over SRU under another agency: two libraries
         # hold the work, and the reader chooses which to ask.
         text.write(
@@ -84,14 +71,14 @@ timeout = 30
 
 [[union.targets]]
 name = "上海图书馆"
-url = "z3950:127.0.0.1:{shl_z3950}/main"
+url = "z3950:127.0.0.1:{two.lender_z3950}/main"
 agency_id = "{SHL}"
 syntax = "opac"
 holdings_profile = "libgate"
 
 [[union.targets]]
 name = "天津图书馆"
-url = "http://127.0.0.1:{shl_sru}/main"
+url = "http://127.0.0.1:{two.lender_sru}/main"
 agency_id = "{TJL}"
 syntax = "opac"
 
@@ -105,21 +92,9 @@ name = "停机的馆"
 url = "z3950:127.0.0.1:{closed}/main"
 """
         )
-    patrons = str(FIXTURES / "patrons" / "demo_patrons.csv")
-    for args in (
-        ["init"],
-        ["load", "--database", "main", str(FIXTURES / "marc" / "demo_main.iso")],
-        ["patrons", "import", patrons],
-    ):
-        assert run(lender, *args)[0] == 0
-    for args in (["init"], ["patrons", "import", patrons], ["ill", "readers", "confirm", "P0001"]):
-        assert run(borrower, *args)[0] == 0
     try:
-        with (
-            running_gateway(lender, [shl_ill, shl_z3950, shl_sru]),
-            running_gateway(borrower, [pku_ill, web]),
-        ):
-            yield Libraries(lender, borrower, f"http://127.0.0.1:{web}")
+        with two.serving(web):
+            yield Libraries(two.lender, two.borrower, f"http://127.0.0.1:{web}")
     finally:
         silent.close()
 
@@ -138,12 +113,6 @@ def page() -> Iterator[Page]:
         opened.close()
         browser.close()
     assert errors == []
-
-
-def lender_requests(config: Path) -> list[dict[str, Any]]:
-    code, found = run_json(config, "ill", "list", "--role", "lender")
-    assert code == 0
-    return list(found)
 
 
 def test_search_several_catalogues_then_request_from_the_chosen_lender(

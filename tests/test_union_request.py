@@ -19,13 +19,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES
-from tests.ill_serve_support import ill_config, run, run_json, until, until_state
-from tests.serve_support import free_port, running_gateway
+from tests.ill_serve_support import (
+    PKU,
+    SHL,
+    lender_and_borrower,
+    lender_requests,
+    until,
+    until_state,
+)
 
 pytestmark = pytest.mark.slow
 
-SHL, PKU, NLC = "ISIL:CN-SHL", "ISIL:CN-PKU", "ISIL:CN-NLC"
+NLC = "ISIL:CN-NLC"
 TITLE = "The Cambridge history of China v.7 The Ming Dynasty, 1368-1644, pt. 1"
 SEED_COPY = "54122100517423"  # its one copy: 参考外借资料, 归还
 
@@ -48,28 +53,9 @@ def libgate(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def libraries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libraries]:
-    home = tmp_path_factory.mktemp("union-ill")
-    (home / "shl").mkdir()
-    (home / "pku").mkdir()
-    shl_ill, pku_ill, shl_z3950, shl_sru = free_port(), free_port(), free_port(), free_port()
-    lender = ill_config(
-        home / "shl",
-        store_url=f"sqlite:///{home / 'shl' / 'shl.db'}",
-        agency=SHL,
-        ill_port=shl_ill,
-        partners=[(PKU, "北京大学图书馆", f"http://127.0.0.1:{pku_ill}/iso18626")],
-        z3950_port=shl_z3950,
-        sru_port=shl_sru,
-    )
-    borrower = ill_config(
-        home / "pku",
-        store_url=f"sqlite:///{home / 'pku' / 'pku.db'}",
-        agency=PKU,
-        ill_port=pku_ill,
-        partners=[(SHL, "上海图书馆", f"http://127.0.0.1:{shl_ill}/iso18626")],
-    )
-    catalogue = f"z3950:127.0.0.1:{shl_z3950}/main"
-    with borrower.open("a", encoding="utf-8") as text:
+    two = lender_and_borrower(tmp_path_factory.mktemp("union-ill"))
+    catalogue = f"z3950:127.0.0.1:{two.lender_z3950}/main"
+    with two.borrower.open("a", encoding="utf-8") as text:
         # The same catalogue as four targets: in the OPAC syntax (copies and their circulation
         # data, item types from the record's 995 by the libgate profile), over SRU as OPAC XML,
         # as plain UNIMARC, and under an agency id that is no [ill] partner of ours.
@@ -87,7 +73,7 @@ holdings_profile = "libgate"
 
 [[union.targets]]
 name = "上海图书馆 SRU"
-url = "http://127.0.0.1:{shl_sru}/main"
+url = "http://127.0.0.1:{two.lender_sru}/main"
 agency_id = "{SHL}"
 syntax = "opac"
 
@@ -103,32 +89,14 @@ agency_id = "{NLC}"
 syntax = "opac"
 """
         )
-    patrons = str(FIXTURES / "patrons" / "demo_patrons.csv")
-    for args in (
-        ["init"],
-        ["load", "--database", "main", str(FIXTURES / "marc" / "demo_main.iso")],
-        ["patrons", "import", patrons],
-    ):
-        assert run(lender, *args)[0] == 0
-    for args in (["init"], ["patrons", "import", patrons], ["ill", "readers", "confirm", "P0001"]):
-        assert run(borrower, *args)[0] == 0
-    with (
-        running_gateway(lender, [shl_ill, shl_z3950, shl_sru]),
-        running_gateway(borrower, [pku_ill]),
-    ):
-        yield Libraries(lender, borrower)
+    with two.serving():
+        yield Libraries(two.lender, two.borrower)
 
 
 def union_request(config: Path, *args: str) -> tuple[int, dict[str, Any]]:
     done = libgate(config, "union", "request", "--json", *args)
     assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout)
-
-
-def lender_requests(config: Path) -> list[dict[str, Any]]:
-    code, found = run_json(config, "ill", "list", "--role", "lender")
-    assert code == 0
-    return list(found)
 
 
 def test_a_union_search_result_is_requested_from_the_library_that_holds_it(

@@ -12,8 +12,6 @@ from __future__ import annotations
 import html
 import http.client
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -27,9 +25,9 @@ from twisted.internet.threads import blockingCallFromThread
 
 from gateway.circulation.ill import InterlibraryLoan
 from gateway.config import IllPartner, UnionSettings, UnionTarget
-from tests.conftest import FIXTURES
-from tests.serve_support import free_port, running_gateway
+from tests.serve_support import free_port
 from tests.sru_support import reactor_in_thread
+from tests.union_site_support import union_site
 from tests.web_support import PARTNER, Client, Library, Page, build_portal
 from union.searcher import ReactorUnionSearcher
 from web.http import Reply
@@ -50,51 +48,28 @@ class Targets:
 
 @pytest.fixture(scope="module")
 def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Targets]:
-    home = tmp_path_factory.mktemp("web-union")
-    sru_port, z_port, closed, web_port = free_port(), free_port(), free_port(), free_port()
-    config = home / "libgate.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "sqlite:///{home / "library.db"}"
-[service]
-workers = 1
-[sip2]
-listen = []
-[sru]
-listen = ["tcp:{sru_port}:interface=127.0.0.1"]
-[z3950]
-listen = ["tcp:{z_port}:interface=127.0.0.1"]
-[notices]
-enabled = false
-[web]
-listen = ["tcp:{web_port}:interface=127.0.0.1"]
-[union]
-timeout = 20
+    closed = free_port()
+    site = union_site(
+        tmp_path_factory.mktemp("web-union"),
+        20,
+        lambda site: (
+            f"""
 [[union.targets]]
 name = "本馆 Z39.50"
-url = "z3950:127.0.0.1:{z_port}/main"
+url = "z3950:127.0.0.1:{site.z3950}/main"
 [[union.targets]]
 name = "关闭的馆"
 url = "z3950:127.0.0.1:{closed}/main"
-""",
-        encoding="utf-8",
+"""
+        ),
     )
-    for args in (("init",), ("load", "--database", "main", str(FIXTURES / "marc/demo_main.iso"))):
-        done = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "--config", str(config), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
     reactor = reactor_in_thread()
     # A library that accepts the connection and never says a word.
     silent = blockingCallFromThread(
         reactor, reactor.listenTCP, 0, Factory.forProtocol(Protocol), interface="127.0.0.1"
     )
-    with running_gateway(config, [sru_port, z_port, web_port]):
-        yield Targets(z_port, sru_port, silent.getHost().port, closed, web_port)
+    with site.serving():
+        yield Targets(site.z3950, site.sru, silent.getHost().port, closed, site.web)
     blockingCallFromThread(reactor, silent.stopListening)
 
 

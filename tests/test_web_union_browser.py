@@ -10,15 +10,13 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.browser_support import launch
-from tests.conftest import FIXTURES
-from tests.ill_serve_support import run
-from tests.serve_support import free_port, running_gateway
+from tests.serve_support import free_port
+from tests.union_site_support import union_site
 
 WAIT_MS = 15_000  # waiting for an element: generous for a loaded machine; nothing is timed
 SILENT_SECONDS = 6  # the silent library's own deadline: the page must show results before it
@@ -34,37 +32,22 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home: Path = tmp_path_factory.mktemp("union-browser")
-    sru, z3950, web, closed = free_port(), free_port(), free_port(), free_port()
+    closed = free_port()
     # A library that accepts connections (the kernel completes them) and never says a word.
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
-    config = home / "libgate.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "sqlite:///{home / "library.db"}"
-[service]
-workers = 1
-[sip2]
-listen = []
-[sru]
-listen = ["tcp:{sru}:interface=127.0.0.1"]
-[z3950]
-listen = ["tcp:{z3950}:interface=127.0.0.1"]
-[notices]
-enabled = false
-[web]
-listen = ["tcp:{web}:interface=127.0.0.1"]
-[union]
-timeout = 30
+    site = union_site(
+        tmp_path_factory.mktemp("union-browser"),
+        30,
+        lambda site: (
+            f"""
 [[union.targets]]
 name = "北京大学 Z39.50"
-url = "z3950:127.0.0.1:{z3950}/main"
+url = "z3950:127.0.0.1:{site.z3950}/main"
 [[union.targets]]
 name = "上海图书馆 SRU"
-url = "http://127.0.0.1:{sru}/main"
+url = "http://127.0.0.1:{site.sru}/main"
 [[union.targets]]
 name = "不回答的馆"
 url = "z3950:127.0.0.1:{silent.getsockname()[1]}/main"
@@ -72,15 +55,12 @@ timeout = {SILENT_SECONDS}
 [[union.targets]]
 name = "关闭的馆"
 url = "z3950:127.0.0.1:{closed}/main"
-""",
-        encoding="utf-8",
+"""
+        ),
     )
-    for step in (("init",), ("load", "--database", "main", str(FIXTURES / "marc/demo_main.iso"))):
-        code, out = run(config, *step)
-        assert code == 0, out
     try:
-        with running_gateway(config, [sru, z3950, web]):
-            yield f"http://127.0.0.1:{web}"
+        with site.serving():
+            yield site.portal
     finally:
         silent.close()
 

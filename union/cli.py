@@ -155,9 +155,9 @@ def cmd_union_search(args: argparse.Namespace, settings: Settings) -> int:
                     "total": len(merged),
                     "records": [record_dict(r, policy) for r in shown],
                     "facets": {
-                        "libraries": found.libraries,
-                        "years": found.years,
-                        "languages": found.languages,
+                        "libraries": found["library"],
+                        "years": found["year"],
+                        "languages": found["language"],
                     },
                 },
                 ensure_ascii=False,

@@ -53,11 +53,8 @@ class MergedRecord:
         return list(dict.fromkeys(s.target for s in self.sources))
 
 
-@dataclass(frozen=True)
-class Facets:
-    libraries: list[tuple[str, int]]
-    years: list[tuple[str, int]]
-    languages: list[tuple[str, int]]
+# Counts by facet name (gateway.union_port.FACETS), each (value, works) most frequent first.
+Facets = dict[str, list[tuple[str, int]]]
 
 
 def standard_numbers(bib: BibRecord) -> set[str]:
@@ -203,16 +200,13 @@ def facet_values(record: MergedRecord) -> dict[str, set[str]]:
 
 
 def facets(merged: Sequence[MergedRecord], most: int = 20) -> Facets:
-    """Counts of results by holding library, year and language, most frequent first."""
+    """Counts of results by each facet (holding library, year, language), most frequent
+    first, by FACETS name."""
     counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
     for record in merged:
         for name, values in facet_values(record).items():
             counts[name].update(values)
-    return Facets(
-        counts["library"].most_common(most),
-        counts["year"].most_common(most),
-        counts["language"].most_common(most),
-    )
+    return {name: counts[name].most_common(most) for name in FACETS}
 
 
 def narrowed(merged: Sequence[MergedRecord], only: Sequence[tuple[str, str]]) -> list[MergedRecord]:

@@ -15,7 +15,6 @@ from gateway.circulation.policy import Policy
 from gateway.config import Settings, UnionTarget
 from gateway.cql.free_text import read_query
 from gateway.union_port import (
-    FACETS,
     Holder,
     LibraryOutcome,
     UnionOutcome,
@@ -131,12 +130,7 @@ class ReactorUnionSearcher:
             libraries=libraries,
             works=tuple(self._work(r) for r in shown),
             total_works=len(merged),
-            facets={
-                name: tuple(counts)
-                for name, counts in zip(
-                    FACETS, (counted.libraries, counted.years, counted.languages), strict=True
-                )
-            },
+            facets={name: tuple(counts) for name, counts in counted.items()},
             finished=search.finished,
         )
 

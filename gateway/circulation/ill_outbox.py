@@ -115,13 +115,14 @@ def record_delivered(
 
 def record_failed(
     store: Store, message_id: int, now: datetime, error: str, *, sender: str | None = None
-) -> None:
+) -> str | None:
     """A failed attempt (no answer, a refused connection, an HTTP error): try again later.
-    With `sender`, only while that sender holds the claim."""
+    With `sender`, only while that sender holds the claim. The message's state now: queued
+    (tried again later) or failed (its attempts used up); None if the claim was not held."""
     with store.write() as tx:
         row = _claim_held(tx, message_id, sender)
         if row is None:
-            return
+            return None
         attempts = int(row[1]) + 1
         first, most = int(row[2]), int(row[3])
         delay = min(timedelta(seconds=first * 2 ** min(attempts - 1, 20)), MAX_BACKOFF)
@@ -131,6 +132,7 @@ def record_failed(
             " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             (attempts, state, stamp(now + delay), error[:500], message_id),
         )
+    return state
 
 
 def record_sent_xml(store: Store, message_id: int, raw_xml: str) -> None:

@@ -6,7 +6,8 @@
 - `ill`: interlibrary loan (request, ship, receive, return, unfill, process, readers, list,
   show, stats);
 - `front_ends`: the front-ends' commands (union search);
-- `service`: hash-password, check-config, serve.
+- `service`: hash-password, check-config, serve;
+- `storage`: backup, restore, migrate-store.
 
 Every command shares the exit codes and `CliError` of `gateway.cli.errors` (see there).
 """
@@ -19,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import batches, catalogue, front_ends, ill, service, staff
+from gateway.cli import batches, catalogue, front_ends, ill, service, staff, storage
 from gateway.cli.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_FATAL,
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     ill.add_commands(commands)
     front_ends.add_commands(commands)
     service.add_commands(commands)
+    storage.add_commands(commands)
     return parser
 
 

@@ -94,6 +94,13 @@ class Store(ABC):
         their own limit. An engine whose waits are bounded anyway leaves this as it is."""
         return None
 
+    def pool_stats(self) -> dict[str, int] | None:
+        """The connection pool's statistics as psycopg_pool's get_stats() names them (gauges
+        such as pool_size and requests_waiting, counters since it opened such as
+        requests_errors), for /metrics; None for an engine without a pool (SQLite opens one
+        connection per thread and has nothing to wait for but its write lock)."""
+        return None
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -92,11 +92,16 @@ class PostgresStore(Store):
             # libpq's own words, instead of the pool retrying until its timeout.
             psycopg.connect(conninfo, connect_timeout=5, **kwargs).close()
             self._pool = psycopg_pool.ConnectionPool(
-                conninfo, min_size=1, max_size=max(1, pool_size), kwargs=kwargs, open=False
+                conninfo,
+                min_size=1,
+                max_size=max(1, pool_size),
+                kwargs=kwargs,
+                configure=_name_connection,
+                open=False,
             )
             self._pool.open(wait=True, timeout=10)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {error}") from error
+            raise StoreError(f"cannot connect to PostgreSQL at {redact(url)}: {error}") from error
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -104,7 +109,7 @@ class PostgresStore(Store):
             connection_context = self._pool.connection()
             connection = connection_context.__enter__()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {_redact(self.url)}: {error}") from error
+            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
         try:
             try:
                 with connection.transaction():
@@ -124,7 +129,7 @@ class PostgresStore(Store):
             with self._pool.connection(timeout=timeout) as connection:
                 connection.execute("SELECT 1")
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {_redact(self.url)}: {error}") from error
+            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
@@ -137,7 +142,7 @@ class PostgresStore(Store):
             connection_context = self._pool.connection()
             connection = connection_context.__enter__()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {_redact(self.url)}: {error}") from error
+            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
         try:
             connection.autocommit = True
             try:
@@ -156,11 +161,28 @@ class PostgresStore(Store):
         # `connection()` from now on.
         self._pool.timeout = min(self._pool.timeout, seconds)
 
+    def pool_stats(self) -> dict[str, int] | None:
+        return dict(self._pool.get_stats())
+
     def close(self) -> None:
         self._pool.close()
 
 
-def _redact(url: str) -> str:
+def application_name(schema: str) -> str:
+    """What a gateway's connections call themselves in pg_stat_activity: `libgate restore`
+    refuses to replace a schema that connections of this name are using."""
+    return f"libgate {schema}"[:63]  # PostgreSQL keeps 63 bytes of it (NAMEDATALEN - 1)
+
+
+def _name_connection(connection: psycopg.Connection) -> None:
+    """Name a new pooled connection after its schema (once per connection, not per query)."""
+    connection.execute(
+        "SELECT set_config('application_name', left('libgate ' || coalesce(current_schema(), ''), 63), false)"
+    )
+    connection.commit()
+
+
+def redact(url: str) -> str:
     """The URL without its password, for error messages and logs."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

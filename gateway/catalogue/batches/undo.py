@@ -66,9 +66,14 @@ class UndoResult:
 def effective_state(batch: storage.BatchSummary) -> str:
     """A batch's state as it is: `running` only while its process lives (one killed with
     kill -9 never recorded its end: it is interrupted)."""
-    if batch.state != "running":
-        return batch.state
-    if batch.host == socket.gethostname() and batch.pid is not None and not _alive(batch.pid):
+    return state_as_it_is(batch.state, batch.host, batch.pid)
+
+
+def state_as_it_is(state: str, host: str, pid: int | None) -> str:
+    """`effective_state` from a batch row's state, host and pid columns."""
+    if state != "running":
+        return state
+    if host == socket.gethostname() and pid is not None and not _alive(pid):
         return "interrupted"
     return "running"
 

@@ -53,7 +53,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from gateway import metrics
 from gateway.catalogue import repository
 from gateway.catalogue.batches import storage as batch_storage
 from gateway.catalogue.batches.who import runner
@@ -69,7 +68,7 @@ from gateway.catalogue.loading.prepare import (
     prepare_record,
     rejection_of,
 )
-from gateway.catalogue.loading.report import COUNTS, FileReport, LoadReport, PhaseTimes
+from gateway.catalogue.loading.report import FileReport, LoadReport, PhaseTimes
 from gateway.catalogue.search_index import IndexBatch
 from gateway.catalogue.textindex import Writer, WriterBusy, index_for, store_state
 from gateway.circulation.copy_status import CopyWords
@@ -224,9 +223,6 @@ class Loader:
                 batch_storage.outcome_counts(tx, batch_id),
                 report.to_json(),
             )
-        total = report.total()
-        outcomes = {name: total[name] for name in COUNTS if name != "framed"}
-        metrics.load_finished(report.batches, outcomes, total["rejected"])
         return report
 
     def _batch_start(self, paths: list[Path], command: str) -> batch_storage.BatchStart:
