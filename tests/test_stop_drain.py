@@ -484,9 +484,9 @@ def test_new_connections_are_refused_while_requests_in_flight_complete(
     text = log_text(config)
     assert "Traceback" not in text and "abandoned" not in text, text
     assert f"{stop_signal.name}: stopping" in text
-    if workers == 1:  # the kiosks, the association, the idle HTTP connection, the search's
-        left = f"{4 + int(sru_waits)} connections ({1 + int(sru_waits)} request"
-        assert left in text, text
+    if workers == 1:  # the checkout, and the search when it waits (connections: the idle
+        # ones too, and maybe a start-up probe whose close the server has not yet read)
+        assert f"({1 + int(sru_waits)} request" in text, text
     assert loans_by_copy(store_url)[copy][:2] == (1, 0)
 
 
