@@ -36,13 +36,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService
 
 from gateway.listening import close_inherited
 from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.services import ServerReactor
 
 log = logging.getLogger("libgate")
 
@@ -111,7 +114,9 @@ def services(service: IService) -> Iterator[IService]:
 class GracefulStop:
     """The stop of one serving process (see the module). `begin` runs on the reactor thread."""
 
-    def __init__(self, root: IService, store: Store, reactor: object, stop_timeout: float) -> None:
+    def __init__(
+        self, root: IService, store: Store, reactor: ServerReactor, stop_timeout: float
+    ) -> None:
         self.root = root
         self.store = store
         self.reactor = reactor
@@ -131,7 +136,7 @@ class GracefulStop:
 
     def _on_signal(self, number: int, _frame: object) -> None:
         name = signal.Signals(number).name
-        self.reactor.callFromThread(self.begin, name)  # type: ignore[attr-defined]
+        self.reactor.callFromThread(self.begin, name)
 
     def begin(self, why: str) -> None:
         if self.started is not None:
@@ -173,7 +178,7 @@ class GracefulStop:
     def _wait_for_connections(self) -> None:
         connections, _ = self._totals()
         if connections:
-            self.reactor.callLater(POLL_SECONDS, self._wait_for_connections)  # type: ignore[attr-defined]
+            self.reactor.callLater(POLL_SECONDS, self._wait_for_connections)
             return
         assert self.started is not None
         log.info(
@@ -181,7 +186,7 @@ class GracefulStop:
             time.monotonic() - self.started,
         )
         self.stopping_reactor = True
-        self.reactor.stop()  # type: ignore[attr-defined]
+        self.reactor.stop()
 
     # --- the bound ---------------------------------------------------------------------------
 
