@@ -33,8 +33,9 @@ from gateway.circulation.policy import Policy
 from gateway.circulation.results import ExpiryReport
 from gateway.circulation.web_sessions import prune_sessions
 from gateway.config import Settings
+from gateway.draining import GracefulStop, hold_stop_signals
 from gateway.log_output import install_logging
-from gateway.notify.sender import NoticeSender
+from gateway.notify.sender import NoticeLoop, NoticeSender
 from gateway.ops import ops_services
 from gateway.reload import POLICIES, Reloader
 from gateway.services import (
@@ -103,12 +104,10 @@ def build_service(
             f"hold processing every {settings.holds.process_every_seconds} s (hold deadlines)"
         )
     if settings.notices.enabled and role.runs_schedules:
+        # Its stop sends one last round of due notices (SIGTERM: gateway/draining.py).
         sender = NoticeSender(store, settings.notices, clock, global_reactor)
-
-        def send_notices() -> Deferred[tuple[int, int] | None]:
-            return sender.send_due().addErrback(log_failure("notice sending"))
-
-        TimerService(settings.notices.send_every_seconds, send_notices).setServiceParent(root)
+        notice_loop: TimerService = NoticeLoop(sender, settings.notices.send_every_seconds)
+        notice_loop.setServiceParent(root)
         loops.append(
             f"notices by SMTP to {settings.notices.smtp_host}:{settings.notices.smtp_port}"
             f" every {settings.notices.send_every_seconds} s"
@@ -225,6 +224,7 @@ def configure_logging(settings: Settings, role: ProcessRole = SINGLE) -> None:
 
 def serve(settings: Settings) -> int:
     """`libgate serve` as one process (`[service] workers = 1`): bind, serve, stop."""
+    hold_stop_signals()
     configure_logging(settings)
     store = open_migrated_store(settings.storage)
     catch_up_search_index(store)
@@ -282,7 +282,9 @@ def run_process(settings: Settings, store: Store, role: ProcessRole, *, banner: 
     reactor = as_server_reactor(global_reactor)
     reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
     reactor.addSystemEventTrigger("after", "shutdown", store.close)
-    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
+    # SIGTERM and SIGINT drain: stop accepting, finish what is in flight, within stop_timeout.
+    stop = GracefulStop(root, store, reactor, settings.service.stop_timeout)
+    reactor.callWhenRunning(stop.install_signal_handlers)
     handle_reload_signals(reactor, reloader)
     # installSignalHandlers is a keyword of the POSIX reactors' run(), not of IReactorCore.
     global_reactor.run(installSignalHandlers=True)  # type: ignore[call-arg]

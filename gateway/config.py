@@ -103,6 +103,9 @@ class LoaderSettings:
 LOG_FORMATS = ("text", "json")
 
 
+MAX_STOP_TIMEOUT = 600.0  # a stop that may take longer is a hang by another name
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     log_level: str = "info"
@@ -118,9 +121,18 @@ class ServiceSettings:
     log_file: str = ""
     log_max_bytes: int = 10_000_000
     log_backups: int = 5
+    # SIGTERM/SIGINT (gateway/draining.py): seconds a process may take to finish what is in
+    # flight, flush the notices and stop; then it exits anyway. Below the supervisor's wait
+    # (stop_timeout + gateway.draining.STOP_MARGIN_SECONDS) and systemd's TimeoutStopSec.
+    stop_timeout: float = 20.0
 
     def validate(self, where: str) -> None:
         _positive(self.descriptor_margin, f"{where}.descriptor_margin")
+        if not 0 < self.stop_timeout <= MAX_STOP_TIMEOUT:
+            raise ConfigError(
+                f"{where}.stop_timeout: {self.stop_timeout} is not a number of seconds"
+                f" above 0 and at most {MAX_STOP_TIMEOUT:.0f}"
+            )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"{where}.log_format: {self.log_format!r} is not text or json")
         if self.log_max_bytes < 0 or self.log_backups < 0:

@@ -154,12 +154,32 @@ class LimitedChannel(http.HTTPChannel):
             self._abort()
             return
         site.connections.opened(self.peer_host)
+        site.open_channels.add(self)
         self.admitted = True
         if site.max_line_bytes is not None:
             self.MAX_LENGTH = site.max_line_bytes
             self.totalHeadersSize = site.max_line_bytes + 16384
         http.HTTPChannel.connectionMade(self)
         self._arm("headers", site.deadlines.header)
+
+    @property
+    def working(self) -> bool:
+        """A request received in full is being answered."""
+        return self._waiting == "work"
+
+    def drain(self) -> None:
+        """The process is stopping (gateway/draining.py): a request being answered gets its
+        answer, with `Connection: close`, and then the connection closes; a connection idle
+        or part way through sending a request is closed now."""
+        if not self.working:
+            self._disarm()
+            if self.transport is not None:
+                self.transport.loseConnection()
+            return
+        self.persistent = False  # requestDone closes the connection after the answer
+        for request in self.requests:
+            if not request.startedWriting:
+                request.responseHeaders.setRawHeaders(b"Connection", [b"close"])
 
     def dataReceived(self, data: bytes) -> None:
         if not self.admitted:
@@ -185,6 +205,7 @@ class LimitedChannel(http.HTTPChannel):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._disarm()
+        self.site.open_channels.discard(self)
         if self.admitted:
             self.admitted = False
             # HTTP listeners have no login.
@@ -230,6 +251,21 @@ class LimitedSite(server.Site):
         self.refusal_log = BurstLog(log, f"{protocol_name} refusing connections", clock=self.clock)
         self.slow_log = BurstLog(log, f"{protocol_name} closing slow connections", clock=self.clock)
         self.displayTracebacks = False  # a partner never sees a traceback
+        self.open_channels: set[LimitedChannel] = set()  # admitted and not yet lost
+
+    # --- a stop (gateway/draining.py `Drainable`) ------------------------------------------
+
+    @property
+    def drain_name(self) -> str:
+        return self.protocol_name
+
+    def drain(self) -> None:
+        for channel in list(self.open_channels):
+            channel.drain()
+
+    def drain_counts(self) -> tuple[int, int]:
+        channels = list(self.open_channels)
+        return len(channels), sum(1 for c in channels if c.working)
 
     def log(self, request: http.Request) -> None:
         """No access log. Twisted's default writes a line per request into its own log, which

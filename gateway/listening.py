@@ -192,6 +192,14 @@ def adopt(sockets: Sequence[SharedSocket]) -> None:
     _INHERITED.update({shared.description: shared for shared in sockets})
 
 
+def close_inherited() -> None:
+    """Close this worker's copies of its inherited sockets (a stop). The reactor listens on
+    a duplicate of each (`adoptStreamPort`), so its port's close alone would leave the socket
+    open here, still taking connections into a queue nobody accepts from."""
+    for shared in _INHERITED.values():
+        shared.socket.close()
+
+
 @implementer(IStreamServerEndpoint)
 class InheritedEndpoint:
     """An endpoint whose socket is already bound and listening: the reactor adopts it."""

@@ -12,8 +12,11 @@ then only waits for signals:
   A worker that dies GIVE_UP_AFTER times in a row within STEADY_SECONDS of its start cannot
   start at all (a configuration only a worker checks, a store gone): the supervisor stops
   the others and exits 1 with one line.
-- SIGTERM or SIGINT: forwarded to every worker as SIGTERM (each closes its listeners, finishes
-  its requests and closes the store); after STOP_GRACE_SECONDS the rest are killed. Exit 0.
+- SIGTERM or SIGINT: the supervisor closes its copies of the listening sockets and forwards
+  SIGTERM to every worker, which drains (gateway/draining.py: stops accepting, finishes what
+  is in flight, flushes the notices) within `[service] stop_timeout`. A worker still running
+  STOP_MARGIN_SECONDS after that is killed. No worker is started again during a stop. Exit 0
+  when every worker drained cleanly, else EXIT_STOP_FORCED.
 - SIGHUP: the config file is read again and checked here (a bad one: one line, and the
   workers only reopen the search index); what needs a restart is reported, and SIGHUP goes to
   every worker, which applies the live changes itself (gateway/reload.py) and reopens the
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 from gateway.admission import count_site_wide
 from gateway.catalogue import repository, textindex
 from gateway.config import ConfigError, Settings
+from gateway.draining import EXIT_STOP_FORCED, STOP_MARGIN_SECONDS, hold_stop_signals
 from gateway.listening import (
     REUSEPORT_BALANCES,
     ListenError,
@@ -71,7 +75,6 @@ RESTART_FIRST_DELAY = 0.5  # seconds
 RESTART_MAX_DELAY = 30.0
 STEADY_SECONDS = 30.0
 GIVE_UP_AFTER = 5
-STOP_GRACE_SECONDS = 30.0
 SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, INDEX_CHANGED_SIGNAL}
 # A worker's exit code for a configuration only a worker checks (e.g. [sru] default_schema):
 # starting it again cannot help, so the supervisor stops (sysexits' EX_CONFIG).
@@ -138,9 +141,11 @@ def serve_supervised(settings: Settings, count: int) -> int:
         " loops and writes the search index",
         flush=True,
     )
-    how = "a socket of its own per worker (SO_REUSEPORT)" if REUSEPORT_BALANCES else "shared"
     for (protocol, listen), shared in zip(listeners, sockets[1], strict=True):
-        print(f"  listening: {protocol} on {listen} (port {shared.port}, {how})", flush=True)
+        print(
+            f"  listening: {protocol} on {listen} (port {shared.port}, {sharing(shared)})",
+            flush=True,
+        )
     if not listeners:
         print(
             "  listeners: none configured ([sip2], [sru], [z3950], [ill] and [web] listen are empty)",
@@ -153,6 +158,15 @@ def serve_supervised(settings: Settings, count: int) -> int:
         for bound in supervisor.sockets.values():
             close(bound, shared_too=True)
         supervisor.metrics.remove()
+
+
+def sharing(shared: SharedSocket) -> str:
+    """How the workers share one listener's socket, as the banner says it."""
+    if shared.per_worker:
+        return "a socket of its own per worker (SO_REUSEPORT)"
+    if shared.description.startswith("systemd:"):
+        return "one socket from systemd, shared by every worker"
+    return "one socket shared by every worker"
 
 
 class Supervisor:
@@ -175,6 +189,8 @@ class Supervisor:
         self.stopping = False
         self.exit_code = 0
         self.stop_deadline = 0.0
+        # A worker's drain may take stop_timeout; then its own watchdog exits it.
+        self.stop_wait = settings.service.stop_timeout + STOP_MARGIN_SECONDS
 
     def run(self) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # taken with sigtimedwait below
@@ -193,7 +209,8 @@ class Supervisor:
                     for worker in running:
                         log.warning("worker %d (pid %d) did not stop: killed", *_who(worker))
                         _signal(worker.pid, signal.SIGKILL)
-                    self.stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+                    self.exit_code = self.exit_code or EXIT_STOP_FORCED
+                    self.stop_deadline = time.monotonic() + STOP_MARGIN_SECONDS
                 continue
             now = time.monotonic()
             for worker in self.workers.values():
@@ -250,7 +267,11 @@ class Supervisor:
     def stop(self, exit_code: int) -> None:
         self.stopping = True
         self.exit_code = exit_code
-        self.stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+        self.stop_deadline = time.monotonic() + self.stop_wait
+        # Without these copies a socket closes with its worker's, so new connections are
+        # refused instead of queued for nobody.
+        for bound in self.sockets.values():
+            close(bound, shared_too=True)
         for worker in self.workers.values():
             worker.restart_at = None
             if worker.pid:
@@ -274,8 +295,17 @@ class Supervisor:
             self.counts.clear(worker.index)  # its connections died with it
             self.metrics.worker_gone(pid)  # its live gauges leave the sums
             if self.stopping:
+                self.stopped(worker, status)
                 continue
             self.died(worker, _describe(status))
+
+    def stopped(self, worker: Worker, status: int) -> None:
+        """A worker ended during a stop: never started again; a forced end makes the exit code."""
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            log.info("worker %d stopped", worker.index)
+            return
+        log.warning("worker %d %s during the stop", worker.index, _describe(status))
+        self.exit_code = self.exit_code or EXIT_STOP_FORCED
 
     def died(self, worker: Worker, how: str) -> None:
         if how == f"exited with code {EXIT_CONFIG}":
@@ -339,6 +369,7 @@ def _run_worker(settings: Settings, sockets: list[SharedSocket], role: ProcessRo
         signal.pthread_sigmask(signal.SIG_SETMASK, HELD_SIGNALS)
         for number in SIGNALS:
             signal.signal(number, signal.SIG_DFL)
+        hold_stop_signals()  # a stop before this worker's reactor runs waits for it
         _stop_with_parent()
         if os.getppid() != supervisor:  # the supervisor died before the line above
             return 1

@@ -104,6 +104,7 @@ class Sip2Protocol(Protocol):
         self.queue: deque[bytes] = deque()
         self.busy = False
         self.closing = False
+        self.draining = False  # the process is stopping: answer what was received, then close
         self.timer: IDelayedCall | None = None
         self.timer_why = ""
         self.partial_timer: IDelayedCall | None = None
@@ -124,6 +125,7 @@ class Sip2Protocol(Protocol):
             self._refuse()
             return
         factory.caps.opened(self.peer)
+        factory.open_connections.add(self)
         self.counted = True
         self.counted_logged_in = False
         self.session = Session(
@@ -148,6 +150,9 @@ class Sip2Protocol(Protocol):
         return self.transport
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.factory.open_connections.discard(self)
+        if self.draining:  # the reactor may stop before the audit log's timer: write it now
+            self.factory.audit.flush()
         if getattr(self, "counted", False):
             self.factory.caps.closed(self.peer, self.counted_logged_in)
             self.counted = False
@@ -177,10 +182,18 @@ class Sip2Protocol(Protocol):
         self.closing = True
         self._transport.loseConnection()
 
+    def drain(self) -> None:
+        """The process is stopping (gateway/draining.py): a terminal between messages is
+        closed now; one whose message is in the engine gets its answer (and those of frames
+        already received), then the close. Bytes that arrive from now on are not read."""
+        self.draining = True
+        if not self.busy and not self.closing:
+            self._close()
+
     # --- frames --------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if self.closing or self.framer is None:
+        if self.closing or self.draining or self.framer is None:
             return
         frames = self.framer.feed(data)
         if frames and self.session is not None and self.session.account is not None:
@@ -242,6 +255,8 @@ class Sip2Protocol(Protocol):
                 errbackArgs=(step, started),
             )
             return
+        if self.draining and not self.busy and not self.closing:
+            self._close()  # every message received before the stop is answered
 
     def _check_login(self, step: Authenticate, started: float) -> bool:
         """Start a 93's password check in the auth pool (True), or refuse it at once with 940
@@ -467,6 +482,7 @@ class Sip2Factory(Factory[Sip2Protocol]):
         self.logins = LoginFailures(handlers.engine.store, "sip2", backoff, trusted)
         self.delays = Delays(trusted)
         self.engine_waiting = 0  # engine calls handed to the pool and not answered yet
+        self.open_connections: set[Sip2Protocol] = set()  # admitted and not yet lost
         self.answers = AnswerBatches(self.reactor, pool)
         timers = self.reactor
         self.refusals = BurstLog(log, "sip2 refused connections", clock=timers)
@@ -489,6 +505,18 @@ class Sip2Factory(Factory[Sip2Protocol]):
     def active(self) -> int:
         """Connections open now."""
         return self.caps.active
+
+    # --- a stop (gateway/draining.py `Drainable`) ------------------------------------------
+
+    drain_name = "SIP2"
+
+    def drain(self) -> None:
+        for connection in list(self.open_connections):
+            connection.drain()
+
+    def drain_counts(self) -> tuple[int, int]:
+        connections = list(self.open_connections)
+        return len(connections), sum(1 for c in connections if c.busy)
 
     def call_in_thread(self, function: Callable[..., Result], *args: object) -> Deferred[Result]:
         """Engine work runs off the reactor thread (protocol tests swap in a direct call);

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import SECTIONS, ConfigError, load_settings
+from gateway.config import SECTIONS, ConfigError, ServiceSettings, load_settings
+from gateway.draining import STOP_MARGIN_SECONDS
 from tests.serve_support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,8 +110,13 @@ def test_service_unit_holds_what_a_service_needs() -> None:
     assert service["ReadWritePaths"] == ["/var/lib/libgate"]
     assert load_settings(str(EXAMPLE)).storage.url.startswith("sqlite:////var/lib/libgate/")
     assert int(service["LimitNOFILE"][0]) >= 4096
-    # The supervisor stops its workers within 30 s: systemd must wait longer before SIGKILL.
-    assert int(service["TimeoutStopSec"][0]) > 30
+    # A worker drains within stop_timeout, the supervisor kills what is left STOP_MARGIN_SECONDS
+    # later: systemd must wait longer than both before its own SIGKILL, with the example's
+    # stop_timeout and with the default.
+    stop_timeout = load_settings(str(EXAMPLE)).service.stop_timeout
+    assert stop_timeout == ServiceSettings().stop_timeout
+    assert int(service["TimeoutStopSec"][0]) > stop_timeout + STOP_MARGIN_SECONDS
+    assert service["KillMode"] == ["mixed"]  # SIGTERM to the supervisor, which forwards it
     # `systemctl reload`: SIGHUP to the main process reads the config again (gateway/reload.py).
     assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
 

@@ -47,6 +47,7 @@ from gateway.z3950_codec import ber
 from gateway.z3950_codec.messages import (
     CLOSE_PROTOCOL_ERROR,
     CLOSE_RESOURCES,
+    CLOSE_SHUTDOWN,
     CLOSE_SYSTEM_PROBLEM,
     Close,
 )
@@ -67,6 +68,7 @@ class Z3950Protocol(Protocol):
         self.queue: deque[bytes] = deque()
         self.busy = False
         self.closing = False
+        self.draining = False  # the process is stopping: answer the APDU in flight, then Close
         self.counted = False  # in the factory's connection caps
         self.initialised = False  # counted there as past Init (no longer pending)
         self.timer: IDelayedCall | None = None
@@ -98,12 +100,14 @@ class Z3950Protocol(Protocol):
             self._send_close(CLOSE_RESOURCES, f"too many sessions: {refusal}; try again later")
             return
         factory.caps.opened(self.host)
+        factory.open_connections.add(self)
         self.counted = True
         self.session = Session(factory.service, factory.limits, self.peer)
         self.framer = ber.Framer(factory.settings.max_request_bytes)
         self._arm()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.factory.open_connections.discard(self)
         if self.counted:
             self.factory.caps.closed(self.host, self.initialised)
             self.counted = False
@@ -151,10 +155,22 @@ class Z3950Protocol(Protocol):
         self.closing = True
         self._transport.loseConnection()
 
+    def drain(self) -> None:
+        """The process is stopping (gateway/draining.py): Close (shutdown) now, or after the
+        answer to the APDU being worked on. APDUs queued behind it are not started: the Close
+        tells the origin they went unanswered."""
+        self.draining = True
+        self.queue.clear()
+        if not self.busy and not self.closing:
+            self._shut_down()
+
+    def _shut_down(self) -> None:
+        self._send_close(CLOSE_SHUTDOWN, "the server is shutting down; try again later")
+
     # --- APDUs ---------------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if self.closing or self.session is None:
+        if self.closing or self.draining or self.session is None:
             return
         assert self.framer is not None
         self.buffer += data
@@ -219,6 +235,9 @@ class Z3950Protocol(Protocol):
         if reply.close:
             self._lose()
             return
+        if self.draining:
+            self._shut_down()
+            return
         if reply.operation == "initRequest":
             self._counted_as_initialised()
             self._start_timer()  # Init answered: the idle timeout from now on
@@ -261,6 +280,7 @@ class Z3950Factory(Factory[Z3950Protocol]):
             connection_caps(settings), Networks(settings.trusted_networks), protocol="z3950"
         )
         self.in_flight = 0  # APDUs handed to the pool and not answered yet
+        self.open_connections: set[Z3950Protocol] = set()  # admitted and not yet lost
         self.refusals = BurstLog(log, "z3950 refused connections", clock=self.reactor)
         self.busy_refusals = BurstLog(log, "z3950 sessions closed, busy", clock=self.reactor)
 
@@ -272,6 +292,18 @@ class Z3950Factory(Factory[Z3950Protocol]):
     def stopFactory(self) -> None:
         self.refusals.stop()
         self.busy_refusals.stop()
+
+    # --- a stop (gateway/draining.py `Drainable`) ------------------------------------------
+
+    drain_name = "Z39.50"
+
+    def drain(self) -> None:
+        for connection in list(self.open_connections):
+            connection.drain()
+
+    def drain_counts(self) -> tuple[int, int]:
+        connections = list(self.open_connections)
+        return len(connections), sum(1 for c in connections if c.busy)
 
     def call_in_thread(self, function: Callable[..., Reply], *args: Any) -> Deferred[Reply]:
         """Catalogue work runs off the reactor thread; protocol tests pass no pool and get a

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Generator
 from datetime import timedelta
@@ -21,10 +22,12 @@ from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from twisted.application.internet import TimerService
 from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
 from twisted.mail import smtp
+from twisted.python.failure import Failure
 
 from gateway import metrics
 from gateway.circulation.clock import Clock
@@ -63,6 +66,7 @@ class NoticeSender:
         self.reactor = as_server_reactor(reactor)
         self.name = sender_name()
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
+        self.stopping = False  # a stop cut the round short: claim no further notice
 
     @defer.inlineCallbacks
     def send_due(self) -> Generator[Deferred[Any], Any, tuple[int, int]]:
@@ -70,6 +74,8 @@ class NoticeSender:
         `PASS_LIMIT`). Returns (sent, failed attempts)."""
         sent = failed = 0
         for _ in range(PASS_LIMIT):
+            if self.stopping:
+                break
             notice: outbox.Notice | None = yield threads.deferToThreadPool(
                 self.reactor,
                 self.reactor.getThreadPool(),
@@ -131,3 +137,62 @@ class NoticeSender:
         )
         # A server that accepts the connection and then says nothing must not stall the loop.
         return sending.addTimeout(SEND_TIMEOUT_SECONDS, self.reactor)
+
+
+class NoticeLoop(TimerService):
+    """`sender.send_due` every `send_every_seconds`, and one last round when the service stops
+    (SIGTERM, gateway/draining.py), after the round in flight: notices that came due before
+    the stop leave with it instead of waiting for the next start.
+
+    A stop gives it a time to be done by (`finish_by`): then the attempt under way is
+    cancelled (a failed attempt, retried as any) and what is not sent stays in the outbox for
+    the next start, so a silent SMTP server (each attempt waits its timeout) never turns a
+    clean stop into a forced one."""
+
+    def __init__(self, sender: NoticeSender, every: float) -> None:
+        TimerService.__init__(self, every, self._round)
+        self.sender = sender
+        self.done_by: float | None = None  # time.monotonic() the stop's rounds must end by
+        self.current: Deferred[tuple[int, int] | None] | None = None  # the latest round
+
+    def _round(self) -> Deferred[tuple[int, int] | None]:
+        self.current = self.sender.send_due().addErrback(self._failed)
+        return self.current
+
+    @staticmethod
+    def _failed(failure: Failure) -> None:
+        if failure.check(defer.CancelledError):  # cut short by a stop, which said so
+            return
+        log.error("notice sending failed: %s", failure.value)
+
+    def finish_by(self, deadline: float) -> None:
+        self.done_by = deadline
+
+    def stopService(self) -> Deferred[None]:
+        def logged(counts: tuple[int, int] | None) -> None:
+            if counts is not None:
+                log.info("notices at stop: %d sent, %d failed attempts", *counts)
+
+        def last_round(_: object) -> Deferred[None]:
+            return self._round().addCallback(logged)
+
+        stopped = defer.maybeDeferred(TimerService.stopService, self).addCallback(last_round)
+        if self.done_by is None:
+            return stopped
+        remaining = max(0.1, self.done_by - time.monotonic())
+        timer = self.sender.reactor.callLater(remaining, self._cut_short)
+
+        def disarm(result: object) -> object:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        return stopped.addBoth(disarm)
+
+    def _cut_short(self) -> None:
+        """The stop's time is up: the attempt under way is cancelled (and recorded as a failed
+        attempt, retried later, as any), and no further notice is claimed."""
+        log.warning("notices at stop: not done by stop_timeout; the rest stay queued")
+        self.sender.stopping = True
+        if self.current is not None and not self.current.called:
+            self.current.cancel()

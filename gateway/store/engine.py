@@ -88,6 +88,12 @@ class Store(ABC):
         PostgreSQL one more round trip). Engines that can skip them override this."""
         return self.read()
 
+    def limit_waits(self, seconds: float) -> None:
+        """From now on, wait at most `seconds` for a connection or the write lock (a stopping
+        process must not wait past its bound; gateway/draining.py). Waits already begun keep
+        their own limit. An engine whose waits are bounded anyway leaves this as it is."""
+        return None
+
     def pool_stats(self) -> dict[str, int] | None:
         """The connection pool's statistics as psycopg_pool's get_stats() names them (gauges
         such as pool_size and requests_waiting, counters since it opened such as

@@ -156,6 +156,11 @@ class PostgresStore(Store):
             raise
         connection_context.__exit__(None, None, None)
 
+    def limit_waits(self, seconds: float) -> None:
+        # The pool's default wait for a free (or new) connection, 30 s, used by every
+        # `connection()` from now on.
+        self._pool.timeout = min(self._pool.timeout, seconds)
+
     def pool_stats(self) -> dict[str, int] | None:
         return dict(self._pool.get_stats())
 

@@ -162,6 +162,10 @@ class SqliteStore(Store):
         transaction (and snapshot), with no BEGIN or COMMIT."""
         yield SqliteTransaction(self._reader())
 
+    def limit_waits(self, seconds: float) -> None:
+        # Read by `_begin_immediate` at each write; readers in WAL mode do not wait.
+        self._busy_timeout_ms = min(self._busy_timeout_ms, max(0, int(seconds * 1000)))
+
     def close(self) -> None:
         with self._connections_lock:
             for connection in self._connections:
