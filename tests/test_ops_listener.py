@@ -121,7 +121,6 @@ def test_ready_fails_when_the_postgresql_database_goes_away(tmp_path, postgres_d
         body = wait_for_status(ops_port, "/ready", 503)
         assert json.loads(body)["checks"]["store"]["ok"] is False
         assert get(ops_port, "/health")[0] == 200
-        # Its threads wait up to the pool's 30 s for a database that is gone, so a SIGTERM
-        # would take that long: how a gateway stops without its store is not this test's
-        # subject (SIGTERM draining is), so it ends here.
+        # A gateway without its store stops at [service] stop_timeout with exit 75
+        # (tests/test_stop_drain.py); that wait is not this test's subject, so it ends here.
         process.kill()
