@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService
@@ -79,6 +79,31 @@ class Drainable(Protocol):
     def drain_counts(self) -> tuple[int, int]:
         """(connections still open, requests being worked on)."""
         ...
+
+
+class DrainingConnection(Protocol):
+    """A connection of a `DrainsConnections` factory."""
+
+    busy: bool  # a request of it is being worked on
+
+    def drain(self) -> None:
+        """Close now when idle, else once the answer in flight is written."""
+
+
+class DrainsConnections:
+    """`Drainable` for a factory that keeps its admitted connections in `open_connections`
+    (SIP2, Z39.50): the stop drains each of them."""
+
+    drain_name: str
+    open_connections: set[Any]  # of DrainingConnection
+
+    def drain(self) -> None:
+        for connection in list(self.open_connections):
+            connection.drain()
+
+    def drain_counts(self) -> tuple[int, int]:
+        connections: list[DrainingConnection] = list(self.open_connections)
+        return len(connections), sum(1 for c in connections if c.busy)
 
 
 _early: list[str] = []  # a stop signal that came before the reactor ran

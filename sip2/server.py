@@ -39,6 +39,7 @@ from gateway.burst_log import BurstLog
 from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Account, Sip2Settings
+from gateway.draining import DrainsConnections
 from gateway.listening import server_endpoint
 from gateway.login_failures import Delays, LoginBackoff, LoginFailures, Verdict
 from gateway.services import DESCRIPTORS, ThreadPoolService, engine_threads
@@ -444,7 +445,7 @@ class AnswerBatches:
                 deferred.errback(result)
 
 
-class Sip2Factory(Factory[Sip2Protocol]):
+class Sip2Factory(DrainsConnections, Factory[Sip2Protocol]):
     protocol = Sip2Protocol
 
     def __init__(
@@ -506,17 +507,7 @@ class Sip2Factory(Factory[Sip2Protocol]):
         """Connections open now."""
         return self.caps.active
 
-    # --- a stop (gateway/draining.py `Drainable`) ------------------------------------------
-
-    drain_name = "SIP2"
-
-    def drain(self) -> None:
-        for connection in list(self.open_connections):
-            connection.drain()
-
-    def drain_counts(self) -> tuple[int, int]:
-        connections = list(self.open_connections)
-        return len(connections), sum(1 for c in connections if c.busy)
+    drain_name = "SIP2"  # a stop drains open_connections (gateway/draining.py)
 
     def call_in_thread(self, function: Callable[..., Result], *args: object) -> Deferred[Result]:
         """Engine work runs off the reactor thread (protocol tests swap in a direct call);

@@ -39,6 +39,7 @@ from gateway.admission import Cap, Caps, ConnectionCaps
 from gateway.burst_log import BurstLog
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Z3950Settings
+from gateway.draining import DrainsConnections
 from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.services import DESCRIPTORS, ThreadPoolService, as_server_reactor, engine_threads
@@ -259,7 +260,7 @@ class Z3950Protocol(Protocol):
             self._send_close(CLOSE_SYSTEM_PROBLEM, "system error")
 
 
-class Z3950Factory(Factory[Z3950Protocol]):
+class Z3950Factory(DrainsConnections, Factory[Z3950Protocol]):
     protocol = Z3950Protocol
 
     def __init__(
@@ -293,17 +294,7 @@ class Z3950Factory(Factory[Z3950Protocol]):
         self.refusals.stop()
         self.busy_refusals.stop()
 
-    # --- a stop (gateway/draining.py `Drainable`) ------------------------------------------
-
-    drain_name = "Z39.50"
-
-    def drain(self) -> None:
-        for connection in list(self.open_connections):
-            connection.drain()
-
-    def drain_counts(self) -> tuple[int, int]:
-        connections = list(self.open_connections)
-        return len(connections), sum(1 for c in connections if c.busy)
+    drain_name = "Z39.50"  # a stop drains open_connections (gateway/draining.py)
 
     def call_in_thread(self, function: Callable[..., Reply], *args: Any) -> Deferred[Reply]:
         """Catalogue work runs off the reactor thread; protocol tests pass no pool and get a
