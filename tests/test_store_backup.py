@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +21,12 @@ from gateway.config import load_settings
 from gateway.store import open_existing_store, open_store
 from gateway.store.migrate import latest_version, migrate
 from gateway.store.tables import SUMMARY
-from tests.conftest import FIXTURES, postgres_base_url
+from tests.conftest import (
+    FIXTURES,
+    _remove_default_search_index,
+    _with_search_path,
+    postgres_base_url,
+)
 from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
 from tests.sip2_support import ByteSummingClient
 from tests.store_dump_support import Dump, dump_tables, ill_config, make_library, run
@@ -152,9 +159,28 @@ def test_not_a_backup_is_one_line(
         assert code == FATAL and out.count("\n") == 1 and "Traceback" not in out, out
 
 
+@pytest.fixture
+def cjk_schema_url(postgres_admin) -> Iterator[str]:
+    """A storage URL whose search_path is a fresh schema named in Chinese: PostgreSQL keeps
+    only printable ASCII of an application_name, so the name a gateway's connections carry is
+    not the one Python would spell."""
+    schema = "馆藏_" + uuid.uuid4().hex[:8]
+    postgres_admin.execute(f'CREATE SCHEMA "{schema}"')
+    base = postgres_base_url()
+    assert base is not None
+    url = _with_search_path(base, schema)
+    yield url
+    postgres_admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    _remove_default_search_index(url)
+
+
+@pytest.mark.parametrize("schema", ["ascii", "cjk"])
 def test_restore_refuses_a_store_a_postgresql_gateway_uses(
-    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    schema: str, request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    postgres_url = request.getfixturevalue(
+        "postgres_url" if schema == "ascii" else "cjk_schema_url"
+    )
     config = tmp_path / "libgate.toml"
     config.write_text(f'[storage]\nurl = "{postgres_url}"\n', encoding="utf-8")
     run(config, "load", str(FIXTURES / "marc" / "demo_main.iso"))

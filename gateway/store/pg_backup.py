@@ -113,12 +113,13 @@ def _restore(url: str, path: Path, *, force: bool) -> int:
         version = _backup_version(pg_restore, path, schema, env)
         check_version(version, "postgresql", path)
         if not force:
+            name = application_name(connection, schema)
             users = int(
                 _scalar(
                     connection,
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                     " AND application_name = %s AND pid <> pg_backend_pid()",
-                    (application_name(schema),),
+                    (name,),
                 )
             )
             if users:

@@ -163,17 +163,26 @@ class PostgresStore(Store):
         self._pool.close()
 
 
-def application_name(schema: str) -> str:
-    """What a gateway's connections call themselves in pg_stat_activity: `libgate restore`
-    refuses to replace a schema that connections of this name are using."""
-    return f"libgate {schema}"[:63]  # PostgreSQL keeps 63 bytes of it (NAMEDATALEN - 1)
+# What a gateway's connections call themselves in pg_stat_activity, so that `libgate restore`
+# can refuse to replace a schema they use. The server makes the name: it keeps 63 bytes of
+# printable ASCII (a schema named 馆藏 shows as "libgate ??????"), so the gateway and the
+# restore both let the server spell it rather than spelling it in Python.
+_APPLICATION_NAME = (
+    "SELECT set_config('application_name', left('libgate ' || coalesce({schema}, ''), 63), {local})"
+)
+
+
+def application_name(connection: psycopg.Connection, schema: str) -> str:
+    """The application_name of a gateway's connections to `schema`, as the server spells it;
+    this connection's own name is set only for the statement's transaction."""
+    sql = _APPLICATION_NAME.format(schema="%s", local="true")
+    row = connection.execute(sql, (schema,)).fetchone()
+    return str(row[0]) if row else ""
 
 
 def _name_connection(connection: psycopg.Connection) -> None:
     """Name a new pooled connection after its schema (once per connection, not per query)."""
-    connection.execute(
-        "SELECT set_config('application_name', left('libgate ' || coalesce(current_schema(), ''), 63), false)"
-    )
+    connection.execute(_APPLICATION_NAME.format(schema="current_schema()", local="false").encode())
     connection.commit()
 
 
