@@ -107,3 +107,15 @@ def test_a_target_with_data_is_refused(
     assert main(["--config", str(config), "migrate-store", "--to", no_schema]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing moved: no schema has been selected" in err, err
+
+
+def test_a_source_that_is_not_a_database_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "sqlite.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "library.db"}"\n', "utf-8")
+    (tmp_path / "library.db").write_bytes(b"not a database, a text file put there by mistake\n" * 4)
+    target = "postgresql://127.0.0.1:1/never-asked"
+    assert main(["--config", str(config), "migrate-store", "--to", target]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "library.db" in err and "not a database" in err, err

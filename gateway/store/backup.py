@@ -150,11 +150,14 @@ def sqlite_in_use(path: Path) -> bool:
     running `libgate serve`); False when there is no file."""
     if not path.is_file():
         return False
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
-        return in_use(connection)
-    finally:
-        connection.close()
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            return in_use(connection)
+        finally:
+            connection.close()
+    except sqlite3.Error as error:  # not a database at all, say: one line, not a traceback
+        raise StoreError(f"cannot open {path}: {error}") from error
 
 
 def in_use(connection: sqlite3.Connection) -> bool:
