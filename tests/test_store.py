@@ -151,6 +151,24 @@ def test_password_is_not_shown_in_errors() -> None:
     assert "secret" not in str(caught.value)
 
 
+def test_a_password_given_as_a_parameter_is_not_shown_either(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2&password=secret&sslmode=prefer"
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    assert "secret" not in str(caught.value) and "sslmode=prefer" in str(caught.value)
+    # migrate-store's answer when the target cannot be reached, and the URL it prints for the
+    # config, go through the same redaction.
+    from gateway.store.postgres import redact
+
+    assert redact(url) == "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2&sslmode=prefer"
+    assert redact("postgresql://u:p@h/db?PASSWORD=x") == "postgresql://u@h/db"
+    assert redact("postgresql://h/db?options=-csearch_path%3Da@b") == (
+        "postgresql://h/db?options=-csearch_path%3Da@b"
+    )
+
+
 def test_unknown_url_scheme_is_refused() -> None:
     with pytest.raises(StoreError, match="sqlite:///"):
         open_store("mysql://localhost/x")

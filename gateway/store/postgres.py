@@ -187,10 +187,15 @@ def _name_connection(connection: psycopg.Connection) -> None:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for error messages and logs."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}@{host}"
-    return url
+    """The URL without its password (in the credentials or a `password=` parameter), for error
+    messages, logs and the config line migrate-store prints."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    place, question, query = rest.partition("?")  # an "@" in the parameters is not a login
+    if "@" in place:
+        credentials, host = place.rsplit("@", 1)
+        place = f"{credentials.split(':', 1)[0]}@{host}"
+    kept = [p for p in query.split("&") if p.split("=", 1)[0].lower() != "password"]
+    parameters = "&".join(p for p in kept if p)
+    return f"{scheme}://{place}" + (f"?{parameters}" if question and parameters else "")
