@@ -41,11 +41,14 @@ def move(source: Store, target: Store) -> list[TableMoved]:
         raise StoreError("migrate-store --to takes a postgresql:// URL")
     import psycopg  # loaded already: the target is a PostgresStore
 
+    from gateway.store.postgres import one_line
+
     try:
         return _move(source, target)
     except psycopg.Error as error:
-        said = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise StoreError(f"PostgreSQL refused the move, nothing moved: {said}") from error
+        raise StoreError(
+            f"PostgreSQL refused the move, nothing moved: {one_line(error)}"
+        ) from error
 
 
 def _move(source: Store, target: Store) -> list[TableMoved]:

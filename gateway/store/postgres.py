@@ -101,7 +101,9 @@ class PostgresStore(Store):
             )
             self._pool.open(wait=True, timeout=10)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"cannot connect to PostgreSQL at {redact(url)}: {error}") from error
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {redact(url)}: {one_line(error)}"
+            ) from error
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -109,7 +111,9 @@ class PostgresStore(Store):
             connection_context = self._pool.connection()
             connection = connection_context.__enter__()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
+            raise StoreError(
+                f"PostgreSQL unavailable at {redact(self.url)}: {one_line(error)}"
+            ) from error
         try:
             try:
                 with connection.transaction():
@@ -129,7 +133,9 @@ class PostgresStore(Store):
             with self._pool.connection(timeout=timeout) as connection:
                 connection.execute("SELECT 1")
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
+            raise StoreError(
+                f"PostgreSQL unavailable at {redact(self.url)}: {one_line(error)}"
+            ) from error
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
@@ -142,7 +148,9 @@ class PostgresStore(Store):
             connection_context = self._pool.connection()
             connection = connection_context.__enter__()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
+            raise StoreError(
+                f"PostgreSQL unavailable at {redact(self.url)}: {one_line(error)}"
+            ) from error
         try:
             connection.autocommit = True
             try:
@@ -184,6 +192,15 @@ def _name_connection(connection: psycopg.Connection) -> None:
     """Name a new pooled connection after its schema (once per connection, not per query)."""
     connection.execute(_APPLICATION_NAME.format(schema="current_schema()", local="false").encode())
     connection.commit()
+
+
+def one_line(error: BaseException) -> str:
+    """A psycopg error as one line, for the CLI's one-line failures and the log: the message,
+    with DETAIL and libpq's hint ("Is the server running ...?") kept, the statement excerpt
+    (LINE n: ... and its caret) left out."""
+    lines = (line.strip() for line in str(error).splitlines())
+    kept = [line for line in lines if line and not line.startswith(("LINE ", "^"))]
+    return " ".join(kept) or type(error).__name__
 
 
 def redact(url: str) -> str:
