@@ -21,12 +21,7 @@ from gateway.config import load_settings
 from gateway.store import open_existing_store, open_store
 from gateway.store.migrate import latest_version, migrate
 from gateway.store.tables import SUMMARY
-from tests.conftest import (
-    FIXTURES,
-    _remove_default_search_index,
-    _with_search_path,
-    postgres_base_url,
-)
+from tests.conftest import FIXTURES, fresh_schema_url, postgres_base_url
 from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
 from tests.sip2_support import ByteSummingClient
 from tests.store_dump_support import Dump, dump_tables, ill_config, make_library, run
@@ -164,14 +159,8 @@ def cjk_schema_url(postgres_admin) -> Iterator[str]:
     """A storage URL whose search_path is a fresh schema named in Chinese: PostgreSQL keeps
     only printable ASCII of an application_name, so the name a gateway's connections carry is
     not the one Python would spell."""
-    schema = "馆藏_" + uuid.uuid4().hex[:8]
-    postgres_admin.execute(f'CREATE SCHEMA "{schema}"')
-    base = postgres_base_url()
-    assert base is not None
-    url = _with_search_path(base, schema)
-    yield url
-    postgres_admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    _remove_default_search_index(url)
+    with fresh_schema_url(postgres_admin, "馆藏_" + uuid.uuid4().hex[:8]) as url:
+        yield url
 
 
 @pytest.mark.parametrize("schema", ["ascii", "cjk"])
