@@ -122,21 +122,24 @@ def _copy_table(read: Transaction, write: Transaction, table: str) -> None:
     converters = [_converter(types[c]) for c in columns]
     names = ", ".join(f'"{c}"' for c in columns)
     insert = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
-    # In batches, in key order: a 100k-record catalogue is never all in memory at once.
+    # In batches, in key order, each batch starting after the last key of the one before: a
+    # 100k-record catalogue is never all in memory at once, and no batch steps again over the
+    # rows before it (LIMIT ... OFFSET does, which makes a table of millions quadratic).
     info = read.execute(f'PRAGMA table_info("{table}")')
-    keys = [str(r[1]) for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
-    order = ", ".join(f'"{k}"' for k in keys) if _without_rowid(read, table) else "rowid"
-    offset = 0
-    while True:
-        rows = read.execute(
-            f'SELECT {names} FROM "{table}" ORDER BY {order} LIMIT ? OFFSET ?',
-            (BATCH_ROWS, offset),
-        )
-        if rows:
-            write.executemany(insert, _converted(rows, converters))
+    primary = [f'"{r[1]}"' for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+    key_columns = primary if _without_rowid(read, table) else ["rowid"]
+    keys, width = ", ".join(key_columns), len(key_columns)
+    first = f'SELECT {keys}, {names} FROM "{table}" ORDER BY {keys} LIMIT ?'
+    after = (
+        f'SELECT {keys}, {names} FROM "{table}" WHERE ({keys}) > ({", ".join("?" * width)})'
+        f" ORDER BY {keys} LIMIT ?"
+    )
+    rows = read.execute(first, (BATCH_ROWS,))
+    while rows:
+        write.executemany(insert, _converted([row[width:] for row in rows], converters))
         if len(rows) < BATCH_ROWS:
             return
-        offset += len(rows)
+        rows = read.execute(after, (*rows[-1][:width], BATCH_ROWS))
 
 
 def _without_rowid(read: Transaction, table: str) -> bool:
