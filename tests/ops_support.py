@@ -1,4 +1,5 @@
-"""What the tests of the ops listener share: GET a path, parse /metrics, and a SIP2 + SRU + ops config for a real `libgate serve`."""
+"""What the tests of the ops listener share: GET a path, parse /metrics, and a SIP2 + SRU +
+ops config for a real `libgate serve`."""
 
 from __future__ import annotations
 
