@@ -90,7 +90,15 @@ class PostgresStore(Store):
         try:
             # One direct connection first: a wrong host or database fails at once with
             # libpq's own words, instead of the pool retrying until its timeout.
-            psycopg.connect(conninfo, connect_timeout=5, **kwargs).close()
+            with psycopg.connect(conninfo, connect_timeout=5, **kwargs) as probe:
+                encoding = probe.info.parameter_status("server_encoding")
+            if encoding != "UTF8":
+                raise StoreError(
+                    f"PostgreSQL database at {redact(url)} has encoding {encoding}, not UTF8:"
+                    " libgate keeps text of every script as UTF-8 (SQL_ASCII hands it back as"
+                    " bytes, LATIN1 refuses Chinese); create it with `createdb -E UTF8 -T"
+                    " template0 ...`"
+                )
             self._pool = psycopg_pool.ConnectionPool(
                 conninfo,
                 min_size=1,
