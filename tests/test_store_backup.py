@@ -154,6 +154,22 @@ def test_not_a_backup_is_one_line(
         assert code == FATAL and out.count("\n") == 1 and "Traceback" not in out, out
 
 
+def test_a_store_directory_that_cannot_be_made_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "libgate.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "library.db"}"\n', "utf-8")
+    run(config, "load", str(FIXTURES / "marc" / "demo_main.iso"))
+    backup = tmp_path / "library.backup"
+    assert libgate(config, "backup", str(backup), capsys=capsys)[0] == 0
+    (tmp_path / "a-file").write_text("not a directory\n", "utf-8")
+    elsewhere = tmp_path / "elsewhere.toml"
+    store = tmp_path / "a-file" / "sub" / "library.db"  # its directory cannot be made
+    elsewhere.write_text(f'[storage]\nurl = "sqlite:///{store}"\n', "utf-8")
+    code, out = libgate(elsewhere, "restore", str(backup), capsys=capsys)
+    assert code == FATAL and out.count("\n") == 1 and "Not a directory" in out, out
+
+
 @pytest.fixture
 def cjk_schema_url(postgres_admin) -> Iterator[str]:
     """A storage URL whose search_path is a fresh schema named in Chinese: PostgreSQL keeps
