@@ -5,6 +5,7 @@ is refused."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ import pytest
 import gateway.store.move as store_move
 from gateway.cli import main
 from gateway.config import load_settings
-from gateway.store import open_existing_store
+from gateway.store import open_existing_store, open_store
+from tests.conftest import FIXTURES
 from tests.store_dump_support import cli, dump_tables, ill_config, make_library, run
 
 # The tables the library of `make_library` leaves empty. A table not here must have rows in
@@ -126,3 +128,20 @@ def test_a_source_that_is_not_a_database_is_one_line(
     assert main(["--config", str(config), "migrate-store", "--to", target]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "library.db" in err and "not a database" in err, err
+
+
+def test_a_value_postgresql_cannot_take_is_one_line_and_moves_nothing(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "sqlite.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "library.db"}"\n', "utf-8")
+    run(config, "patrons", "import", str(FIXTURES / "patrons" / "demo_patrons.csv"))
+    raw = sqlite3.connect(tmp_path / "library.db", isolation_level=None)
+    raw.execute("UPDATE patrons SET no_show_count = 'twice' WHERE barcode = 'P0003'")  # a bug's
+    raw.close()
+    capsys.readouterr()
+    assert main(["--config", str(config), "migrate-store", "--to", postgres_url]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "table patrons:" in err and "'twice'" in err, err
+    with open_store(postgres_url) as target, target.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()") == 0

@@ -136,7 +136,12 @@ def _copy_table(read: Transaction, write: Transaction, table: str) -> None:
     )
     rows = read.execute(first, (BATCH_ROWS,))
     while rows:
-        write.executemany(insert, _converted([row[width:] for row in rows], converters))
+        try:
+            write.executemany(insert, _converted([row[width:] for row in rows], converters))
+        except (ValueError, TypeError) as error:  # SQLite keeps 'x' in an INTEGER column
+            raise StoreError(
+                f"table {table}: a value its PostgreSQL column cannot take, nothing moved: {error}"
+            ) from error
         if len(rows) < BATCH_ROWS:
             return
         rows = read.execute(after, (*rows[-1][:width], BATCH_ROWS))
