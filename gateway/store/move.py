@@ -162,7 +162,7 @@ def _converted(rows: Sequence[Row], converters: list[Callable[[Any], Any]]) -> I
 
 def _converter(data_type: str) -> Callable[[Any], Any]:
     if data_type == "bytea":
-        return lambda v: v.encode("utf-8") if isinstance(v, str) else bytes(v)
+        return _to_bytes
     if data_type == "boolean":
         return lambda v: bool(int(v)) if not isinstance(v, str) else v.lower() in ("1", "t", "true")
     if data_type in ("smallint", "integer", "bigint"):
@@ -173,6 +173,15 @@ def _converter(data_type: str) -> Callable[[Any], Any]:
         # SQLite hands back what it was given; PostgreSQL parses ISO 8601 into its time types.
         return lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v)
     return lambda v: v
+
+
+def _to_bytes(value: Any) -> bytes:
+    """A BLOB as it is, text as its UTF-8; never bytes(n) of an integer (n zero bytes)."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"{value!r} is not bytes")
 
 
 def _restart_identities(tx: Transaction) -> None:
