@@ -7,9 +7,10 @@ as functions so this front-end depends on their shapes only; it decides the back
 - Delivered: the partner answered 200 with a confirmation of the right kind, OK or ERROR (an
   ERROR confirmation is an answer: the partner has the message and said no; it is recorded
   with its error, and sending it again would get the same answer).
-- Failed, to be tried again (or given up after `[ill]`'s attempts): connection refused or reset, no answer within `send_timeout`, an
-  HTTP status other than 200, a body that is not a confirmation (or is one of another kind).
-  A partner that is down delays its messages and loses none.
+- Failed, to be tried again (or given up after `[ill]`'s attempts): connection refused or
+  reset, no answer within `send_timeout`, an HTTP status other than 200, a body that is not a
+  confirmation (or is one of another kind). A partner that is down delays its messages and
+  loses none.
 
 Messages to one partner go one after another in the order claimed (a Loaned must not overtake
 its WillSupply); once one fails, the rest for that partner wait for the next round, recorded

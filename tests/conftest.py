@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -60,17 +62,26 @@ def postgres_admin() -> Iterator[object]:
     connection.close()
 
 
-@pytest.fixture
-def postgres_url(postgres_admin) -> Iterator[str]:
-    """A storage URL whose search_path is a fresh schema, dropped after the test."""
-    schema = "t_" + uuid.uuid4().hex[:12]
-    postgres_admin.execute(f'CREATE SCHEMA "{schema}"')
+@contextmanager
+def fresh_schema_url(admin: Any, schema: str) -> Iterator[str]:
+    """A storage URL whose search_path is `schema`, created now and dropped (with the search
+    index the store made in its default place) afterwards."""
+    admin.execute(f'CREATE SCHEMA "{schema}"')
     base = postgres_base_url()
     assert base is not None
     url = _with_search_path(base, schema)
-    yield url
-    postgres_admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    _remove_default_search_index(url)
+    try:
+        yield url
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        _remove_default_search_index(url)
+
+
+@pytest.fixture
+def postgres_url(postgres_admin) -> Iterator[str]:
+    """A storage URL whose search_path is a fresh schema, dropped after the test."""
+    with fresh_schema_url(postgres_admin, "t_" + uuid.uuid4().hex[:12]) as url:
+        yield url
 
 
 def _remove_default_search_index(url: str) -> None:

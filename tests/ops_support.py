@@ -1,10 +1,9 @@
-"""What the tests of the ops listener share: GET a path, parse /metrics, a SIP2 session over a
-socket, and a SIP2 + SRU + ops config for a real `libgate serve`."""
+"""What the tests of the ops listener share: GET a path, parse /metrics, and a SIP2 + SRU +
+ops config for a real `libgate serve`."""
 
 from __future__ import annotations
 
 import http.client
-import socket
 import time
 from pathlib import Path
 
@@ -38,20 +37,6 @@ def parse(body: bytes) -> Samples:
             if sample.name.startswith("libgate_"):
                 found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
-
-
-def sip2_session(port: int, *messages: bytes) -> list[bytes]:
-    answers = []
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as terminal:
-        for message in messages:
-            terminal.sendall(message + b"\r")
-            answer = b""
-            while not answer.endswith(b"\r"):
-                chunk = terminal.recv(4096)
-                assert chunk, "the SIP2 server closed the connection"
-                answer += chunk
-            answers.append(answer)
-    return answers
 
 
 def value(found: Samples, name: str, **labels: str) -> float:

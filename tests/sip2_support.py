@@ -1,6 +1,7 @@
 """SIP2 terminals for tests: `Terminal` sends bytes through the real codec, session and
 handlers without sockets; `ByteSummingClient` is an SC on a real socket written from the spec
-text alone (none of our codec), summing the encoded bytes for its checksums."""
+text alone (none of our codec), summing the encoded bytes for its checksums; `sip2_exchange`
+and `sip2_session` send ready-made frames over a real socket and read each answer to its CR."""
 
 from __future__ import annotations
 
@@ -148,3 +149,20 @@ def variable_fields(response: str, fixed_width: int) -> dict[str, list[str]]:
         if len(piece) >= 2:
             fields.setdefault(piece[:2], []).append(piece[2:])
     return fields
+
+
+def sip2_exchange(terminal: socket.socket, message: bytes) -> bytes:
+    """Send one SIP2 message (without its CR) and read its answer, up to and with the CR."""
+    terminal.sendall(message + b"\r")
+    answer = b""
+    while not answer.endswith(b"\r"):
+        chunk = terminal.recv(4096)
+        assert chunk, "the SIP2 server closed the connection"
+        answer += chunk
+    return answer
+
+
+def sip2_session(port: int, *messages: bytes) -> list[bytes]:
+    """One connection to a SIP2 port: each message's answer, in order."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as terminal:
+        return [sip2_exchange(terminal, message) for message in messages]

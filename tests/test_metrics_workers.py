@@ -18,19 +18,10 @@ from urllib.parse import urlencode
 
 from tests.ops_support import Samples, parse, serving_config, value
 from tests.serve_support import running_gateway, serving_pid, wait_for_workers, worker_pids
+from tests.sip2_support import sip2_exchange
 
 DEADLINE = 30  # seconds: a bound against hangs, never a measurement
 SIP2_LOGIN = b"9300CNkiosk|COkiosk-pw|"
-
-
-def exchange(terminal: socket.socket, message: bytes) -> bytes:
-    terminal.sendall(message + b"\r")
-    answer = b""
-    while not answer.endswith(b"\r"):
-        chunk = terminal.recv(4096)
-        assert chunk, "the SIP2 server closed the connection"
-        answer += chunk
-    return answer
 
 
 def scrape_by_worker(ops_port: int) -> tuple[int, Samples]:
@@ -77,8 +68,8 @@ def test_metrics_sum_every_workers_traffic_and_a_killed_worker_keeps_its_counts(
         while min(served.values()) < 3:
             assert sessions < 200, f"the sessions went to {served}"
             with socket.create_connection(("127.0.0.1", sip2_port), timeout=10) as terminal:
-                assert exchange(terminal, SIP2_LOGIN).startswith(b"941")
-                patron = exchange(terminal, f"23000{now}AOMAIN|AAP0001|AC|".encode())
+                assert sip2_exchange(terminal, SIP2_LOGIN).startswith(b"941")
+                patron = sip2_exchange(terminal, f"23000{now}AOMAIN|AAP0001|AC|".encode())
                 assert patron.startswith(b"24")
                 pid = serving_pid(sip2_port, terminal.getsockname()[1], workers)
                 assert pid in served, pid
@@ -132,7 +123,7 @@ def test_metrics_sum_every_workers_traffic_and_a_killed_worker_keeps_its_counts(
         # open gauge (the supervisor marks it dead), its counts stay.
         terminal = socket.create_connection(("127.0.0.1", sip2_port), timeout=10)
         try:
-            assert exchange(terminal, SIP2_LOGIN).startswith(b"941")
+            assert sip2_exchange(terminal, SIP2_LOGIN).startswith(b"941")
             victim = serving_pid(sip2_port, terminal.getsockname()[1], workers)
             assert victim in workers
             for found in scrapes_from(ops_port, workers).values():

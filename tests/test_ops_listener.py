@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import postgres_base_url
-from tests.ops_support import get, samples, serving_config, sip2_session, wait_for_status
+from tests.ops_support import get, samples, serving_config, wait_for_status
 from tests.serve_support import running_gateway
+from tests.sip2_support import sip2_session
 
 
 def test_metrics_count_the_traffic_sent_and_ready_fails_without_the_store(tmp_path) -> None:

@@ -5,7 +5,6 @@ HTTP; then a checkin puts the copy back on the shelf."""
 from __future__ import annotations
 
 import http.client
-import socket
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -15,6 +14,7 @@ import pytest
 from gateway.cli import main as libgate
 from tests.conftest import FIXTURES
 from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
+from tests.sip2_support import sip2_session as sip2  # test_workers.py takes it from here too
 from tests.sru_support import NS, xml
 
 RECORD = "SHL000000005"  # 万历十五年: two circulating copies on the shelf
@@ -50,20 +50,6 @@ def holdings(port: int) -> dict[str | None, tuple[str | None, str | None, str | 
         )
         for copy in root.iterfind(".//h:holdings/h:copy", NS)
     }
-
-
-def sip2(port: int, *messages: bytes) -> list[bytes]:
-    answers = []
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as terminal:
-        for message in messages:
-            terminal.sendall(message + b"\r")
-            answer = b""
-            while not answer.endswith(b"\r"):
-                chunk = terminal.recv(4096)
-                assert chunk, "the SIP2 server closed the connection"
-                answer += chunk
-            answers.append(answer)
-    return answers
 
 
 def test_a_sip2_checkout_and_checkin_show_in_the_next_sru_response(ports) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from gateway.store import Store, StoreError, open_store
 from gateway.store.engine import IntegrityViolation, RetryableConflict, split_statements
 from gateway.store.migrate import current_version, migrate, schema_files
 from gateway.store.sqlite import sqlite_path
+from tests.conftest import postgres_base_url
 
 
 def test_schema_is_applied_once_and_versioned(store: Store) -> None:
@@ -141,14 +143,53 @@ def test_sqlite_urls_follow_sqlalchemy() -> None:
 
 
 def test_unreachable_postgres_is_a_clear_error() -> None:
-    with pytest.raises(StoreError, match="cannot connect to PostgreSQL"):
+    with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as caught:
         open_store("postgresql://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+    # One line (libpq's own words are two: its hint on a line of its own), the hint kept.
+    assert "\n" not in str(caught.value) and "Is the server running" in str(caught.value)
 
 
 def test_password_is_not_shown_in_errors() -> None:
     with pytest.raises(StoreError) as caught:
         open_store("postgresql://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
     assert "secret" not in str(caught.value)
+
+
+def test_a_password_given_as_a_parameter_is_not_shown_either(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2&password=secret&sslmode=prefer"
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    assert "secret" not in str(caught.value) and "sslmode=prefer" in str(caught.value)
+    # migrate-store's answer when the target cannot be reached, and the URL it prints for the
+    # config, go through the same redaction.
+    from gateway.store.postgres import redact
+
+    assert redact(url) == "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2&sslmode=prefer"
+    assert redact("postgresql://u:p@h/db?PASSWORD=x") == "postgresql://u@h/db"
+    assert redact("postgresql://h/db?options=-csearch_path%3Da@b") == (
+        "postgresql://h/db?options=-csearch_path%3Da@b"
+    )
+
+
+def test_a_postgresql_database_not_in_utf8_is_refused(postgres_admin) -> None:
+    """SQL_ASCII (initdb's default under the C locale) hands text back as bytes: a catalogue
+    in Chinese would break in ways far from the cause, so the store refuses it at once."""
+    base = postgres_base_url()
+    assert base is not None
+    name = "libgate_ascii_" + uuid.uuid4().hex[:10]
+    postgres_admin.execute(
+        f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'"
+        " TEMPLATE template0"
+    )
+    try:
+        with pytest.raises(StoreError) as caught:
+            open_store(base.rsplit("/", 1)[0] + "/" + name)
+        assert "has encoding SQL_ASCII, not UTF8" in str(caught.value)
+        assert "\n" not in str(caught.value)
+    finally:
+        postgres_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_unknown_url_scheme_is_refused() -> None:

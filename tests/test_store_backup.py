@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from gateway.config import load_settings
 from gateway.store import open_existing_store, open_store
 from gateway.store.migrate import latest_version, migrate
 from gateway.store.tables import SUMMARY
-from tests.conftest import FIXTURES, postgres_base_url
+from tests.conftest import FIXTURES, fresh_schema_url, postgres_base_url
 from tests.serve_support import free_port, running_gateway, sip2_and_sru_config
 from tests.sip2_support import ByteSummingClient
 from tests.store_dump_support import Dump, dump_tables, ill_config, make_library, run
@@ -152,9 +154,38 @@ def test_not_a_backup_is_one_line(
         assert code == FATAL and out.count("\n") == 1 and "Traceback" not in out, out
 
 
-def test_restore_refuses_a_store_a_postgresql_gateway_uses(
-    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_store_directory_that_cannot_be_made_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    config = tmp_path / "libgate.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "library.db"}"\n', "utf-8")
+    run(config, "load", str(FIXTURES / "marc" / "demo_main.iso"))
+    backup = tmp_path / "library.backup"
+    assert libgate(config, "backup", str(backup), capsys=capsys)[0] == 0
+    (tmp_path / "a-file").write_text("not a directory\n", "utf-8")
+    elsewhere = tmp_path / "elsewhere.toml"
+    store = tmp_path / "a-file" / "sub" / "library.db"  # its directory cannot be made
+    elsewhere.write_text(f'[storage]\nurl = "sqlite:///{store}"\n', "utf-8")
+    code, out = libgate(elsewhere, "restore", str(backup), capsys=capsys)
+    assert code == FATAL and out.count("\n") == 1 and "Not a directory" in out, out
+
+
+@pytest.fixture
+def cjk_schema_url(postgres_admin) -> Iterator[str]:
+    """A storage URL whose search_path is a fresh schema named in Chinese: PostgreSQL keeps
+    only printable ASCII of an application_name, so the name a gateway's connections carry is
+    not the one Python would spell."""
+    with fresh_schema_url(postgres_admin, "馆藏_" + uuid.uuid4().hex[:8]) as url:
+        yield url
+
+
+@pytest.mark.parametrize("schema", ["ascii", "cjk"])
+def test_restore_refuses_a_store_a_postgresql_gateway_uses(
+    schema: str, request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    postgres_url = request.getfixturevalue(
+        "postgres_url" if schema == "ascii" else "cjk_schema_url"
+    )
     config = tmp_path / "libgate.toml"
     config.write_text(f'[storage]\nurl = "{postgres_url}"\n', encoding="utf-8")
     run(config, "load", str(FIXTURES / "marc" / "demo_main.iso"))

@@ -5,13 +5,16 @@ is refused."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+import gateway.store.move as store_move
 from gateway.cli import main
 from gateway.config import load_settings
-from gateway.store import open_existing_store
+from gateway.store import open_existing_store, open_store
+from tests.conftest import FIXTURES
 from tests.store_dump_support import cli, dump_tables, ill_config, make_library, run
 
 # The tables the library of `make_library` leaves empty. A table not here must have rows in
@@ -28,8 +31,14 @@ LEFT_EMPTY = {
 
 
 def test_a_sqlite_library_moves_to_postgresql_whole(
-    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Tables are copied in batches; this library's largest table has 65 rows, so batches of
+    # four make every table of more than four rows (rowid and WITHOUT ROWID ones) go in several.
+    monkeypatch.setattr(store_move, "BATCH_ROWS", 4)
     config = tmp_path / "sqlite.toml"
     config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "library.db"}"\n', "utf-8")
     ill_config(config)
@@ -107,3 +116,32 @@ def test_a_target_with_data_is_refused(
     assert main(["--config", str(config), "migrate-store", "--to", no_schema]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing moved: no schema has been selected" in err, err
+
+
+def test_a_source_that_is_not_a_database_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "sqlite.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "library.db"}"\n', "utf-8")
+    (tmp_path / "library.db").write_bytes(b"not a database, a text file put there by mistake\n" * 4)
+    target = "postgresql://127.0.0.1:1/never-asked"
+    assert main(["--config", str(config), "migrate-store", "--to", target]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "library.db" in err and "not a database" in err, err
+
+
+def test_a_value_postgresql_cannot_take_is_one_line_and_moves_nothing(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "sqlite.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "library.db"}"\n', "utf-8")
+    run(config, "patrons", "import", str(FIXTURES / "patrons" / "demo_patrons.csv"))
+    raw = sqlite3.connect(tmp_path / "library.db", isolation_level=None)
+    raw.execute("UPDATE patrons SET no_show_count = 'twice' WHERE barcode = 'P0003'")  # a bug's
+    raw.close()
+    capsys.readouterr()
+    assert main(["--config", str(config), "migrate-store", "--to", postgres_url]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "table patrons:" in err and "'twice'" in err, err
+    with open_store(postgres_url) as target, target.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()") == 0

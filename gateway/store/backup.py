@@ -31,6 +31,22 @@ PG_DUMP_MAGIC = b"PGDMP"
 
 def backup(storage: StorageSettings, path: Path) -> BackupDone:
     """Write the configured store to `path` (which must not exist yet), verified."""
+    try:
+        return _backup(storage, path)
+    except OSError as error:  # a full disk at the fsync, a directory we may not write: one line
+        raise StoreError(f"backup to {path} failed: {error}") from error
+
+
+def restore(storage: StorageSettings, path: Path, *, force: bool = False) -> int:
+    """Replace the configured store's data with the backup at `path`; returns the backup's
+    schema version (the caller brings the store up to date and rebuilds the search index)."""
+    try:
+        return _restore(storage, path, force=force)
+    except OSError as error:  # an unreadable backup, a store directory we cannot make
+        raise StoreError(f"restore of {path} failed: {error}") from error
+
+
+def _backup(storage: StorageSettings, path: Path) -> BackupDone:
     if path.exists():
         raise StoreError(f"{path} exists; a backup never overwrites one (choose a new name)")
     if not path.parent.is_dir():
@@ -42,9 +58,7 @@ def backup(storage: StorageSettings, path: Path) -> BackupDone:
     return pg_backup.dump(storage.url, path)
 
 
-def restore(storage: StorageSettings, path: Path, *, force: bool = False) -> int:
-    """Replace the configured store's data with the backup at `path`; returns the backup's
-    schema version (the caller brings the store up to date and rebuilds the search index)."""
+def _restore(storage: StorageSettings, path: Path, *, force: bool) -> int:
     if not path.is_file():
         raise StoreError(f"no backup at {path}")
     with path.open("rb") as file:
@@ -150,11 +164,14 @@ def sqlite_in_use(path: Path) -> bool:
     running `libgate serve`); False when there is no file."""
     if not path.is_file():
         return False
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
-        return in_use(connection)
-    finally:
-        connection.close()
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            return in_use(connection)
+        finally:
+            connection.close()
+    except sqlite3.Error as error:  # not a database at all, say: one line, not a traceback
+        raise StoreError(f"cannot open {path}: {error}") from error
 
 
 def in_use(connection: sqlite3.Connection) -> bool:

@@ -41,11 +41,14 @@ def move(source: Store, target: Store) -> list[TableMoved]:
         raise StoreError("migrate-store --to takes a postgresql:// URL")
     import psycopg  # loaded already: the target is a PostgresStore
 
+    from gateway.store.postgres import one_line
+
     try:
         return _move(source, target)
     except psycopg.Error as error:
-        said = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise StoreError(f"PostgreSQL refused the move, nothing moved: {said}") from error
+        raise StoreError(
+            f"PostgreSQL refused the move, nothing moved: {one_line(error)}"
+        ) from error
 
 
 def _move(source: Store, target: Store) -> list[TableMoved]:
@@ -119,21 +122,29 @@ def _copy_table(read: Transaction, write: Transaction, table: str) -> None:
     converters = [_converter(types[c]) for c in columns]
     names = ", ".join(f'"{c}"' for c in columns)
     insert = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
-    # In batches, in key order: a 100k-record catalogue is never all in memory at once.
+    # In batches, in key order, each batch starting after the last key of the one before: a
+    # 100k-record catalogue is never all in memory at once, and no batch steps again over the
+    # rows before it (LIMIT ... OFFSET does, which makes a table of millions quadratic).
     info = read.execute(f'PRAGMA table_info("{table}")')
-    keys = [str(r[1]) for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
-    order = ", ".join(f'"{k}"' for k in keys) if _without_rowid(read, table) else "rowid"
-    offset = 0
-    while True:
-        rows = read.execute(
-            f'SELECT {names} FROM "{table}" ORDER BY {order} LIMIT ? OFFSET ?',
-            (BATCH_ROWS, offset),
-        )
-        if rows:
-            write.executemany(insert, _converted(rows, converters))
+    primary = [f'"{r[1]}"' for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+    key_columns = primary if _without_rowid(read, table) else ["rowid"]
+    keys, width = ", ".join(key_columns), len(key_columns)
+    first = f'SELECT {keys}, {names} FROM "{table}" ORDER BY {keys} LIMIT ?'
+    after = (
+        f'SELECT {keys}, {names} FROM "{table}" WHERE ({keys}) > ({", ".join("?" * width)})'
+        f" ORDER BY {keys} LIMIT ?"
+    )
+    rows = read.execute(first, (BATCH_ROWS,))
+    while rows:
+        try:
+            write.executemany(insert, _converted([row[width:] for row in rows], converters))
+        except (ValueError, TypeError) as error:  # SQLite keeps 'x' in an INTEGER column
+            raise StoreError(
+                f"table {table}: a value its PostgreSQL column cannot take, nothing moved: {error}"
+            ) from error
         if len(rows) < BATCH_ROWS:
             return
-        offset += len(rows)
+        rows = read.execute(after, (*rows[-1][:width], BATCH_ROWS))
 
 
 def _without_rowid(read: Transaction, table: str) -> bool:
@@ -151,7 +162,7 @@ def _converted(rows: Sequence[Row], converters: list[Callable[[Any], Any]]) -> I
 
 def _converter(data_type: str) -> Callable[[Any], Any]:
     if data_type == "bytea":
-        return lambda v: v.encode("utf-8") if isinstance(v, str) else bytes(v)
+        return _to_bytes
     if data_type == "boolean":
         return lambda v: bool(int(v)) if not isinstance(v, str) else v.lower() in ("1", "t", "true")
     if data_type in ("smallint", "integer", "bigint"):
@@ -162,6 +173,15 @@ def _converter(data_type: str) -> Callable[[Any], Any]:
         # SQLite hands back what it was given; PostgreSQL parses ISO 8601 into its time types.
         return lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v)
     return lambda v: v
+
+
+def _to_bytes(value: Any) -> bytes:
+    """A BLOB as it is, text as its UTF-8; never bytes(n) of an integer (n zero bytes)."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"{value!r} is not bytes")
 
 
 def _restart_identities(tx: Transaction) -> None:

@@ -28,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from gateway.store.backup_checks import BackupDone, check_version
 from gateway.store.engine import StoreError
-from gateway.store.postgres import PostgresTransaction, application_name, redact
+from gateway.store.postgres import PostgresTransaction, application_name, one_line, redact
 from gateway.store.tables import summary_counts
 
 TOOL_SECONDS = 6 * 3600  # a bound, not an expectation: a large catalogue dumps in minutes
@@ -39,7 +39,7 @@ def dump(url: str, path: Path) -> BackupDone:
     try:
         return _dump(url, path)
     except psycopg.Error as error:
-        raise StoreError(f"backup of {redact(url)} failed: {_first_line(error)}") from error
+        raise StoreError(f"backup of {redact(url)} failed: {one_line(error)}") from error
 
 
 def restore(url: str, path: Path, *, force: bool) -> int:
@@ -47,11 +47,7 @@ def restore(url: str, path: Path, *, force: bool) -> int:
     try:
         return _restore(url, path, force=force)
     except psycopg.Error as error:
-        raise StoreError(f"restore into {redact(url)} failed: {_first_line(error)}") from error
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise StoreError(f"restore into {redact(url)} failed: {one_line(error)}") from error
 
 
 def _dump(url: str, path: Path) -> BackupDone:
@@ -113,12 +109,13 @@ def _restore(url: str, path: Path, *, force: bool) -> int:
         version = _backup_version(pg_restore, path, schema, env)
         check_version(version, "postgresql", path)
         if not force:
+            name = application_name(connection, schema)
             users = int(
                 _scalar(
                     connection,
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                     " AND application_name = %s AND pid <> pg_backend_pid()",
-                    (application_name(schema),),
+                    (name,),
                 )
             )
             if users:
@@ -160,7 +157,9 @@ def _connect(url: str) -> psycopg.Connection:
             url.replace("postgresql+psycopg:", "postgresql:", 1), connect_timeout=10
         )
     except psycopg.Error as error:
-        raise StoreError(f"cannot connect to PostgreSQL at {redact(url)}: {error}") from error
+        raise StoreError(
+            f"cannot connect to PostgreSQL at {redact(url)}: {one_line(error)}"
+        ) from error
 
 
 def _scalar(connection: psycopg.Connection, sql: str, params: tuple[object, ...] = ()) -> Any:
@@ -227,7 +226,7 @@ def _libpq(url: str) -> tuple[str, dict[str, str]]:
     try:
         params = conninfo_to_dict(url.replace("postgresql+psycopg:", "postgresql:", 1))
     except psycopg.Error as error:
-        raise StoreError(f"storage url {redact(url)}: {error}") from error
+        raise StoreError(f"storage url {redact(url)}: {one_line(error)}") from error
     env = dict(os.environ)
     password = params.pop("password", None)
     if password:

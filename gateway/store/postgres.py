@@ -90,7 +90,15 @@ class PostgresStore(Store):
         try:
             # One direct connection first: a wrong host or database fails at once with
             # libpq's own words, instead of the pool retrying until its timeout.
-            psycopg.connect(conninfo, connect_timeout=5, **kwargs).close()
+            with psycopg.connect(conninfo, connect_timeout=5, **kwargs) as probe:
+                encoding = probe.info.parameter_status("server_encoding")
+            if encoding != "UTF8":
+                raise StoreError(
+                    f"PostgreSQL database at {redact(url)} has encoding {encoding}, not UTF8:"
+                    " libgate keeps text of every script as UTF-8 (SQL_ASCII hands it back as"
+                    " bytes, LATIN1 refuses Chinese); create it with `createdb -E UTF8 -T"
+                    " template0 ...`"
+                )
             self._pool = psycopg_pool.ConnectionPool(
                 conninfo,
                 min_size=1,
@@ -101,7 +109,9 @@ class PostgresStore(Store):
             )
             self._pool.open(wait=True, timeout=10)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"cannot connect to PostgreSQL at {redact(url)}: {error}") from error
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {redact(url)}: {one_line(error)}"
+            ) from error
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -109,7 +119,9 @@ class PostgresStore(Store):
             connection_context = self._pool.connection()
             connection = connection_context.__enter__()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
+            raise StoreError(
+                f"PostgreSQL unavailable at {redact(self.url)}: {one_line(error)}"
+            ) from error
         try:
             try:
                 with connection.transaction():
@@ -129,7 +141,9 @@ class PostgresStore(Store):
             with self._pool.connection(timeout=timeout) as connection:
                 connection.execute("SELECT 1")
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
+            raise StoreError(
+                f"PostgreSQL unavailable at {redact(self.url)}: {one_line(error)}"
+            ) from error
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
@@ -142,7 +156,9 @@ class PostgresStore(Store):
             connection_context = self._pool.connection()
             connection = connection_context.__enter__()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise StoreError(f"PostgreSQL unavailable at {redact(self.url)}: {error}") from error
+            raise StoreError(
+                f"PostgreSQL unavailable at {redact(self.url)}: {one_line(error)}"
+            ) from error
         try:
             connection.autocommit = True
             try:
@@ -168,25 +184,48 @@ class PostgresStore(Store):
         self._pool.close()
 
 
-def application_name(schema: str) -> str:
-    """What a gateway's connections call themselves in pg_stat_activity: `libgate restore`
-    refuses to replace a schema that connections of this name are using."""
-    return f"libgate {schema}"[:63]  # PostgreSQL keeps 63 bytes of it (NAMEDATALEN - 1)
+# What a gateway's connections call themselves in pg_stat_activity, so that `libgate restore`
+# can refuse to replace a schema they use. The server makes the name: it keeps 63 bytes of
+# printable ASCII (a schema named 馆藏 shows as "libgate ??????"), so the gateway and the
+# restore both let the server spell it rather than spelling it in Python.
+_APPLICATION_NAME = (
+    "SELECT set_config('application_name', left('libgate ' || coalesce({schema}, ''), 63), {local})"
+)
+
+
+def application_name(connection: psycopg.Connection, schema: str) -> str:
+    """The application_name of a gateway's connections to `schema`, as the server spells it;
+    this connection's own name is set only for the statement's transaction."""
+    sql = _APPLICATION_NAME.format(schema="%s", local="true")
+    row = connection.execute(sql, (schema,)).fetchone()
+    return str(row[0]) if row else ""
 
 
 def _name_connection(connection: psycopg.Connection) -> None:
     """Name a new pooled connection after its schema (once per connection, not per query)."""
-    connection.execute(
-        "SELECT set_config('application_name', left('libgate ' || coalesce(current_schema(), ''), 63), false)"
-    )
+    connection.execute(_APPLICATION_NAME.format(schema="current_schema()", local="false").encode())
     connection.commit()
 
 
+def one_line(error: BaseException) -> str:
+    """A psycopg error as one line, for the CLI's one-line failures and the log: the message,
+    with DETAIL and libpq's hint ("Is the server running ...?") kept, the statement excerpt
+    (LINE n: ... and its caret) left out."""
+    lines = (line.strip() for line in str(error).splitlines())
+    kept = [line for line in lines if line and not line.startswith(("LINE ", "^"))]
+    return " ".join(kept) or type(error).__name__
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for error messages and logs."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}@{host}"
-    return url
+    """The URL without its password (in the credentials or a `password=` parameter), for error
+    messages, logs and the config line migrate-store prints."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    place, question, query = rest.partition("?")  # an "@" in the parameters is not a login
+    if "@" in place:
+        credentials, host = place.rsplit("@", 1)
+        place = f"{credentials.split(':', 1)[0]}@{host}"
+    kept = [p for p in query.split("&") if p.split("=", 1)[0].lower() != "password"]
+    parameters = "&".join(p for p in kept if p)
+    return f"{scheme}://{place}" + (f"?{parameters}" if question and parameters else "")
