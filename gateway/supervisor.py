@@ -148,10 +148,17 @@ def serve_supervised(settings: Settings, count: int) -> int:
         )
     if not listeners:
         print(
-            "  listeners: none configured ([sip2], [sru], [z3950], [ill] and [web] listen are empty)",
+            "  listeners: none configured (no [sip2], [sru], [z3950], [ill], [web] or [ops]"
+            " section with a listen string)",
             flush=True,
         )
-    supervisor = Supervisor(settings, sockets, count)
+    try:
+        supervisor = Supervisor(settings, sockets, count)
+    except OSError as error:  # e.g. no room for the metrics directory: one line, not a trace
+        print(f"libgate: cannot start the workers: {error}", file=sys.stderr, flush=True)
+        for bound in sockets.values():
+            close(bound, shared_too=True)
+        return 1
     try:
         return supervisor.run()
     finally:

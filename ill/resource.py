@@ -121,11 +121,7 @@ class Iso18626Resource(resource.Resource):
             message = read_message(body, self.max_bytes)
         except MessageError as error:
             log.info("ILL message refused: %s", error)
-            metrics.ill_received(error.kind.value if error.kind else None, error.error_type.value)
-            if access is not None:
-                access.command = error.kind.value if error.kind else access.command
-                access.outcome = f"error {error.error_type}"
-            return write_confirmation(
+            refusal = write_confirmation(
                 error.kind,
                 error.header,
                 error.confirmation,
@@ -133,15 +129,13 @@ class Iso18626Resource(resource.Resource):
                 reason_for_message=error.reason_for_message,
                 action=error.action,
             )
+            metrics.ill_received(error.kind.value if error.kind else None, error.error_type.value)
+            if access is not None:
+                access.command = error.kind.value if error.kind else access.command
+                access.outcome = f"error {error.error_type}"
+            return refusal
         confirmation = self.dispatch(message)
-        metrics.ill_received(
-            MessageKind.of(message).value,
-            "ok" if confirmation.ok else str(confirmation.error_type or "error"),
-        )
-        if access is not None:
-            access.command = MessageKind.of(message).value
-            access.outcome = "ok" if confirmation.ok else f"error {confirmation.error_type}"
-        return write_confirmation(
+        answer = write_confirmation(
             MessageKind.of(message),
             ConfirmationHeader.echoing(message.header),
             confirmation,
@@ -149,6 +143,15 @@ class Iso18626Resource(resource.Resource):
             reason_for_message=getattr(message, "reason_for_message", None),
             action=getattr(message, "action", None),
         )
+        # Counted once the answer is written: a failure before it is counted by `fail` alone.
+        metrics.ill_received(
+            MessageKind.of(message).value,
+            "ok" if confirmation.ok else str(confirmation.error_type or "error"),
+        )
+        if access is not None:
+            access.command = MessageKind.of(message).value
+            access.outcome = "ok" if confirmation.ok else f"error {confirmation.error_type}"
+        return answer
 
     def dispatch(self, message: Message) -> Confirmation:
         if isinstance(message, Request):

@@ -293,6 +293,8 @@ def _count(outgoing: Outgoing, outcome: Outcome, state: str | None) -> None:
     partner is an attempt too: the outbox counts it so (it backs off with the partner)."""
     if outcome.confirmation is not None:
         result = "delivered" if outcome.confirmation.ok else "refused"
+    elif state is None:
+        return  # our claim was lost: the sender that holds it now counts its own attempt
     else:
         result = "failed" if state == "failed" else "retry"
     metrics.ill_sent(MessageKind.of(outgoing.message).value, result, outgoing.attempts)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import os
 import socket
 import subprocess
 import sys
@@ -273,3 +274,21 @@ def test_serve_opens_only_the_configured_protocol(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=SERVE_TIMEOUT)
+
+
+def test_workers_that_cannot_share_metrics_stop_in_one_line(tmp_path: Path) -> None:
+    # The supervisor's metrics directory goes under systemd's RuntimeDirectory; one that is
+    # not there is a line and exit 1, never a traceback or a supervisor left waiting.
+    config = write_config(tmp_path, ["tcp:0:interface=127.0.0.1"], workers=2)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+        capture_output=True,
+        text=True,
+        timeout=SERVE_TIMEOUT,
+        env={**os.environ, "RUNTIME_DIRECTORY": str(tmp_path / "not-there")},
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("libgate: cannot start the workers: ") and "not-there" in lines[0]

@@ -246,8 +246,8 @@ def _tool(name: str, connection: psycopg.Connection) -> str:
             out = subprocess.run(
                 [candidate, "--version"], capture_output=True, text=True, timeout=30
             ).stdout
-        except OSError:
-            continue
+        except (OSError, subprocess.TimeoutExpired):
+            continue  # not a tool that answers: try the next place
         match = re.search(r"(\d+)(?:\.\d+)?", out)
         tool_major = int(match.group(1)) if match else 0
         if tool_major >= major:
