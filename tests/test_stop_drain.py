@@ -621,11 +621,17 @@ send_every_seconds = 3600
 """
     config = write_config(tmp_path, store_url, ports, workers=1, stop_timeout=20, extra=notices)
     with serving(config, ports, workers=1) as process:
-        # Due a moment after the start's round, which was under way before the port listened.
-        due = datetime.now(UTC) + timedelta(seconds=2)
-        notice_id = queue_notice(store_url, PATRONS[1], due)
-        # Past due by more than the second a stamp may round off, before the signal.
-        time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 1.5)
+        for _ in range(2):
+            # Due a moment after the start's round, which is usually under way before the port
+            # listens; on a busy machine that round can come late and send this notice itself:
+            # then a second one, which only the stop's round can send (the next is an hour off).
+            received.clear()
+            due = datetime.now(UTC) + timedelta(seconds=2)
+            notice_id = queue_notice(store_url, PATRONS[1], due)
+            # Past due by more than the second a stamp may round off, before the signal.
+            time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 1.5)
+            if not received:
+                break
         assert not received
         signalled = datetime.now(UTC)
         process.send_signal(signal.SIGTERM)
