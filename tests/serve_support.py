@@ -36,13 +36,22 @@ def free_port() -> int:
     candidates = range(20000, max(20001, min(ephemeral.start, 32768)))
     for _ in range(200):
         port = random.choice(candidates)
+        if port in _handed_out:  # free now, but a test's config may be about to bind it
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("0.0.0.0", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free port below the ephemeral range")
+
+
+# Every port free_port gave in this test run: two calls for one config (SIP2 and SRU) must not
+# get the same port, which nothing is bound to yet (CI saw "sru.listen[0] … is already
+# sip2.listen[0]"). A run uses a few hundred of the 12,000 candidates.
+_handed_out: set[int] = set()
 
 
 def sip2_and_sru_config(
