@@ -48,7 +48,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/load_bench.py
