@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from twisted.application.internet import StreamServerEndpointService, TimerService
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet import defer, reactor, threads
 from twisted.python.failure import Failure
@@ -37,9 +37,8 @@ from gateway.catalogue import textindex
 from gateway.catalogue.batches.totals import batch_totals
 from gateway.config import OpsSettings, Settings
 from gateway.http_listener import CappedRequest, Deadlines, LimitedSite, connection_caps
-from gateway.listening import server_endpoint
 from gateway.networks import Networks
-from gateway.services import ThreadPoolService, as_server_reactor
+from gateway.services import ThreadPoolService, add_listeners, as_server_reactor
 from gateway.store import Store
 from gateway.workers import current_role
 
@@ -246,11 +245,13 @@ def ops_services(settings: Settings, store: Store) -> tuple[MultiService, list[s
         # shared files this often (gauges summed over the live workers).
         refresh = TimerService(metrics.POOL_REFRESH_SECONDS, exposition.pool.refresh)
         refresh.setServiceParent(service)
-    described = []
-    for endpoint in settings.ops.listen:
-        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)
-        listener.setServiceParent(service)
-        described.append(f"ops (/health, /ready, /metrics) on {endpoint}")
+    described = add_listeners(
+        service,
+        reactor,
+        settings.ops.listen,
+        site,
+        lambda endpoint: f"ops (/health, /ready, /metrics) on {endpoint}",
+    )
     return service, described
 
 

@@ -7,19 +7,22 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.python.threadpool import ThreadPool
 
 from gateway.burst_log import BurstLog
 from gateway.config import StorageSettings
+from gateway.listening import server_endpoint
 from gateway.store import Store
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import (
+        IProtocolFactory,
         IReactorCore,
         IReactorTCP,
         IReactorThreads,
@@ -84,6 +87,24 @@ class ThreadPoolService(MultiService):
 
         deferred.addBoth(stop_pool)
         return deferred
+
+
+def add_listeners(
+    service: MultiService,
+    reactor: Any,
+    listen: Sequence[str],
+    factory: IProtocolFactory,
+    describe: Callable[[str], str],
+) -> list[str]:
+    """A listener serving `factory` for each listen string (the socket a worker inherited, or
+    Twisted's endpoint), each a child of `service` so it starts after the service's thread
+    pools and stops before them; what the banner says of each (`describe(listen string)`)."""
+    described = []
+    for endpoint in listen:
+        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), factory)
+        listener.setServiceParent(service)
+        described.append(describe(endpoint))
+    return described
 
 
 # --- the process's descriptor budget --------------------------------------------------------

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
@@ -34,9 +33,8 @@ from gateway.circulation.ill_types import (
 from gateway.config import IllSettings, Settings
 from gateway.http_access import HttpAccess
 from gateway.http_listener import LimitedSite, connection_caps
-from gateway.listening import server_endpoint
 from gateway.networks import Networks
-from gateway.services import ThreadPoolService, engine_threads
+from gateway.services import ThreadPoolService, add_listeners, engine_threads
 from gateway.store import Store
 from ill.channel import ill_site
 from ill.handler import IllHandler
@@ -203,11 +201,13 @@ def ill_services(
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="ill")
     site = build_site(settings.ill, handler, pool)
     service = ThreadPoolService(pool)
-    described = []
-    for endpoint in settings.ill.listen:
-        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)
-        listener.setServiceParent(service)
-        described.append(f"ISO 18626 ILL on {endpoint} (POST /iso18626)")
+    described = add_listeners(
+        service,
+        reactor,
+        settings.ill.listen,
+        site,
+        lambda endpoint: f"ISO 18626 ILL on {endpoint} (POST /iso18626)",
+    )
     return service, described
 
 

@@ -15,16 +15,13 @@ from datetime import datetime, tzinfo
 from functools import partial
 from typing import Any, TypeVar
 
-from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import MultiService, Service
+from twisted.application.service import MultiService
 from twisted.internet import reactor as default_reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IDelayedCall,
-    IProtocolFactory,
     IReactorFromThreads,
     IReactorTime,
-    IStreamServerEndpoint,
     ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -40,9 +37,8 @@ from gateway.circulation.clock import Clock
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Sip2Account, Sip2Settings
 from gateway.draining import DrainsConnections
-from gateway.listening import server_endpoint
 from gateway.login_failures import Delays, LoginBackoff, LoginFailures, Verdict
-from gateway.services import DESCRIPTORS, ThreadPoolService, engine_threads
+from gateway.services import DESCRIPTORS, ThreadPoolService, add_listeners, engine_threads
 from sip2.accounts import Accounts
 from sip2.admission import LoginQueue, TrustedNetworks
 from sip2.codec import Message
@@ -55,13 +51,6 @@ log = logging.getLogger("libgate.sip2")
 PARTIAL_FRAME_SECONDS = 30  # a started frame must end within this (slowloris)
 OUTCOME_FLAGS = ("ok", "payment_accepted", "item_properties_ok")
 Result = TypeVar("Result")
-
-# Twisted leaves these three unannotated; the names below state the types they have.
-_endpoint_from_string: Callable[[IReactorTime, str], IStreamServerEndpoint] = server_endpoint
-_listener: Callable[[IStreamServerEndpoint, IProtocolFactory], Service] = (
-    StreamServerEndpointService
-)
-_add_child: Callable[[MultiService, Service], object] = MultiService.addService
 
 
 def local_zone(name: str) -> tzinfo:
@@ -565,9 +554,11 @@ def build_sip2_service(
         accounts=accounts,
     )
     service = ThreadPoolService(pool, auth_pool)
-    described = []
-    for listen in sip2.listen:
-        endpoint = _endpoint_from_string(reactor, listen)
-        _add_child(service, _listener(endpoint, factory))
-        described.append(f"SIP2 on {listen} ({len(sip2.accounts)} accounts)")
+    described = add_listeners(
+        service,
+        reactor,
+        sip2.listen,
+        factory,
+        lambda listen: f"SIP2 on {listen} ({len(sip2.accounts)} accounts)",
+    )
     return service, described

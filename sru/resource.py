@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -22,11 +21,10 @@ from gateway.circulation.engine import Engine
 from gateway.config import ConfigError, Settings
 from gateway.http_access import HttpAccess
 from gateway.http_listener import CappedRequest, connection_caps
-from gateway.listening import server_endpoint
 from gateway.networks import Networks
 from gateway.records.schemas import SCHEMAS
 from gateway.records.xml import RecordCache
-from gateway.services import ThreadPoolService, engine_threads
+from gateway.services import ThreadPoolService, add_listeners, engine_threads
 from gateway.store import Store
 from sru.channel import Deadlines, SruSite, raw_refusal, refusal_document
 from sru.request import AUTO_SCHEMA, SEARCH_RETRIEVE, Limits
@@ -243,11 +241,13 @@ def sru_services(
     site = build_site(settings, store, engine, pool)
     service = ThreadPoolService(pool)
     paths = ", ".join(f"/{d.name}" for d in settings.databases)
-    described = []
-    for endpoint in settings.sru.listen:
-        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)
-        listener.setServiceParent(service)
-        described.append(f"SRU 1.1/1.2/2.0 on {endpoint} ({paths})")
+    described = add_listeners(
+        service,
+        reactor,
+        settings.sru.listen,
+        site,
+        lambda endpoint: f"SRU 1.1/1.2/2.0 on {endpoint} ({paths})",
+    )
     return service, described
 
 

@@ -16,7 +16,6 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
@@ -30,9 +29,8 @@ from gateway.circulation.ill import InterlibraryLoan
 from gateway.config import Settings
 from gateway.http_access import HttpAccess
 from gateway.http_listener import CappedRequest, Deadlines, LimitedSite, connection_caps
-from gateway.listening import server_endpoint
 from gateway.networks import Networks
-from gateway.services import ThreadPoolService, engine_threads
+from gateway.services import ThreadPoolService, add_listeners, engine_threads
 from gateway.store import Store
 from gateway.union_port import UnionSearcher
 from web.http import PageRequest, Reply, parse_cookies
@@ -320,11 +318,13 @@ def web_services(
     login_pool = ThreadPool(minthreads=1, maxthreads=LOGIN_THREADS, name="web-login")
     site = build_site(settings, store, engine, ill, pool, login_pool, union=union)
     service = ThreadPoolService(pool, login_pool)
-    described = []
-    for endpoint in settings.web.listen:
-        listener = StreamServerEndpointService(server_endpoint(reactor, endpoint), site)
-        listener.setServiceParent(service)
-        described.append(f"readers' portal (web OPAC, My Library) on {endpoint}")
+    described = add_listeners(
+        service,
+        reactor,
+        settings.web.listen,
+        site,
+        lambda endpoint: f"readers' portal (web OPAC, My Library) on {endpoint}",
+    )
     return service, described
 
 

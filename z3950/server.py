@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import reactor as default_reactor
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -40,9 +39,14 @@ from gateway.burst_log import BurstLog
 from gateway.circulation.engine import Engine
 from gateway.config import Settings, Z3950Settings
 from gateway.draining import DrainsConnections
-from gateway.listening import server_endpoint
 from gateway.networks import Networks
-from gateway.services import DESCRIPTORS, ThreadPoolService, as_server_reactor, engine_threads
+from gateway.services import (
+    DESCRIPTORS,
+    ThreadPoolService,
+    add_listeners,
+    as_server_reactor,
+    engine_threads,
+)
 from gateway.store import Store
 from gateway.z3950_codec import ber
 from gateway.z3950_codec.messages import (
@@ -342,12 +346,12 @@ def build_z3950_service(
     )
     service = ThreadPoolService(pool)
     names = ", ".join(d.name for d in settings.databases)
-    described = []
-    for listen in z3950.listen:
-        StreamServerEndpointService(server_endpoint(reactor, listen), factory).setServiceParent(
-            service
-        )
-        described.append(
-            f"Z39.50 on {listen} (databases {names}; Default = {settings.databases[0].name})"
-        )
+    default = settings.databases[0].name
+    described = add_listeners(
+        service,
+        reactor,
+        z3950.listen,
+        factory,
+        lambda listen: f"Z39.50 on {listen} (databases {names}; Default = {default})",
+    )
     return service, described
