@@ -5,7 +5,6 @@ read-only commands never create a database; `--version`."""
 
 from __future__ import annotations
 
-import datetime
 import importlib.metadata
 import os
 import socket
@@ -14,14 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway import __version__
 from gateway.cli import main
 from gateway.config import CONFIG_ENV
+from tests.tls_support import self_signed_certificate
 
 # Long enough for a busy machine to start Python; a hang (the bug this guards) hits it.
 SERVE_TIMEOUT = 30
@@ -58,33 +54,6 @@ def assert_refused_in_one_line(done: subprocess.CompletedProcess[str], words: st
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("libgate: ") and words in lines[0], lines[0]
     assert "listening" not in done.stdout
-
-
-def self_signed(home: Path) -> tuple[Path, Path]:
-    """A key and a self-signed certificate for localhost, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = home / "key.pem", home / "cert.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
 
 
 # --- serve refuses a bad listener in one line, one process or several -------------------------
@@ -126,7 +95,7 @@ def test_serve_stops_on_a_port_in_use_and_never_said_listening(tmp_path: Path) -
 
 
 def test_check_config_accepts_a_good_config_with_tls(tmp_path: Path, capsys) -> None:
-    key, cert = self_signed(tmp_path)
+    key, cert = self_signed_certificate(tmp_path)
     config = write_config(
         tmp_path,
         ["tcp:0:interface=127.0.0.1", f"ssl:0:privateKey={key}:certKey={cert}"],
@@ -140,7 +109,7 @@ def test_check_config_accepts_a_good_config_with_tls(tmp_path: Path, capsys) -> 
 
 
 def test_check_config_names_every_problem_in_a_line_each(tmp_path: Path, capsys) -> None:
-    key, _ = self_signed(tmp_path)
+    key, _ = self_signed_certificate(tmp_path)
     not_pem = tmp_path / "not-a-certificate.pem"
     not_pem.write_text("just text\n", encoding="utf-8")
     missing = tmp_path / "missing.pem"

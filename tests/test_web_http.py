@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.serve_support import free_port, running_gateway
-from tests.test_sip2_real_client import self_signed_certificate
+from tests.tls_support import self_signed_certificate
 
 
 def libgate(config: Path, *args: str) -> None:
