@@ -84,6 +84,20 @@ def postgres_url(postgres_admin) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def own_postgres_database(postgres_admin) -> Iterator[tuple[str, Any, str]]:
+    """A PostgreSQL database of the test's own, for tests that take it away under a running
+    gateway: its URL, the admin connection and its name; dropped afterwards."""
+    name = "libgate_t_" + uuid.uuid4().hex[:10]
+    postgres_admin.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_base_url()
+    assert base is not None
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name, postgres_admin, name
+    finally:
+        postgres_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _remove_default_search_index(url: str) -> None:
     """The search index a PostgreSQL store of this test made in its default place (var/search/),
     which a dropped schema leaves behind."""

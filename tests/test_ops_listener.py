@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
-import pytest
-
-from tests.conftest import postgres_base_url
 from tests.ops_support import get, samples, serving_config, wait_for_status
 from tests.serve_support import running_gateway
 from tests.sip2_support import sip2_session
@@ -87,27 +82,10 @@ def test_metrics_count_the_traffic_sent_and_ready_fails_without_the_store(tmp_pa
         assert get(ops_port, "/health")[0] == 200
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[tuple[str, object]]:
-    """A database of its own (the test drops it under the running gateway)."""
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("PostgreSQL tests need LIBGATE_TEST_POSTGRES=1 (or a DSN); CI sets it")
-    import psycopg
-
-    admin = psycopg.connect(base, autocommit=True, connect_timeout=5)
-    name = "libgate_ops_" + uuid.uuid4().hex[:10]
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = base.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield url, admin
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def test_ready_fails_when_the_postgresql_database_goes_away(tmp_path, postgres_database) -> None:
-    url, admin = postgres_database
+def test_ready_fails_when_the_postgresql_database_goes_away(
+    tmp_path, own_postgres_database
+) -> None:
+    url, admin, name = own_postgres_database
     config, ports = serving_config(tmp_path, url)
     text = config.read_text("utf-8")
     config.write_text(
@@ -117,7 +95,6 @@ def test_ready_fails_when_the_postgresql_database_goes_away(tmp_path, postgres_d
     ops_port = ports[2]
     with running_gateway(config, ports) as process:
         wait_for_status(ops_port, "/ready", 200)
-        name = url.rsplit("/", 1)[1]
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         body = wait_for_status(ops_port, "/ready", 503)
         assert json.loads(body)["checks"]["store"]["ok"] is False

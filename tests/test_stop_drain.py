@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ from gateway.supervisor import sharing
 from gateway.z3950_codec import ber
 from gateway.z3950_codec.messages import CLOSE_SHUTDOWN
 from tests import z3950_support as z
-from tests.conftest import postgres_base_url
 from tests.serve_support import START_SECONDS, free_port, wait_for_workers
 from tests.support import cnmarc, iso
 
@@ -490,29 +488,11 @@ def test_new_connections_are_refused_while_requests_in_flight_complete(
     assert loans_by_copy(store_url)[copy][:2] == (1, 0)
 
 
-@pytest.fixture
-def own_database() -> Iterator[tuple[str, object, str]]:
-    """A PostgreSQL database of the test's own, which it takes away under the gateway."""
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("PostgreSQL tests need LIBGATE_TEST_POSTGRES=1 (or a DSN); CI sets it")
-    import psycopg
-
-    admin = psycopg.connect(base, autocommit=True, connect_timeout=5)
-    name = "libgate_drain_" + uuid.uuid4().hex[:10]
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name, admin, name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_bound_holds_when_postgresql_is_gone(
-    tmp_path: Path, own_database: tuple[str, object, str], workers: int
+    tmp_path: Path, own_postgres_database: tuple[str, Any, str], workers: int
 ) -> None:
-    url, admin, name = own_database
+    url, admin, name = own_postgres_database
     make_library(url, tmp_path)
     ports = Ports()
     stop_timeout = 2
@@ -523,8 +503,8 @@ def test_the_bound_holds_when_postgresql_is_gone(
         kiosk.login()
         assert kiosk.exchange(checkout(patron, copy)).startswith("121")
         # The database goes away: no new connection, and the gateway's are ended.
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')  # type: ignore[attr-defined]
-        admin.execute(  # type: ignore[attr-defined]
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
             (name,),
         )
