@@ -34,6 +34,7 @@ from gateway.circulation.results import ExpiryReport
 from gateway.circulation.web_sessions import prune_sessions
 from gateway.config import Settings
 from gateway.draining import GracefulStop, hold_stop_signals
+from gateway.listening import NONE_CONFIGURED
 from gateway.log_output import install_logging
 from gateway.notify.sender import NoticeLoop, NoticeSender
 from gateway.ops import ops_services
@@ -326,8 +327,4 @@ def print_banner(settings: Settings, store: Store, listeners: list[str], loops: 
     for listener in listeners:
         print(f"  listening: {listener}", flush=True)
     if not listeners:
-        print(
-            "  listeners: none configured (no [sip2], [sru], [z3950], [ill], [web] or [ops]"
-            " section with a listen string)",
-            flush=True,
-        )
+        print(NONE_CONFIGURED, flush=True)

@@ -50,6 +50,11 @@ class ListenError(Exception):
 
 # SO_REUSEPORT spreads connections over a group of sockets on Linux (3.9 and later) only.
 REUSEPORT_BALANCES = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+# The banner's line when nothing listens (one process or workers).
+NONE_CONFIGURED = (
+    "  listeners: none configured (no [sip2], [sru], [z3950], [ill], [web] or [ops]"
+    " section with a listen string)"
+)
 
 
 @dataclass(frozen=True)

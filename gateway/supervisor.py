@@ -47,6 +47,7 @@ from gateway.catalogue import repository, textindex
 from gateway.config import ConfigError, Settings
 from gateway.draining import EXIT_STOP_FORCED, STOP_MARGIN_SECONDS, hold_stop_signals
 from gateway.listening import (
+    NONE_CONFIGURED,
     REUSEPORT_BALANCES,
     ListenError,
     SharedSocket,
@@ -147,11 +148,7 @@ def serve_supervised(settings: Settings, count: int) -> int:
             flush=True,
         )
     if not listeners:
-        print(
-            "  listeners: none configured (no [sip2], [sru], [z3950], [ill], [web] or [ops]"
-            " section with a listen string)",
-            flush=True,
-        )
+        print(NONE_CONFIGURED, flush=True)
     try:
         supervisor = Supervisor(settings, sockets, count)
     except OSError as error:  # e.g. no room for the metrics directory: one line, not a trace
