@@ -20,13 +20,7 @@ from marc.holdings import HoldingsProfile, ItemData, items_from_record
 from marc.holdings_export import LostValue, WriteLayout, with_copies
 from marc.iso2709 import frame_records, parse_structure
 from marc.record import Field, MarcRecord
-from tests.conftest import (
-    FIXTURES,
-    REAL,
-    _remove_default_search_index,
-    _with_search_path,
-    postgres_base_url,
-)
+from tests.conftest import FIXTURES, REAL, fresh_schema_url
 
 DEMO = FIXTURES / "marc" / "demo_main.iso"
 BNU = REAL / "cnmarc" / "bnu_cnmarc_10_utf8.iso"
@@ -192,22 +186,15 @@ def run(config: Path, *args: str) -> int:
 @pytest.fixture
 def fresh_config(store_url: str, tmp_path: Path, request) -> Iterator[Path]:
     """A config for a second, empty database on the same engine as `config_file`."""
-    if store_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'fresh.db'}"
-        schema = None
-    else:
-        admin = request.getfixturevalue("postgres_admin")
-        schema = "t_" + uuid.uuid4().hex[:12]
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        base = postgres_base_url()
-        assert base is not None
-        url = _with_search_path(base, schema)
     path = tmp_path / "fresh.toml"
-    path.write_text(f'[storage]\nurl = "{url}"\n', encoding="utf-8")
-    yield path
-    if schema is not None:
-        request.getfixturevalue("postgres_admin").execute(f'DROP SCHEMA "{schema}" CASCADE')
-        _remove_default_search_index(url)
+    if store_url.startswith("sqlite"):
+        path.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "fresh.db"}"\n', "utf-8")
+        yield path
+        return
+    admin = request.getfixturevalue("postgres_admin")
+    with fresh_schema_url(admin, "t_" + uuid.uuid4().hex[:12]) as url:
+        path.write_text(f'[storage]\nurl = "{url}"\n', encoding="utf-8")
+        yield path
 
 
 def copies(config: Path) -> list[tuple[str, ...]]:

@@ -18,7 +18,7 @@ from gateway.config import StorageSettings
 from gateway.store import Store, open_migrated_store, open_store
 from gateway.store.migrate import latest_version, migrate
 from gateway.store.tables import table_names
-from tests.conftest import _with_search_path, postgres_base_url
+from tests.conftest import fresh_schema_url
 from tests.store_dump_support import columns, ill_config, make_library, plain, sort_key
 
 LATEST = latest_version("sqlite")
@@ -131,15 +131,11 @@ def fresh_schema(request: pytest.FixtureRequest, store_url: str, tmp_path: Path)
             found = schema_of(s)
     else:
         admin = request.getfixturevalue("postgres_admin")
-        schema = "t_" + uuid.uuid4().hex[:12]
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        base = postgres_base_url()
-        assert base is not None
-        try:
-            with open_migrated_store(StorageSettings(url=_with_search_path(base, schema))) as s:
-                found = schema_of(s)
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        with (
+            fresh_schema_url(admin, "t_" + uuid.uuid4().hex[:12]) as url,
+            open_migrated_store(StorageSettings(url=url)) as s,
+        ):
+            found = schema_of(s)
     _fresh_schemas[engine] = found
     return found
 
