@@ -137,6 +137,16 @@ def read_config(current: Settings) -> Settings:
     return fresh
 
 
+def read_or_report(current: Settings, logger: logging.Logger = log) -> Settings | None:
+    """`read_config`, or None when the file cannot be used (one line in `logger`: the
+    process goes on with `current`)."""
+    try:
+        return read_config(current)
+    except ConfigError as error:
+        logger.error("reload: %s; still serving with the settings in force", error)
+        return None
+
+
 def account_changes(old: tuple[Sip2Account, ...], new: tuple[Sip2Account, ...]) -> str:
     """`+added -removed ~changed` SIP2 accounts, by login."""
     before = {a.login: a for a in old}
@@ -170,12 +180,8 @@ class Reloader:
     def reload(self) -> list[Change] | None:
         """Read the file again and apply its live changes; what changed, or None when the
         file could not be used (logged; nothing applied)."""
-        try:
-            fresh = read_config(self.settings)
-        except ConfigError as error:
-            log.error("reload: %s; still serving with the settings in force", error)
-            return None
-        return self.apply(fresh)
+        fresh = read_or_report(self.settings)
+        return None if fresh is None else self.apply(fresh)
 
     def apply(self, fresh: Settings) -> list[Change] | None:
         found = changes(self.settings, fresh)

@@ -61,7 +61,7 @@ from gateway.reload import (
     PART_ORDER,
     changes,
     in_force,
-    read_config,
+    read_or_report,
     report_restarts,
     set_log_level,
 )
@@ -250,10 +250,8 @@ class Supervisor:
         crash) starts with the settings now in force."""
         if self.stopping:
             return
-        try:
-            fresh = read_config(self.settings)
-        except ConfigError as error:
-            log.error("reload: %s; still serving with the settings in force", error)
+        fresh = read_or_report(self.settings, log)
+        if fresh is None:
             self.forward(INDEX_CHANGED_SIGNAL)  # the file is not read again, the index is
             return
         found = changes(self.settings, fresh)
